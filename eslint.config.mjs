@@ -1,0 +1,26 @@
+// Lint guards the architecture: src/core, src/protocol and webview/ never import `vscode`,
+// so the engine stays testable in plain Node and the webviews stay browser-only.
+import tseslint from 'typescript-eslint';
+
+const noVscode = {
+  'no-restricted-imports': ['error', {
+    paths: [{ name: 'vscode', message: 'src/core, src/protocol and webview/ must not import vscode: put host code in src/extension.' }],
+    patterns: [{ group: ['**/extension/**', '../extension/*'], message: 'core/protocol/webview code must not depend on the extension layer.' }],
+  }],
+};
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', '.vscode-test/**', 'test-results/**', 'out/**', 'demo-workspace/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' }],
+    },
+  },
+  { files: ['src/core/**/*.ts', 'src/protocol/**/*.ts', 'webview/**/*.ts', 'src/cli/**/*.ts'], rules: noVscode },
+  { files: ['**/*.mjs', '**/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+);

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { runCli } from './main';
+
+const controller = new AbortController();
+let interrupted = 0;
+process.on('SIGINT', () => {
+  // First Ctrl-C cancels cleanly; a second one exits at once.
+  if (++interrupted > 1) process.exit(130);
+  controller.abort(new Error('cancelled'));
+});
+process.on('SIGTERM', () => controller.abort(new Error('cancelled')));
+
+runCli(process.argv.slice(2), {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+}, controller.signal).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.stderr.write(`drag: ${(err as Error).stack ?? err}\n`); process.exitCode = 1; },
+);

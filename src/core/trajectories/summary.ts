@@ -1,0 +1,110 @@
+import type { z } from 'zod';
+import { formatFieldPath } from '../io/errors';
+import type { Summarizer } from '../io/jsonl';
+import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { Trajectory } from '../schema/trajectory';
+
+/**
+ * Where a trajectory's searches put the ground-truth page:
+ * - `rank1`: some search ranked it first;
+ * - `lower`: found, but never at rank 1;
+ * - `never`: no search found it (including "Maximum iterations reached");
+ * - `errored`: not found, and the run stopped on an error (API, search, parsing).
+ */
+export type Outcome = 'rank1' | 'lower' | 'never' | 'errored';
+
+export const OUTCOMES: readonly Outcome[] = ['rank1', 'lower', 'never', 'errored'];
+
+export const OUTCOME_LABELS: Record<Outcome, string> = {
+  rank1: 'Found at rank 1',
+  lower: 'Found lower',
+  never: 'Never found',
+  errored: 'Errored',
+};
+
+/** DRAG's collector sets this "error" when the loop simply ran out of steps (DRAG-SPEC §3.3). */
+export const MAX_ITERATIONS_ERROR = 'Maximum iterations reached';
+
+/** What the Trajectories view needs of one record, kept in memory; the rest is read on demand. */
+export interface TrajectorySummary {
+  id: string;
+  questionId: string | null;
+  question: string;
+  outcome: Outcome;
+  /** Best (lowest) ground-truth rank over all searches, or null. */
+  bestRank: number | null;
+  bestRankScore: number | null;
+  steps: number;
+  searches: number;
+  queries: string[];
+  groundTruth: Location[];
+  error: string | null;
+  model: string | null;
+}
+
+/**
+ * The step's ground-truth rank: as logged, or (when the collector logged nothing) recomputed from the
+ * results against every ground-truth location.
+ */
+export function stepGroundTruthRank(
+  step: { gt_found?: boolean | null; gt_rank?: number | null; results?: Array<{ file: string; page_number: number; rank: number }> | null },
+  groundTruth: readonly Location[],
+): number | null {
+  if (step.gt_found && typeof step.gt_rank === 'number') return step.gt_rank;
+  if (step.gt_found === false || !step.results || groundTruth.length === 0) return null;
+  const hit = step.results.find((r) => isGroundTruthPage(r, groundTruth));
+  return hit ? hit.rank : null;
+}
+
+export function summarizeTrajectory(t: z.infer<typeof Trajectory>): TrajectorySummary {
+  const groundTruth = answerLocations(t.ground_truth?.answer_locations);
+  let bestRank: number | null = null;
+  let bestRankScore: number | null = null;
+  let searches = 0;
+  const queries: string[] = [];
+  for (const step of t.iterations) {
+    if (step.action === 'search') searches++;
+    if (step.query) queries.push(step.query);
+    const rank = stepGroundTruthRank(step, groundTruth);
+    if (rank !== null && (bestRank === null || rank < bestRank)) {
+      bestRank = rank;
+      bestRankScore = typeof step.rank_score === 'number' ? step.rank_score : null;
+    }
+  }
+  if (bestRank === null && typeof t.best_gt_rank === 'number' && t.gt_ever_found) {
+    bestRank = t.best_gt_rank;
+    bestRankScore = t.best_rank_score ?? null;
+  }
+  const error = t.error ?? null;
+  let outcome: Outcome;
+  if (bestRank === 1) outcome = 'rank1';
+  else if (bestRank !== null) outcome = 'lower';
+  else if (error && error !== MAX_ITERATIONS_ERROR) outcome = 'errored';
+  else outcome = 'never';
+  return {
+    id: t.id,
+    questionId: t.question_id === null || t.question_id === undefined ? null : String(t.question_id),
+    question: t.question,
+    outcome,
+    bestRank,
+    bestRankScore,
+    steps: t.iterations.length,
+    searches,
+    queries,
+    groundTruth,
+    error,
+    model: t.model ?? null,
+  };
+}
+
+/** Validates a line as a DRAG trajectory and summarises it; invalid lines become field-level problems. */
+export const trajectorySummarizer: Summarizer<TrajectorySummary> = (value) => {
+  const parsed = Trajectory.safeParse(value);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.slice(0, 5).map((issue) => ({ fieldPath: formatFieldPath(issue.path), message: issue.message })),
+    };
+  }
+  return { ok: true, summary: summarizeTrajectory(parsed.data) };
+};

@@ -1,0 +1,102 @@
+import * as vscode from 'vscode';
+import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
+import { TrajectoryStore } from './trajectories/store';
+import { type TrajectoryNode, TrajectoriesTreeProvider } from './trajectories/tree';
+
+/** What the extension hands to its integration tests (and to other extensions). */
+export interface DragStudioApi {
+  trajectories: TrajectoriesTreeProvider;
+  store: TrajectoryStore;
+}
+
+type CommandHandler = (...args: never[]) => unknown;
+
+/**
+ * Every command in one table, registered before anything can fail (rust-analyzer's habit), so
+ * no contributed command is ever "not found". scripts/check-commands.mjs checks this table
+ * against package.json.
+ */
+function commandTable(api: DragStudioApi, log: vscode.LogOutputChannel): Record<string, CommandHandler> {
+  const { trajectories, store } = api;
+  return {
+    'drag.openTrajectoriesFile': async () => {
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: true,
+        openLabel: 'Open Trajectories',
+        filters: { 'DRAG trajectories': ['jsonl'], 'All files': ['*'] },
+      });
+      for (const uri of picked ?? []) await store.add(uri);
+      if (picked?.length) await vscode.commands.executeCommand('drag.trajectories.focus');
+    },
+    'drag.refreshTrajectories': () => store.rescan(),
+    'drag.filterTrajectories': async () => {
+      const value = await vscode.window.showInputBox({
+        title: 'Filter Trajectories',
+        prompt: 'Show trajectories whose question or any query contains this text (empty clears the filter)',
+        value: trajectories.filter,
+        placeHolder: 'e.g. capital expenditure',
+      });
+      if (value !== undefined) trajectories.setFilter(value);
+    },
+    'drag.clearTrajectoriesFilter': () => trajectories.setFilter(''),
+    'drag.loadMore': (parentKey: string) => trajectories.loadMore(parentKey),
+    'drag.showTrajectoryRecord': async (node?: TrajectoryNode) => {
+      if (!node || node.kind !== 'trajectory') return;
+      const tracked = store.get(node.fileKey);
+      const line = tracked?.index?.lines[node.position];
+      if (!tracked || line === undefined) return;
+      const doc = await vscode.workspace.openTextDocument(RecordDocumentProvider.uriFor(tracked.uri, node.position, line));
+      await vscode.languages.setTextDocumentLanguage(doc, 'json');
+      await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
+    },
+    'drag.revealTrajectoryLine': async (node?: TrajectoryNode) => {
+      if (!node || node.kind !== 'trajectory') return;
+      const tracked = store.get(node.fileKey);
+      const line = tracked?.index?.lines[node.position];
+      if (!tracked || line === undefined) return;
+      const position = new vscode.Position(line - 1, 0);
+      await vscode.window.showTextDocument(tracked.uri, { selection: new vscode.Range(position, position) });
+    },
+    'drag.showLog': () => log.show(),
+  };
+}
+
+export function activate(context: vscode.ExtensionContext): DragStudioApi {
+  const log = vscode.window.createOutputChannel('DRAG Studio', { log: true });
+  const store = new TrajectoryStore(log);
+  const trajectories = new TrajectoriesTreeProvider(store);
+  const api: DragStudioApi = { trajectories, store };
+  context.subscriptions.push(log, store, trajectories);
+
+  for (const [id, handler] of Object.entries(commandTable(api, log))) {
+    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
+      try {
+        return await handler(...args);
+      } catch (err) {
+        log.error(`${id}: ${(err as Error).stack ?? err}`);
+        void vscode.window.showErrorMessage(`DRAG: ${(err as Error).message}`, 'Show Log').then((choice) => {
+          if (choice) log.show();
+        });
+        return undefined;
+      }
+    }));
+  }
+
+  const view = vscode.window.createTreeView('drag.trajectories', { treeDataProvider: trajectories, showCollapseAll: true });
+  context.subscriptions.push(view);
+  context.subscriptions.push(store.onDidChange(() => {
+    const total = store.list().reduce((n, f) => n + (f.index?.summaries.length ?? 0), 0);
+    view.message = total === 0 ? undefined : trajectories.filter ? `Filter: "${trajectories.filter}"` : undefined;
+  }));
+  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(RECORD_SCHEME, new RecordDocumentProvider(store)));
+  void vscode.commands.executeCommand('setContext', 'drag:trajectoriesFiltered', false);
+
+  // Scanning does I/O, so it starts after activation returns.
+  setTimeout(() => void store.ready(), 0);
+  log.info('DRAG Studio activated');
+  return api;
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}
