@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { formatFieldPath } from '../io/errors';
 import type { Summarizer } from '../io/jsonl';
 import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { compileFastCheck } from '../schema/fastCheck';
 import { Trajectory } from '../schema/trajectory';
 
 /**
@@ -98,7 +99,11 @@ export function summarizeTrajectory(t: z.infer<typeof Trajectory>): TrajectorySu
 }
 
 /** Validates a line as a DRAG trajectory and summarises it; invalid lines become field-level problems. */
+const isTrajectory = compileFastCheck(Trajectory);
+
 export const trajectorySummarizer: Summarizer<TrajectorySummary> = (value) => {
+  // Valid records (nearly all) skip zod's copy and issue list; zod explains the rest.
+  if (isTrajectory(value)) return { ok: true, summary: summarizeTrajectory(value as z.infer<typeof Trajectory>) };
   const parsed = Trajectory.safeParse(value);
   if (!parsed.success) {
     return {
