@@ -36,7 +36,7 @@ const configs = [
     entryPoints: { [panel]: `webview/${panel}/main.ts` }, outdir: 'dist/webview',
   })),
   {
-    ...node, entryPoints: { index: 'test/integration/suite/index.ts' }, outdir: 'dist/test/integration',
+    ...node, entryPoints: { index: 'test/integration/suite/index.ts', tests: 'test/integration/suite/tests.ts' }, outdir: 'dist/test/integration',
     external: ['vscode', 'mocha'],
   },
 ];

@@ -30,6 +30,7 @@ cp "$(command -v rg)" "$VS/node_modules/@vscode/ripgrep/bin/rg"
 log "installing built-in extensions' dependencies"
 (cd "$VS/extensions" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 log "rebuilding argon2"
-(cd "$ROOT/node_modules/code-server" && npm rebuild argon2 --loglevel=error >&2) || (cd "$ROOT" && npm rebuild argon2 --loglevel=error >&2)
+(cd "$ROOT" && npm rebuild argon2 --loglevel=error >&2)
+[ -f "$ROOT/node_modules/argon2/lib/binding/napi-v3/argon2.node" ] || { log "argon2 did not build"; exit 1; }
 touch "$MARK"
 echo "$ROOT"

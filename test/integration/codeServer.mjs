@@ -1,0 +1,108 @@
+// Starts a real VS Code (code-server, installed from npm by scripts/install-code-server.sh) and
+// headless Debian Chromium, offline, as ../shared/docs/VSCODE-TESTING.md describes. Shared by
+// the integration runner and the Playwright UI test.
+import { spawn, execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CHROMIUM = process.env.DRAG_CHROMIUM ?? '/usr/bin/chromium';
+
+export function installCodeServer() {
+  const out = execFileSync('bash', [path.join(ROOT, 'scripts', 'install-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').pop();
+}
+
+export function codeServerVersion(installRoot) {
+  const pkg = JSON.parse(readFileSync(path.join(installRoot, 'node_modules', 'code-server', 'lib', 'vscode', 'package.json'), 'utf8'));
+  return pkg.version;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Copies the fixture workspace to a temp folder so tests may write to it. */
+export function makeWorkspace(name = 'workspace') {
+  const dir = mkdtempSync(path.join(tmpdir(), 'drag-it-'));
+  const ws = path.join(dir, name);
+  cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), ws, { recursive: true });
+  return { dir, ws, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts code-server on a free loopback port; resolves once it answers HTTP. */
+export async function startCodeServer(installRoot, workspace, env = {}) {
+  const port = await freePort();
+  const state = mkdtempSync(path.join(tmpdir(), 'drag-cs-'));
+  mkdirSync(path.join(state, 'ud', 'User'), { recursive: true });
+  // Quiet, deterministic workbench: no welcome page, no telemetry prompts.
+  const settings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'workbench.enableExperiments': false,
+    'security.workspace.trust.enabled': false,
+    'window.commandCenter': false,
+    'chat.commandCenter.enabled': false,
+    'workbench.colorTheme': 'Default Dark Modern',
+  };
+  mkdirSync(path.join(state, 'ud', 'User'), { recursive: true });
+  (await import('node:fs')).writeFileSync(path.join(state, 'ud', 'User', 'settings.json'), JSON.stringify(settings));
+  const entry = path.join(installRoot, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+  const logPath = path.join(state, 'code-server.log');
+  const { openSync } = await import('node:fs');
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [
+    entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
+    '--user-data-dir', path.join(state, 'ud'), '--extensions-dir', path.join(state, 'ext'),
+    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace,
+  ], { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}; log: ${logPath}`);
+    try {
+      const res = await fetch(`${url}/`, { redirect: 'manual' });
+      if (res.status === 302 || res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`code-server did not answer within 60 s; log: ${logPath}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url, port, logPath,
+    stop: () => {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      setTimeout(() => rmSync(state, { recursive: true, force: true }), 500).unref();
+    },
+  };
+}
+
+/** The workbench URL that loads our extension in development mode (and optionally runs tests). */
+export function workbenchUrl(server, workspace, { testsPath } = {}) {
+  const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
+  const payload = [['extensionDevelopmentPath', remote(ROOT)]];
+  if (testsPath) payload.push(['extensionTestsPath', remote(testsPath)]);
+  return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}

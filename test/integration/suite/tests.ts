@@ -1,0 +1,185 @@
+import * as assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DragStudioApi } from '../../../src/extension/extension';
+import type { TrajectoryNode } from '../../../src/extension/trajectories/tree';
+
+const EXTENSION_ID = 'drag-studio.drag-studio';
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function workspaceRoot(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the test workspace must be open');
+  return folder.uri.fsPath;
+}
+
+describe('DRAG Studio in a real VS Code', function () {
+  let api: DragStudioApi;
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension<DragStudioApi>(EXTENSION_ID);
+    assert.ok(ext, `${EXTENSION_ID} is not installed in this extension host`);
+    api = await ext.activate();
+    await api.store.ready();
+  });
+
+  const labelOf = (node: TrajectoryNode) => {
+    const label = api.trajectories.getTreeItem(node).label;
+    return typeof label === 'string' ? label : label?.label ?? '';
+  };
+  const descriptionOf = (node: TrajectoryNode) => String(api.trajectories.getTreeItem(node).description ?? '');
+
+  async function fileNode(relative: string): Promise<TrajectoryNode> {
+    const roots = await api.trajectories.getChildren();
+    const node = roots.find((n) => labelOf(n) === relative);
+    assert.ok(node, `no tree node for ${relative}; have ${roots.map(labelOf).join(', ')}`);
+    return node;
+  }
+
+  it('registers every command it contributes', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'package.json'), 'utf8'));
+    const contributed: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const missing = contributed.filter((c) => !registered.has(c));
+    assert.deepEqual(missing, []);
+    assert.ok(contributed.length >= 8);
+  });
+
+  it('shows each trajectories file of runs/ with its count', async () => {
+    const roots = await api.trajectories.getChildren();
+    assert.deepEqual(roots.map(labelOf), ['runs/broken/trajectories.jsonl', 'runs/qwen-base/trajectories.jsonl']);
+    assert.equal(descriptionOf(roots[1]), '8 trajectories');
+    assert.equal(descriptionOf(roots[0]), '2 trajectories · 5 bad lines');
+  });
+
+  it('groups trajectories by outcome with counts', async () => {
+    const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+    assert.deepEqual(groups.map((g) => [labelOf(g), descriptionOf(g)]), [
+      ['Found at rank 1', '4'], ['Found lower', '1'], ['Never found', '2'], ['Errored', '1'],
+    ]);
+  });
+
+  it('shows trajectory -> steps -> result pages, with the ground-truth page marked', async () => {
+    const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+    const rank1 = await api.trajectories.getChildren(groups[0]);
+    assert.match(labelOf(rank1[1]), /^Assume that you are a public equities analyst/);
+    assert.equal(descriptionOf(rank1[1]), 'best 1.00 · 3 steps');
+    const steps = await api.trajectories.getChildren(rank1[1]);
+    assert.deepEqual(steps.map(labelOf), [
+      '1. 3M balance sheet property plant equipment net',
+      '2. "property, plant and equipment - net" 2018',
+      '3. answer: $8.7 billion',
+    ]);
+    assert.equal(descriptionOf(steps[0]), 'GT rank 2 · score 0.67');
+    assert.equal(descriptionOf(steps[1]), 'GT rank 1 · score 1.00');
+    const results = await api.trajectories.getChildren(steps[0]);
+    assert.deepEqual(results.map((r) => [labelOf(r), descriptionOf(r)]), [
+      ['3M_2018_10K.pdf p.38', 'rank 1'],
+      ['3M_2018_10K.pdf p.58', 'rank 2 · ground truth'],
+      ['3M_2018_10K.pdf p.90', 'rank 3'],
+    ]);
+    const tooltip = api.trajectories.getTreeItem(rank1[1]).tooltip as vscode.MarkdownString;
+    // appendText escapes untrusted text (spaces become &nbsp;, markdown characters are backslashed).
+    assert.match(tooltip.value, /Ground(&nbsp;| )truth:(&nbsp;| )3M\\_2018\\_10K\.pdf(&nbsp;| )p\.58/);
+  });
+
+  it('puts the bad lines of a broken file in the Problems panel at their lines', async () => {
+    const uri = vscode.Uri.file(path.join(workspaceRoot(), 'runs', 'broken', 'trajectories.jsonl'));
+    const diagnostics = await waitFor('diagnostics', () => {
+      const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'DRAG');
+      return d.length === 5 ? d : undefined;
+    });
+    assert.deepEqual(diagnostics.map((d) => d.range.start.line), [1, 2, 5, 6, 7]);
+    assert.match(diagnostics[1].message, /^question: Invalid input: expected string, received number/);
+    assert.match(diagnostics[2].message, /^iterations\[1\]\.results\[0\]\.page_number:/);
+    assert.equal(diagnostics[0].severity, vscode.DiagnosticSeverity.Error);
+  });
+
+  it('filters by question or query text', async () => {
+    try {
+      api.trajectories.setFilter('CYCLICAL');
+      const file = await fileNode('runs/qwen-base/trajectories.jsonl');
+      assert.equal(descriptionOf(file), '1 of 8 trajectories');
+      const groups = await api.trajectories.getChildren(file);
+      assert.deepEqual(groups.map(labelOf), ['Found at rank 1']);
+      // A query-only match: the question does not say "Czech", a query does.
+      api.trajectories.setFilter('czech');
+      const g2 = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+      assert.deepEqual(g2.map((g) => [labelOf(g), descriptionOf(g)]), [['Never found', '1']]);
+    } finally {
+      api.trajectories.setFilter('');
+    }
+  });
+
+  it('follows a run that is still collecting (lines appended to the file)', async () => {
+    const file = path.join(workspaceRoot(), 'runs', 'qwen-base', 'trajectories.jsonl');
+    const first = readFileSync(file, 'utf8').split('\n')[0];
+    const record = JSON.parse(first);
+    record.id = 'traj_live_1';
+    appendFileSync(file, `${JSON.stringify(record)}\n`);
+    await waitFor('the appended trajectory', async () => descriptionOf(await fileNode('runs/qwen-base/trajectories.jsonl')) === '9 trajectories' || undefined);
+    const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+    assert.equal(descriptionOf(groups[0]), '5');
+  });
+
+  it('pages children past 200 with "Load more"', async () => {
+    const dir = path.join(workspaceRoot(), 'runs', 'big');
+    mkdirSync(dir, { recursive: true });
+    const template = JSON.parse(readFileSync(path.join(workspaceRoot(), 'runs', 'qwen-base', 'trajectories.jsonl'), 'utf8').split('\n')[0]);
+    const lines = Array.from({ length: 450 }, (_, i) => JSON.stringify({ ...template, id: `traj_big_${i}`, question: `Question ${i}` }));
+    writeFileSync(path.join(dir, 'trajectories.jsonl'), `${lines.join('\n')}\n`);
+    const node = await waitFor('runs/big in the tree', async () => {
+      const roots = await api.trajectories.getChildren();
+      return roots.find((n) => labelOf(n) === 'runs/big/trajectories.jsonl' && descriptionOf(n) === '450 trajectories');
+    });
+    const [group] = await api.trajectories.getChildren(node);
+    let children = await api.trajectories.getChildren(group);
+    assert.equal(children.length, 201);
+    const more = children[200];
+    assert.equal(more.kind, 'loadMore');
+    assert.equal(labelOf(more), 'Load more… (200 of 450 shown)');
+    const item = api.trajectories.getTreeItem(more);
+    await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
+    children = await api.trajectories.getChildren(group);
+    assert.equal(children.length, 401);
+    assert.equal(labelOf(children[399]), 'Question 399');
+  });
+
+  it('opens a trajectory record as pretty JSON without opening the whole file', async () => {
+    const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+    const [first] = await api.trajectories.getChildren(groups[0]);
+    await vscode.commands.executeCommand('drag.showTrajectoryRecord', first);
+    const editor = await waitFor('the record editor', () => vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'drag-record'));
+    const record = JSON.parse(editor.document.getText());
+    assert.equal(record.id, 'traj_financebench_id_03029');
+    assert.equal(editor.document.languageId, 'json');
+  });
+
+  it('checks drag.config.json against the contributed JSON schema', async () => {
+    const file = path.join(workspaceRoot(), 'drag.config.json');
+    writeFileSync(file, '{\n  "search": { "topK": "three" },\n  "bogus": 1\n}\n');
+    const doc = await vscode.workspace.openTextDocument(file);
+    await vscode.window.showTextDocument(doc);
+    const diagnostics = await waitFor('JSON schema diagnostics', () => {
+      const d = vscode.languages.getDiagnostics(doc.uri);
+      return d.length >= 2 ? d : undefined;
+    }, 40_000);
+    const lines = diagnostics.map((d) => d.range.start.line).sort();
+    assert.deepEqual(lines, [1, 2]);
+  });
+});

@@ -1,0 +1,97 @@
+// UI test: a person's path through the Trajectories view in a real VS Code, driven by Playwright
+// in headless Chromium. Saves screenshots under test-results/ (the README uses them).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+
+const RESULTS = path.join(ROOT, 'test-results');
+
+export async function runUiTests(installRoot) {
+  mkdirSync(RESULTS, { recursive: true });
+  const { ws, cleanup } = makeWorkspace('financebench-demo');
+  const server = await startCodeServer(installRoot, ws);
+  const browser = await launchBrowser();
+  const passed = [];
+  const failed = [];
+  const step = async (name, fn) => {
+    try {
+      await fn();
+      passed.push(name);
+      console.log(`  ✔ UI: ${name}`);
+    } catch (err) {
+      failed.push(name);
+      console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`);
+      throw err;
+    }
+  };
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  try {
+    await page.goto(workbenchUrl(server, ws));
+    await step('the DRAG activity bar entry opens the Trajectories view', async () => {
+      const entry = page.locator('.activitybar [aria-label^="DRAG"]').first();
+      await entry.waitFor({ timeout: 90_000 });
+      await entry.click();
+      // With one view in the container, its title shows as "DRAG: TRAJECTORIES".
+      await page.locator('.sidebar .composite.title', { hasText: /trajectories/i }).first().waitFor({ timeout: 30_000 });
+      // Widen the side bar so descriptions (counts, ranks) are readable in the screenshots.
+      const box = await page.locator('.part.sidebar').first().boundingBox();
+      if (box) {
+        const edge = box.x + box.width;
+        await page.mouse.move(edge - 1, box.y + 300);
+        await page.mouse.down();
+        await page.mouse.move(edge + 80, box.y + 300, { steps: 4 });
+        await page.mouse.move(660, box.y + 300, { steps: 8 });
+        await page.mouse.up();
+      }
+    });
+    const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
+    await step('the tree lists the runs and groups a run by outcome with counts', async () => {
+      await row('runs/qwen-base/trajectories.jsonl').waitFor({ timeout: 60_000 });
+      await row('runs/broken/trajectories.jsonl').waitFor();
+      // Collapse the broken run so the good run's groups are on screen.
+      await row('runs/broken/trajectories.jsonl').click();
+      await page.keyboard.press('ArrowLeft');
+      for (const label of ['Found at rank 1', 'Found lower', 'Never found', 'Errored']) await row(label).waitFor({ timeout: 20_000 });
+      const text = await row('Found at rank 1').innerText();
+      if (!/Found at rank 1\s*4/.test(text)) throw new Error(`expected the group count 4, row reads "${text}"`);
+    });
+    await step('a trajectory expands to its steps and result pages, the ground truth marked', async () => {
+      await row('Found at rank 1').click();
+      await row('Assume that you are a public equities analyst').waitFor({ timeout: 20_000 });
+      await row('Assume that you are a public equities analyst').click();
+      await page.keyboard.press('ArrowRight');
+      await row('3M balance sheet property plant equipment net').waitFor({ timeout: 20_000 });
+      await row('3M balance sheet property plant equipment net').click();
+      await page.keyboard.press('ArrowRight');
+      const gt = row('3M_2018_10K.pdf p.58');
+      await gt.waitFor({ timeout: 20_000 });
+      const text = await gt.innerText();
+      if (!/rank 2 · ground truth/.test(text)) throw new Error(`ground-truth row reads "${text}"`);
+      await page.mouse.move(900, 600);
+      await page.screenshot({ path: path.join(RESULTS, 'trajectories-view.png') });
+    });
+    await step('the filter button narrows the tree to matching questions and queries', async () => {
+      await page.locator('.sidebar .composite.title').first().hover();
+      await page.locator('.sidebar [aria-label^="Filter Trajectories"]').first().click();
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: 10_000 });
+      await input.fill('cyclical');
+      await page.keyboard.press('Enter');
+      await row('1 of 8 trajectories').waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'trajectories-filtered.png') });
+    });
+    await step('the broken file shows its bad lines in the Problems panel', async () => {
+      await page.keyboard.press('Control+Shift+M');
+      await page.locator('.markers-panel .monaco-list-row', { hasText: 'question: Invalid input' }).first().waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'problems-panel.png') });
+    });
+  } catch {
+    await page.screenshot({ path: path.join(RESULTS, 'ui-failure.png') }).catch(() => {});
+  } finally {
+    await browser.close();
+    server.stop();
+    cleanup();
+  }
+  console.log(`UI (Playwright, code-server): ${passed.length} passing, ${failed.length} failing`);
+  return failed.length === 0 && passed.length === 5 ? 0 : 1;
+}
