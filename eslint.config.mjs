@@ -10,7 +10,7 @@ const noVscode = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', '.vscode-test/**', 'test-results/**', 'out/**', 'demo-workspace/**'] },
+  { ignores: ['.scratch/**', 'dist/**', 'node_modules/**', 'test/fixtures/**', '.vscode-test/**', 'test-results/**', 'out/**', 'demo-workspace/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -1,7 +1,7 @@
 // Runs the integration suite inside a real VS Code extension host (code-server), then the
 // Playwright UI test. Prints "VS Code <version> extension host: <n> passing, <m> failing" and
 // exits non-zero on any failure or timeout.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { codeServerVersion, installCodeServer, launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
 

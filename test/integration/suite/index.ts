@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type MochaType from 'mocha';
 import * as vscode from 'vscode';
 
 interface Outcome {
@@ -18,7 +19,8 @@ interface Outcome {
 
 export async function run(): Promise<void> {
   // mocha is resolved from the extension's own node_modules at run time, not bundled.
-  const Mocha = require('mocha') as typeof import('mocha');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Mocha = require('mocha') as typeof MochaType;
   const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: false, reporter: 'spec' });
   mocha.addFile(path.join(__dirname, 'tests.js'));
   const outcome: Outcome = { version: vscode.version, passes: [], failures: [], pending: [], done: true };
