@@ -1,8 +1,9 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
+import { indexCommand, searchCommand } from './commands/search';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, indexCommand, searchCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

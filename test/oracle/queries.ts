@@ -40,6 +40,8 @@ export function makeQueries(questionsFile: string, ocrFile: string): string[] {
     add(w.filter((_, j) => j % 2 === 0).slice(0, 4).join(' '));
     add(w.slice(2, 4).join(' '));
     add(w.slice(0, 2).join(' '));
+    for (let j = 2; j + 2 <= w.length && j < 12; j += 2) add(w.slice(j, j + 2).join(' '));
+    if (w.length >= 2) add(`${w[0]} ${w[w.length - 1]}`);
     // Operator cases.
     const raw = q.question.split(/\s+/).map((x) => x.replace(/[?,.;:]+$/, ''));
     const pair = raw.findIndex((x, j) => j + 1 < raw.length && /^\w{3,}$/.test(x) && /^\w{3,}$/.test(raw[j + 1]) && !STOP_WORDS.has(x.toLowerCase()));
