@@ -29,8 +29,9 @@ const panels = existsSync(webviewDir)
   : [];
 
 const configs = [
-  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: ['vscode'] },
-  { ...node, entryPoints: { cli: 'src/cli/cli.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: ['vscode', 'pdfjs-dist', '@napi-rs/canvas'] },
+  // pdf.js and the native canvas stay in node_modules (loaded at run time by the worker only).
+  { ...node, entryPoints: { cli: 'src/cli/cli.ts', pdfWorker: 'src/core/corpus/worker.ts' }, outdir: 'dist', external: ['pdfjs-dist', '@napi-rs/canvas'] },
   ...panels.map((panel) => ({
     ...common, platform: 'browser', target: 'es2022', format: 'iife',
     entryPoints: { [panel]: `webview/${panel}/main.ts` }, outdir: 'dist/webview',

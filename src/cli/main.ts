@@ -1,9 +1,10 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
+import { corpusCommand } from './commands/corpus';
 import { indexCommand, searchCommand } from './commands/search';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, indexCommand, searchCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

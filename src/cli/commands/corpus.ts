@@ -1,0 +1,84 @@
+import { writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildCorpus, ForeignOcrFileError } from '../../core/corpus/build';
+import { PageImageCache } from '../../core/corpus/pageCache';
+import { PdfWorkerPool } from '../../core/corpus/pool';
+import { userCacheDir } from '../../core/search/open';
+import { type CliCommand, UsageError } from '../args';
+
+const BUILD_USAGE = `drag corpus build <pdf dir> --out <ocr_output.jsonl> [--workers N] [--force] [--json]
+
+Extracts every page's text with pdf.js into DRAG's OCR format, on worker threads, re-reading only
+PDFs whose content changed. Password-protected, damaged and image-only PDFs are reported per
+file and the rest continue. An ocr_output.jsonl made by another OCR tool is left as it is
+(pass --force to replace it). --json prints one JSON event per line.`;
+
+const RENDER_USAGE = `drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] [--quality Q] [--cache-dir D]
+
+Renders one page (1-based) with pdf.js on a worker thread. With --max-pixels the page is scaled
+to fit that many pixels (Qwen-VL's default budget is 1003520); otherwise --dpi (default 200).
+Images are cached by (PDF content hash, page, size, format).`;
+
+export const corpusCommand: CliCommand = {
+  name: 'corpus',
+  summary: 'build an OCR file from a folder of PDFs, or render a page image',
+  usage: `${BUILD_USAGE}\n\n${RENDER_USAGE}`,
+  async run(argv, io, signal) {
+    const [sub, ...rest] = argv;
+    if (sub === 'build') {
+      const { values, positionals } = parseArgs({
+        args: rest, allowPositionals: true,
+        options: { out: { type: 'string' }, workers: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      });
+      if (positionals.length !== 1 || !values.out) throw new UsageError(BUILD_USAGE);
+      const workers = values.workers ? Number(values.workers) : undefined;
+      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers must be a positive integer');
+      try {
+        const report = await buildCorpus(positionals[0], values.out, {
+          workers, force: values.force, signal,
+          onEvent: (e) => {
+            if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
+            else if (e.type === 'file') io.stderr(`[${e.done}/${e.total}] ${e.file}: ${e.status}${e.pages ? `, ${e.pages} pages` : ''}${e.ms ? ` (done after ${(e.ms / 1000).toFixed(1)} s)` : ''}${e.message ? ` (${e.message})` : ''}\n`);
+          },
+        });
+        if (values.json) io.stdout(`${JSON.stringify({ type: 'done', ...report })}\n`);
+        else io.stderr(`${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`);
+        return report.failed.length ? 1 : 0;
+      } catch (err) {
+        if (err instanceof ForeignOcrFileError) { io.stderr(`drag corpus build: ${err.message}\n`); return 1; }
+        throw err;
+      }
+    }
+    if (sub === 'render') {
+      const { values, positionals } = parseArgs({
+        args: rest, allowPositionals: true,
+        options: {
+          out: { type: 'string' }, 'max-pixels': { type: 'string' }, dpi: { type: 'string' }, format: { type: 'string', default: 'png' },
+          quality: { type: 'string' }, 'cache-dir': { type: 'string' },
+        },
+      });
+      if (positionals.length !== 2 || !values.out) throw new UsageError(RENDER_USAGE);
+      const page = Number(positionals[1]);
+      if (!Number.isInteger(page) || page < 1) throw new UsageError('<page> must be a positive integer (1-based)');
+      const format = values.format as 'png' | 'jpeg';
+      if (format !== 'png' && format !== 'jpeg') throw new UsageError('--format must be png or jpeg');
+      const maxPixels = values['max-pixels'] ? Number(values['max-pixels']) : undefined;
+      const dpi = values.dpi ? Number(values.dpi) : undefined;
+      const options = { maxPixels, dpi, format, quality: values.quality ? Number(values.quality) : undefined };
+      const pdf = positionals[0];
+      const cache = new PageImageCache(values['cache-dir'] ?? path.join(userCacheDir(), 'pages'));
+      const pool = new PdfWorkerPool(1);
+      try {
+        const image = await cache.get(pdf, page, options, () => pool.render(pdf, page, options));
+        const { readFile } = await import('node:fs/promises');
+        await writeFile(values.out, await readFile(image.file));
+        io.stderr(`${values.out}: ${image.width}x${image.height} ${image.format}${image.cached ? ' (from cache)' : ''}\n`);
+        return 0;
+      } finally {
+        await pool.close();
+      }
+    }
+    throw new UsageError(`expected "drag corpus build" or "drag corpus render"\n\n${BUILD_USAGE}\n\n${RENDER_USAGE}`);
+  },
+};

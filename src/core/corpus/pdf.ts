@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+
+/**
+ * pdf.js (legacy build, the one that runs in Node) and @napi-rs/canvas, loaded lazily: only the
+ * processes that extract or render pay for them, never the extension host.
+ */
+type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs', { with: { 'resolution-mode': 'import' } });
+let pdfjs: Promise<PdfJs> | null = null;
+
+function loadPdfJs(): Promise<PdfJs> {
+  // A real dynamic import even in the CommonJS bundle (esbuild would turn import() into require()).
+  pdfjs ??= (new Function('s', 'return import(s)') as (s: string) => Promise<PdfJs>)('pdfjs-dist/legacy/build/pdf.mjs');
+  return pdfjs;
+}
+
+export type PdfErrorKind = 'password' | 'damaged' | 'unreadable';
+
+/** A per-file problem that stops that file only. */
+export class PdfError extends Error {
+  constructor(readonly kind: PdfErrorKind, message: string) {
+    super(message);
+  }
+}
+
+function classify(err: unknown): PdfError {
+  const e = err as { name?: string; message?: string };
+  if (e?.name === 'PasswordException') return new PdfError('password', 'password-protected: pdf.js cannot open it without the password');
+  if (e?.name === 'InvalidPDFException' || e?.name === 'FormatError' || /Invalid PDF|bad XRef|startxref/i.test(e?.message ?? '')) {
+    return new PdfError('damaged', `damaged or not a PDF (${e?.message ?? e})`);
+  }
+  return new PdfError('unreadable', e?.message ?? String(err));
+}
+
+async function open(file: string) {
+  const { getDocument } = await loadPdfJs();
+  const data = new Uint8Array(await readFile(file));
+  try {
+    return await getDocument({ data, isEvalSupported: false, useSystemFonts: false, verbosity: 0, stopAtErrors: false }).promise;
+  } catch (err) {
+    throw classify(err);
+  }
+}
+
+/** The text of every page, in page order (items joined; pdf.js end-of-line marks become newlines). */
+export async function extractPdfText(file: string): Promise<string[]> {
+  const doc = await open(file);
+  try {
+    const pages: string[] = [];
+    for (let n = 1; n <= doc.numPages; n++) {
+      const page = await doc.getPage(n);
+      const content = await page.getTextContent();
+      let text = '';
+      for (const item of content.items) {
+        if (!('str' in item)) continue;
+        text += item.str;
+        if (item.hasEOL) text += '\n';
+        else if (item.str && !/\s$/.test(item.str)) text += ' ';
+      }
+      pages.push(text.replace(/[ \t]+\n/g, '\n').replace(/[ \t]{2,}/g, ' ').trim());
+      page.cleanup();
+    }
+    return pages;
+  } finally {
+    await doc.destroy();
+  }
+}
+
+export interface RenderOptions {
+  /** Pixel budget (width x height); the page is scaled to fit it. */
+  maxPixels?: number;
+  /** Resolution when no pixel budget is given (DRAG rendered at 200 dpi). */
+  dpi?: number;
+  format?: 'png' | 'jpeg';
+  /** JPEG quality 1-100. */
+  quality?: number;
+}
+
+export interface RenderedPage {
+  data: Buffer;
+  width: number;
+  height: number;
+  format: 'png' | 'jpeg';
+  pageCount: number;
+}
+
+/** The scale (pixels per PDF point) for a page of `w` x `h` points under the options. */
+export function renderScale(w: number, h: number, options: RenderOptions): number {
+  const dpiScale = (options.dpi ?? 200) / 72;
+  if (!options.maxPixels) return dpiScale;
+  return Math.min(dpiScale, Math.sqrt(options.maxPixels / (w * h)));
+}
+
+export async function renderPdfPage(file: string, pageNumber: number, options: RenderOptions = {}): Promise<RenderedPage> {
+  const { createCanvas } = await import('@napi-rs/canvas');
+  const doc = await open(file);
+  try {
+    if (!Number.isInteger(pageNumber) || pageNumber < 1 || pageNumber > doc.numPages) {
+      throw new PdfError('unreadable', `page ${pageNumber} does not exist (the PDF has ${doc.numPages} pages)`);
+    }
+    const page = await doc.getPage(pageNumber);
+    const base = page.getViewport({ scale: 1 });
+    let scale = renderScale(base.width, base.height, options);
+    let viewport = page.getViewport({ scale });
+    // Flooring keeps us inside the budget; re-check after rounding.
+    while (options.maxPixels && Math.floor(viewport.width) * Math.floor(viewport.height) > options.maxPixels) {
+      scale *= 0.995;
+      viewport = page.getViewport({ scale });
+    }
+    const width = Math.max(1, Math.floor(viewport.width));
+    const height = Math.max(1, Math.floor(viewport.height));
+    const canvas = createCanvas(width, height);
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, width, height);
+    await page.render({ canvasContext: ctx as unknown as CanvasRenderingContext2D, viewport, canvas: canvas as unknown as HTMLCanvasElement }).promise;
+    const format = options.format ?? 'png';
+    const data = format === 'jpeg' ? canvas.toBuffer('image/jpeg', options.quality ?? 85) : canvas.toBuffer('image/png');
+    page.cleanup();
+    return { data, width, height, format, pageCount: doc.numPages };
+  } finally {
+    await doc.destroy();
+  }
+}
