@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs' with { 'resolution-mode': 'import' };
 
 /**
  * pdf.js (legacy build, the one that runs in Node) and @napi-rs/canvas, loaded lazily: only the
  * processes that extract or render pay for them, never the extension host.
  */
-type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs', { with: { 'resolution-mode': 'import' } });
+type PdfJs = typeof PdfJsModule;
 let pdfjs: Promise<PdfJs> | null = null;
 
 function loadPdfJs(): Promise<PdfJs> {
