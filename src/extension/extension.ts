@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
+import { corpusPaths, loadConfig } from '../core/workspace/layout';
+import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
+import { SearchService } from './searchService';
 import { TrajectoryStore } from './trajectories/store';
 import { type TrajectoryNode, TrajectoriesTreeProvider } from './trajectories/tree';
 
@@ -7,6 +11,8 @@ import { type TrajectoryNode, TrajectoriesTreeProvider } from './trajectories/tr
 export interface DragStudioApi {
   trajectories: TrajectoriesTreeProvider;
   store: TrajectoryStore;
+  /** The `drag serve` child of the first workspace folder (started on first search). */
+  searchService(): Promise<SearchService>;
 }
 
 type CommandHandler = (...args: never[]) => unknown;
@@ -16,9 +22,29 @@ type CommandHandler = (...args: never[]) => unknown;
  * no contributed command is ever "not found". scripts/check-commands.mjs checks this table
  * against package.json.
  */
-function commandTable(api: DragStudioApi, log: vscode.LogOutputChannel): Record<string, CommandHandler> {
+function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Record<string, CommandHandler> {
   const { trajectories, store } = api;
+  const openSearch = async (query?: string) => {
+    const service = await api.searchService();
+    if (!existsSync(service.paths.ocrFile)) {
+      const choice = await vscode.window.showErrorMessage(
+        `DRAG: no corpus at ${vscode.workspace.asRelativePath(service.paths.ocrFile)}. Build it from PDFs with "drag corpus build", or set corpus.ocrFile in drag.config.json.`,
+        'Open drag.config.json',
+      );
+      if (choice) await vscode.commands.executeCommand('vscode.open', vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'drag.config.json'));
+      return undefined;
+    }
+    return SearchPanel.show(context, service, log, query);
+  };
   return {
+    'drag.searchCorpus': (query?: unknown) => openSearch(typeof query === 'string' ? query : undefined),
+    'drag.searchStepQuery': async (node?: TrajectoryNode) => {
+      if (!node || node.kind !== 'step') return undefined;
+      const tracked = store.get(node.fileKey);
+      if (!tracked) return undefined;
+      const step = (await trajectories.steps(tracked, node.position)).find((s) => s.step === node.step);
+      return openSearch(step?.query ?? '');
+    },
     'drag.openTrajectoriesFile': async () => {
       const picked = await vscode.window.showOpenDialog({
         canSelectMany: true,
@@ -65,10 +91,25 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
   const log = vscode.window.createOutputChannel('DRAG Studio', { log: true });
   const store = new TrajectoryStore(log);
   const trajectories = new TrajectoriesTreeProvider(store);
-  const api: DragStudioApi = { trajectories, store };
-  context.subscriptions.push(log, store, trajectories);
+  let service: Promise<SearchService> | null = null;
+  const api: DragStudioApi = {
+    trajectories,
+    store,
+    searchService: () => {
+      service ??= (async () => {
+        const folder = vscode.workspace.workspaceFolders?.[0];
+        if (!folder) throw new Error('open a folder first: the corpus lives in the workspace');
+        const { config } = await loadConfig(folder.uri.fsPath);
+        const s = new SearchService(context.asAbsolutePath('dist/cli.js'), corpusPaths(folder.uri.fsPath, config), log);
+        context.subscriptions.push(s);
+        return s;
+      })();
+      return service;
+    },
+  };
+  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() });
 
-  for (const [id, handler] of Object.entries(commandTable(api, log))) {
+  for (const [id, handler] of Object.entries(commandTable(api, context, log))) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
       try {
         return await handler(...args);

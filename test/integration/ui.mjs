@@ -85,6 +85,42 @@ export async function runUiTests(installRoot) {
       await page.locator('.markers-panel .monaco-list-row', { hasText: 'question: Invalid input' }).first().waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(RESULTS, 'problems-panel.png') });
     });
+    await step('DRAG: Search Corpus ranks pages as you type, with snippets, thumbnails and a page view', async () => {
+      await page.keyboard.press('Escape');
+      const palette = async (command) => {
+        await page.keyboard.press('F1');
+        const box = page.locator('.quick-input-widget input');
+        await box.waitFor({ timeout: 10_000 });
+        await box.fill(`>${command}`);
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
+        await page.keyboard.press('Enter');
+      };
+      // Room for the panel: hide the bottom panel and the side bar.
+      await palette('View: Hide Panel');
+      await palette('View: Close Primary Side Bar');
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: 10_000 });
+      await input.fill('>DRAG: Search Corpus');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Search Corpus' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      const frame = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      const query = frame.locator('vscode-textfield input');
+      await query.waitFor({ timeout: 60_000 });
+      await query.fill('property plant equipment');
+      const first = frame.locator('li').first();
+      await first.waitFor({ timeout: 60_000 });
+      const firstText = await first.innerText();
+      if (!/ACME_2023_10K\.pdf p\.\d\/4/.test(firstText)) throw new Error(`first result reads "${firstText}"`);
+      const marks = await frame.locator('li mark').allInnerTexts();
+      if (!marks.map((m) => m.toLowerCase()).includes('equipment')) throw new Error(`highlighted terms: ${marks.join(', ')}`);
+      await frame.locator('.parsed', { hasText: 'AND(property, plant, equipment)' }).waitFor({ timeout: 10_000 });
+      await frame.locator('li .thumb img').first().waitFor({ timeout: 60_000 });
+      await first.click();
+      await frame.locator('.large img').waitFor({ timeout: 60_000 });
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'ui-failure.png') }).catch(() => {});
   } finally {
@@ -93,5 +129,5 @@ export async function runUiTests(installRoot) {
     cleanup();
   }
   console.log(`UI (Playwright, code-server): ${passed.length} passing, ${failed.length} failing`);
-  return failed.length === 0 && passed.length === 5 ? 0 : 1;
+  return failed.length === 0 && passed.length === 6 ? 0 : 1;
 }

@@ -64,3 +64,19 @@ export async function loadConfig(workspace: string): Promise<LoadedConfig> {
 export function trajectoryGlobs(config: DragConfig): string[] {
   return config.runs && config.runs.length > 0 ? config.runs : [CONVENTIONS.runsGlob];
 }
+
+export interface CorpusPaths {
+  ocrFile: string;
+  pdfDir: string;
+  cacheDir: string;
+}
+
+/** Absolute corpus paths of a workspace: the config's, else the conventional ones. */
+export function corpusPaths(workspace: string, config: DragConfig): CorpusPaths {
+  const c = config.corpus ?? {};
+  return {
+    ocrFile: path.resolve(workspace, c.ocrFile ?? CONVENTIONS.ocrFile),
+    pdfDir: path.resolve(workspace, c.pdfDir ?? CONVENTIONS.pdfDir),
+    cacheDir: path.resolve(workspace, c.cacheDir ?? CONVENTIONS.cacheDir),
+  };
+}

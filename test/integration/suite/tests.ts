@@ -2,6 +2,8 @@ import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { WhooshCompatibleEngine } from '../../../src/core/search/engine';
+import { buildIndex } from '../../../src/core/search/index';
 import type { DragStudioApi } from '../../../src/extension/extension';
 import type { TrajectoryNode } from '../../../src/extension/trajectories/tree';
 
@@ -181,5 +183,39 @@ describe('DRAG Studio in a real VS Code', function () {
     }, 40_000);
     const lines = diagnostics.map((d) => d.range.start.line).sort();
     assert.deepEqual(lines, [1, 2]);
+  });
+
+  describe('Search Corpus', () => {
+    it('answers searches from a drag serve child process, exactly as the core engine ranks', async () => {
+      const service = await api.searchService();
+      const result = await service.search('property plant equipment', 3);
+      const ocr = path.join(workspaceRoot(), 'corpus', 'ocr_output.jsonl');
+      const expected = new WhooshCompatibleEngine((await buildIndex(ocr)).index).search('property plant equipment', 3);
+      assert.deepEqual(result.hits.map((h) => [h.file, h.page_number, h.rank, h.score]), expected.map((h) => [h.file, h.page_number, h.rank, h.score]));
+      assert.ok(result.hits.length >= 2);
+      assert.equal(result.parsed, 'AND(property, plant, equipment)');
+      const top = result.hits[0];
+      assert.ok(top.snippet.highlights.length >= 3, 'matched terms are marked in the snippet');
+      assert.equal(top.hasPdf, true);
+    });
+
+    it('renders page images into the corpus cache', async () => {
+      const service = await api.searchService();
+      const img = await service.render('ACME_2023_10K.pdf', 2, 100_000);
+      assert.ok(img.path.startsWith(path.join(workspaceRoot(), 'corpus', '.cache', 'pages')), img.path);
+      assert.deepEqual([...readFileSync(img.path).subarray(0, 2)], [0xff, 0xd8]);
+      assert.ok(img.width * img.height <= 100_000);
+      await assert.rejects(service.render('../drag.config.json', 1, 100_000), /must be a file name/);
+    });
+
+    it('opens the Search Corpus panel from the command, once', async () => {
+      await vscode.commands.executeCommand('drag.searchCorpus', 'net income');
+      await vscode.commands.executeCommand('drag.searchCorpus');
+      const tabs = await waitFor('the search panel tab', () => {
+        const found = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label === 'DRAG: Search Corpus');
+        return found.length ? found : undefined;
+      });
+      assert.equal(tabs.length, 1);
+    });
   });
 });

@@ -1,0 +1,92 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { PageImageCache } from '../../core/corpus/pageCache';
+import { PdfWorkerPool } from '../../core/corpus/pool';
+import { formatFieldPath } from '../../core/io/errors';
+import { indexJsonl, readLine } from '../../core/io/jsonl';
+import { snippet } from '../../core/search/engine';
+import { openSearchEngine } from '../../core/search/open';
+import { formatQuery, parseQuery } from '../../core/search/query';
+import { type ServeReply, ServeRequest } from '../../protocol/serve';
+import { type CliCommand, UsageError } from '../args';
+
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'answer search and page-image requests as JSON lines on stdio (used by the extension)',
+  usage: `drag serve --ocr <ocr_output.jsonl> [--pdf-dir D] [--cache-dir D]
+
+Loads (or builds) the index, then reads one JSON request per line on stdin:
+  {"id":1,"method":"search","params":{"query":"net income","topK":10}}
+  {"id":2,"method":"render","params":{"file":"a.pdf","page":3,"maxPixels":200000,"format":"jpeg"}}
+and writes one JSON reply per line on stdout. Exits when stdin closes.`,
+  async run(argv, io, signal) {
+    const { values } = parseArgs({ args: argv, options: { ocr: { type: 'string' }, 'pdf-dir': { type: 'string' }, 'cache-dir': { type: 'string' } } });
+    if (!values.ocr) throw new UsageError('--ocr is required');
+    const ocr = values.ocr;
+    const pdfDir = values['pdf-dir'] ?? path.join(path.dirname(ocr), 'pdfs');
+    const send = (reply: ServeReply) => io.stdout(`${JSON.stringify(reply)}\n`);
+    send({ event: 'progress', message: 'loading the search index' });
+    const opened = await openSearchEngine(ocr, { cacheDir: values['cache-dir'] ? path.join(values['cache-dir']) : undefined, signal });
+    // Page texts for snippets, read on demand by offset.
+    const lines = await indexJsonl<null>(ocr, () => ({ ok: true, summary: null }));
+    const cache = new PageImageCache(path.join(values['cache-dir'] ?? path.join(path.dirname(opened.cacheFile), '..'), 'pages'));
+    const pool = new PdfWorkerPool(1);
+    send({ event: 'ready', pages: opened.engine.docCount, source: opened.source, ms: Math.round(opened.ms) });
+
+    const handle = async (raw: string): Promise<void> => {
+      let id = -1;
+      try {
+        const json = JSON.parse(raw) as { id?: unknown };
+        if (typeof json.id === 'number') id = json.id;
+        const req = ServeRequest.parse(json);
+        switch (req.method) {
+          case 'search': {
+            const t0 = performance.now();
+            const parsed = parseQuery(req.params.query);
+            const hits = opened.engine.searchParsed(parsed, req.params.topK);
+            const ms = performance.now() - t0;
+            const terms = opened.engine.queryTerms(req.params.query);
+            const out = [];
+            for (const h of hits) {
+              const page = (await readLine(ocr, lines.offsets[h.doc], lines.lengths[h.doc])) as { text?: string };
+              out.push({
+                file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: h.rank, score: h.score,
+                snippet: snippet(page.text ?? '', terms), hasPdf: existsSync(path.join(pdfDir, h.file)),
+              });
+            }
+            send({ id: req.id, result: { query: req.params.query, parsed: formatQuery(parsed), terms, ms, hits: out } });
+            return;
+          }
+          case 'render': {
+            const pdf = path.join(pdfDir, req.params.file);
+            if (!existsSync(pdf)) throw new Error(`no PDF named ${req.params.file} in ${pdfDir}`);
+            const options = { maxPixels: req.params.maxPixels, format: req.params.format };
+            const image = await cache.get(pdf, req.params.page, options, () => pool.render(pdf, req.params.page, options));
+            send({ id: req.id, result: { path: image.file, width: image.width, height: image.height, cached: image.cached } });
+            return;
+          }
+          case 'status':
+            send({ id: req.id, result: { pages: opened.engine.docCount, terms: opened.engine.index.terms.length, source: opened.source, ocrFile: ocr } });
+            return;
+        }
+      } catch (err) {
+        const issues = (err as { issues?: Array<{ path: PropertyKey[]; message: string }> }).issues;
+        send({ id, error: issues ? issues.map((i) => `${formatFieldPath(i.path) || 'request'}: ${i.message}`).join('; ') : (err as Error).message });
+      }
+    };
+
+    const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    const pending = new Set<Promise<void>>();
+    signal.addEventListener('abort', () => rl.close(), { once: true });
+    for await (const line of rl) {
+      if (!line.trim()) continue;
+      const p = handle(line).finally(() => pending.delete(p));
+      pending.add(p);
+    }
+    await Promise.all(pending);
+    await pool.close();
+    return 0;
+  },
+};
