@@ -1,11 +1,12 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
 import { corpusCommand } from './commands/corpus';
+import { compareCommand, scoreCommand } from './commands/evaluate';
 import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,110 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { formatFieldPath, type LineError } from '../io/errors';
+import { indexJsonl, indexProblems } from '../io/jsonl';
+import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
+import { compileFastCheck } from '../schema/fastCheck';
+import { answerLocations, QuestionRecord } from '../schema/question';
+import { Trajectory } from '../schema/trajectory';
+import { answerAnls, citationScores, type PerQuestion, retrievalMetrics, summarize } from './metrics';
+
+type GroundTruthLike = { answers?: unknown; answer_locations?: unknown; category?: string | null } | null | undefined;
+
+/** Metrics of one collected trajectory (its own ground truth, or one given from a questions file). */
+export function scoreTrajectory(t: Trajectory, groundTruth?: GroundTruthLike): PerQuestion {
+  const gt = groundTruth ?? t.ground_truth ?? {};
+  const locations = answerLocations(gt.answer_locations);
+  const searches = t.iterations
+    .filter((it) => it.action === 'search' && Array.isArray(it.results))
+    .map((it) => ({ iteration: it.step, query: it.query ?? null, results: it.results ?? [] }));
+  const r = retrievalMetrics(searches, locations);
+  const answer = t.final_answer ?? [];
+  const citations = t.final_citations ?? [];
+  const c = citationScores(gt.answer_locations, citations);
+  return {
+    id: t.question_id !== null && t.question_id !== undefined ? String(t.question_id) : t.id,
+    question: t.question,
+    answer,
+    citations,
+    iterations: t.total_iterations ?? t.iterations.length,
+    ground_truth_answers: gt.answers ?? null,
+    ground_truth_locations: gt.answer_locations ?? null,
+    category: gt.category ?? null,
+    success: r.success,
+    iterations_to_success: r.iterations_to_success,
+    first_hit_rank: r.first_hit_rank,
+    best_rank: r.best_rank,
+    anls_score: answerAnls(gt.answers, answer),
+    page_f1: c.page.f1, page_precision: c.page.precision, page_recall: c.page.recall,
+    doc_f1: c.doc.f1, doc_precision: c.doc.precision, doc_recall: c.doc.recall,
+    first_search_rr: r.first_search_rr,
+    searches: searches.map((s, i) => ({ iteration: s.iteration, query: s.query, gt_rank: r.ranks[i], num_results: s.results.length })),
+    model: t.model ?? null,
+    error: t.error ?? null,
+  };
+}
+
+/** Questions by id (`id` or `question_id`), from JSONL or a JSON array. */
+export async function loadQuestions(file: string): Promise<{ byId: Map<string, QuestionRecord>; errors: LineError[] }> {
+  const byId = new Map<string, QuestionRecord>();
+  const text = await fsp.readFile(file, 'utf8');
+  if (text.trimStart().startsWith('[')) {
+    const list = JSON.parse(text) as unknown[];
+    const errors: LineError[] = [];
+    list.forEach((item, i) => {
+      const q = QuestionRecord.safeParse(item);
+      if (q.success) byId.set(String(q.data.id ?? q.data.question_id ?? `q_${i}`), q.data);
+      else errors.push({ file, line: 1, fieldPath: `[${i}].${formatFieldPath(q.error.issues[0].path)}`, message: q.error.issues[0].message });
+    });
+    return { byId, errors };
+  }
+  let i = 0;
+  const index = await indexJsonl(file, (value) => {
+    const q = QuestionRecord.safeParse(value);
+    if (!q.success) return { ok: false, problems: q.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })) };
+    byId.set(String(q.data.id ?? q.data.question_id ?? `q_${i}`), q.data);
+    i++;
+    return { ok: true, summary: null };
+  });
+  return { byId, errors: indexProblems(index) };
+}
+
+const isTrajectory = compileFastCheck(Trajectory);
+
+export interface ScoreResult {
+  records: PerQuestion[];
+  summary: Record<string, number | string | null>;
+  errors: LineError[];
+}
+
+/** `drag score`: metrics of already-collected trajectories, streamed. */
+export async function scoreTrajectoriesFile(file: string, options: { questions?: string; topK?: number } = {}): Promise<ScoreResult> {
+  const questions = options.questions ? await loadQuestions(options.questions) : null;
+  const records: PerQuestion[] = [];
+  let maxResults = 0;
+  const models = new Set<string>();
+  const index = await indexJsonl(file, (value) => {
+    if (!isTrajectory(value)) {
+      const p = Trajectory.safeParse(value);
+      if (!p.success) return { ok: false, problems: p.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })) };
+    }
+    const t = value as Trajectory;
+    const q = questions?.byId.get(String(t.question_id ?? ''));
+    records.push(scoreTrajectory(t, q ? { answers: q.answers, answer_locations: q.answer_locations, category: q.category ?? (q as { question_type?: string }).question_type ?? null } : undefined));
+    for (const it of t.iterations) maxResults = Math.max(maxResults, it.results?.length ?? 0);
+    if (t.model) models.add(t.model);
+    return { ok: true, summary: null };
+  });
+  const topK = options.topK ?? Math.max(3, maxResults);
+  return {
+    records,
+    summary: summarize(records, topK, models.size === 1 ? [...models][0] : models.size ? [...models].join(', ') : null),
+    errors: [...(questions?.errors ?? []), ...indexProblems(index)],
+  };
+}
+
+/** Writes `<dir>/summary.json` and `<dir>/per_question.jsonl` atomically. */
+export async function writeEvaluation(dir: string, result: { records: PerQuestion[]; summary: Record<string, unknown> }): Promise<void> {
+  await writeFileAtomic(path.join(dir, 'per_question.jsonl'), result.records.map(toJsonLine).join(''));
+  await writeJsonAtomic(path.join(dir, 'summary.json'), result.summary);
+}
