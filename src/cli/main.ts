@@ -1,12 +1,13 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
 import { corpusCommand } from './commands/corpus';
 import { compareCommand, scoreCommand } from './commands/evaluate';
+import { formatCommand, processCommand } from './commands/pipeline';
 import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, processCommand, formatCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

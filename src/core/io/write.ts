@@ -60,3 +60,39 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
+
+/**
+ * Writes records as JSONL atomically without building one giant string: chunks go to a temp file,
+ * which is fsynced and renamed over the target.
+ */
+export async function writeJsonlAtomic(file: string, records: Iterable<unknown>): Promise<number> {
+  const dir = path.dirname(file);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await fsp.open(tmp, 'w');
+  let n = 0;
+  try {
+    let chunk: string[] = [];
+    let size = 0;
+    for (const r of records) {
+      const line = toJsonLine(r);
+      chunk.push(line);
+      size += line.length;
+      n++;
+      if (size > 1 << 22) {
+        await handle.write(chunk.join(''));
+        chunk = [];
+        size = 0;
+      }
+    }
+    if (chunk.length) await handle.write(chunk.join(''));
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  await fsp.rename(tmp, file);
+  return n;
+}

@@ -1,0 +1,180 @@
+import { extractThinking } from '../agent/thinking';
+import type { SearchResult, Trajectory } from '../schema/trajectory';
+import { answerLocations } from '../schema/question';
+import { stepGroundTruthRank } from '../trajectories/summary';
+
+/** One search of a processed record (DRAG-SPEC §4.1). */
+export interface ProcessedSearch {
+  step: number;
+  query: string;
+  reasoning: string | null;
+  results: SearchResult[];
+  gt_found: boolean;
+  gt_rank: number | null;
+  rank_score: number | null;
+}
+
+export interface QueryPair {
+  better: ProcessedSearch & { trajectory_id: string };
+  worse: ProcessedSearch & { trajectory_id: string };
+  margin: number;
+}
+
+/** DRAG's processed record, which its formatter expected and never got (§9.1), plus our additions. */
+export interface ProcessedRecord {
+  id: string;
+  question_id: string;
+  question: string;
+  ground_truth: unknown;
+  searches: ProcessedSearch[];
+  best_search: ProcessedSearch | null;
+  best_rank_score: number;
+  first_success_search: ProcessedSearch | null;
+  first_success_step: number | null;
+  total_searches: number;
+  gt_ever_found: boolean;
+  /** DRAG's effort score exactly as it computes it: searches after the first hit still count (§9.15). */
+  cumulative_effort_score: number;
+  /** The corrected effort score: only the searches up to and including the first hit count. */
+  effort_score_until_first_hit: number;
+  final_answer: string[] | null;
+  answer_correct: null;
+  query_pairs: QueryPair[];
+  model: string | null;
+  sampling_config: unknown;
+  run_id?: string | null;
+  sample?: number | null;
+}
+
+export const rankScore = (rank: number, topK: number) => (topK - rank + 1) / topK;
+
+function effort(searches: readonly ProcessedSearch[], topK: number, countAll: boolean): number {
+  const first = searches.findIndex((s) => s.gt_found);
+  if (first < 0 || searches.length === 0) return 0;
+  const pos = topK * first + (searches[first].gt_rank ?? topK);
+  const counted = countAll ? searches.length : first + 1;
+  return Math.min(1, Math.max(0, 1 - (pos - 1) / (counted * topK)));
+}
+
+/** §4.1 for one trajectory (pairs are mined separately, across samples: {@link minePairs}). */
+export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord {
+  const gt = answerLocations(t.ground_truth?.answer_locations);
+  const searches: ProcessedSearch[] = [];
+  for (const it of t.iterations) {
+    if (it.action !== 'search' || !it.query) continue;
+    const rank = stepGroundTruthRank(it, gt);
+    searches.push({
+      step: it.step,
+      query: it.query,
+      reasoning: it.reasoning ?? extractThinking(it.raw_response, { labels: false }),
+      results: it.results ?? [],
+      gt_found: rank !== null,
+      gt_rank: rank,
+      rank_score: rank === null ? null : typeof it.rank_score === 'number' ? it.rank_score : rankScore(rank, topK),
+    });
+  }
+  let best: ProcessedSearch | null = null;
+  for (const s of searches) {
+    if (s.gt_found && s.rank_score !== null && (best === null || s.rank_score > (best.rank_score ?? -Infinity))) best = s;
+  }
+  const first = searches.find((s) => s.gt_found) ?? null;
+  return {
+    id: t.id,
+    question_id: String(t.question_id ?? t.id),
+    question: t.question,
+    ground_truth: t.ground_truth ?? null,
+    searches,
+    best_search: best,
+    best_rank_score: best?.rank_score ?? 0,
+    first_success_search: first,
+    first_success_step: first?.step ?? null,
+    total_searches: searches.length,
+    gt_ever_found: first !== null,
+    cumulative_effort_score: effort(searches, topK, true),
+    effort_score_until_first_hit: effort(searches, topK, false),
+    final_answer: t.final_answer ?? null,
+    answer_correct: null,
+    query_pairs: [],
+    model: t.model ?? null,
+    sampling_config: t.sampling_config ?? null,
+    run_id: t.run_id ?? null,
+    sample: t.sample ?? null,
+  };
+}
+
+/**
+ * DPO query pairs for one question, across all its trajectories (samples and runs), not only
+ * within one (§4.1 mines within one). A pair needs a better search with a positive score and a
+ * score difference of more than 0 and at least `minMargin`; searches without a score count as -1,
+ * as in DRAG. Identical query texts are never paired. Each pair is attached to the trajectory of
+ * its better search, so no pair is written twice.
+ */
+export function minePairs(records: readonly ProcessedRecord[], minMargin = 0): void {
+  const all: Array<ProcessedSearch & { trajectory_id: string; owner: ProcessedRecord }> = [];
+  for (const r of records) for (const s of r.searches) all.push({ ...s, trajectory_id: r.id, owner: r });
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const a = all[i];
+      const b = all[j];
+      if (a.query.trim() === b.query.trim()) continue;
+      const sa = a.rank_score ?? -1;
+      const sb = b.rank_score ?? -1;
+      const [better, worse] = sa > sb ? [a, b] : sb > sa ? [b, a] : [null, null];
+      if (!better || !worse) continue;
+      const margin = (better.rank_score ?? -1) - (worse.rank_score ?? -1);
+      if ((better.rank_score ?? 0) <= 0 || margin < minMargin) continue;
+      const { owner, ...b1 } = better;
+      const { owner: _o, ...w1 } = worse;
+      void _o;
+      owner.query_pairs.push({ better: b1, worse: w1, margin });
+    }
+  }
+}
+
+/** Python's "{:.Nf}" (half-to-even on exact binary ties), for DRAG-identical statistics keys. */
+export function pyFixed(x: number, digits: number): string {
+  const scaled = x * 10 ** digits;
+  if (Math.abs(scaled % 1) === 0.5) {
+    const floor = Math.floor(scaled);
+    const even = floor % 2 === 0 ? floor : floor + 1;
+    return (even / 10 ** digits).toFixed(digits);
+  }
+  return x.toFixed(digits);
+}
+
+export interface ProcessStats {
+  [key: string]: unknown;
+}
+
+/** DRAG's statistics keys (§4.4), over processed records. */
+export function processStats(records: readonly ProcessedRecord[], includeFailed: boolean, outputExamples: number): ProcessStats {
+  const valid = records.filter((r) => r.gt_ever_found);
+  const kept = includeFailed ? records : valid;
+  const count = (map: Record<string, number>, key: string) => { map[key] = (map[key] ?? 0) + 1; };
+  const rankScores: Record<string, number> = {};
+  const firstSuccess: Record<string, number> = {};
+  const bestRanks: Record<string, number> = {};
+  const efforts: Record<string, number> = {};
+  for (const r of records) {
+    if (r.best_rank_score > 0) count(rankScores, pyFixed(r.best_rank_score, 2));
+    if (r.first_success_step !== null) count(firstSuccess, String(r.first_success_step));
+    if (r.best_search?.gt_rank != null) count(bestRanks, String(r.best_search.gt_rank));
+    count(efforts, r.gt_ever_found ? pyFixed(r.cumulative_effort_score, 1) : '0.0');
+  }
+  return {
+    output_format: 'processed',
+    include_failed: includeFailed,
+    total_trajectories: records.length,
+    valid_trajectories: valid.length,
+    failed_trajectories: records.length - valid.length,
+    output_examples: outputExamples,
+    total_searches: valid.reduce((n, r) => n + r.total_searches, 0),
+    total_searches_all: records.reduce((n, r) => n + r.total_searches, 0),
+    successful_searches: valid.reduce((n, r) => n + r.searches.filter((s) => s.gt_found).length, 0),
+    total_query_pairs: kept.reduce((n, r) => n + r.query_pairs.length, 0),
+    rank_score_distribution: rankScores,
+    iterations_to_first_success: firstSuccess,
+    best_rank_distribution: bestRanks,
+    effort_score_distribution: efforts,
+  };
+}

@@ -1,0 +1,182 @@
+import * as assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { SYSTEM_PROMPT } from '../../src/core/agent/prompts';
+import { extractThinking } from '../../src/core/agent/thinking';
+import { hashFile } from '../../src/core/search/index';
+import { assignSplit, examplesOf, formatProcessed, seededShuffle } from '../../src/core/pipeline/format';
+import { minePairs, processTrajectory, pyFixed, type ProcessedRecord } from '../../src/core/pipeline/process';
+import { processFiles, runProcess } from '../../src/core/pipeline/runProcess';
+import { Trajectory } from '../../src/core/schema/trajectory';
+import { FIXTURE_RUN, useTempDir } from './helpers';
+
+const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
+
+/** A trajectory whose searches put the ground truth (a.pdf p.1) at the given ranks (null = missed). */
+function traj(id: string, qid: string, ranks: Array<number | null>, reasoning: Array<string | null> = []): Trajectory {
+  return Trajectory.parse({
+    id, question_id: qid, question: `Question ${qid}?`,
+    ground_truth: { answers: [['x']], answer_locations: [{ document: 'a.pdf', page: 1 }], category: null },
+    iterations: ranks.map((rank, i) => ({
+      step: i + 1, action: 'search', query: `${qid} query ${i + 1}`, reasoning: reasoning[i] ?? null,
+      results: [1, 2, 3].map((r) => ({ file: 'a.pdf', page_number: r === rank ? 1 : 10 + r, total_pages: 20, rank: r })),
+      gt_found: rank !== null, gt_rank: rank, rank_score: rank === null ? null : (3 - rank + 1) / 3,
+    })),
+    final_answer: ['x'],
+  });
+}
+
+describe('drag process (DRAG-SPEC §4)', () => {
+  it('computes DRAG\'s effort score, and the corrected one that ignores searches after the first hit', () => {
+    // DRAG's own example: 2 searches, hit at rank 2 in search 2 -> 1 - 4/6.
+    const a = processTrajectory(traj('t1', 'q1', [null, 2]), 3);
+    close(a.cumulative_effort_score, 1 - 4 / 6);
+    close(a.effort_score_until_first_hit, 1 - 4 / 6);
+    // Hit at rank 2 in search 1, then 2 more searches: DRAG 1 - 1/9 (rises with later searches), corrected 1 - 1/3.
+    const b = processTrajectory(traj('t2', 'q2', [2, null, null]), 3);
+    close(b.cumulative_effort_score, 1 - 1 / 9);
+    close(b.effort_score_until_first_hit, 1 - 1 / 3);
+    assert.equal(processTrajectory(traj('t3', 'q3', [null, null]), 3).cumulative_effort_score, 0);
+  });
+
+  it('picks the best search (earliest on ties) and the first success', () => {
+    const r = processTrajectory(traj('t', 'q', [3, 1, 1, null]), 3);
+    assert.equal(r.best_search?.step, 2);
+    close(r.best_rank_score, 1);
+    assert.equal(r.first_success_step, 1);
+    assert.equal(r.total_searches, 4);
+  });
+
+  it('takes reasoning from the log, or from <think> in the raw response', () => {
+    assert.equal(extractThinking('<think> look at the cash flow </think>\nok'), 'look at the cash flow');
+    assert.equal(extractThinking('the balance sheet</think>'), 'the balance sheet');
+    assert.equal(extractThinking('Reasoning: use segments\n\nthen more'), 'use segments');
+    assert.equal(extractThinking('Reasoning: x', { labels: false }), null);
+    const t = traj('t', 'q', [1]);
+    t.iterations[0].raw_response = '<think>from raw</think>';
+    assert.equal(processTrajectory(t, 3).searches[0].reasoning, 'from raw');
+  });
+
+  it('mines DPO pairs across samples of a question, with a minimum margin', () => {
+    const s0 = processTrajectory(traj('t0', 'q', [null, 3]), 3); // scores -1, 1/3
+    const s1 = processTrajectory(traj('t1', 'q', [1]), 3); // 1
+    minePairs([s0, s1]);
+    const pairs = [...s0.query_pairs, ...s1.query_pairs].map((p) => [p.better.query, p.worse.query, Number(p.margin.toFixed(3))]);
+    // t0 search 1 vs t1 search 1 have the same text and are never paired.
+    assert.deepEqual(pairs.sort(), [
+      ['q query 1', 'q query 2', 0.667], // t1's search (1) beats t0's search 2 (1/3)
+      ['q query 2', 'q query 1', 1.333], // t0's search 2 (1/3) beats its search 1 (missed, -1)
+    ]);
+    // Each pair lives on the trajectory of its better search.
+    assert.equal(s1.query_pairs.length, 1);
+    assert.equal(s1.query_pairs[0].better.trajectory_id, 't1');
+    const m0 = processTrajectory(traj('t0', 'q', [null, 3]), 3);
+    const m1 = processTrajectory(traj('t1', 'q', [1]), 3);
+    minePairs([m0, m1], 1);
+    assert.deepEqual([...m0.query_pairs, ...m1.query_pairs].map((p) => p.better.step), [2]);
+  });
+
+  it('formats statistics keys as Python does (half to even on exact ties)', () => {
+    assert.equal(pyFixed(0.25, 1), '0.2');
+    assert.equal(pyFixed(0.75, 1), '0.8');
+    assert.equal(pyFixed(2 / 3, 2), '0.67');
+    assert.equal(pyFixed(1 / 3, 1), '0.3');
+  });
+
+  it('processes a real DRAG file: failed trajectories out unless asked, DRAG\'s statistics keys', async () => {
+    const out = await processFiles([FIXTURE_RUN]);
+    assert.deepEqual(out.records.map((r) => r.question_id), ['financebench_id_03029', 'financebench_id_04672', 'financebench_id_00799', 'financebench_id_00517', 'financebench_id_00685']);
+    assert.equal(out.stats.total_trajectories, 8);
+    assert.equal(out.stats.valid_trajectories, 5);
+    assert.equal(out.stats.total_searches_all, 18);
+    assert.deepEqual(out.stats.effort_score_distribution, { '1.0': 2, '0.8': 1, '0.3': 1, '0.9': 1, '0.0': 3 });
+    assert.deepEqual(out.stats.best_rank_distribution, { 1: 4, 2: 1 });
+    assert.equal((await processFiles([FIXTURE_RUN], { includeFailed: true })).records.length, 8);
+  });
+});
+
+describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
+  const tmp = useTempDir();
+
+  it('writes DRAG\'s shapes exactly, with question_id', () => {
+    const r = processTrajectory(traj('t', 'q', [null, 2, 1], [null, 'check the notes', null]), 3);
+    minePairs([r]);
+    const [sq] = examplesOf('sft_query', r, true);
+    assert.deepEqual(sq, { input: '<question>Question q?</question>', output: '<search>q query 3</search>', trajectory_id: 't', question_id: 'q', rank_score: 1, format: 'query_generation' });
+    const [st] = examplesOf('sft_trajectory', r, true);
+    assert.equal(st.output, [
+      '<search>q query 1</search>', '<result>No relevant results</result>',
+      '<think>check the notes</think>', '<search>q query 2</search>', '<result>Found relevant document at rank 2</result>',
+      '<search>q query 3</search>', '<result>Found relevant document at rank 1</result>',
+    ].join('\n'));
+    const ctx = examplesOf('sft_context', r, true);
+    assert.deepEqual(ctx.map((c) => c.input), [
+      '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found',
+      '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found\nPrevious query: q query 2\n  Result: Found at rank 2',
+    ]);
+    assert.equal(ctx[0].output, '<think>check the notes</think>\n<search>q query 2</search>');
+    const dpo = examplesOf('dpo', r, false);
+    assert.equal(dpo.length, 3);
+    assert.equal(dpo[0].prompt, '<question>Question q?</question>\n\nGenerate a search query to find the answer:');
+    const reward = examplesOf('reward', r, true);
+    assert.deepEqual(reward.map((x) => [x.input, Number((x.score as number).toFixed(3))]), [
+      ['Question: Question q?\nQuery: q query 1', 0], ['Question: Question q?\nQuery: q query 2', 0.667], ['Question: Question q?\nQuery: q query 3', 1],
+    ]);
+  });
+
+  it('exports training-ready data with the agent\'s real prompt and tool schema', () => {
+    const r = processTrajectory(traj('t', 'q', [2, 1]), 3);
+    minePairs([r]);
+    const [sft] = examplesOf('trl_sft', r, true) as Array<{ messages: Array<{ role: string; content: string; tool_calls?: unknown }>; tools: unknown[] }>;
+    assert.deepEqual(sft.messages.map((m) => m.role), ['system', 'user', 'assistant']);
+    assert.equal(sft.messages[0].content, SYSTEM_PROMPT);
+    assert.deepEqual(sft.messages[2].tool_calls, [{ type: 'function', function: { name: 'search_documents', arguments: { query: 'q query 2' } } }]);
+    assert.equal(sft.tools.length, 2);
+    const [pref] = examplesOf('trl_dpo', r, true) as Array<{ prompt: unknown[]; chosen: unknown[]; rejected: unknown[] }>;
+    assert.equal(pref.prompt.length, 2);
+    const [lf] = examplesOf('llamafactory_sft', r, true) as Array<{ conversations: Array<{ from: string; value: string }> }>;
+    assert.deepEqual(lf.conversations[1], { from: 'function_call', value: '{"name":"search_documents","arguments":{"query":"q query 2"}}' });
+  });
+
+  it('splits by question with a seeded shuffle: no question in both train and val, in any format', async () => {
+    const trajectories = Array.from({ length: 40 }, (_, i) => traj(`t${i}`, `q${i % 20}`, [i % 3 === 0 ? null : 2, 1]));
+    const input = path.join(tmp(), 'traj.jsonl');
+    writeFileSync(input, trajectories.map((t) => JSON.stringify(t)).join('\n') + '\n');
+    const processed = path.join(tmp(), 'processed.jsonl');
+    await runProcess([input], processed, path.join(tmp(), 'stats.json'));
+    const outDir = path.join(tmp(), 'ds');
+    const report = await formatProcessed([processed], outDir, { formats: ['sft_query', 'dpo', 'reward', 'trl_sft', 'llamafactory_dpo'], trainRatio: 0.75, seed: 42, splitBy: 'question', reasoning: true });
+    assert.equal(report.trainQuestions + report.valQuestions, 20);
+    assert.equal(report.trainQuestions, 15);
+    const questions = (file: string) => new Set(readFileSync(path.join(outDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l).question_id as string));
+    const trainQ = new Set<string>();
+    const valQ = new Set<string>();
+    for (const f of readdirSync(outDir).filter((f) => f.endsWith('.jsonl'))) {
+      for (const q of questions(f)) (f.includes('_train') ? trainQ : valQ).add(q);
+    }
+    assert.deepEqual([...trainQ].filter((q) => valQ.has(q)), [], 'a question leaked');
+    const manifest = JSON.parse(readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.inputs[0].sha256, await hashFile(processed));
+    assert.equal(manifest.counts.sft_query.total, 40);
+    const info = JSON.parse(readFileSync(path.join(outDir, 'dataset_info.json'), 'utf8'));
+    assert.equal(info.drag_dpo_train.file_name, 'llamafactory_dpo_train.jsonl');
+    assert.equal(info.drag_dpo_train.ranking, true);
+    // Same seed, same files.
+    const again = path.join(tmp(), 'ds2');
+    await formatProcessed([processed], again, { formats: ['sft_query'], trainRatio: 0.75, seed: 42, splitBy: 'question', reasoning: true });
+    assert.equal(readFileSync(path.join(again, 'sft_query_train.jsonl'), 'utf8'), readFileSync(path.join(outDir, 'sft_query_train.jsonl'), 'utf8'));
+  });
+
+  it('can split by ground-truth document', () => {
+    const recs: ProcessedRecord[] = ['a.pdf', 'a.pdf', 'b.pdf', 'c.pdf'].map((doc, i) => ({
+      ...processTrajectory(traj(`t${i}`, `q${i}`, [1]), 3), ground_truth: { answer_locations: [{ document: doc, page: 1 }] },
+    }));
+    const split = assignSplit(recs, { trainRatio: 0.5, seed: 1, splitBy: 'document' });
+    assert.equal(split.get('q0'), split.get('q1'), 'both questions of a.pdf on one side');
+  });
+
+  it('shuffles reproducibly', () => {
+    assert.deepEqual(seededShuffle([1, 2, 3, 4, 5], 42), seededShuffle([1, 2, 3, 4, 5], 42));
+    assert.notDeepEqual(seededShuffle([1, 2, 3, 4, 5, 6, 7, 8], 42), seededShuffle([1, 2, 3, 4, 5, 6, 7, 8], 43));
+  });
+});
