@@ -127,14 +127,14 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
   it('exports training-ready data with the agent\'s real prompt and tool schema', () => {
     const r = processTrajectory(traj('t', 'q', [2, 1]), 3);
     minePairs([r]);
-    const [sft] = examplesOf('trl_sft', r, true) as Array<{ messages: Array<{ role: string; content: string; tool_calls?: unknown }>; tools: unknown[] }>;
+    const [sft] = examplesOf('trl_sft', r, true) as unknown as Array<{ messages: Array<{ role: string; content: string; tool_calls?: unknown }>; tools: unknown[] }>;
     assert.deepEqual(sft.messages.map((m) => m.role), ['system', 'user', 'assistant']);
     assert.equal(sft.messages[0].content, SYSTEM_PROMPT);
     assert.deepEqual(sft.messages[2].tool_calls, [{ type: 'function', function: { name: 'search_documents', arguments: { query: 'q query 2' } } }]);
     assert.equal(sft.tools.length, 2);
-    const [pref] = examplesOf('trl_dpo', r, true) as Array<{ prompt: unknown[]; chosen: unknown[]; rejected: unknown[] }>;
+    const [pref] = examplesOf('trl_dpo', r, true) as unknown as Array<{ prompt: unknown[]; chosen: unknown[]; rejected: unknown[] }>;
     assert.equal(pref.prompt.length, 2);
-    const [lf] = examplesOf('llamafactory_sft', r, true) as Array<{ conversations: Array<{ from: string; value: string }> }>;
+    const [lf] = examplesOf('llamafactory_sft', r, true) as unknown as Array<{ conversations: Array<{ from: string; value: string }> }>;
     assert.deepEqual(lf.conversations[1], { from: 'function_call', value: '{"name":"search_documents","arguments":{"query":"q query 2"}}' });
   });
 

@@ -110,23 +110,24 @@ export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord 
  * its better search, so no pair is written twice.
  */
 export function minePairs(records: readonly ProcessedRecord[], minMargin = 0): void {
-  const all: Array<ProcessedSearch & { trajectory_id: string; owner: ProcessedRecord }> = [];
-  for (const r of records) for (const s of r.searches) all.push({ ...s, trajectory_id: r.id, owner: r });
-  for (let i = 0; i < all.length; i++) {
-    for (let j = i + 1; j < all.length; j++) {
-      const a = all[i];
-      const b = all[j];
-      if (a.query.trim() === b.query.trim()) continue;
-      const sa = a.rank_score ?? -1;
-      const sb = b.rank_score ?? -1;
-      const [better, worse] = sa > sb ? [a, b] : sb > sa ? [b, a] : [null, null];
-      if (!better || !worse) continue;
-      const margin = (better.rank_score ?? -1) - (worse.rank_score ?? -1);
-      if ((better.rank_score ?? 0) <= 0 || margin < minMargin) continue;
-      const { owner, ...b1 } = better;
-      const { owner: _o, ...w1 } = worse;
-      void _o;
-      owner.query_pairs.push({ better: b1, worse: w1, margin });
+  const searches: ProcessedSearch[] = [];
+  const owners: ProcessedRecord[] = [];
+  for (const r of records) for (const s of r.searches) { searches.push(s); owners.push(r); }
+  const tagged = (i: number) => {
+    const s = searches[i];
+    return { step: s.step, query: s.query, reasoning: s.reasoning, results: s.results, gt_found: s.gt_found, gt_rank: s.gt_rank, rank_score: s.rank_score, trajectory_id: owners[i].id };
+  };
+  for (let i = 0; i < searches.length; i++) {
+    for (let j = i + 1; j < searches.length; j++) {
+      const sa = searches[i].rank_score ?? -1;
+      const sb = searches[j].rank_score ?? -1;
+      if (sa === sb) continue;
+      const better = sa > sb ? i : j;
+      const worse = sa > sb ? j : i;
+      const margin = Math.abs(sa - sb);
+      if ((searches[better].rank_score ?? 0) <= 0 || margin < minMargin) continue;
+      if (searches[i].query.trim() === searches[j].query.trim()) continue;
+      owners[better].query_pairs.push({ better: tagged(better), worse: tagged(worse), margin });
     }
   }
 }
