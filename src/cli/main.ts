@@ -1,4 +1,5 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
+import { collectCommand } from './commands/collect';
 import { corpusCommand } from './commands/corpus';
 import { compareCommand, scoreCommand } from './commands/evaluate';
 import { formatCommand, processCommand } from './commands/pipeline';
@@ -7,7 +8,7 @@ import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, processCommand, formatCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, processCommand, formatCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -46,3 +46,9 @@ export const ANSWER_TOOL = {
 } as const;
 
 export const TOOLS = [SEARCH_TOOL, ANSWER_TOOL] as const;
+
+/** Appended (not saved) on the last turn, when provide_answer is forced (DRAG-SPEC §3.3). */
+export const FINAL_STEP_MESSAGE = 'This is the last step: give your final answer now with provide_answer, citing the pages you found.';
+
+/** DRAG's tag mode (§7.5): no tools; the model writes <think> then <search>. */
+export const TAG_MODE_PROMPT = `You are a search assistant. For the question, first reason inside <think>...</think>, then write one search query inside <search>...</search>. The query may use keywords, "exact phrases" and upper-case AND, OR, NOT.`;

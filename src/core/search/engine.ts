@@ -157,6 +157,12 @@ export class WhooshCompatibleEngine implements SearchEngine {
     return this.dictionary;
   }
 
+  /** Pages containing the (analysed) term. */
+  docFrequency(term: string): number {
+    const id = this.termIds.get(term);
+    return id === undefined ? 0 : this.index.postStart[id + 1] - this.index.postStart[id];
+  }
+
   private idf(termId: number): number {
     const df = this.index.postStart[termId + 1] - this.index.postStart[termId];
     return Math.log(this.index.docCount / (df + 1)) + 1;

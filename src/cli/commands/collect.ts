@@ -1,0 +1,72 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCollection } from '../../core/agent/collect';
+import { SAMPLING_PRESETS } from '../../core/agent/sampling';
+import { formatLineError } from '../../core/io/errors';
+import { type CliCommand, UsageError } from '../args';
+
+const num = (v: string | undefined, name: string, integer = false): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${name} must be a number${integer ? ' (integer)' : ''}`);
+  return n;
+};
+
+export const collectCommand: CliCommand = {
+  name: 'collect',
+  summary: 'run the search agent over a question set and write trajectories',
+  usage: `drag collect --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <run dir>
+  [--agent openai|keyword] [--base-url URL ...] [--model M] [--api-key K | env DRAG_API_KEY]
+  [--concurrency 8] [--timeout 120] [--max-iterations 5] [--top-k 3] [--samples 1]
+  [--sampling-config ${Object.keys(SAMPLING_PRESETS).join('|')}] [--temperature T] [--top-p P] [--repetition-penalty R]
+  [--limit N] [--include-json F] [--exclude-json F] [--resume] [--tag-mode] [--pdf-dir D] [--max-pixels N]
+  [--retries 5] [--retry-base-ms 500] [--json]
+
+Writes <run dir>/trajectories.jsonl (appended, fsynced, in completion order) and <run dir>/run.json.
+--agent keyword needs no model server (the default when no --base-url is given). Several
+--base-url values are used round-robin. --resume skips questions (and samples) that already have a
+final record and retries the errored ones. DRAG's --ocr-file and --output FILE work as aliases.
+Progress goes to stderr; --json prints events on stdout.`,
+  async run(argv, io, signal) {
+    const { values } = parseArgs({ args: argv, options: {
+      questions: { type: 'string' }, dataset: { type: 'string' }, ocr: { type: 'string' }, 'ocr-file': { type: 'string' }, out: { type: 'string' }, output: { type: 'string', short: 'o' },
+      agent: { type: 'string' }, 'base-url': { type: 'string', multiple: true }, model: { type: 'string' }, 'api-key': { type: 'string' },
+      concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
+      samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
+      limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
+      'tag-mode': { type: 'boolean', default: false }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
+      sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
+    } });
+    const questions = values.questions ?? values.dataset;
+    const ocr = values.ocr ?? values['ocr-file'];
+    let outDir = values.out;
+    let outFile: string | undefined;
+    if (!outDir && values.output) {
+      if (values.output.endsWith('.jsonl')) { outFile = values.output; outDir = path.dirname(values.output); } else outDir = values.output;
+    }
+    if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
+    const baseUrls = values['base-url'] ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
+    const agent = (values.agent ?? (baseUrls.length ? 'openai' : 'keyword')) as 'openai' | 'keyword';
+    if (agent !== 'openai' && agent !== 'keyword') throw new UsageError('--agent must be openai or keyword');
+    const concurrency = values.sequential ? 1 : num(values.concurrency, '--concurrency', true)!;
+    if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
+    const summary = await runCollection({
+      questions, ocr, outDir, outFile, agent, baseUrls, model: values.model, apiKey: values['api-key'] ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
+      concurrency, timeoutMs: num(values.timeout, '--timeout')! * 1000, maxIterations: num(values['max-iterations'], '--max-iterations', true),
+      topK: num(values['top-k'], '--top-k', true), samples: num(values.samples, '--samples', true), samplingPreset: values['sampling-config'],
+      samplingOverrides: { temperature: num(values.temperature, '--temperature'), top_p: num(values['top-p'], '--top-p'), repetition_penalty: num(values['repetition-penalty'], '--repetition-penalty') },
+      limit: num(values.limit, '--limit', true), include: values['include-json'], exclude: values['exclude-json'], resume: values.resume, tagMode: values['tag-mode'],
+      retry: { maxAttempts: num(values.retries, '--retries', true)!, baseDelayMs: num(values['retry-base-ms'], '--retry-base-ms')! },
+      pdfDir: values['pdf-dir'], maxPixels: num(values['max-pixels'], '--max-pixels', true), cacheDir: values['cache-dir'], signal,
+      onEvent: (e) => {
+        if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
+        if (e.type === 'start') io.stderr(`run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`);
+        else if (e.type === 'progress' && (e.done % 10 === 0 || e.done === e.total)) {
+          io.stderr(`[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`);
+        } else if (e.type === 'done') io.stderr(`${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`);
+      },
+    });
+    for (const p of summary.problems) io.stderr(`${formatLineError(p)}\n`);
+    return summary.cancelled ? 130 : summary.errors > 0 ? 1 : 0;
+  },
+};

@@ -1,0 +1,113 @@
+import { analyze } from '../search/analyzer';
+import type { WhooshCompatibleEngine } from '../search/engine';
+import type { ChatClient, ChatReply, ChatRequest } from './client';
+
+/** Question words that carry no retrieval signal. */
+const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
+
+function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * The embedded keyword agent: no model server, same protocol (it answers chat requests with tool
+ * calls), so the one agent loop runs it and its trajectories carry real ranks. First query: the
+ * question's keywords ranked by corpus IDF; when a search finds nothing it reformulates (drops the
+ * weakest term, then ORs the terms, then tries a bigram phrase); once pages come back it answers
+ * with the best-matching sentence of the top page and cites it. Temperature turns into seeded
+ * noise on the term ranking, so several samples of a question differ (for DPO mining).
+ */
+export class KeywordAgentClient implements ChatClient {
+  readonly label = 'keyword agent (embedded)';
+  private calls = 0;
+
+  constructor(
+    private readonly engine: WhooshCompatibleEngine,
+    private readonly pageText: (file: string, page: number) => Promise<string | null>,
+    private readonly seed = 0,
+  ) {}
+
+  private idf(term: string): number {
+    return Math.log(this.engine.docCount / (this.engine.docFrequency(term) + 1)) + 1;
+  }
+
+  /** Candidate queries for a question, in the order the agent tries them. */
+  plan(question: string, temperature: number): string[] {
+    const random = mulberry32(hash(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
+    // Words the corpus never uses would make an AND query empty; capitalised words (names) and
+    // numbers (years, amounts) are what financial questions hinge on.
+    const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+    const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
+    const ranked = tokens
+      .map((t) => ({ t, score: this.idf(t) * (capitalised.has(t) ? 1.5 : 1) * (/^\d/.test(t) ? 1.3 : 1) + (temperature > 0 ? (random() - 0.5) * 2 * temperature : 0) }))
+      .sort((a, b) => b.score - a.score)
+      .map((x) => x.t);
+    const top = ranked.slice(0, 3);
+    const plans: string[] = [];
+    for (let n = top.length; n >= 2; n--) plans.push(top.slice(0, n).join(' '));
+    if (top.length >= 2) plans.push(top.join(' OR '));
+    const words = question.split(/\s+/).map((w) => w.replace(/[^\p{L}\p{N}.-]/gu, '')).filter(Boolean);
+    for (let i = 0; i + 1 < words.length && plans.length < 8; i++) {
+      const pair = analyze(`${words[i]} ${words[i + 1]}`);
+      if (pair.length === 2 && !QUESTION_WORDS.has(pair[0]) && !QUESTION_WORDS.has(pair[1])) plans.push(`"${words[i]} ${words[i + 1]}"`);
+    }
+    if (plans.length === 0 && ranked.length) plans.push(ranked[0]);
+    return [...new Set(plans)];
+  }
+
+  async complete(request: ChatRequest): Promise<ChatReply> {
+    const started = performance.now();
+    const userFirst = request.messages.find((m) => m.role === 'user');
+    const question = typeof userFirst?.content === 'string' ? userFirst.content : '';
+    const searches: Array<{ query: string; found: number }> = [];
+    const pendingQueries = new Map<string, string>();
+    for (const m of request.messages) {
+      if (m.role === 'assistant') for (const c of m.tool_calls ?? []) if (c.function.name === 'search_documents') pendingQueries.set(c.id, (JSON.parse(c.function.arguments) as { query: string }).query);
+      if (m.role === 'tool' && pendingQueries.has(m.tool_call_id)) {
+        const found = Number(/Found (\d+)/.exec(m.content)?.[1] ?? 0);
+        searches.push({ query: pendingQueries.get(m.tool_call_id)!, found });
+      }
+    }
+    const forced = typeof request.tool_choice === 'object' && request.tool_choice.function.name === 'provide_answer';
+    const plans = this.plan(question, request.temperature ?? 0);
+    const last = searches[searches.length - 1];
+    const id = `call_kw_${++this.calls}`;
+    const reply = (name: string, args: unknown, thought: string): ChatReply => ({
+      content: `<think>${thought}</think>`, reasoning_content: null,
+      tool_calls: [{ id, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
+      usage: null, latency_ms: performance.now() - started, attempts: 1,
+    });
+    if ((last && last.found > 0) || forced || searches.length >= plans.length) {
+      const answer = last && last.found > 0 ? await this.answer(last.query) : null;
+      return reply('provide_answer', answer ?? { answer: [], citations: [] }, answer ? `The top page for "${last!.query}" should hold the answer.` : 'No search found anything useful.');
+    }
+    const next = plans[searches.length];
+    return reply('search_documents', { query: next }, searches.length === 0 ? `Keywords ranked by corpus IDF: ${plans[0]}` : `"${last!.query}" found nothing; reformulating.`);
+  }
+
+  private async answer(query: string): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
+    const [top] = this.engine.search(query, 1);
+    if (!top) return null;
+    const text = (await this.pageText(top.file, top.page_number)) ?? '';
+    const terms = new Set(this.engine.queryTerms(query));
+    let best = '';
+    let bestScore = -1;
+    for (const sentence of text.split(/(?<=[.!?])\s+|\n+/)) {
+      const score = analyze(sentence).filter((t) => terms.has(t)).length;
+      if (score > bestScore && sentence.trim()) { best = sentence.trim(); bestScore = score; }
+    }
+    return { answer: best ? [best.slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
+  }
+}
