@@ -2,13 +2,14 @@ import { type CliCommand, type CliIO, UsageError } from './args';
 import { collectCommand } from './commands/collect';
 import { corpusCommand } from './commands/corpus';
 import { compareCommand, scoreCommand } from './commands/evaluate';
+import { healthCommand } from './commands/health';
 import { formatCommand, processCommand } from './commands/pipeline';
 import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, processCommand, formatCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, healthCommand, processCommand, formatCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

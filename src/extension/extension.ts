@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { corpusPaths, loadConfig } from '../core/workspace/layout';
+import { collectTrajectories, type CollectArgs, setApiKey } from './commands/collect';
 import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
 import { SearchService } from './searchService';
@@ -37,6 +38,12 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     return SearchPanel.show(context, service, log, query);
   };
   return {
+    'drag.collectTrajectories': async (args?: CollectArgs) => {
+      const result = await collectTrajectories(context, log, args && typeof args === 'object' ? args : {});
+      if (result) await store.rescan();
+      return result;
+    },
+    'drag.setApiKey': () => setApiKey(context),
     'drag.searchCorpus': (query?: unknown) => openSearch(typeof query === 'string' ? query : undefined),
     'drag.searchStepQuery': async (node?: TrajectoryNode) => {
       if (!node || node.kind !== 'step') return undefined;

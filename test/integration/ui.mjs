@@ -121,6 +121,29 @@ export async function runUiTests(installRoot) {
       await page.waitForTimeout(500);
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
+    await step('DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree', async () => {
+      await page.keyboard.press('F1');
+      const box = page.locator('.quick-input-widget input');
+      await box.waitFor({ timeout: 10_000 });
+      await box.fill('>DRAG: Collect Trajectories');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Collect Trajectories' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' }).first().click({ timeout: 20_000 });
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'high_temp' }).first().click({ timeout: 20_000 });
+      await box.waitFor({ timeout: 10_000 });
+      await box.fill('5');
+      await page.keyboard.press('Enter');
+      await page.locator('.notifications-toasts', { hasText: /collected|collecting/ }).first().waitFor({ timeout: 60_000 });
+      await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
+      await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
+      await page.locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ }).first().waitFor({ timeout: 30_000 });
+      await page.keyboard.press('F1');
+      await box.fill('>DRAG: Clear Trajectories Filter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Clear Trajectories Filter' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.monaco-list-row', { hasText: '5 trajectories' }).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'ui-failure.png') }).catch(() => {});
   } finally {
@@ -129,5 +152,5 @@ export async function runUiTests(installRoot) {
     cleanup();
   }
   console.log(`UI (Playwright, code-server): ${passed.length} passing, ${failed.length} failing`);
-  return failed.length === 0 && passed.length === 6 ? 0 : 1;
+  return failed.length === 0 && passed.length === 7 ? 0 : 1;
 }

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { WhooshCompatibleEngine } from '../../../src/core/search/engine';
 import { buildIndex } from '../../../src/core/search/index';
 import type { DragStudioApi } from '../../../src/extension/extension';
+import { answerCall, FakeOpenAI, searchCall } from '../../helpers/fakeOpenAI';
 import type { TrajectoryNode } from '../../../src/extension/trajectories/tree';
 
 const EXTENSION_ID = 'drag-studio.drag-studio';
@@ -174,15 +175,21 @@ describe('DRAG Studio in a real VS Code', function () {
 
   it('checks drag.config.json against the contributed JSON schema', async () => {
     const file = path.join(workspaceRoot(), 'drag.config.json');
-    writeFileSync(file, '{\n  "search": { "topK": "three" },\n  "bogus": 1\n}\n');
-    const doc = await vscode.workspace.openTextDocument(file);
-    await vscode.window.showTextDocument(doc);
-    const diagnostics = await waitFor('JSON schema diagnostics', () => {
-      const d = vscode.languages.getDiagnostics(doc.uri);
-      return d.length >= 2 ? d : undefined;
-    }, 40_000);
-    const lines = diagnostics.map((d) => d.range.start.line).sort();
-    assert.deepEqual(lines, [1, 2]);
+    const original = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(file, '{\n  "search": { "topK": "three" },\n  "bogus": 1\n}\n');
+      const doc = await vscode.workspace.openTextDocument(file);
+      await vscode.window.showTextDocument(doc);
+      const diagnostics = await waitFor('JSON schema diagnostics', () => {
+        const d = vscode.languages.getDiagnostics(doc.uri);
+        return d.length >= 2 ? d : undefined;
+      }, 40_000);
+      const lines = diagnostics.map((d) => d.range.start.line).sort();
+      assert.deepEqual(lines, [1, 2]);
+    } finally {
+      writeFileSync(file, original);
+      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    }
   });
 
   describe('Search Corpus', () => {
@@ -216,6 +223,46 @@ describe('DRAG Studio in a real VS Code', function () {
         return found.length ? found : undefined;
       });
       assert.equal(tabs.length, 1);
+    });
+  });
+
+  describe('Collect Trajectories', () => {
+    it('collects with the embedded keyword agent and the run appears in the tree', async () => {
+      const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>('drag.collectTrajectories', { agent: 'keyword', preset: 'high_temp', limit: 4, runName: 'it-keyword' });
+      assert.equal(result.code, 0);
+      const node = await waitFor('the new run in the tree', async () => {
+        const roots = await api.trajectories.getChildren();
+        return roots.find((n) => labelOf(n) === 'runs/it-keyword/trajectories.jsonl' && descriptionOf(n) === '4 trajectories');
+      });
+      assert.ok(node);
+      const run = JSON.parse(readFileSync(path.join(workspaceRoot(), 'runs', 'it-keyword', 'run.json'), 'utf8'));
+      assert.equal(run.status, 'finished');
+      assert.equal(run.config.agent, 'keyword');
+    });
+
+    it('collects from an OpenAI-compatible endpoint after checking it', async () => {
+      const server = new FakeOpenAI((body) => {
+        if (Array.isArray(body.tools) && (body.tools as Array<{ function: { name: string } }>)[0]?.function.name === 'ping') return { reply: { content: 'pong' } };
+        return body.messages.some((m) => m.role === 'tool') ? answerCall(['8,700'], [{ file: 'ACME_2023_10K.pdf', page: 3 }]) : searchCall('property plant equipment');
+      });
+      const url = await server.start();
+      try {
+        const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>('drag.collectTrajectories', { agent: 'openai', baseUrl: url, model: 'test-model', preset: 'greedy', limit: 2, runName: 'it-endpoint' });
+        assert.equal(result.code, 0);
+        const lines = readFileSync(path.join(result.runDir, 'trajectories.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        assert.equal(lines.length, 2);
+        assert.ok(lines.every((r) => r.model === 'test-model' && r.success === true));
+        // Page images were sent to the model (the fixture PDFs are rendered by the CLI child).
+        assert.ok(server.requests.some((r) => JSON.stringify(r.messages).includes('data:image/jpeg;base64,')));
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('says clearly when the server is down, and starts nothing', async () => {
+      const result = await vscode.commands.executeCommand('drag.collectTrajectories', { agent: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'x', preset: 'default', limit: 1, runName: 'it-down' });
+      assert.equal(result, undefined);
+      assert.equal(existsSync(path.join(workspaceRoot(), 'runs', 'it-down')), false);
     });
   });
 });
