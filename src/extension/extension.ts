@@ -132,9 +132,8 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
 
   const view = vscode.window.createTreeView('drag.trajectories', { treeDataProvider: trajectories, showCollapseAll: true });
   context.subscriptions.push(view);
-  context.subscriptions.push(store.onDidChange(() => {
-    const total = store.list().reduce((n, f) => n + (f.index?.summaries.length ?? 0), 0);
-    view.message = total === 0 ? undefined : trajectories.filter ? `Filter: "${trajectories.filter}"` : undefined;
+  context.subscriptions.push(trajectories.onDidChangeFilter((filter) => {
+    view.message = filter ? `Filter: "${filter}"` : undefined;
   }));
   context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(RECORD_SCHEME, new RecordDocumentProvider(store)));
   void vscode.commands.executeCommand('setContext', 'drag:trajectoriesFiltered', false);

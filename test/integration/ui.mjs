@@ -141,7 +141,7 @@ export async function runUiTests(installRoot) {
       await box.fill('>DRAG: Clear Trajectories Filter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Clear Trajectories Filter' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
-      await page.locator('.monaco-list-row', { hasText: '5 trajectories' }).first().waitFor({ timeout: 30_000 });
+      await page.locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
     });
   } catch {

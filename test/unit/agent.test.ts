@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { type AgentEnvironment, runAgent } from '../../src/core/agent/agent';
 import { CancelledError, OpenAIChatClient, retryAfterMs } from '../../src/core/agent/client';
+import { checkEndpoint } from '../../src/core/agent/health';
 import { resolveSampling, SAMPLING_PRESETS } from '../../src/core/agent/sampling';
 import { FINAL_STEP_MESSAGE, SYSTEM_PROMPT } from '../../src/core/agent/prompts';
 import { WhooshCompatibleEngine } from '../../src/core/search/engine';
@@ -172,5 +173,33 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     assert.equal(s.temperature, 0.2);
     assert.equal(SAMPLING_PRESETS.diverse.temperature, 0.9);
     assert.throws(() => resolveSampling('hot'), /unknown sampling preset/);
+  });
+});
+
+describe('endpoint health check', function () {
+  this.timeout(20_000);
+  let server: FakeOpenAI | undefined;
+  afterEach(async () => server?.stop());
+
+  it('says when the server is down', async () => {
+    const r = await checkEndpoint('http://127.0.0.1:9/v1', 'k', 'm', 2000);
+    assert.equal(r.ok, false);
+    assert.match(r.problems[0], /cannot reach http:\/\/127\.0\.0\.1:9\/v1/);
+  });
+
+  it('says when the model is not served, and when tool calling is off', async () => {
+    server = new FakeOpenAI(() => ({ status: 400, body: { object: 'error', message: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set', type: 'BadRequestError', code: 400 } }));
+    const url = await server.start();
+    const r = await checkEndpoint(url, 'k', 'Qwen/Qwen3-VL-8B-Thinking');
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.models, ['test-model']);
+    assert.match(r.problems[0], /model "Qwen\/Qwen3-VL-8B-Thinking" is not served .* it serves: test-model/);
+    assert.match(r.problems[1], /tool calling is off .* --enable-auto-tool-choice --tool-call-parser hermes/);
+  });
+
+  it('is happy with a server that serves the model with tools', async () => {
+    server = new FakeOpenAI(() => ({ reply: { content: 'pong' } }));
+    const r = await checkEndpoint(await server.start(), 'k', 'test-model');
+    assert.deepEqual(r, { ok: true, models: ['test-model'], problems: [] });
   });
 });

@@ -20,7 +20,7 @@ export const collectCommand: CliCommand = {
   [--concurrency 8] [--timeout 120] [--max-iterations 5] [--top-k 3] [--samples 1]
   [--sampling-config ${Object.keys(SAMPLING_PRESETS).join('|')}] [--temperature T] [--top-p P] [--repetition-penalty R]
   [--limit N] [--include-json F] [--exclude-json F] [--resume] [--tag-mode] [--pdf-dir D] [--max-pixels N]
-  [--retries 5] [--retry-base-ms 500] [--json]
+  [--retries 5] [--retry-base-ms 500] [--system-prompt-file F] [--json]
 
 Writes <run dir>/trajectories.jsonl (appended, fsynced, in completion order) and <run dir>/run.json.
 --agent keyword needs no model server (the default when no --base-url is given). Several
@@ -34,7 +34,7 @@ Progress goes to stderr; --json prints events on stdout.`,
       concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
       samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
       limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
-      'tag-mode': { type: 'boolean', default: false }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
+      'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
       sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
     } });
     const questions = values.questions ?? values.dataset;
@@ -55,7 +55,7 @@ Progress goes to stderr; --json prints events on stdout.`,
       concurrency, timeoutMs: num(values.timeout, '--timeout')! * 1000, maxIterations: num(values['max-iterations'], '--max-iterations', true),
       topK: num(values['top-k'], '--top-k', true), samples: num(values.samples, '--samples', true), samplingPreset: values['sampling-config'],
       samplingOverrides: { temperature: num(values.temperature, '--temperature'), top_p: num(values['top-p'], '--top-p'), repetition_penalty: num(values['repetition-penalty'], '--repetition-penalty') },
-      limit: num(values.limit, '--limit', true), include: values['include-json'], exclude: values['exclude-json'], resume: values.resume, tagMode: values['tag-mode'],
+      limit: num(values.limit, '--limit', true), include: values['include-json'], exclude: values['exclude-json'], resume: values.resume, tagMode: values['tag-mode'], systemPromptFile: values['system-prompt-file'],
       retry: { maxAttempts: num(values.retries, '--retries', true)!, baseDelayMs: num(values['retry-base-ms'], '--retry-base-ms')! },
       pdfDir: values['pdf-dir'], maxPixels: num(values['max-pixels'], '--max-pixels', true), cacheDir: values['cache-dir'], signal,
       onEvent: (e) => {

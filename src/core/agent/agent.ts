@@ -32,6 +32,8 @@ export interface AgentOptions {
   sample?: number;
   /** Trajectory id; default DRAG's `traj_{question_id}`. */
   id?: string;
+  /** Replaces the built-in system prompt (src/core/agent/prompts.ts). */
+  systemPrompt?: string;
 }
 
 /** DRAG's rank score (§3.6). */
@@ -133,7 +135,7 @@ function searchStep(env: AgentEnvironment, query: string, options: AgentOptions,
 }
 
 async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuestion, options: AgentOptions, gt: Location[], iterations: IterationRecord[], record: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
-  const messages: ChatMessage[] = [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: q.question }];
+  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt ?? SYSTEM_PROMPT }, { role: 'user', content: q.question }];
   for (let turn = 1; turn <= options.maxIterations; turn++) {
     const final = turn === options.maxIterations;
     const request = {

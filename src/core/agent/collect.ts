@@ -38,6 +38,8 @@ export interface CollectOptions {
   exclude?: string[];
   resume?: boolean;
   tagMode?: boolean;
+  /** A file whose text replaces the built-in system prompt. */
+  systemPromptFile?: string;
   pdfDir?: string;
   cacheDir?: string;
   maxPixels?: number;
@@ -145,6 +147,7 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
 
   const opened = await openSearchEngine(o.ocr, { cacheDir: o.cacheDir, signal: o.signal });
   const engine = opened.engine;
+  const systemPrompt = o.systemPromptFile ? await fsp.readFile(o.systemPromptFile, 'utf8') : undefined;
   const samplingName = o.samplingPreset ?? 'default';
   const sampling = resolveSampling(samplingName, o.samplingOverrides);
   const model = o.agent === 'keyword' ? 'keyword-agent' : o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct';
@@ -184,7 +187,7 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   const config = {
     agent: o.agent, model, base_urls: o.agent === 'openai' ? o.baseUrls ?? ['http://localhost:8001/v1'] : [], questions: path.resolve(o.questions), ocr: path.resolve(o.ocr),
     concurrency: o.concurrency ?? 8, max_iterations: o.maxIterations ?? 5, top_k: o.topK ?? 3, samples, sampling_preset: samplingName, sampling, tag_mode: !!o.tagMode,
-    limit: o.limit ?? null, resume: !!o.resume,
+    limit: o.limit ?? null, resume: !!o.resume, system_prompt_file: o.systemPromptFile ? path.resolve(o.systemPromptFile) : null,
   };
   const started = Date.now();
   await writeJsonAtomic(runJson, { run_id: runId, status: 'running', started: new Date(started).toISOString(), config, counts: { total: tasks.length } });
@@ -205,7 +208,7 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
       try {
         record = await runAgent(clientFor(sample), env, q, {
           model, sampling, samplingName, maxIterations: o.maxIterations ?? 5, topK: o.topK ?? 3, tagMode: o.tagMode, runId, sample,
-          id: samples > 1 ? `traj_${q.id}_s${sample}` : `traj_${q.id}`,
+          id: samples > 1 ? `traj_${q.id}_s${sample}` : `traj_${q.id}`, systemPrompt,
         }, o.signal);
       } catch (err) {
         if (err instanceof CancelledError) { cancelled = true; return; }

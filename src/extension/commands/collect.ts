@@ -92,7 +92,7 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
   const runName = args.runName ?? `${stamp}-${(agent === 'keyword' ? 'keyword' : model ?? 'model').replace(/[^\w.-]+/g, '_')}`;
   const runDir = path.join(root, 'runs', runName);
   const cliArgs = ['collect', '--questions', questions, '--ocr', paths.ocrFile, '--pdf-dir', paths.pdfDir, '--cache-dir', paths.cacheDir, '--out', runDir,
-    '--agent', agent, '--sampling-config', preset, '--concurrency', String(args.concurrency ?? 8), '--json'];
+    '--agent', agent, '--sampling-config', preset, '--concurrency', String(args.concurrency ?? vscode.workspace.getConfiguration('drag').get<number>('collect.concurrency', 8)), '--json'];
   if (agent === 'openai') cliArgs.push('--base-url', baseUrl!, ...(model ? ['--model', model] : []));
   if (limit !== undefined) cliArgs.push('--limit', String(limit));
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), cliArgs, {

@@ -56,6 +56,8 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
   private readonly subscription: vscode.Disposable;
 
   readonly onDidChangeTreeData = this.changed.event;
+  private readonly filterChanged = new vscode.EventEmitter<string>();
+  readonly onDidChangeFilter = this.filterChanged.event;
 
   constructor(private readonly store: TrajectoryStore) {
     this.subscription = store.onDidChange(() => {
@@ -72,6 +74,7 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
     this.filterText = text.trim().toLowerCase();
     this.limits.clear();
     void vscode.commands.executeCommand('setContext', 'drag:trajectoriesFiltered', this.filterText.length > 0);
+    this.filterChanged.fire(this.filterText);
     this.changed.fire(undefined);
   }
 
@@ -250,5 +253,6 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
   dispose(): void {
     this.subscription.dispose();
     this.changed.dispose();
+    this.filterChanged.dispose();
   }
 }
