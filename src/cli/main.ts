@@ -1,5 +1,5 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
-import { collectCommand } from './commands/collect';
+import { collectCommand, evalCommand } from './commands/collect';
 import { corpusCommand } from './commands/corpus';
 import { compareCommand, scoreCommand } from './commands/evaluate';
 import { healthCommand } from './commands/health';
@@ -9,7 +9,7 @@ import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, healthCommand, processCommand, formatCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

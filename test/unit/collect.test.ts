@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { runCli } from '../../src/cli/main';
 import { isFinal, runCollection } from '../../src/core/agent/collect';
 import { answerCall, type ChatBody, FakeOpenAI, searchCall } from '../helpers/fakeOpenAI';
 import { FIXTURES, ROOT, useTempDir } from './helpers';
@@ -119,5 +120,43 @@ describe('drag collect', function () {
     // Every line of the file parses: the kill left no glued or broken lines behind.
     assert.equal(readFileSync(file, 'utf8').split('\n').filter(Boolean).length, all.length);
     console.log(`      soak: ${server.requests.length} requests, ${all.length - finals.length} errored records retried`);
+  });
+});
+
+describe('drag eval', function () {
+  this.timeout(60_000);
+  const tmp = useTempDir();
+  it('runs the agent over a question set and writes the metrics next to the trajectories', async () => {
+
+    const answers: Record<string, [string, string, number, string]> = {
+      'net property': ['property plant equipment net', '8,700', 3, 'ACME_2023_10K.pdf'],
+      'purchases of property': ['purchases property plant equipment', '1,577', 2, 'ACME_2023_10K.pdf'],
+      'Health Care': ['"health care" net sales', '8,400', 4, 'ACME_2023_10K.pdf'],
+      'net income did Globex': ['globex net income quarter', '340.8 million', 1, 'GLOBEX_2022_EARNINGS.pdf'],
+      'capital expenditures does Globex': ['capital expenditures outlook', '400 million', 2, 'GLOBEX_2022_EARNINGS.pdf'],
+    };
+    const server = new FakeOpenAI((body) => {
+      const q = String(body.messages[1].content);
+      const [query, answer, page, file] = Object.entries(answers).find(([k]) => q.includes(k))![1];
+      return body.messages.some((m) => m.role === 'tool') ? answerCall([answer], [{ file, page }]) : searchCall(query);
+    });
+    const url = await server.start();
+    try {
+      const out = path.join(tmp(), 'eval');
+      let stderr = '';
+      const code = await runCli(['eval', '--questions', path.join(FIXTURES, 'workspace', 'questions.jsonl'), '--ocr', OCR, '--out', out, '--base-url', url, '--model', 'm', '--sampling-config', 'greedy'],
+        { stdout: () => undefined, stderr: (t) => { stderr += t; } }, new AbortController().signal);
+      assert.equal(code, 0, stderr);
+      const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      assert.equal(summary.total_questions, 5);
+      assert.equal(summary.avg_anls, 1);
+      assert.equal(summary.avg_page_f1, 1);
+      assert.equal(summary.model, 'm');
+      const perQuestion = readFileSync(path.join(out, 'per_question.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.ok(perQuestion.every((r) => r.searches.length === 1 && typeof r.searches[0].query === 'string'));
+      assert.equal(server.requests[0].temperature, 0, 'greedy sampling is sent explicitly');
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCollection } from '../../core/agent/collect';
+import { type CollectOptions, runCollection } from '../../core/agent/collect';
+import { runEvaluation } from '../../core/eval/evaluate';
 import { SAMPLING_PRESETS } from '../../core/agent/sampling';
 import { formatLineError } from '../../core/io/errors';
 import { type CliCommand, UsageError } from '../args';
@@ -11,6 +12,54 @@ const num = (v: string | undefined, name: string, integer = false): number | und
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${name} must be a number${integer ? ' (integer)' : ''}`);
   return n;
 };
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+const OPTIONS = {
+  questions: { type: 'string' }, dataset: { type: 'string' }, ocr: { type: 'string' }, 'ocr-file': { type: 'string' }, out: { type: 'string' }, output: { type: 'string', short: 'o' },
+  agent: { type: 'string' }, 'base-url': { type: 'string', multiple: true }, model: { type: 'string' }, 'api-key': { type: 'string' },
+  concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
+  samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
+  limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
+  'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
+  sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
+} as const;
+
+/** The agent options shared by drag collect and drag eval. */
+function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCommand['run']>[1]): CollectOptions {
+  const str = (k: string) => values[k] as string | undefined;
+  const questions = str('questions') ?? str('dataset');
+  const ocr = str('ocr') ?? str('ocr-file');
+  let outDir = str('out');
+  let outFile: string | undefined;
+  if (!outDir && str('output')) {
+    const o = str('output')!;
+    if (o.endsWith('.jsonl')) { outFile = o; outDir = path.dirname(o); } else outDir = o;
+  }
+  if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
+  const baseUrls = (values['base-url'] as string[] | undefined) ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
+  const agent = (str('agent') ?? (baseUrls.length ? 'openai' : 'keyword')) as 'openai' | 'keyword';
+  if (agent !== 'openai' && agent !== 'keyword') throw new UsageError('--agent must be openai or keyword');
+  const concurrency = values.sequential ? 1 : num(str('concurrency'), '--concurrency', true)!;
+  if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
+  return {
+    questions, ocr, outDir, outFile, agent, baseUrls, model: str('model'), apiKey: str('api-key') ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
+    concurrency, timeoutMs: num(str('timeout'), '--timeout')! * 1000, maxIterations: num(str('max-iterations'), '--max-iterations', true),
+    topK: num(str('top-k'), '--top-k', true), samples: num(str('samples'), '--samples', true), samplingPreset: str('sampling-config'),
+    samplingOverrides: { temperature: num(str('temperature'), '--temperature'), top_p: num(str('top-p'), '--top-p'), repetition_penalty: num(str('repetition-penalty'), '--repetition-penalty') },
+    limit: num(str('limit'), '--limit', true), include: values['include-json'] as string[] | undefined, exclude: values['exclude-json'] as string[] | undefined,
+    resume: !!values.resume, tagMode: !!values['tag-mode'], systemPromptFile: str('system-prompt-file'),
+    retry: { maxAttempts: num(str('retries'), '--retries', true)!, baseDelayMs: num(str('retry-base-ms'), '--retry-base-ms')! },
+    pdfDir: str('pdf-dir'), maxPixels: num(str('max-pixels'), '--max-pixels', true), cacheDir: str('cache-dir'), signal,
+    onEvent: (e) => {
+      if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
+      if (e.type === 'start') io.stderr(`run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`);
+      else if (e.type === 'progress' && (e.done % 10 === 0 || e.done === e.total)) {
+        io.stderr(`[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`);
+      } else if (e.type === 'done') io.stderr(`${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`);
+    },
+  };
+}
 
 export const collectCommand: CliCommand = {
   name: 'collect',
@@ -28,45 +77,29 @@ Writes <run dir>/trajectories.jsonl (appended, fsynced, in completion order) and
 final record and retries the errored ones. DRAG's --ocr-file and --output FILE work as aliases.
 Progress goes to stderr; --json prints events on stdout.`,
   async run(argv, io, signal) {
-    const { values } = parseArgs({ args: argv, options: {
-      questions: { type: 'string' }, dataset: { type: 'string' }, ocr: { type: 'string' }, 'ocr-file': { type: 'string' }, out: { type: 'string' }, output: { type: 'string', short: 'o' },
-      agent: { type: 'string' }, 'base-url': { type: 'string', multiple: true }, model: { type: 'string' }, 'api-key': { type: 'string' },
-      concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
-      samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
-      limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
-      'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
-      sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
-    } });
-    const questions = values.questions ?? values.dataset;
-    const ocr = values.ocr ?? values['ocr-file'];
-    let outDir = values.out;
-    let outFile: string | undefined;
-    if (!outDir && values.output) {
-      if (values.output.endsWith('.jsonl')) { outFile = values.output; outDir = path.dirname(values.output); } else outDir = values.output;
-    }
-    if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
-    const baseUrls = values['base-url'] ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
-    const agent = (values.agent ?? (baseUrls.length ? 'openai' : 'keyword')) as 'openai' | 'keyword';
-    if (agent !== 'openai' && agent !== 'keyword') throw new UsageError('--agent must be openai or keyword');
-    const concurrency = values.sequential ? 1 : num(values.concurrency, '--concurrency', true)!;
-    if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
-    const summary = await runCollection({
-      questions, ocr, outDir, outFile, agent, baseUrls, model: values.model, apiKey: values['api-key'] ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
-      concurrency, timeoutMs: num(values.timeout, '--timeout')! * 1000, maxIterations: num(values['max-iterations'], '--max-iterations', true),
-      topK: num(values['top-k'], '--top-k', true), samples: num(values.samples, '--samples', true), samplingPreset: values['sampling-config'],
-      samplingOverrides: { temperature: num(values.temperature, '--temperature'), top_p: num(values['top-p'], '--top-p'), repetition_penalty: num(values['repetition-penalty'], '--repetition-penalty') },
-      limit: num(values.limit, '--limit', true), include: values['include-json'], exclude: values['exclude-json'], resume: values.resume, tagMode: values['tag-mode'], systemPromptFile: values['system-prompt-file'],
-      retry: { maxAttempts: num(values.retries, '--retries', true)!, baseDelayMs: num(values['retry-base-ms'], '--retry-base-ms')! },
-      pdfDir: values['pdf-dir'], maxPixels: num(values['max-pixels'], '--max-pixels', true), cacheDir: values['cache-dir'], signal,
-      onEvent: (e) => {
-        if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
-        if (e.type === 'start') io.stderr(`run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`);
-        else if (e.type === 'progress' && (e.done % 10 === 0 || e.done === e.total)) {
-          io.stderr(`[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`);
-        } else if (e.type === 'done') io.stderr(`${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`);
-      },
-    });
+    const { values } = parseArgs({ args: argv, options: OPTIONS });
+    const summary = await runCollection(agentOptions(values, signal, io));
     for (const p of summary.problems) io.stderr(`${formatLineError(p)}\n`);
     return summary.cancelled ? 130 : summary.errors > 0 ? 1 : 0;
+  },
+};
+
+export const evalCommand: CliCommand = {
+  name: 'eval',
+  summary: 'evaluate a model (or the keyword agent) on a question set: trajectories + metrics',
+  usage: `drag eval --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <eval dir> [every drag collect option]
+
+Runs the agent over the question set (the same loop and prompt as collection, explicit sampling;
+--sampling-config greedy for reproducible numbers), then writes <eval dir>/summary.json and
+<eval dir>/per_question.jsonl (see drag score) beside trajectories.jsonl and run.json. Compare
+evaluations with drag compare. --resume continues an interrupted evaluation.`,
+  async run(argv, io, signal) {
+    const { values } = parseArgs({ args: argv, options: OPTIONS });
+    const result = await runEvaluation(agentOptions(values, signal, io));
+    const s = result.summary;
+    const pct = (k: string) => (typeof s[k] === 'number' ? `${(100 * (s[k] as number)).toFixed(1)}%` : '–');
+    io.stderr(`${s.total_questions} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, MRR ${Number(s.mrr).toFixed(3)}, ANLS* ${Number(s.avg_anls).toFixed(3)}, page F1 ${Number(s.avg_page_f1).toFixed(3)}\n`);
+    if (values.json) io.stdout(`${JSON.stringify({ type: 'summary', ...s })}\n`);
+    return result.cancelled ? 130 : 0;
   },
 };
