@@ -7,7 +7,7 @@ import { indexJsonl, indexProblems } from '../io/jsonl';
 import { writeJsonAtomic, writeJsonlAtomic } from '../io/write';
 import { hashFile } from '../search/index';
 import { answerLocations } from '../schema/question';
-import type { ProcessedRecord, ProcessedSearch } from './process';
+import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
 
 /** DRAG's formats (DRAG-SPEC §5) and our training-ready exports. */
 export const DRAG_FORMATS = ['sft_query', 'sft_trajectory', 'sft_context', 'dpo', 'reward'] as const;
@@ -36,14 +36,14 @@ const dpoPrompt = (q: string) => `<question>${q}</question>\n\nGenerate a search
 function agentPrompt(question: string) {
   return [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: question }];
 }
-function toolCallMessage(s: ProcessedSearch, reasoning: boolean) {
+function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
   return {
     role: 'assistant',
     content: reasoning && s.reasoning ? `<think>${s.reasoning}</think>` : '',
     tool_calls: [{ type: 'function', function: { name: 'search_documents', arguments: { query: s.query } } }],
   };
 }
-const functionCall = (s: ProcessedSearch) => JSON.stringify({ name: 'search_documents', arguments: { query: s.query } });
+const functionCall = (s: ProcessedSearch | PairSide) => JSON.stringify({ name: 'search_documents', arguments: { query: s.query } });
 
 /** Examples of one format from one processed record. */
 export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: boolean): Example[] {

@@ -14,9 +14,12 @@ export interface ProcessedSearch {
   rank_score: number | null;
 }
 
+/** One side of a DPO pair: the search without its result list (the formats never need it). */
+export type PairSide = Omit<ProcessedSearch, 'results'> & { trajectory_id: string };
+
 export interface QueryPair {
-  better: ProcessedSearch & { trajectory_id: string };
-  worse: ProcessedSearch & { trajectory_id: string };
+  better: PairSide;
+  worse: PairSide;
   margin: number;
 }
 
@@ -115,7 +118,7 @@ export function minePairs(records: readonly ProcessedRecord[], minMargin = 0): v
   for (const r of records) for (const s of r.searches) { searches.push(s); owners.push(r); }
   const tagged = (i: number) => {
     const s = searches[i];
-    return { step: s.step, query: s.query, reasoning: s.reasoning, results: s.results, gt_found: s.gt_found, gt_rank: s.gt_rank, rank_score: s.rank_score, trajectory_id: owners[i].id };
+    return { step: s.step, query: s.query, reasoning: s.reasoning, gt_found: s.gt_found, gt_rank: s.gt_rank, rank_score: s.rank_score, trajectory_id: owners[i].id };
   };
   for (let i = 0; i < searches.length; i++) {
     for (let j = i + 1; j < searches.length; j++) {
