@@ -1,6 +1,7 @@
 import { type CliCommand, type CliIO, UsageError } from './args';
 import { collectCommand, evalCommand } from './commands/collect';
 import { corpusCommand } from './commands/corpus';
+import { exportCuratedCommand } from './commands/curate';
 import { compareCommand, scoreCommand } from './commands/evaluate';
 import { healthCommand } from './commands/health';
 import { formatCommand, processCommand } from './commands/pipeline';
@@ -9,7 +10,7 @@ import { serveCommand } from './commands/serve';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

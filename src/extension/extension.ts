@@ -2,6 +2,10 @@ import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { corpusPaths, loadConfig } from '../core/workspace/layout';
 import { collectTrajectories, type CollectArgs, setApiKey } from './commands/collect';
+import { CurationStore } from './curation/store';
+import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './curation/views';
+import { runCliJob } from './jobs/cliJob';
+import { InspectorPanel } from './panels/inspectorPanel';
 import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
 import { SearchService } from './searchService';
@@ -14,6 +18,11 @@ export interface DragStudioApi {
   store: TrajectoryStore;
   /** The `drag serve` child of the first workspace folder (started on first search). */
   searchService(): Promise<SearchService>;
+  curation: CurationStore | null;
+  failedSearches: FailedSearchesProvider | null;
+  datasets: DatasetsProvider | null;
+  /** The inspector panel on screen, if any. */
+  inspector(): InspectorPanel | undefined;
 }
 
 type CommandHandler = (...args: never[]) => unknown;
@@ -37,7 +46,56 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     }
     return SearchPanel.show(context, service, log, query);
   };
+  const inspect = async (node: TrajectoryNode | undefined, toSide: boolean) => {
+    if (!node || node.kind !== 'trajectory') return undefined;
+    const tracked = store.get(node.fileKey);
+    if (!tracked || !api.curation) return undefined;
+    const t = await store.readTrajectory(tracked, node.position);
+    return InspectorPanel.show(context, { service: api.searchService, curation: api.curation, log }, t, vscode.workspace.asRelativePath(tracked.uri), toSide);
+  };
+  const onInspector = async (fn: (p: InspectorPanel) => Promise<unknown>) => {
+    const p = InspectorPanel.current;
+    if (!p) { void vscode.window.showInformationMessage('DRAG: open a trajectory in the inspector first.'); return undefined; }
+    return fn(p);
+  };
   return {
+    'drag.inspectTrajectory': (node?: TrajectoryNode) => inspect(node, false),
+    'drag.inspectTrajectoryToSide': (node?: TrajectoryNode) => inspect(node, true),
+    'drag.inspectFailedSearch': (item?: FailedItem) => (item ? inspect({ kind: 'trajectory', fileKey: item.fileKey, position: item.position }, false) : undefined),
+    'drag.acceptTrajectory': () => onInspector((p) => p.decide('accept')),
+    'drag.rejectTrajectory': () => onInspector((p) => p.decide('reject')),
+    'drag.undoCuration': () => onInspector((p) => p.decide('undo')),
+    'drag.markLabelProblem': async (item?: FailedItem) => {
+      if (item && api.curation) {
+        const tracked = store.get(item.fileKey);
+        const s = tracked?.index?.summaries[item.position];
+        if (!s) return undefined;
+        const reason = await vscode.window.showQuickPick(['wrong page', 'wrong document', 'answer not on the page'], { title: 'What is wrong with the label?' });
+        if (!reason) return undefined;
+        return api.curation.decide({ trajectory_id: s.id, question_id: s.questionId ?? s.id, decision: 'label-problem', reason });
+      }
+      return onInspector((p) => p.decide('label-problem'));
+    },
+    'drag.writeBetterQuery': async (item?: FailedItem) => {
+      if (item) await inspect({ kind: 'trajectory', fileKey: item.fileKey, position: item.position }, false);
+      return onInspector(async (p) => p.edit(p.shown?.steps.filter((s) => s.query).pop()?.step ?? 1));
+    },
+    'drag.refreshFailedSearches': () => api.failedSearches?.refresh(),
+    'drag.exportCuratedDataset': async (name?: unknown) => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) throw new Error('open a workspace folder first');
+      const dataset = typeof name === 'string' ? name : await vscode.window.showInputBox({
+        title: 'Export curated dataset', prompt: 'Name of datasets/<name>/', value: `curated-${new Date().toISOString().slice(0, 10)}`,
+        validateInput: (v) => (/^[\w.-]+$/.test(v) ? null : 'letters, digits, . _ - only'),
+      });
+      if (!dataset) return undefined;
+      const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), ['export-curated', '--workspace', folder.uri.fsPath, '--name', dataset, '--json'], { title: `DRAG: exporting ${dataset}`, log });
+      api.datasets?.refresh();
+      const done = result.events.find((e) => (e as { type?: string }).type === 'done') as { accepted: number; pairs: number; edits: number } | undefined;
+      if (result.code === 0 && done) void vscode.window.showInformationMessage(`DRAG: exported ${dataset}: ${done.accepted} accepted, ${done.pairs} pairs, ${done.edits} edited queries.`);
+      else void vscode.window.showErrorMessage(`DRAG: export failed; see the DRAG Studio log.`);
+      return done;
+    },
     'drag.collectTrajectories': async (args?: CollectArgs) => {
       const result = await collectTrajectories(context, log, args && typeof args === 'object' ? args : {});
       if (result) await store.rescan();
@@ -102,6 +160,10 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
   const api: DragStudioApi = {
     trajectories,
     store,
+    curation: null,
+    failedSearches: null,
+    datasets: null,
+    inspector: () => InspectorPanel.current,
     searchService: () => {
       service ??= (async () => {
         const folder = vscode.workspace.workspaceFolders?.[0];
@@ -114,7 +176,17 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
       return service;
     },
   };
-  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() });
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (folder) {
+    api.curation = new CurationStore(folder.uri.fsPath, log);
+    api.failedSearches = new FailedSearchesProvider(store, api.curation, api.searchService);
+    api.datasets = new DatasetsProvider(folder.uri.fsPath);
+    trajectories.setCuration((id) => api.curation?.current().byTrajectory.get(id)?.status ?? null);
+    context.subscriptions.push(api.curation, api.failedSearches, api.datasets, api.curation.onDidChange(() => trajectories.refresh()));
+    context.subscriptions.push(vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }));
+    context.subscriptions.push(vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }));
+  }
+  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() });
 
   for (const [id, handler] of Object.entries(commandTable(api, context, log))) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type * as vscode from 'vscode';
 import type { z } from 'zod';
-import { RenderResult, SearchResult, ServeReply } from '../protocol/serve';
+import { BoxesResult, RankOfResult, RenderResult, SearchResult, ServeReply } from '../protocol/serve';
 import type { CorpusPaths } from '../core/workspace/layout';
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -84,6 +84,16 @@ export class SearchService implements vscode.Disposable {
 
   render(file: string, page: number, maxPixels: number) {
     return this.request('render', { file, page, maxPixels, format: 'jpeg' }, RenderResult);
+  }
+
+  /** Boxes of the query's words on a page (pdf.js text positions), for highlighting. */
+  boxes(file: string, page: number, query: string) {
+    return this.request('boxes', { file, page, query }, BoxesResult);
+  }
+
+  /** Where the first of `targets` ranks for `query` within the top `depth` (live verification). */
+  rankOf(query: string, targets: Array<{ file: string; page: number }>, depth: number) {
+    return this.request('rankOf', { query, targets, depth }, RankOfResult);
   }
 
   dispose(): void {

@@ -18,6 +18,8 @@ export const ServeRequest = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('search'), params: SearchParams }),
   z.strictObject({ id: z.number().int(), method: z.literal('render'), params: RenderParams }),
   z.strictObject({ id: z.number().int(), method: z.literal('status'), params: z.strictObject({}).default({}) }),
+  z.strictObject({ id: z.number().int(), method: z.literal('boxes'), params: z.strictObject({ file: RenderParams.shape.file, page: z.number().int().min(1), query: z.string().max(2000) }) }),
+  z.strictObject({ id: z.number().int(), method: z.literal('rankOf'), params: z.strictObject({ query: z.string().max(2000), depth: z.number().int().min(1).max(1000), targets: z.array(z.strictObject({ file: z.string(), page: z.number().int() })).max(50) }) }),
 ]);
 export type ServeRequest = z.infer<typeof ServeRequest>;
 
@@ -44,6 +46,9 @@ export const SearchResult = z.strictObject({
 export type SearchResult = z.infer<typeof SearchResult>;
 
 export const RenderResult = z.strictObject({ path: z.string(), width: z.number().int(), height: z.number().int(), cached: z.boolean() });
+export const BoxesResult = z.strictObject({ boxes: z.array(z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number(), text: z.string() })) });
+/** Rank of the first target page within the top `depth` results (null when deeper), and the hit count. */
+export const RankOfResult = z.strictObject({ rank: z.number().int().nullable(), hits: z.number().int() });
 export const StatusResult = z.strictObject({ pages: z.number().int(), terms: z.number().int(), source: z.enum(['cache', 'built']), ocrFile: z.string() });
 
 export const ServeReply = z.union([

@@ -67,6 +67,18 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
             send({ id: req.id, result: { path: image.file, width: image.width, height: image.height, cached: image.cached } });
             return;
           }
+          case 'boxes': {
+            const pdf = path.join(pdfDir, req.params.file);
+            if (!existsSync(pdf)) throw new Error(`no PDF named ${req.params.file} in ${pdfDir}`);
+            send({ id: req.id, result: { boxes: await pool.boxes(pdf, req.params.page, opened.engine.queryTerms(req.params.query)) } });
+            return;
+          }
+          case 'rankOf': {
+            const hits = opened.engine.search(req.params.query, req.params.depth);
+            const i = hits.findIndex((h) => req.params.targets.some((t) => t.file === h.file && t.page === h.page_number));
+            send({ id: req.id, result: { rank: i < 0 ? null : i + 1, hits: hits.length } });
+            return;
+          }
           case 'status':
             send({ id: req.id, result: { pages: opened.engine.docCount, terms: opened.engine.index.terms.length, source: opened.source, ocrFile: ocr } });
             return;

@@ -122,3 +122,32 @@ export async function renderPdfPage(file: string, pageNumber: number, options: R
     await doc.destroy();
   }
 }
+
+/** A highlighted word box, as fractions of the page (left, top, width, height), top-left origin. */
+export interface TextBox { left: number; top: number; width: number; height: number; text: string }
+
+/**
+ * Where the given (analysed) terms sit on a page, from pdf.js text positions: boxes of the text
+ * items that contain one of them. Used to highlight a query's words on the page image.
+ */
+export async function termBoxes(file: string, pageNumber: number, terms: readonly string[], analyze: (text: string) => string[]): Promise<TextBox[]> {
+  const doc = await open(file);
+  try {
+    const page = await doc.getPage(pageNumber);
+    const viewport = page.getViewport({ scale: 1 });
+    const content = await page.getTextContent();
+    const wanted = new Set(terms);
+    const boxes: TextBox[] = [];
+    for (const item of content.items) {
+      if (!('str' in item) || !item.str.trim()) continue;
+      if (!analyze(item.str).some((t) => wanted.has(t))) continue;
+      const [, , , d, e, f] = item.transform as number[];
+      const height = item.height || Math.abs(d) || 10;
+      boxes.push({ left: e / viewport.width, top: 1 - (f + height) / viewport.height, width: item.width / viewport.width, height: (height * 1.2) / viewport.height, text: item.str });
+    }
+    page.cleanup();
+    return boxes;
+  } finally {
+    await doc.destroy();
+  }
+}

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PdfError, type PdfErrorKind, type RenderedPage, type RenderOptions } from './pdf';
+import { PdfError, type PdfErrorKind, type RenderedPage, type RenderOptions, type TextBox } from './pdf';
 import type { WorkerReply, WorkerRequest } from './worker';
 
 /** A request before the pool numbers it (Omit distributed over the union). */
@@ -77,6 +77,10 @@ export class PdfWorkerPool {
   async render(file: string, page: number, options: RenderOptions): Promise<RenderedPage> {
     const img = (await this.run({ type: 'render', file, page, options })).image!;
     return { data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), width: img.width, height: img.height, format: img.format, pageCount: img.pageCount };
+  }
+
+  async boxes(file: string, page: number, terms: string[]): Promise<TextBox[]> {
+    return (await this.run({ type: 'boxes', file, page, terms })).boxes ?? [];
   }
 
   /** Stops all workers; queued and running jobs are rejected (used for cancellation too). */

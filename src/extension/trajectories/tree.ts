@@ -53,6 +53,7 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
   /** Steps of expanded trajectories, read on demand and dropped when the file changes. */
   private readonly stepCache = new Map<string, Iteration[]>();
   private filterText = '';
+  private curationOf: (trajectoryId: string) => 'accepted' | 'rejected' | null = () => null;
   private readonly subscription: vscode.Disposable;
 
   readonly onDidChangeTreeData = this.changed.event;
@@ -64,6 +65,15 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
       this.stepCache.clear();
       this.changed.fire(undefined);
     });
+  }
+
+  /** How to read each trajectory's curation state (the decisions log), for icons and descriptions. */
+  setCuration(lookup: (trajectoryId: string) => 'accepted' | 'rejected' | null): void {
+    this.curationOf = lookup;
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
   }
 
   get filter(): string {
@@ -182,17 +192,20 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const item = new vscode.TreeItem(s ? truncate(s.question, 120) : '?', C.Collapsed);
         if (s) {
           const score = s.bestRankScore !== null ? `best ${s.bestRankScore.toFixed(2)}` : s.bestRank !== null ? `best rank ${s.bestRank}` : 'not found';
-          item.description = `${score} · ${s.steps} step${s.steps === 1 ? '' : 's'}`;
+          const curated = this.curationOf(s.id);
+          item.description = `${curated === 'accepted' ? '✓ accepted · ' : curated === 'rejected' ? '✗ rejected · ' : ''}${score} · ${s.steps} step${s.steps === 1 ? '' : 's'}`;
           const tip = new vscode.MarkdownString();
           tip.appendText(s.question);
           tip.appendMarkdown('\n\n---\n\n');
           const gt = s.groundTruth.map((l) => `${l.file} p.${l.page ?? '?'}`).join(', ') || 'none';
           tip.appendText(`Ground truth: ${gt}\nBest rank: ${s.bestRank ?? 'never found'} · ${s.searches} searches\nId: ${s.id}${s.model ? `\nModel: ${s.model}` : ''}${s.error ? `\nError: ${s.error}` : ''}`);
           item.tooltip = tip;
-          item.iconPath = OUTCOME_ICONS[s.outcome];
-          item.command = { command: 'drag.showTrajectoryRecord', title: 'Show Trajectory Record', arguments: [node] };
+          item.iconPath = curated === 'accepted' ? new vscode.ThemeIcon('verified-filled', new vscode.ThemeColor('testing.iconPassed'))
+            : curated === 'rejected' ? new vscode.ThemeIcon('trash', new vscode.ThemeColor('testing.iconFailed')) : OUTCOME_ICONS[s.outcome];
+          item.command = { command: 'drag.inspectTrajectory', title: 'Inspect Trajectory', arguments: [node] };
         }
         item.contextValue = 'drag.trajectory';
+        if (s) item.accessibilityInformation = { label: `${s.question}, ${OUTCOME_LABELS[s.outcome]}${this.curationOf(s.id) ? `, ${this.curationOf(s.id)}` : ''}` };
         item.id = nodeKey(node);
         return item;
       }

@@ -265,4 +265,75 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.equal(existsSync(path.join(workspaceRoot(), 'runs', 'it-down')), false);
     });
   });
+
+  describe('Curation', () => {
+    async function firstTrajectory(group = 0, index = 0): Promise<TrajectoryNode> {
+      const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
+      return (await api.trajectories.getChildren(groups[group]))[index];
+    }
+    const decisions = () => {
+      const file = path.join(workspaceRoot(), 'curation', 'decisions.jsonl');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+    };
+
+    it('opens the inspector on a trajectory (one panel, reused)', async () => {
+      const node = await firstTrajectory(0, 1);
+      await vscode.commands.executeCommand('drag.inspectTrajectory', node);
+      const panel = await waitFor('the inspector', () => api.inspector()?.shown ?? undefined);
+      assert.equal(panel.id, 'traj_financebench_id_04672');
+      assert.deepEqual(panel.steps.map((s) => s.gtRank), [2, 1, null]);
+      assert.equal(panel.steps[0].results.find((r) => r.isGt)?.page, 58);
+      await vscode.commands.executeCommand('drag.inspectTrajectory', await firstTrajectory(0, 0));
+      const tabs = await waitFor('the inspector tab', () => {
+        const found = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label.startsWith('Inspect:'));
+        return found.length ? found : undefined;
+      });
+      assert.equal(tabs.length, 1);
+      assert.match(tabs[0].label, /^Inspect: What is the FY2018 capital/);
+    });
+
+    it('accepts, rejects with a reason and undoes, in the append-only log, and the tree shows it', async () => {
+      await vscode.commands.executeCommand('drag.inspectTrajectory', await firstTrajectory(0, 1));
+      const inspector = await waitFor('the inspector', () => api.inspector());
+      await inspector.decide('accept');
+      await inspector.decide('reject', 'lucky hit (query does not justify the page)');
+      await inspector.decide('undo');
+      const log = decisions().filter((d) => d.trajectory_id === 'traj_financebench_id_04672');
+      assert.deepEqual(log.map((d) => d.decision), ['accept', 'reject', 'undo']);
+      assert.ok(log.every((d) => typeof d.user === 'string' && d.user.length > 0 && typeof d.time === 'string'));
+      assert.equal(api.curation?.current().byTrajectory.get('traj_financebench_id_04672')?.status, 'accepted');
+      const node = await firstTrajectory(0, 1);
+      assert.match(descriptionOf(node), /^✓ accepted · /);
+    });
+
+    it('saves a pair from marked steps, and an edited query verified live against the index', async () => {
+      await vscode.commands.executeCommand('drag.inspectTrajectory', await firstTrajectory(0, 1));
+      const inspector = await waitFor('the inspector', () => api.inspector());
+      await inspector.mark(2, 'chosen', false);
+      await inspector.mark(1, 'rejected', false);
+      const pair = decisions().filter((d) => d.decision === 'pair').pop();
+      assert.deepEqual([pair.chosen.query, pair.chosen.rank, pair.rejected.query, pair.rejected.rank], ['"property, plant and equipment - net" 2018', 1, '3M balance sheet property plant equipment net', 2]);
+      // The fixture workspace's corpus is the small ACME/Globex one: the edited query is verified against it.
+      const verdict = await inspector.edit(1, 'property plant equipment');
+      assert.ok(verdict);
+      const edit = decisions().filter((d) => d.decision === 'edit').pop();
+      assert.equal(edit.query, 'property plant equipment');
+      assert.equal(edit.verified_rank, null, '3M_2018_10K.pdf is not in the fixture corpus: the live check says so');
+    });
+
+    it('lists failed searches and exports a curated dataset that the Datasets view shows', async () => {
+      const failed = await api.failedSearches!.getChildren();
+      assert.ok(failed.length >= 2);
+      assert.ok(failed.every((f) => /Amcor|AMCOR|CVS|Ulta|acquisitions|pharmacy|comparable/i.test(f.question) || f.closest === null));
+      const result = await vscode.commands.executeCommand<{ accepted: number; pairs: number; edits: number }>('drag.exportCuratedDataset', 'it-curated');
+      assert.ok(result);
+      assert.equal(result.accepted, 1);
+      assert.equal(result.pairs, 1);
+      const manifest = JSON.parse(readFileSync(path.join(workspaceRoot(), 'datasets', 'it-curated', 'manifest.json'), 'utf8'));
+      assert.equal(manifest.curated, true);
+      assert.ok(manifest.decisions_used.length >= 3);
+      const items = api.datasets!.getChildren();
+      assert.deepEqual(items.map((i) => i.name), ['it-curated']);
+    });
+  });
 });

@@ -1,0 +1,52 @@
+import * as vscode from 'vscode';
+import { appendDecision, type CurationState, type Decision, decisionsPath, type NewDecision, readDecisions, replay } from '../../core/curation/decisions';
+
+/**
+ * The extension's view of `curation/decisions.jsonl`: replayed state, refreshed when this or
+ * another window appends (file watcher), and the one way the UI writes a decision.
+ */
+export class CurationStore implements vscode.Disposable {
+  private state: CurationState = replay([]);
+  private loaded: Promise<void> | null = null;
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  readonly onDidChange = this.changed.event;
+
+  constructor(readonly workspace: string, private readonly log: vscode.LogOutputChannel) {
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'curation/decisions.jsonl'));
+    const reload = () => void this.reload();
+    watcher.onDidChange(reload);
+    watcher.onDidCreate(reload);
+    watcher.onDidDelete(reload);
+    this.disposables.push(watcher);
+  }
+
+  get file(): string {
+    return decisionsPath(this.workspace);
+  }
+
+  ready(): Promise<void> {
+    return (this.loaded ??= this.reload());
+  }
+
+  async reload(): Promise<void> {
+    const { decisions, errors } = await readDecisions(this.file);
+    for (const e of errors) this.log.warn(`${e.file}:${e.line}: ${e.fieldPath}: ${e.message}`);
+    this.state = replay(decisions);
+    this.changed.fire();
+  }
+
+  current(): CurationState {
+    return this.state;
+  }
+
+  async decide(d: NewDecision): Promise<Decision> {
+    const written = await appendDecision(this.file, d);
+    await this.reload();
+    return written;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { PageRef } from './searchPanel';
+
+/**
+ * Messages between the Trajectory Inspector webview and the host, parsed with zod on both sides.
+ * Pages are (file name, page) pairs resolved by the host inside the corpus; no message names a
+ * path or a command. All strings are untrusted text (model output, OCR, questions).
+ */
+export const InspectorResult = z.strictObject({ file: z.string(), page: z.number().int(), rank: z.number().int(), isGt: z.boolean(), hasPdf: z.boolean() });
+
+export const InspectorStep = z.strictObject({
+  step: z.number().int(),
+  turn: z.number().int().nullable(),
+  action: z.string(),
+  query: z.string().nullable(),
+  reasoning: z.string().nullable(),
+  gtRank: z.number().int().nullable(),
+  rankScore: z.number().nullable(),
+  results: z.array(InspectorResult),
+  answer: z.array(z.string()).nullable(),
+  error: z.string().nullable(),
+});
+export type InspectorStep = z.infer<typeof InspectorStep>;
+
+export const InspectorCuration = z.strictObject({
+  status: z.enum(['accepted', 'rejected']).nullable(),
+  reason: z.string().nullable(),
+  labelProblem: z.string().nullable(),
+  pairs: z.array(z.strictObject({ chosen: z.string(), rejected: z.string() })),
+  edits: z.array(z.strictObject({ query: z.string(), rank: z.number().int().nullable() })),
+  marks: z.strictObject({ chosen: z.number().int().nullable(), rejected: z.number().int().nullable(), chosenQuery: z.string().nullable() }),
+});
+export type InspectorCuration = z.infer<typeof InspectorCuration>;
+
+export const InspectorTrajectory = z.strictObject({
+  id: z.string(),
+  questionId: z.string(),
+  question: z.string(),
+  outcome: z.enum(['rank1', 'lower', 'never', 'errored']),
+  answers: z.array(z.array(z.string())),
+  locations: z.array(z.strictObject({ file: z.string(), page: z.number().int().nullable() })),
+  steps: z.array(InspectorStep),
+  finalAnswer: z.array(z.string()).nullable(),
+  citations: z.array(z.strictObject({ file: z.string(), page: z.number().int().nullable() })),
+  metrics: z.strictObject({ anls: z.number(), pageF1: z.number(), docF1: z.number() }),
+  error: z.string().nullable(),
+  model: z.string().nullable(),
+  source: z.string(),
+  topK: z.number().int(),
+});
+export type InspectorTrajectory = z.infer<typeof InspectorTrajectory>;
+
+export const InspectorToHost = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ready') }),
+  z.strictObject({ type: z.literal('thumbnail'), requestId: z.number().int(), page: PageRef }),
+  z.strictObject({ type: z.literal('openPage'), requestId: z.number().int(), page: PageRef, query: z.string().max(2000) }),
+  z.strictObject({ type: z.literal('decide'), decision: z.enum(['accept', 'reject', 'undo', 'label-problem']) }),
+  z.strictObject({ type: z.literal('mark'), step: z.number().int(), as: z.enum(['chosen', 'rejected']) }),
+  z.strictObject({ type: z.literal('edit'), step: z.number().int() }),
+]);
+export type InspectorToHost = z.infer<typeof InspectorToHost>;
+
+export const HostToInspector = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('trajectory'), trajectory: InspectorTrajectory, curation: InspectorCuration }),
+  z.strictObject({ type: z.literal('curation'), trajectoryId: z.string(), curation: InspectorCuration }),
+  z.strictObject({
+    type: z.literal('image'), requestId: z.number().int(), page: PageRef, uri: z.string(), width: z.number().int(), height: z.number().int(), large: z.boolean(),
+    boxes: z.array(z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number() })),
+  }),
+  z.strictObject({ type: z.literal('notice'), message: z.string(), level: z.enum(['info', 'warning', 'error']) }),
+]);
+export type HostToInspector = z.infer<typeof HostToInspector>;
