@@ -85,7 +85,7 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder) throw new Error('open a workspace folder first');
       const dataset = typeof name === 'string' ? name : await vscode.window.showInputBox({
-        title: 'Export curated dataset', prompt: 'Name of datasets/<name>/', value: `curated-${new Date().toISOString().slice(0, 10)}`,
+        title: 'Export curated dataset', prompt: 'Name of datasets/<name>/', ignoreFocusOut: true, value: `curated-${new Date().toISOString().slice(0, 10)}`,
         validateInput: (v) => (/^[\w.-]+$/.test(v) ? null : 'letters, digits, . _ - only'),
       });
       if (!dataset) return undefined;

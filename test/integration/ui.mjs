@@ -151,6 +151,8 @@ export async function runUiTests(installRoot) {
     server.stop();
     cleanup();
   }
-  console.log(`UI (Playwright, code-server): ${passed.length} passing, ${failed.length} failing`);
-  return failed.length === 0 && passed.length === 7 ? 0 : 1;
+  const { runCurationE2E } = await import('./curationE2E.mjs');
+  const curation = await runCurationE2E(installRoot);
+  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed} passing, ${failed.length + curation.failed} failing`);
+  return failed.length === 0 && passed.length === 7 && curation.failed === 0 ? 0 : 1;
 }

@@ -126,6 +126,7 @@ class DragInspectorApp extends LitElement {
         this.selected = 0;
         this.thumbs = {};
         this.large = null;
+        this.notice = null;
         for (const s of msg.trajectory.steps) for (const r of s.results) if (r.hasPdf) send({ type: 'thumbnail', requestId: ++this.requestId, page: { file: r.file, page: r.page } });
         break;
       case 'curation':

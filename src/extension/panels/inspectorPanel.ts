@@ -174,7 +174,7 @@ export class InspectorPanel implements vscode.Disposable {
   async edit(step: number, query?: string): Promise<{ rank: number | null } | undefined> {
     if (!this.view) return undefined;
     const original = this.view.steps.find((s) => s.step === step)?.query ?? '';
-    const text = query ?? (await vscode.window.showInputBox({ title: 'Edit the query (verified live before saving)', value: original, valueSelection: [0, original.length] }));
+    const text = query ?? (await vscode.window.showInputBox({ title: 'Edit the query (verified live before saving)', value: original, valueSelection: [0, original.length], ignoreFocusOut: true }));
     if (!text) return undefined;
     const targets = this.view.locations.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! }));
     const service = await this.deps.service();
