@@ -6,6 +6,7 @@ import { CurationStore } from './curation/store';
 import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './curation/views';
 import { runCliJob } from './jobs/cliJob';
 import { InspectorPanel } from './panels/inspectorPanel';
+import { PairEditorPanel } from './panels/pairEditorPanel';
 import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
 import { SearchService } from './searchService';
@@ -23,6 +24,7 @@ export interface DragStudioApi {
   datasets: DatasetsProvider | null;
   /** The inspector panel on screen, if any. */
   inspector(): InspectorPanel | undefined;
+  pairEditor(): PairEditorPanel | undefined;
 }
 
 type CommandHandler = (...args: never[]) => unknown;
@@ -81,6 +83,17 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       return onInspector(async (p) => p.edit(p.shown?.steps.filter((s) => s.query).pop()?.step ?? 1));
     },
     'drag.refreshFailedSearches': () => api.failedSearches?.refresh(),
+    'drag.editPairs': async (arg?: TrajectoryNode | string) => {
+      if (!api.curation) return undefined;
+      let questionId = typeof arg === 'string' ? arg : undefined;
+      if (arg && typeof arg === 'object' && arg.kind === 'trajectory') {
+        const s = store.get(arg.fileKey)?.index?.summaries[arg.position];
+        questionId = s ? s.questionId ?? s.id : undefined;
+      }
+      questionId ??= api.inspector()?.shown?.questionId;
+      if (!questionId) { void vscode.window.showInformationMessage('DRAG: pick a trajectory first (its question\'s queries are edited).'); return undefined; }
+      return PairEditorPanel.show(context, { store, curation: api.curation, service: api.searchService, log }, questionId);
+    },
     'drag.exportCuratedDataset': async (name?: unknown) => {
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder) throw new Error('open a workspace folder first');
@@ -164,6 +177,7 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     failedSearches: null,
     datasets: null,
     inspector: () => InspectorPanel.current,
+    pairEditor: () => PairEditorPanel.current,
     searchService: () => {
       service ??= (async () => {
         const folder = vscode.workspace.workspaceFolders?.[0];
@@ -186,7 +200,7 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     context.subscriptions.push(vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }));
     context.subscriptions.push(vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }));
   }
-  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() });
+  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() });
 
   for (const [id, handler] of Object.entries(commandTable(api, context, log))) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {

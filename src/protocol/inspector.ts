@@ -57,6 +57,7 @@ export const InspectorToHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('decide'), decision: z.enum(['accept', 'reject', 'undo', 'label-problem']) }),
   z.strictObject({ type: z.literal('mark'), step: z.number().int(), as: z.enum(['chosen', 'rejected']) }),
   z.strictObject({ type: z.literal('edit'), step: z.number().int() }),
+  z.strictObject({ type: z.literal('pairs') }),
 ]);
 export type InspectorToHost = z.infer<typeof InspectorToHost>;
 

@@ -104,6 +104,16 @@ export async function runCurationE2E(installRoot) {
       if (!decisions().some((d) => d.decision === 'edit' && 'verified_rank' in d)) throw new Error('no verified edit in the log');
       await page.screenshot({ path: path.join(RESULTS, 'inspector-pair.png') });
     });
+    await step('curation: `p` opens the DPO Pair Editor with every query of the question; Try verifies a query live', async () => {
+      await inspector().locator('h1').click();
+      await page.keyboard.press('p');
+      const editor = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await editor.locator('table tbody tr').first().waitFor({ timeout: 30_000 });
+      await editor.locator('vscode-textfield input').fill('dividends paid per share 2022');
+      await editor.locator('vscode-textfield input').press('Enter');
+      await editor.locator('.notice', { hasText: /ground-truth page|finds it at rank/ }).waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'pair-editor.png') });
+    });
     await step('curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it', async () => {
       await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
       await page.keyboard.press('F1');

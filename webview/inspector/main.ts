@@ -183,6 +183,7 @@ class DragInspectorApp extends LitElement {
         if (r?.hasPdf) this.openPage(r.file, r.page, step?.query ?? null);
         break;
       }
+      case 'p': send({ type: 'pairs' }); break;
       case '?': this.help = !this.help; break;
       default: return;
     }
@@ -234,6 +235,7 @@ class DragInspectorApp extends LitElement {
         <vscode-button secondary @click=${() => { const s = this.step; if (s?.query) send({ type: 'mark', step: s.step, as: 'rejected' }); }}>Rejected (x)</vscode-button>
         <vscode-button secondary @click=${() => { const s = this.step; if (s) send({ type: 'edit', step: s.step }); }}>Edit query (e)</vscode-button>
         <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'undo' })}>Undo (u)</vscode-button>
+        <vscode-button secondary @click=${() => send({ type: 'pairs' })}>All queries → pairs (p)</vscode-button>
         <vscode-button secondary @click=${() => { this.help = true; }}>Keys (?)</vscode-button>
       </div>
       ${c && (c.pairs.length || c.edits.length) ? html`<div class="meta">
@@ -259,6 +261,7 @@ class DragInspectorApp extends LitElement {
         <p><kbd>j</kbd>/<kbd>k</kbd> next/previous step · <kbd>o</kbd> open the page (query words highlighted)</p>
         <p><kbd>a</kbd> accept · <kbd>r</kbd> reject with a reason · <kbd>l</kbd> the label is wrong · <kbd>u</kbd> undo</p>
         <p><kbd>c</kbd>/<kbd>x</kbd> mark this step's query chosen/rejected (both marked: the pair is saved) · <kbd>e</kbd> edit the query and verify it live</p>
+        <p><kbd>p</kbd> the DPO Pair Editor: every query of this question, across runs and samples</p>
         <p><kbd>Esc</kbd> closes · <kbd>?</kbd> this help</p>
       </div></div>` : nothing}
       ${this.notice ? html`<div class="notice ${this.notice.level}" role="status">${this.notice.message}</div>` : nothing}

@@ -5,8 +5,8 @@ export interface CandidateQuery {
   query: string;
   /** Ground-truth rank at top_k (null = missed). */
   rank: number | null;
-  trajectory_id?: string;
-  step?: number;
+  trajectory_id?: string | null;
+  step?: number | null;
 }
 
 export interface PairWarning { code: 'small-margin' | 'both-fail' | 'near-duplicate' | 'leaks-answer' | 'leaks-file'; message: string }
@@ -46,15 +46,15 @@ export function pairWarnings(chosen: CandidateQuery, rejected: CandidateQuery, c
 }
 
 /** Pairs worth proposing: the largest margins among a question's queries, best first. */
-export function proposePairs(candidates: readonly CandidateQuery[], topK: number, limit = 3): Array<{ chosen: CandidateQuery; rejected: CandidateQuery; margin: number }> {
-  const uniq = new Map<string, CandidateQuery>();
+export function proposePairs<C extends CandidateQuery>(candidates: readonly C[], topK: number, limit = 3): Array<{ chosen: C; rejected: C; margin: number }> {
+  const uniq = new Map<string, C>();
   for (const c of candidates) {
     const key = analyze(c.query).join(' ');
     const prev = uniq.get(key);
     if (!prev || score(c.rank, topK) > score(prev.rank, topK)) uniq.set(key, c);
   }
   const list = [...uniq.values()];
-  const pairs: Array<{ chosen: CandidateQuery; rejected: CandidateQuery; margin: number }> = [];
+  const pairs: Array<{ chosen: C; rejected: C; margin: number }> = [];
   for (const a of list) for (const b of list) {
     const margin = score(a.rank, topK) - score(b.rank, topK);
     if (margin > 0 && a.rank !== null) pairs.push({ chosen: a, rejected: b, margin });

@@ -222,6 +222,9 @@ export class InspectorPanel implements vscode.Disposable {
         case 'edit':
           await this.edit(msg.step);
           return;
+        case 'pairs':
+          if (this.view) await vscode.commands.executeCommand('drag.editPairs', this.view.questionId);
+          return;
         default: {
           const never: never = msg;
           void never;

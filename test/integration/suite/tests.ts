@@ -284,9 +284,9 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.deepEqual(panel.steps.map((s) => s.gtRank), [2, 1, null]);
       assert.equal(panel.steps[0].results.find((r) => r.isGt)?.page, 58);
       await vscode.commands.executeCommand('drag.inspectTrajectory', await firstTrajectory(0, 0));
-      const tabs = await waitFor('the inspector tab', () => {
+      const tabs = await waitFor('the inspector tab, retitled', () => {
         const found = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label.startsWith('Inspect:'));
-        return found.length ? found : undefined;
+        return found.length && /^Inspect: What is the FY2018 capital/.test(found[0].label) ? found : undefined;
       });
       assert.equal(tabs.length, 1);
       assert.match(tabs[0].label, /^Inspect: What is the FY2018 capital/);
@@ -321,6 +321,20 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.equal(edit.verified_rank, null, '3M_2018_10K.pdf is not in the fixture corpus: the live check says so');
     });
 
+    it('edits DPO pairs for a question: every query sorted by rank score, proposals, live try, guarded save', async () => {
+      await vscode.commands.executeCommand('drag.editPairs', 'financebench_id_04672');
+      const editor = await waitFor('the pair editor', () => api.pairEditor());
+      const q = editor.shown!;
+      assert.deepEqual(q.candidates.map((c) => [c.query, c.rank]), [['"property, plant and equipment - net" 2018', 1], ['3M balance sheet property plant equipment net', 2]]);
+      assert.deepEqual(q.proposals.map((p) => [p.chosen, p.rejected, Number(p.margin.toFixed(6))]), [[0, 1, 0.333333]]);
+      const tried = await editor.tryQuery('capital expenditures');
+      assert.equal(tried.rank, null);
+      const before = decisions().filter((d) => d.decision === 'pair').length;
+      assert.equal(await editor.save(q.candidates[0], q.candidates[1], false), true);
+      assert.equal(decisions().filter((d) => d.decision === 'pair').length, before + 1);
+      await waitFor('the saved pair in the editor', () => (editor.shown!.pairs.length >= 1 ? true : undefined));
+    });
+
     it('lists failed searches and exports a curated dataset that the Datasets view shows', async () => {
       const failed = await api.failedSearches!.getChildren();
       assert.ok(failed.length >= 2);
@@ -328,7 +342,7 @@ describe('DRAG Studio in a real VS Code', function () {
       const result = await vscode.commands.executeCommand<{ accepted: number; pairs: number; edits: number }>('drag.exportCuratedDataset', 'it-curated');
       assert.ok(result);
       assert.equal(result.accepted, 1);
-      assert.equal(result.pairs, 1);
+      assert.equal(result.pairs, 2);
       const manifest = JSON.parse(readFileSync(path.join(workspaceRoot(), 'datasets', 'it-curated', 'manifest.json'), 'utf8'));
       assert.equal(manifest.curated, true);
       assert.ok(manifest.decisions_used.length >= 3);
