@@ -31,8 +31,7 @@ export async function runUiTests(installRoot) {
       const entry = page.locator('.activitybar [aria-label^="DRAG"]').first();
       await entry.waitFor({ timeout: 90_000 });
       await entry.click();
-      // With one view in the container, its title shows as "DRAG: TRAJECTORIES".
-      await page.locator('.sidebar .composite.title', { hasText: /trajectories/i }).first().waitFor({ timeout: 30_000 });
+      await page.locator('.sidebar .pane-header', { hasText: /trajectories/i }).first().waitFor({ timeout: 30_000 });
       // Widen the side bar so descriptions (counts, ranks) are readable in the screenshots.
       const box = await page.locator('.part.sidebar').first().boundingBox();
       if (box) {
@@ -67,11 +66,13 @@ export async function runUiTests(installRoot) {
       await gt.waitFor({ timeout: 20_000 });
       const text = await gt.innerText();
       if (!/rank 2 · ground truth/.test(text)) throw new Error(`ground-truth row reads "${text}"`);
+      // Selecting the trajectory opened it in the inspector beside the tree.
+      await page.frameLocator('iframe.webview').last().frameLocator('#active-frame').locator('h1', { hasText: 'Assume that you are a public equities analyst' }).waitFor({ timeout: 60_000 });
       await page.mouse.move(900, 600);
       await page.screenshot({ path: path.join(RESULTS, 'trajectories-view.png') });
     });
     await step('the filter button narrows the tree to matching questions and queries', async () => {
-      await page.locator('.sidebar .composite.title').first().hover();
+      await page.locator('.sidebar .pane-header', { hasText: /trajectories/i }).first().hover();
       await page.locator('.sidebar [aria-label^="Filter Trajectories"]').first().click();
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: 10_000 });
