@@ -58,10 +58,9 @@ export async function runUiTests(installRoot) {
       await row('Found at rank 1').click();
       await row('Assume that you are a public equities analyst').waitFor({ timeout: 20_000 });
       await row('Assume that you are a public equities analyst').click();
-      await page.keyboard.press('ArrowRight');
+      await row('Assume that you are a public equities analyst').locator('.monaco-tl-twistie').click();
       await row('3M balance sheet property plant equipment net').waitFor({ timeout: 20_000 });
-      await row('3M balance sheet property plant equipment net').click();
-      await page.keyboard.press('ArrowRight');
+      await row('3M balance sheet property plant equipment net').locator('.monaco-tl-twistie').click();
       const gt = row('3M_2018_10K.pdf p.58');
       await gt.waitFor({ timeout: 20_000 });
       const text = await gt.innerText();

@@ -189,3 +189,66 @@ export function comparisonMarkdown(c: Comparison): string {
   lines.push('', `Per question (${c.paired} paired): ${c.questions.wins.length} wins, ${c.questions.losses.length} losses, ${c.questions.ties.length} ties for ${c.runs[1]} against ${c.runs[0]}.`);
   return `${lines.join('\n')}\n`;
 }
+
+export interface ComparisonCharts {
+  hitAtK: Array<{ k: number; a: number; b: number }>;
+  /** First-search ground-truth rank: counts for rank 1..topK and "missed". */
+  rankDistribution: { labels: string[]; a: number[]; b: number[] };
+  /** Iterations to success: counts per step, and "never". */
+  iterations: { labels: string[]; a: number[]; b: number[] };
+  /** Per question: best rank in A and in B (null = never found). */
+  scatter: Array<{ id: string; a: number | null; b: number | null }>;
+}
+
+/** The data behind the comparison panel's charts, from the paired per-question records. */
+export function comparisonCharts(a: EvalRun, b: EvalRun, topK = 3): ComparisonCharts | null {
+  if (!a.records || !b.records) return null;
+  const byId = new Map(b.records.map((q) => [q.id, q]));
+  const pairs = a.records.filter((q) => byId.has(q.id)).map((q) => [q, byId.get(q.id)!] as const);
+  const share = (xs: QuestionScore[], pred: (q: QuestionScore) => boolean) => (xs.length ? xs.filter(pred).length / xs.length : 0);
+  const as = pairs.map((p) => p[0]);
+  const bs = pairs.map((p) => p[1]);
+  const ks = [1, 2, 3, 5, 10].filter((k) => k <= topK);
+  const rankLabels = [...Array.from({ length: topK }, (_, i) => String(i + 1)), 'missed'];
+  const rankCounts = (xs: QuestionScore[]) => rankLabels.map((l) => xs.filter((q) => (l === 'missed' ? q.first_hit_rank === null : q.first_hit_rank === Number(l))).length);
+  const maxIt = Math.max(1, ...[...as, ...bs].map((q) => q.iterations_to_success ?? 0));
+  const itLabels = [...Array.from({ length: maxIt }, (_, i) => String(i + 1)), 'never'];
+  const itCounts = (xs: QuestionScore[]) => itLabels.map((l) => xs.filter((q) => (l === 'never' ? !q.success : q.success && q.iterations_to_success === Number(l))).length);
+  return {
+    hitAtK: ks.map((k) => ({ k, a: share(as, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k), b: share(bs, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k) })),
+    rankDistribution: { labels: rankLabels, a: rankCounts(as), b: rankCounts(bs) },
+    iterations: { labels: itLabels, a: itCounts(as), b: itCounts(bs) },
+    scatter: pairs.map(([x, y]) => ({ id: x.id, a: x.best_rank ?? null, b: y.best_rank ?? null })),
+  };
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** A standalone HTML report (no scripts; every label escaped): the table, Hit@K bars and the per-question lists. */
+export function comparisonHtml(c: Comparison, charts: ComparisonCharts | null): string {
+  const rows = METRICS.map((m) => {
+    const v = c.metrics[m.key];
+    const f = (x: number | null) => (x === null ? '–' : x.toFixed(3));
+    const good = v.delta !== null && v.delta !== 0 && (v.delta > 0) === m.higherIsBetter;
+    return `<tr><td>${esc(m.label)}</td><td>${f(v.a)}</td><td>${f(v.b)}</td><td class="${v.delta === null || v.delta === 0 ? '' : good ? 'up' : 'down'}">${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`}</td><td>${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`}</td><td>${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'}</td><td>${v.p === null ? '–' : v.p.toFixed(4)}</td></tr>`;
+  }).join('\n');
+  const bars = charts ? charts.hitAtK.map((h, i) => {
+    const x = 40 + i * 120;
+    return `<g><rect x="${x}" y="${160 - 150 * h.a}" width="40" height="${150 * h.a}" fill="#888"/><rect x="${x + 44}" y="${160 - 150 * h.b}" width="40" height="${150 * h.b}" fill="#3c8dde"/><text x="${x + 42}" y="178" text-anchor="middle">Hit@${h.k}</text><text x="${x + 20}" y="${155 - 150 * h.a}" text-anchor="middle" font-size="11">${(100 * h.a).toFixed(0)}%</text><text x="${x + 64}" y="${155 - 150 * h.b}" text-anchor="middle" font-size="11">${(100 * h.b).toFixed(0)}%</text></g>`;
+  }).join('') : '';
+  const list = (ids: string[]) => (ids.length ? `<ul>${ids.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : '<p>none</p>');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>${esc(c.runs[1])} vs ${esc(c.runs[0])}</title>
+<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}.up{color:#1a7f37}.down{color:#cf222e}</style></head>
+<body><h1>${esc(c.runs[1])} vs ${esc(c.runs[0])}</h1>
+<p>${c.paired} questions in both runs. Δ = ${esc(c.runs[1])} − ${esc(c.runs[0])}; 95% CI from a paired bootstrap over questions; p from an exact McNemar test.</p>
+<table><thead><tr><th>metric</th><th>${esc(c.runs[0])}</th><th>${esc(c.runs[1])}</th><th>Δ</th><th>Δ%</th><th>95% CI of Δ</th><th>p</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${charts ? `<h2>Hit@K</h2><svg width="${60 + charts.hitAtK.length * 120}" height="190" role="img" aria-label="Hit at K, grey ${esc(c.runs[0])}, blue ${esc(c.runs[1])}">${bars}</svg>` : ''}
+<h2>Wins (${c.questions.wins.length})</h2>${list(c.questions.wins)}
+<h2>Losses (${c.questions.losses.length})</h2>${list(c.questions.losses)}
+<h2>Ties (${c.questions.ties.length})</h2>${list(c.questions.ties)}
+</body></html>
+`;
+}

@@ -31,7 +31,8 @@ export class InspectorPanel implements vscode.Disposable {
   static show(context: vscode.ExtensionContext, deps: { service: () => Promise<SearchService>; curation: CurationStore; log: vscode.LogOutputChannel }, trajectory: Trajectory, source: string, toSide = false): InspectorPanel {
     let panel = InspectorPanel.current;
     if (!panel || toSide) {
-      const webviewPanel = vscode.window.createWebviewPanel('drag.inspector', 'Trajectory Inspector', toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, {
+      // Keep the focus where the person is (the tree, usually): selecting is a preview; a click in the panel focuses it.
+      const webviewPanel = vscode.window.createWebviewPanel('drag.inspector', 'Trajectory Inspector', { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true }, {
         enableScripts: true,
         retainContextWhenHidden: false,
         localResourceRoots: [
