@@ -7,6 +7,10 @@ import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './cur
 import { runCliJob } from './jobs/cliJob';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
+import { ComparePanel } from './panels/comparePanel';
+import { EvaluationsProvider } from './evaluations';
+import { type EvaluationEntry, listEvaluations, setEvaluationLabel } from '../core/eval/discover';
+import type { Trajectory } from '../core/schema/trajectory';
 import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
 import { SearchService } from './searchService';
@@ -25,6 +29,8 @@ export interface DragStudioApi {
   /** The inspector panel on screen, if any. */
   inspector(): InspectorPanel | undefined;
   pairEditor(): PairEditorPanel | undefined;
+  evaluations: EvaluationsProvider | null;
+  compare(): ComparePanel | undefined;
 }
 
 type CommandHandler = (...args: never[]) => unknown;
@@ -34,7 +40,9 @@ type CommandHandler = (...args: never[]) => unknown;
  * no contributed command is ever "not found". scripts/check-commands.mjs checks this table
  * against package.json.
  */
-function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Record<string, CommandHandler> {
+interface Views { evaluations: vscode.TreeView<EvaluationEntry> | null }
+
+function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log: vscode.LogOutputChannel, views: Views): Record<string, CommandHandler> {
   const { trajectories, store } = api;
   const openSearch = async (query?: string) => {
     const service = await api.searchService();
@@ -47,6 +55,14 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       return undefined;
     }
     return SearchPanel.show(context, service, log, query);
+  };
+  /** Both trajectories of a question, side by side (baseline left, compared right). */
+  const openBoth = async (a: Trajectory | null, b: Trajectory | null) => {
+    if (!api.curation) return;
+    const deps = { service: api.searchService, curation: api.curation, log };
+    InspectorPanel.current?.dispose();
+    if (a) InspectorPanel.show(context, deps, a, 'baseline', false);
+    if (b) InspectorPanel.show(context, deps, b, 'compared', !!a);
   };
   const inspect = async (node: TrajectoryNode | undefined, toSide: boolean) => {
     if (!node || node.kind !== 'trajectory') return undefined;
@@ -83,6 +99,48 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       return onInspector(async (p) => p.edit(p.shown?.steps.filter((s) => s.query).pop()?.step ?? 1));
     },
     'drag.refreshFailedSearches': () => api.failedSearches?.refresh(),
+    'drag.evaluateModel': async (args?: CollectArgs) => {
+      const result = await collectTrajectories(context, log, args && typeof args === 'object' ? args : {}, 'eval');
+      api.evaluations?.refresh();
+      return result;
+    },
+    'drag.compareEvaluations': async (first?: unknown, selected?: unknown) => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) throw new Error('open a workspace folder first');
+      const all = await listEvaluations(folder.uri.fsPath);
+      let chosen: Array<{ target: string; label: string; date?: string }> | undefined;
+      if (Array.isArray(first) && first.length >= 2 && typeof first[0] === 'object' && 'target' in first[0]) chosen = first as EvaluationEntry[];
+      else if (Array.isArray(selected) && selected.length >= 2) chosen = selected as EvaluationEntry[];
+      else if (views.evaluations && views.evaluations.selection.length >= 2) chosen = [...views.evaluations.selection];
+      if (!chosen) {
+        if (all.length < 2) throw new Error('compare needs two evaluations in evals/ (run "DRAG: Evaluate Model…" or drag eval / drag score)');
+        // The two newest are preselected, so Enter alone compares them.
+        const items = all.map((e, i) => ({ label: e.label, description: `${e.model ?? ''} · ${e.date.slice(0, 16).replace('T', ' ')}`, picked: i < 2, entry: e }));
+        const picks = await vscode.window.showQuickPick(items, { canPickMany: true, title: 'Compare evaluations (the older one is the baseline)' });
+        if (!picks || picks.length < 2) return undefined;
+        chosen = picks.map((p) => p.entry);
+      }
+      // Baseline = older, compared = newer (order of the list otherwise).
+      const sorted = [...chosen].sort((x, y) => ((x as EvaluationEntry).date ?? '').localeCompare((y as EvaluationEntry).date ?? ''));
+      return ComparePanel.show(context, log, [sorted[0], sorted[sorted.length - 1]], openBoth);
+    },
+    'drag.compareWithPrevious': async (item?: EvaluationEntry) => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder || !item) return undefined;
+      const all = await listEvaluations(folder.uri.fsPath);
+      const i = all.findIndex((e) => e.target === item.target);
+      const previous = all[i + 1];
+      if (!previous) { void vscode.window.showInformationMessage(`DRAG: ${item.label} is the oldest evaluation.`); return undefined; }
+      return ComparePanel.show(context, log, [previous, item], openBoth);
+    },
+    'drag.renameEvaluation': async (item?: EvaluationEntry) => {
+      if (!item || !item.target.endsWith(item.name)) return undefined;
+      const label = await vscode.window.showInputBox({ title: 'Label of this evaluation', value: item.label });
+      if (!label) return undefined;
+      await setEvaluationLabel(item.target, label);
+      api.evaluations?.refresh();
+      return label;
+    },
     'drag.editPairs': async (arg?: TrajectoryNode | string) => {
       if (!api.curation) return undefined;
       let questionId = typeof arg === 'string' ? arg : undefined;
@@ -178,6 +236,8 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     datasets: null,
     inspector: () => InspectorPanel.current,
     pairEditor: () => PairEditorPanel.current,
+    evaluations: null,
+    compare: () => ComparePanel.current,
     searchService: () => {
       service ??= (async () => {
         const folder = vscode.workspace.workspaceFolders?.[0];
@@ -190,6 +250,7 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
       return service;
     },
   };
+  const views: Views = { evaluations: null };
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (folder) {
     api.curation = new CurationStore(folder.uri.fsPath, log);
@@ -199,10 +260,13 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     context.subscriptions.push(api.curation, api.failedSearches, api.datasets, api.curation.onDidChange(() => trajectories.refresh()));
     context.subscriptions.push(vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }));
     context.subscriptions.push(vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }));
+    api.evaluations = new EvaluationsProvider(folder.uri.fsPath);
+    views.evaluations = vscode.window.createTreeView('drag.evaluations', { treeDataProvider: api.evaluations, canSelectMany: true });
+    context.subscriptions.push(api.evaluations, views.evaluations);
   }
-  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() });
+  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() }, { dispose: () => ComparePanel.current?.dispose() });
 
-  for (const [id, handler] of Object.entries(commandTable(api, context, log))) {
+  for (const [id, handler] of Object.entries(commandTable(api, context, log, views))) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
       try {
         return await handler(...args);

@@ -37,7 +37,8 @@ export function makeWorkspace(name = 'workspace') {
   const dir = mkdtempSync(path.join(tmpdir(), 'drag-it-'));
   const ws = path.join(dir, name);
   cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), ws, { recursive: true });
-  return { dir, ws, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // A child of the extension host may still be writing a cache as it stops: retry, and never fail a test on cleanup.
+  return { dir, ws, cleanup: () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* left in tmp */ } } };
 }
 
 /** Starts code-server on a free loopback port; resolves once it answers HTTP. */

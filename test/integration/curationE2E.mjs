@@ -26,7 +26,8 @@ function makeWorkspace() {
   const file = path.join(ws, 'runs', 'keyword', 'trajectories.jsonl');
   const first = JSON.parse(readFileSync(file, 'utf8').split('\n')[0]);
   appendFileSync(file, `${JSON.stringify({ ...first, id: 'traj_xss', question_id: 'xss', question: XSS_QUESTION })}\n`);
-  return { dir, ws, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // A child of the extension host may still be writing a cache as it stops: retry, and never fail a test on cleanup.
+  return { dir, ws, cleanup: () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* left in tmp */ } } };
 }
 
 export async function runCurationE2E(installRoot) {

@@ -1,5 +1,6 @@
 // UI test: a person's path through the Trajectories view in a real VS Code, driven by Playwright
 // in headless Chromium. Saves screenshots under test-results/ (the README uses them).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
@@ -9,6 +10,12 @@ const RESULTS = path.join(ROOT, 'test-results');
 export async function runUiTests(installRoot) {
   mkdirSync(RESULTS, { recursive: true });
   const { ws, cleanup } = makeWorkspace('financebench-demo');
+  // Two evaluations to compare (the embedded keyword agent, two presets), one second apart.
+  const cli = path.join(ROOT, 'dist', 'cli.js');
+  for (const [name, preset] of [['keyword-greedy', 'greedy'], ['keyword-creative', 'creative']]) {
+    execFileSync(process.execPath, [cli, 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', name), '--sampling-config', preset], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1100));
+  }
   const server = await startCodeServer(installRoot, ws);
   const browser = await launchBrowser();
   const passed = [];
@@ -144,6 +151,32 @@ export async function runUiTests(installRoot) {
       await page.locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
     });
+    await step('DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories', async () => {
+      await page.keyboard.press('F1');
+      const box = page.locator('.quick-input-widget input');
+      await box.fill('>DRAG: Compare Evaluations');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Compare Evaluations' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.press('Enter'); // the two newest are preselected
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('h1', { hasText: 'keyword-creative vs keyword-greedy' }).waitFor({ timeout: 30_000 });
+      await panel.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
+      await panel.locator('svg').first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('F1');
+      await box.fill('>View: Close Primary Side Bar');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close Primary Side Bar' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: path.join(RESULTS, 'compare-panel.png') });
+      await panel.locator('svg').first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(RESULTS, 'compare-charts.png') });
+      await panel.locator('.lists li').first().click();
+      await page.locator('.tab', { hasText: 'Inspect:' }).nth(1).waitFor({ timeout: 30_000 });
+      for (const i of [0, 1]) await page.frameLocator('iframe.webview').nth(i).frameLocator('#active-frame').locator('h1').first().waitFor({ timeout: 30_000 }).catch(() => {});
+      await page.waitForTimeout(1500);
+      await page.screenshot({ path: path.join(RESULTS, 'compare-side-by-side.png') });
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'ui-failure.png') }).catch(() => {});
   } finally {
@@ -154,5 +187,5 @@ export async function runUiTests(installRoot) {
   const { runCurationE2E } = await import('./curationE2E.mjs');
   const curation = await runCurationE2E(installRoot);
   console.log(`UI (Playwright, code-server): ${passed.length + curation.passed} passing, ${failed.length + curation.failed} failing`);
-  return failed.length === 0 && passed.length === 7 && curation.failed === 0 ? 0 : 1;
+  return failed.length === 0 && passed.length === 8 && curation.failed === 0 ? 0 : 1;
 }

@@ -41,7 +41,7 @@ export async function setApiKey(context: vscode.ExtensionContext): Promise<void>
  * `drag collect` as a cancellable child process. The run appears in the Trajectories view and
  * grows live.
  */
-export async function collectTrajectories(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: CollectArgs = {}): Promise<{ runDir: string; code: number | null; cancelled: boolean } | undefined> {
+export async function collectTrajectories(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: CollectArgs = {}, mode: 'collect' | 'eval' = 'collect'): Promise<{ runDir: string; code: number | null; cancelled: boolean } | undefined> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) throw new Error('open a workspace folder first');
   const root = folder.uri.fsPath;
@@ -57,7 +57,7 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
       ...Object.entries(endpoints).map(([name, e]) => ({ label: `$(server) ${name}`, description: e.baseUrl, agent: 'openai' as const, name })),
       { label: '$(link) Other OpenAI-compatible URL…', description: 'e.g. http://localhost:8001/v1', agent: 'openai' as const, name: '' },
     ];
-    const pick = await vscode.window.showQuickPick(picks, { title: 'Collect trajectories with…' });
+    const pick = await vscode.window.showQuickPick(picks, { title: mode === 'eval' ? 'Evaluate which model?' : 'Collect trajectories with…' });
     if (!pick) return undefined;
     agent = pick.agent;
     endpointName = pick.name || undefined;
@@ -90,13 +90,13 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
   if (!questions || !existsSync(questions)) throw new Error('no question set: set "questions" in drag.config.json');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const runName = args.runName ?? `${stamp}-${(agent === 'keyword' ? 'keyword' : model ?? 'model').replace(/[^\w.-]+/g, '_')}`;
-  const runDir = path.join(root, 'runs', runName);
-  const cliArgs = ['collect', '--questions', questions, '--ocr', paths.ocrFile, '--pdf-dir', paths.pdfDir, '--cache-dir', paths.cacheDir, '--out', runDir,
+  const runDir = path.join(root, mode === 'eval' ? 'evals' : 'runs', runName);
+  const cliArgs = [mode, '--questions', questions, '--ocr', paths.ocrFile, '--pdf-dir', paths.pdfDir, '--cache-dir', paths.cacheDir, '--out', runDir,
     '--agent', agent, '--sampling-config', preset, '--concurrency', String(args.concurrency ?? vscode.workspace.getConfiguration('drag').get<number>('collect.concurrency', 8)), '--json'];
   if (agent === 'openai') cliArgs.push('--base-url', baseUrl!, ...(model ? ['--model', model] : []));
   if (limit !== undefined) cliArgs.push('--limit', String(limit));
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), cliArgs, {
-    title: `DRAG: collecting ${runName}`, log, env: apiKey ? { DRAG_API_KEY: apiKey } : {},
+    title: `DRAG: ${mode === 'eval' ? 'evaluating' : 'collecting'} ${runName}`, log, env: apiKey ? { DRAG_API_KEY: apiKey } : {},
     onEvent: (e, progress) => {
       if (e.type === 'progress') {
         const total = Number(e.total) || 1;
@@ -104,8 +104,9 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
       }
     },
   });
-  if (result.cancelled) void vscode.window.showWarningMessage(`DRAG: collection ${runName} cancelled; what was collected is kept (drag collect --resume continues it).`);
-  else if (result.code !== 0) void vscode.window.showWarningMessage(`DRAG: collection ${runName} finished with errors; see the DRAG Studio log.`, 'Show Log').then((c) => c && log.show());
-  else void vscode.window.showInformationMessage(`DRAG: collected ${runName}.`);
+  const what = mode === 'eval' ? 'evaluation' : 'collection';
+  if (result.cancelled) void vscode.window.showWarningMessage(`DRAG: ${what} ${runName} cancelled; what was collected is kept (--resume continues it).`);
+  else if (result.code !== 0) void vscode.window.showWarningMessage(`DRAG: ${what} ${runName} finished with errors; see the DRAG Studio log.`, 'Show Log').then((c) => c && log.show());
+  else void vscode.window.showInformationMessage(`DRAG: ${mode === 'eval' ? 'evaluated' : 'collected'} ${runName}.`);
   return { runDir, code: result.code, cancelled: result.cancelled };
 }

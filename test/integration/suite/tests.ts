@@ -350,4 +350,46 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.deepEqual(items.map((i) => i.name), ['it-curated']);
     });
   });
+
+  describe('Evaluations and comparison', () => {
+    let entries: Array<{ target: string; label: string; name: string; date: string }> = [];
+
+    it('evaluates twice with the keyword agent and lists both in the Evaluations view', async () => {
+      const a = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', { agent: 'keyword', preset: 'greedy', limit: 5, runName: 'it-eval-a' });
+      assert.equal(a.code, 0);
+      await new Promise((r) => setTimeout(r, 1100)); // distinct finish times: the newer one is compared
+      const b = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', { agent: 'keyword', preset: 'creative', limit: 5, runName: 'it-eval-b' });
+      assert.equal(b.code, 0);
+      entries = (await api.evaluations!.getChildren()) as typeof entries;
+      assert.deepEqual(entries.map((e) => e.name), ['it-eval-b', 'it-eval-a'], 'newest first');
+      const item = api.evaluations!.getTreeItem(entries[0] as never);
+      assert.match(String(item.description), /keyword-agent · .* · Hit@1 .*% · MRR \d\.\d{3} · success .*%/);
+    });
+
+    it('compares in one command with the same numbers as drag compare --json', async () => {
+      const panel = await vscode.commands.executeCommand<unknown>('drag.compareEvaluations', entries);
+      assert.ok(panel);
+      const c = await waitFor('the comparison', () => api.compare()?.comparison ?? undefined);
+      assert.deepEqual(c.runs, ['it-eval-a', 'it-eval-b'], 'the older evaluation is the baseline');
+      const { execFileSync } = await import('node:child_process');
+      const ext = vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath;
+      const cli = JSON.parse(execFileSync(process.execPath, [path.join(ext, 'dist', 'cli.js'), 'compare', entries[1].target, entries[0].target, '--json'], { encoding: 'utf8', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }));
+      assert.deepEqual(c.metrics, cli.metrics);
+      assert.deepEqual(c.questions, cli.questions);
+      assert.equal(c.paired, 5);
+    });
+
+    it('the view flow (two selected items) opens the same comparison, and a question opens both trajectories side by side', async () => {
+      await vscode.commands.executeCommand('drag.compareEvaluations', entries[0], [entries[0], entries[1]]);
+      const panel = await waitFor('the compare panel', () => api.compare());
+      const c = panel.comparison!;
+      const question = [...c.questions.losses, ...c.questions.wins, ...c.questions.ties][0];
+      await panel.openQuestion(question);
+      const tabs = await waitFor('two inspectors', () => {
+        const found = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label.startsWith('Inspect:'));
+        return found.length === 2 ? found : undefined;
+      });
+      assert.notEqual(tabs[0].group.viewColumn, tabs[1].group.viewColumn, 'side by side');
+    });
+  });
 });
