@@ -86,7 +86,12 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
     if (text === undefined) return undefined;
     limit = text ? Number(text) : undefined;
   }
-  const questions = args.questions ? path.resolve(root, args.questions) : config.questions ? path.resolve(root, config.questions) : undefined;
+  let questions = args.questions ? path.resolve(root, args.questions) : config.questions ? path.resolve(root, config.questions) : undefined;
+  if (!questions && !args.agent) {
+    const picked = await vscode.window.showOpenDialog({ title: 'Question set (JSONL or JSON, DRAG\'s shapes)', canSelectMany: false, filters: { Questions: ['jsonl', 'json'] }, defaultUri: folder.uri });
+    questions = picked?.[0]?.fsPath;
+    if (!questions) return undefined;
+  }
   if (!questions || !existsSync(questions)) throw new Error('no question set: set "questions" in drag.config.json');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const runName = args.runName ?? `${stamp}-${(agent === 'keyword' ? 'keyword' : model ?? 'model').replace(/[^\w.-]+/g, '_')}`;
