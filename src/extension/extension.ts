@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { corpusPaths, loadConfig } from '../core/workspace/layout';
 import { collectTrajectories, type CollectArgs, setApiKey } from './commands/collect';
+import { buildCorpusCommand, buildTrainingData, type PipelineArgs } from './commands/pipeline';
 import { CurationStore } from './curation/store';
 import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './curation/views';
 import { runCliJob } from './jobs/cliJob';
@@ -99,6 +100,12 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       return onInspector(async (p) => p.edit(p.shown?.steps.filter((s) => s.query).pop()?.step ?? 1));
     },
     'drag.refreshFailedSearches': () => api.failedSearches?.refresh(),
+    'drag.buildCorpus': () => buildCorpusCommand(context, log),
+    'drag.buildTrainingData': async (args?: PipelineArgs) => {
+      const result = await buildTrainingData(context, log, args && typeof args === 'object' ? args : {});
+      api.datasets?.refresh();
+      return result;
+    },
     'drag.evaluateModel': async (args?: CollectArgs) => {
       const result = await collectTrajectories(context, log, args && typeof args === 'object' ? args : {}, 'eval');
       api.evaluations?.refresh();

@@ -392,4 +392,22 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.notEqual(tabs[0].group.viewColumn, tabs[1].group.viewColumn, 'side by side');
     });
   });
+
+  describe('Pipeline commands', () => {
+    it('builds the corpus from corpus/pdfs as a job (the manifest says which PDFs)', async () => {
+      const code = await vscode.commands.executeCommand<number>('drag.buildCorpus');
+      assert.equal(code, 0);
+      const manifest = JSON.parse(readFileSync(path.join(workspaceRoot(), 'corpus', 'ocr_output.jsonl.manifest.json'), 'utf8'));
+      assert.deepEqual(Object.keys(manifest.files).sort(), ['ACME_2023_10K.pdf', 'GLOBEX_2022_EARNINGS.pdf']);
+    });
+
+    it('builds training data from runs: process, then format, into datasets/<name>/', async () => {
+      const result = await vscode.commands.executeCommand<{ dataset: string; code: number }>('drag.buildTrainingData', { runs: ['qwen-base'], name: 'it-training', formats: 'sft_query,dpo' });
+      assert.equal(result.code, 0);
+      const stats = JSON.parse(readFileSync(path.join(result.dataset, 'stats.json'), 'utf8'));
+      assert.ok(stats.sft_query.total >= 4);
+      assert.ok(existsSync(path.join(result.dataset, 'processed.jsonl')));
+      await waitFor('the dataset in the view', () => (api.datasets!.getChildren().some((d) => d.name === 'it-training') ? true : undefined));
+    });
+  });
 });
