@@ -7,17 +7,11 @@ import { compileFastCheck } from '../../src/core/schema/fastCheck';
 import { OcrPage } from '../../src/core/schema/ocr';
 import { QuestionRecord } from '../../src/core/schema/question';
 import { Trajectory } from '../../src/core/schema/trajectory';
+import { mulberry32 } from '../../src/core/util/random';
 import { FIXTURE_RUN } from './helpers';
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a disagreement reproduces. */
+const prng = mulberry32;
 
 const REPLACEMENTS: unknown[] = [null, undefined, '', 'x', 'file.pdf:3', 0, 1, -1, 1.5, 2 ** 60, true, false, [], {}, ['a'], [{}], { page: 1 }, 'search', 'browse'];
 

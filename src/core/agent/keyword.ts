@@ -1,19 +1,10 @@
 import { analyze } from '../search/analyzer';
 import type { WhooshCompatibleEngine } from '../search/engine';
+import { mulberry32 } from '../util/random';
 import type { ChatClient, ChatReply, ChatRequest } from './client';
 
 /** Question words that carry no retrieval signal. */
 const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(text: string): number {
   let h = 2166136261;

@@ -1,6 +1,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { indexJsonl, readLine } from '../io/jsonl';
+import { mulberry32 } from '../util/random';
 import type { PerQuestion } from './metrics';
 
 /** A per-question record as far as comparison needs it (ours, or DRAG's §7.4 line). */
@@ -75,16 +76,8 @@ export const METRICS: MetricDef[] = [
   { key: 'avg_doc_f1', label: 'Citation F1 (document)', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => q.doc_f1 ?? 0)) },
 ];
 
-/** mulberry32, a small seeded PRNG: the same seed gives the same intervals everywhere. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded randomness for the bootstrap: the same seed gives the same intervals everywhere. */
+export const seededRandom = mulberry32;
 
 /** Exact two-sided McNemar test: discordant pairs b (only A right) and c (only B right). */
 export function mcnemarExact(b: number, c: number): number {

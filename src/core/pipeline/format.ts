@@ -7,6 +7,7 @@ import { indexJsonl, indexProblems } from '../io/jsonl';
 import { writeJsonAtomic, writeJsonlAtomic } from '../io/write';
 import { hashFile } from '../search/index';
 import { answerLocations } from '../schema/question';
+import { mulberry32 } from '../util/random';
 import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
 
 /** DRAG's formats (DRAG-SPEC §5) and our training-ready exports. */
@@ -100,13 +101,7 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
 
 /** mulberry32 + Fisher-Yates: the same seed shuffles the same way in every run and language port. */
 export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
-  let s = seed >>> 0;
-  const random = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = mulberry32(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
