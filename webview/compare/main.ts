@@ -3,13 +3,11 @@
  * inline styles: the CSP forbids them), and the per-question lists. Labels and questions are text.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
+import { connect, vscodeApi } from '../shared/host';
 import { css, html, LitElement, nothing, svg, type TemplateResult } from 'lit';
 import { type CompareToHost, HostToCompare } from '../../src/protocol/compare';
 
-interface VsCodeApi { postMessage(message: unknown): void }
-declare function acquireVsCodeApi(): VsCodeApi;
-const vscode = acquireVsCodeApi();
-const send = (m: CompareToHost) => vscode.postMessage(m);
+const send = (m: CompareToHost) => vscodeApi.postMessage(m);
 
 type Data = Extract<HostToCompare, { type: 'comparison' }>;
 const f3 = (x: number | null) => (x === null ? '–' : x.toFixed(3));
@@ -54,6 +52,8 @@ class DragCompareApp extends LitElement {
   data: Data | null = null;
   notice = '';
 
+  private disconnect: (() => void) | undefined;
+
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
     h1 { font-size: 1.2em; margin: 0 0 4px; }
@@ -79,12 +79,11 @@ class DragCompareApp extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    window.addEventListener('message', this.onMessage);
-    send({ type: 'ready' });
+    this.disconnect = connect(this.onMessage);
   }
 
   override disconnectedCallback(): void {
-    window.removeEventListener('message', this.onMessage);
+    this.disconnect?.();
     super.disconnectedCallback();
   }
 

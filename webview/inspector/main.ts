@@ -5,14 +5,12 @@
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
+import { connect, vscodeApi } from '../shared/host';
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
 import { HostToInspector, type InspectorCuration, type InspectorStep, type InspectorToHost, type InspectorTrajectory } from '../../src/protocol/inspector';
 
-interface VsCodeApi { postMessage(message: unknown): void; getState(): unknown; setState(state: unknown): void }
-declare function acquireVsCodeApi(): VsCodeApi;
-const vscode = acquireVsCodeApi();
-const send = (m: InspectorToHost) => vscode.postMessage(m);
+const send = (m: InspectorToHost) => vscodeApi.postMessage(m);
 
 const OPERATORS = new Set(['AND', 'OR', 'NOT', 'ANDNOT', 'ANDMAYBE', 'REQUIRE']);
 
@@ -59,6 +57,8 @@ class DragInspectorApp extends LitElement {
   notice: { message: string; level: string } | null = null;
   private requestId = 0;
 
+  private disconnect: (() => void) | undefined;
+
   static override styles = css`
     :host { display: block; padding: 12px 16px 40px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
     h1 { font-size: 1.15em; margin: 0 0 6px; line-height: 1.4; white-space: pre-wrap; word-break: break-word; }
@@ -104,14 +104,11 @@ class DragInspectorApp extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    window.addEventListener('message', this.onMessage);
-    window.addEventListener('keydown', this.onKey);
-    send({ type: 'ready' });
+    this.disconnect = connect(this.onMessage, this.onKey);
   }
 
   override disconnectedCallback(): void {
-    window.removeEventListener('message', this.onMessage);
-    window.removeEventListener('keydown', this.onKey);
+    this.disconnect?.();
     super.disconnectedCallback();
   }
 

@@ -5,13 +5,11 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import { connect, vscodeApi } from '../shared/host';
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { HostToPairs, type PairCandidate, type PairsToHost } from '../../src/protocol/pairs';
 
-interface VsCodeApi { postMessage(message: unknown): void }
-declare function acquireVsCodeApi(): VsCodeApi;
-const vscode = acquireVsCodeApi();
-const send = (m: PairsToHost) => vscode.postMessage(m);
+const send = (m: PairsToHost) => vscodeApi.postMessage(m);
 
 type Question = Extract<HostToPairs, { type: 'question' }>;
 
@@ -25,6 +23,8 @@ class DragPairsApp extends LitElement {
   draft = '';
   notice = '';
   private requestId = 0;
+
+  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -46,14 +46,11 @@ class DragPairsApp extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    window.addEventListener('message', this.onMessage);
-    window.addEventListener('keydown', this.onKey);
-    send({ type: 'ready' });
+    this.disconnect = connect(this.onMessage, this.onKey);
   }
 
   override disconnectedCallback(): void {
-    window.removeEventListener('message', this.onMessage);
-    window.removeEventListener('keydown', this.onKey);
+    this.disconnect?.();
     super.disconnectedCallback();
   }
 

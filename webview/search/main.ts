@@ -8,23 +8,17 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import { connect, vscodeApi } from '../shared/host';
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { HostToWebview, type WebviewToHost } from '../../src/protocol/searchPanel';
 import type { SearchHitResult } from '../../src/protocol/serve';
 
-interface VsCodeApi {
-  postMessage(message: unknown): void;
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-const vscode = acquireVsCodeApi();
 
 /** Only UI intent is persisted (GitLens' rule); results are re-fetched. */
 interface UiState { query: string; topK: number }
 
 function send(message: WebviewToHost): void {
-  vscode.postMessage(message);
+  vscodeApi.postMessage(message);
 }
 
 /** Text with marked spans, as Lit templates (escaped), never innerHTML. */
@@ -64,6 +58,8 @@ class DragSearchApp extends LitElement {
   private latestSearch = 0;
   private debounce: ReturnType<typeof setTimeout> | undefined;
 
+  private disconnect: (() => void) | undefined;
+
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
     header { display: flex; gap: 8px; align-items: center; }
@@ -91,16 +87,13 @@ class DragSearchApp extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    const state = vscode.getState() as UiState | undefined;
+    const state = vscodeApi.getState() as UiState | undefined;
     if (state) { this.query = state.query; this.topK = state.topK; }
-    window.addEventListener('message', this.onMessage);
-    window.addEventListener('keydown', this.onKey);
-    send({ type: 'ready' });
+    this.disconnect = connect(this.onMessage, this.onKey);
   }
 
   override disconnectedCallback(): void {
-    window.removeEventListener('message', this.onMessage);
-    window.removeEventListener('keydown', this.onKey);
+    this.disconnect?.();
     super.disconnectedCallback();
   }
 
@@ -161,7 +154,7 @@ class DragSearchApp extends LitElement {
   };
 
   private save(): void {
-    vscode.setState({ query: this.query, topK: this.topK } satisfies UiState);
+    vscodeApi.setState({ query: this.query, topK: this.topK } satisfies UiState);
   }
 
   private search(): void {
