@@ -7,10 +7,11 @@ import { healthCommand } from './commands/health';
 import { formatCommand, processCommand } from './commands/pipeline';
 import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
+import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

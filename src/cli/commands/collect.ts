@@ -21,7 +21,7 @@ const OPTIONS = {
   concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
   samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
   limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
-  'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
+  'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'writer-model': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
   sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
 } as const;
 
@@ -38,8 +38,9 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
   }
   if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
   const baseUrls = (values['base-url'] as string[] | undefined) ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
-  const agent = (str('agent') ?? (baseUrls.length ? 'openai' : 'keyword')) as 'openai' | 'keyword';
-  if (agent !== 'openai' && agent !== 'keyword') throw new UsageError('--agent must be openai or keyword');
+  const agent = (str('agent') ?? (baseUrls.length ? 'openai' : str('writer-model') ? 'writer' : 'keyword')) as 'openai' | 'keyword' | 'writer';
+  if (agent !== 'openai' && agent !== 'keyword' && agent !== 'writer') throw new UsageError('--agent must be openai, keyword or writer');
+  if (agent === 'writer' && !str('writer-model')) throw new UsageError('--agent writer needs --writer-model <model.json> (see drag writer train)');
   const concurrency = values.sequential ? 1 : num(str('concurrency'), '--concurrency', true)!;
   if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
   return {
@@ -48,7 +49,7 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
     topK: num(str('top-k'), '--top-k', true), samples: num(str('samples'), '--samples', true), samplingPreset: str('sampling-config'),
     samplingOverrides: { temperature: num(str('temperature'), '--temperature'), top_p: num(str('top-p'), '--top-p'), repetition_penalty: num(str('repetition-penalty'), '--repetition-penalty') },
     limit: num(str('limit'), '--limit', true), include: values['include-json'] as string[] | undefined, exclude: values['exclude-json'] as string[] | undefined,
-    resume: !!values.resume, tagMode: !!values['tag-mode'], systemPromptFile: str('system-prompt-file'),
+    resume: !!values.resume, tagMode: !!values['tag-mode'], systemPromptFile: str('system-prompt-file'), writerModel: str('writer-model'),
     retry: { maxAttempts: num(str('retries'), '--retries', true)!, baseDelayMs: num(str('retry-base-ms'), '--retry-base-ms')! },
     pdfDir: str('pdf-dir'), maxPixels: num(str('max-pixels'), '--max-pixels', true), cacheDir: str('cache-dir'), signal,
     onEvent: (e) => {
@@ -65,7 +66,7 @@ export const collectCommand: CliCommand = {
   name: 'collect',
   summary: 'run the search agent over a question set and write trajectories',
   usage: `drag collect --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <run dir>
-  [--agent openai|keyword] [--base-url URL ...] [--model M] [--api-key K | env DRAG_API_KEY]
+  [--agent openai|keyword|writer] [--writer-model model.json] [--base-url URL ...] [--model M] [--api-key K | env DRAG_API_KEY]
   [--concurrency 8] [--timeout 120] [--max-iterations 5] [--top-k 3] [--samples 1]
   [--sampling-config ${Object.keys(SAMPLING_PRESETS).join('|')}] [--temperature T] [--top-p P] [--repetition-penalty R]
   [--limit N] [--include-json F] [--exclude-json F] [--resume] [--tag-mode] [--pdf-dir D] [--max-pixels N]

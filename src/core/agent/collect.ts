@@ -12,6 +12,7 @@ import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import { type AgentEnvironment, type AgentQuestion, runAgent } from './agent';
 import { CancelledError, type ChatClient, OpenAIChatClient, type RetryPolicy } from './client';
 import { KeywordAgentClient } from './keyword';
+import { type WriterModel, writerScorer } from './writer';
 import { loadIdList, loadQuestionSet } from './questions';
 import { resolveSampling, type Sampling } from './sampling';
 
@@ -21,7 +22,9 @@ export interface CollectOptions {
   /** The run folder (trajectories.jsonl + run.json), or with `outFile` DRAG's single output file. */
   outDir: string;
   outFile?: string;
-  agent: 'openai' | 'keyword';
+  agent: 'openai' | 'keyword' | 'writer';
+  /** For agent 'writer': the model trained by `drag writer train`. */
+  writerModel?: string;
   baseUrls?: string[];
   model?: string;
   apiKey?: string;
@@ -150,12 +153,18 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   const systemPrompt = o.systemPromptFile ? await fsp.readFile(o.systemPromptFile, 'utf8') : undefined;
   const samplingName = o.samplingPreset ?? 'default';
   const sampling = resolveSampling(samplingName, o.samplingOverrides);
-  const model = o.agent === 'keyword' ? 'keyword-agent' : o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct';
-  const text = o.agent === 'keyword' ? await CorpusText.open(o.ocr) : null;
+  const model = o.agent === 'keyword' ? 'keyword-agent' : o.agent === 'writer' ? `query-writer:${path.basename(o.writerModel ?? 'model.json')}` : o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct';
+  const text = o.agent !== 'openai' ? await CorpusText.open(o.ocr) : null;
+  let writer: WriterModel | null = null;
+  if (o.agent === 'writer') {
+    if (!o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
+    writer = JSON.parse(await fsp.readFile(o.writerModel, 'utf8')) as WriterModel;
+  }
   let shared: ChatClient | undefined;
   const clientFor = (sample: number): ChatClient => {
     if (o.client) return o.client;
     if (o.agent === 'keyword') return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample);
+    if (writer) return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample, writerScorer(writer), writer.queryLength, 'query writer (local)');
     return shared ??= new OpenAIChatClient({ baseUrls: o.baseUrls?.length ? o.baseUrls : ['http://localhost:8001/v1'], apiKey: o.apiKey ?? 'abc123', timeoutMs: o.timeoutMs, retry: o.retry });
   };
 

@@ -20,15 +20,30 @@ function hash(text: string): number {
  * with the best-matching sentence of the top page and cites it. Temperature turns into seeded
  * noise on the term ranking, so several samples of a question differ (for DPO mining).
  */
+/** Scores a question's candidate terms (higher = more likely to make the ground-truth page rank first). */
+export type TermScorer = (question: string, tokens: string[], idf: (t: string) => number) => Map<string, number>;
+
+/** The keyword agent's own heuristic: corpus IDF, with a boost for names and numbers. */
+export const idfScorer: TermScorer = (question, tokens, idf) => {
+  // Capitalised words (names) and numbers (years, amounts) are what financial questions hinge on.
+  const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+  return new Map(tokens.map((t) => [t, idf(t) * (capitalised.has(t) ? 1.5 : 1) * (/^\d/.test(t) ? 1.3 : 1)]));
+};
+
 export class KeywordAgentClient implements ChatClient {
-  readonly label = 'keyword agent (embedded)';
+  readonly label: string;
   private calls = 0;
 
   constructor(
     private readonly engine: WhooshCompatibleEngine,
     private readonly pageText: (file: string, page: number) => Promise<string | null>,
     private readonly seed = 0,
-  ) {}
+    private readonly scorer: TermScorer = idfScorer,
+    private readonly queryLength = 3,
+    label = 'keyword agent (embedded)',
+  ) {
+    this.label = label;
+  }
 
   private idf(term: string): number {
     return Math.log(this.engine.docCount / (this.engine.docFrequency(term) + 1)) + 1;
@@ -37,15 +52,14 @@ export class KeywordAgentClient implements ChatClient {
   /** Candidate queries for a question, in the order the agent tries them. */
   plan(question: string, temperature: number): string[] {
     const random = mulberry32(hash(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
-    // Words the corpus never uses would make an AND query empty; capitalised words (names) and
-    // numbers (years, amounts) are what financial questions hinge on.
-    const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+    // Words the corpus never uses would make an AND query empty.
     const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
+    const scores = this.scorer(question, tokens, (t) => this.idf(t));
     const ranked = tokens
-      .map((t) => ({ t, score: this.idf(t) * (capitalised.has(t) ? 1.5 : 1) * (/^\d/.test(t) ? 1.3 : 1) + (temperature > 0 ? (random() - 0.5) * 2 * temperature : 0) }))
+      .map((t) => ({ t, score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * 2 * temperature : 0) }))
       .sort((a, b) => b.score - a.score)
       .map((x) => x.t);
-    const top = ranked.slice(0, 3);
+    const top = ranked.slice(0, this.queryLength);
     const plans: string[] = [];
     for (let n = top.length; n >= 2; n--) plans.push(top.slice(0, n).join(' '));
     if (top.length >= 2) plans.push(top.join(' OR '));

@@ -1,0 +1,130 @@
+import { analyze } from '../search/analyzer';
+import { mulberry32 } from '../util/random';
+import type { TermScorer } from './keyword';
+
+/**
+ * The local query writer: a small model trained on CPU in seconds from `sft_query` data. It learns
+ * which words of a question make queries that rank the ground-truth page first: logistic
+ * regression over each candidate word, with features from the corpus (IDF), the question
+ * (position, capitalisation, numbers, length) and the word itself (hashed), weighted by the rank
+ * score of the query it came from. The embedded agent then writes its queries from the top words.
+ * It is the GPU-free stand-in for LoRA training and the baseline a finetuned VLM must beat.
+ */
+export interface WriterModel {
+  format: 'drag-query-writer';
+  version: 1;
+  buckets: number;
+  /** Dense feature weights, then one weight per hashed word bucket. */
+  weights: number[];
+  bias: number;
+  /** Words per first query (the median of the training queries, 2 to 5). */
+  queryLength: number;
+  trained: { examples: number; words: number; positives: number; epochs: number; accuracy: number; seed: number };
+}
+
+const DENSE = ['idf', 'position', 'capitalised', 'number', 'has_digit', 'length', 'early', 'idf_rank'] as const;
+
+function hash(word: string, buckets: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619);
+  return (h >>> 0) % buckets;
+}
+
+interface Candidate { word: string; dense: number[]; bucket: number }
+
+/** The candidate words of a question and their features. */
+export function candidates(question: string, idf: (t: string) => number, buckets: number): Candidate[] {
+  const tokens = [...new Set(analyze(question))];
+  const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+  const idfs = tokens.map((t) => idf(t));
+  const maxIdf = Math.max(1, ...idfs);
+  const order = [...idfs].sort((a, b) => b - a);
+  return tokens.map((word, i) => ({
+    word,
+    dense: [
+      idfs[i] / maxIdf,
+      tokens.length > 1 ? i / (tokens.length - 1) : 0,
+      capitalised.has(word) ? 1 : 0,
+      /^\d+([.,]\d+)?$/.test(word) ? 1 : 0,
+      /\d/.test(word) ? 1 : 0,
+      Math.min(word.length, 15) / 15,
+      i < tokens.length / 2 ? 1 : 0,
+      tokens.length > 1 ? order.indexOf(idfs[i]) / (tokens.length - 1) : 0,
+    ],
+    bucket: hash(word, buckets),
+  }));
+}
+
+function score(model: Pick<WriterModel, 'weights' | 'bias'>, c: Candidate): number {
+  let z = model.bias + model.weights[DENSE.length + c.bucket];
+  for (let j = 0; j < DENSE.length; j++) z += model.weights[j] * c.dense[j];
+  return z;
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** One training example: a question and the query that worked for it, with how well it worked. */
+export interface WriterExample { question: string; query: string; weight: number }
+
+/** Reads `sft_query` lines: `<question>…</question>` in, `<search>…</search>` out, weighted by rank score. */
+export function examplesFromSftQuery(lines: ReadonlyArray<Record<string, unknown>>): WriterExample[] {
+  const out: WriterExample[] = [];
+  for (const l of lines) {
+    const q = /<question>([\s\S]*)<\/question>/.exec(String(l.input ?? ''))?.[1];
+    const query = /<search>([\s\S]*?)<\/search>/.exec(String(l.output ?? ''))?.[1];
+    if (!q || !query) continue;
+    const w = typeof l.rank_score === 'number' ? l.rank_score : 1;
+    if (w > 0) out.push({ question: q, query, weight: w });
+  }
+  return out;
+}
+
+/** Trains the writer with seeded SGD (L2-regularised logistic regression). Deterministic for a seed. */
+export function trainWriter(examples: readonly WriterExample[], idf: (t: string) => number, options: { epochs?: number; seed?: number; buckets?: number; learningRate?: number; l2?: number } = {}): WriterModel {
+  const buckets = options.buckets ?? 4096;
+  const epochs = options.epochs ?? 30;
+  const seed = options.seed ?? 1;
+  const lr0 = options.learningRate ?? 0.5;
+  const l2 = options.l2 ?? 1e-4;
+  const rows: Array<{ c: Candidate; y: number; w: number }> = [];
+  const lengths: number[] = [];
+  for (const ex of examples) {
+    const inQuery = new Set(analyze(ex.query));
+    lengths.push(inQuery.size);
+    for (const c of candidates(ex.question, idf, buckets)) rows.push({ c, y: inQuery.has(c.word) ? 1 : 0, w: ex.weight });
+  }
+  const model = { weights: new Array<number>(DENSE.length + buckets).fill(0), bias: 0 };
+  const random = mulberry32(seed);
+  const order = rows.map((_, i) => i);
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const lr = lr0 / (1 + epoch);
+    for (const i of order) {
+      const { c, y, w } = rows[i];
+      const g = (sigmoid(score(model, c)) - y) * w;
+      model.bias -= lr * g;
+      for (let j = 0; j < DENSE.length; j++) model.weights[j] -= lr * (g * c.dense[j] + l2 * model.weights[j]);
+      const b = DENSE.length + c.bucket;
+      model.weights[b] -= lr * (g + l2 * model.weights[b]);
+    }
+  }
+  const correct = rows.filter((r) => (score(model, r.c) > 0 ? 1 : 0) === r.y).length;
+  const sorted = [...lengths].sort((a, b) => a - b);
+  return {
+    format: 'drag-query-writer', version: 1, buckets, weights: model.weights.map((x) => Number(x.toFixed(6))), bias: Number(model.bias.toFixed(6)),
+    queryLength: Math.min(5, Math.max(2, sorted.length ? sorted[Math.floor(sorted.length / 2)] : 3)),
+    trained: { examples: examples.length, words: rows.length, positives: rows.filter((r) => r.y === 1).length, epochs, accuracy: rows.length ? correct / rows.length : 0, seed },
+  };
+}
+
+/** The writer as the agent's term scorer. */
+export function writerScorer(model: WriterModel): TermScorer {
+  if (model.format !== 'drag-query-writer' || model.version !== 1) throw new Error('not a DRAG query writer model (format drag-query-writer, version 1)');
+  return (question, tokens, idf) => {
+    const byWord = new Map(candidates(question, idf, model.buckets).map((c) => [c.word, c]));
+    return new Map(tokens.map((t) => [t, byWord.has(t) ? score(model, byWord.get(t)!) : -Infinity]));
+  };
+}

@@ -1,0 +1,57 @@
+import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { runCli } from '../../src/cli/main';
+import { examplesFromSftQuery, trainWriter, writerScorer } from '../../src/core/agent/writer';
+import { FIXTURES, useTempDir } from './helpers';
+
+describe('local query writer', function () {
+  this.timeout(60_000);
+  const tmp = useTempDir();
+  // Every word is equally rare: only the training signal can tell the useful ones apart.
+  const idf = () => 3;
+  const fillers = ['report', 'filing', 'annual', 'discussion', 'statement', 'overview', 'summary', 'section'];
+  const makeQuestion = (i: number) => `Please review the ${fillers[i % 8]} and ${fillers[(i + 3) % 8]}: what did Company${i % 7} report for revenue in ${2010 + (i % 9)}?`;
+
+  it('learns which words of a question make good queries', () => {
+    const examples = Array.from({ length: 60 }, (_, i) => ({ question: makeQuestion(i), query: `company${i % 7} revenue ${2010 + (i % 9)}`, weight: 1 }));
+    const model = trainWriter(examples, idf, { seed: 3 });
+    assert.equal(model.queryLength, 3);
+    assert.ok(model.trained.accuracy > 0.9, `accuracy ${model.trained.accuracy}`);
+    // A question it has not seen (new company, new year): the year, the name and "revenue" win.
+    const question = 'Please review the overview and section: what did Company9 report for revenue in 2031?';
+    const tokens = ['review', 'overview', 'section', 'company9', 'report', 'revenue', '2031'];
+    const scores = writerScorer(model)(question, tokens, idf);
+    const top = [...scores].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([t]) => t).sort();
+    assert.deepEqual(top, ['2031', 'company9', 'revenue']);
+    // Deterministic for a seed.
+    assert.deepEqual(trainWriter(examples, idf, { seed: 3 }).weights, model.weights);
+  });
+
+  it('reads sft_query lines, keeping the rank score as the weight', () => {
+    const ex = examplesFromSftQuery([
+      { input: '<question>What is X?</question>', output: '<think>hmm</think>\n<search>x value</search>', rank_score: 0.67 },
+      { input: 'no tags', output: '<search>q</search>' },
+      { input: '<question>Y?</question>', output: '<search>y</search>', rank_score: 0 },
+    ]);
+    assert.deepEqual(ex, [{ question: 'What is X?', query: 'x value', weight: 0.67 }]);
+  });
+
+  it('trains from the CLI and collects with --agent writer', async () => {
+    const data = path.join(tmp(), 'sft_query_train.jsonl');
+    writeFileSync(data, [
+      { input: '<question>What was ACME\'s net property, plant and equipment at the end of fiscal 2023?</question>', output: '<search>property plant equipment net</search>', rank_score: 1 },
+      { input: '<question>What net income did Globex report for the fourth quarter of 2022?</question>', output: '<search>globex net income</search>', rank_score: 1 },
+    ].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const ocr = path.join(FIXTURES, 'workspace', 'corpus', 'ocr_output.jsonl');
+    const model = path.join(tmp(), 'writer.json');
+    const io = { stdout: () => undefined, stderr: () => undefined };
+    assert.equal(await runCli(['writer', 'train', '--data', data, '--ocr', ocr, '--out', model], io, new AbortController().signal), 0);
+    const out = path.join(tmp(), 'run');
+    assert.equal(await runCli(['collect', '--questions', path.join(FIXTURES, 'workspace', 'questions.jsonl'), '--ocr', ocr, '--out', out, '--agent', 'writer', '--writer-model', model], io, new AbortController().signal), 0);
+    const lines = readFileSync(path.join(out, 'trajectories.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 5);
+    assert.ok(lines.every((r) => r.model === 'query-writer:writer.json'));
+    assert.ok(lines.some((r) => r.gt_ever_found), 'the writer finds some pages');
+  });
+});
