@@ -2,6 +2,7 @@ import { type CliCommand, type CliIO, UsageError } from './args';
 import { collectCommand, evalCommand } from './commands/collect';
 import { corpusCommand } from './commands/corpus';
 import { exportCuratedCommand } from './commands/curate';
+import { demoCommand } from './commands/demo';
 import { compareCommand, scoreCommand } from './commands/evaluate';
 import { healthCommand } from './commands/health';
 import { formatCommand, processCommand } from './commands/pipeline';
@@ -11,7 +12,7 @@ import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
