@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { corpusPaths, loadConfig } from '../core/workspace/layout';
 import { collectTrajectories, type CollectArgs, setApiKey } from './commands/collect';
 import { buildCorpusCommand, buildTrainingData, type PipelineArgs } from './commands/pipeline';
+import { createDemoWorkspace, trainLocalWriter } from './commands/demo';
 import { CurationStore } from './curation/store';
 import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './curation/views';
 import { runCliJob } from './jobs/cliJob';
@@ -101,6 +102,12 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     },
     'drag.refreshFailedSearches': () => api.failedSearches?.refresh(),
     'drag.buildCorpus': () => buildCorpusCommand(context, log),
+    'drag.createDemoWorkspace': async (dir?: unknown) => {
+      const result = await createDemoWorkspace(context, log, typeof dir === 'string' ? dir : undefined);
+      if (result) { await store.rescan(); api.datasets?.refresh(); api.evaluations?.refresh(); }
+      return result;
+    },
+    'drag.trainWriter': (dataset?: unknown) => trainLocalWriter(context, log, typeof dataset === 'string' ? dataset : undefined),
     'drag.buildTrainingData': async (args?: PipelineArgs) => {
       const result = await buildTrainingData(context, log, args && typeof args === 'object' ? args : {});
       api.datasets?.refresh();

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { checkEndpoint } from '../../core/agent/health';
@@ -8,7 +8,8 @@ import { runCliJob } from '../jobs/cliJob';
 
 /** Arguments for running the command without UI (tests, other extensions, keybindings). */
 export interface CollectArgs {
-  agent?: 'keyword' | 'openai';
+  agent?: 'keyword' | 'openai' | 'writer';
+  writerModel?: string;
   endpoint?: string;
   baseUrl?: string;
   model?: string;
@@ -41,7 +42,8 @@ export async function setApiKey(context: vscode.ExtensionContext): Promise<void>
  * `drag collect` as a cancellable child process. The run appears in the Trajectories view and
  * grows live.
  */
-export async function collectTrajectories(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: CollectArgs = {}, mode: 'collect' | 'eval' = 'collect'): Promise<{ runDir: string; code: number | null; cancelled: boolean } | undefined> {
+export async function collectTrajectories(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, initial: CollectArgs = {}, mode: 'collect' | 'eval' = 'collect'): Promise<{ runDir: string; code: number | null; cancelled: boolean } | undefined> {
+  let args = initial;
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) throw new Error('open a workspace folder first');
   const root = folder.uri.fsPath;
@@ -52,15 +54,19 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
   let agent = args.agent;
   let endpointName = args.endpoint;
   if (!agent) {
+    const modelsDir = path.join(root, 'models');
+    const writers = existsSync(modelsDir) ? readdirSync(modelsDir).filter((f) => f.endsWith('.json')).sort() : [];
     const picks = [
       { label: '$(symbol-keyword) Embedded keyword agent', description: 'no model server needed', agent: 'keyword' as const, name: '' },
+      ...writers.map((w) => ({ label: `$(mortar-board) Local query writer ${w}`, description: 'trained with drag writer train', agent: 'writer' as const, name: w })),
       ...Object.entries(endpoints).map(([name, e]) => ({ label: `$(server) ${name}`, description: e.baseUrl, agent: 'openai' as const, name })),
       { label: '$(link) Other OpenAI-compatible URL…', description: 'e.g. http://localhost:8001/v1', agent: 'openai' as const, name: '' },
     ];
     const pick = await vscode.window.showQuickPick(picks, { title: mode === 'eval' ? 'Evaluate which model?' : 'Collect trajectories with…' });
     if (!pick) return undefined;
     agent = pick.agent;
-    endpointName = pick.name || undefined;
+    if (pick.agent === 'writer') args = { ...args, writerModel: path.join(modelsDir, pick.name) };
+    else endpointName = pick.name || undefined;
   }
   let baseUrl = args.baseUrl ?? (endpointName ? endpoints[endpointName]?.baseUrl : undefined);
   let model = args.model ?? (endpointName ? endpoints[endpointName]?.model : undefined);
@@ -94,11 +100,15 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
   }
   if (!questions || !existsSync(questions)) throw new Error('no question set: set "questions" in drag.config.json');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const runName = args.runName ?? `${stamp}-${(agent === 'keyword' ? 'keyword' : model ?? 'model').replace(/[^\w.-]+/g, '_')}`;
+  const runName = args.runName ?? `${stamp}-${(agent === 'keyword' ? 'keyword' : agent === 'writer' ? path.basename(args.writerModel ?? 'writer', '.json') : model ?? 'model').replace(/[^\w.-]+/g, '_')}`;
   const runDir = path.join(root, mode === 'eval' ? 'evals' : 'runs', runName);
   const cliArgs = [mode, '--questions', questions, '--ocr', paths.ocrFile, '--pdf-dir', paths.pdfDir, '--cache-dir', paths.cacheDir, '--out', runDir,
     '--agent', agent, '--sampling-config', preset, '--concurrency', String(args.concurrency ?? vscode.workspace.getConfiguration('drag').get<number>('collect.concurrency', 8)), '--json'];
   if (agent === 'openai') cliArgs.push('--base-url', baseUrl!, ...(model ? ['--model', model] : []));
+  if (agent === 'writer') {
+    if (!args.writerModel) throw new Error('no writer model: train one with "DRAG: Train Local Query Writer…"');
+    cliArgs.push('--writer-model', args.writerModel);
+  }
   if (limit !== undefined) cliArgs.push('--limit', String(limit));
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), cliArgs, {
     title: `DRAG: ${mode === 'eval' ? 'evaluating' : 'collecting'} ${runName}`, log, env: apiKey ? { DRAG_API_KEY: apiKey } : {},

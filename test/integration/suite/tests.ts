@@ -410,4 +410,25 @@ describe('DRAG Studio in a real VS Code', function () {
       await waitFor('the dataset in the view', () => (api.datasets!.getChildren().some((d) => d.name === 'it-training') ? true : undefined));
     });
   });
+
+  describe('Demo and the local writer', () => {
+    it('trains the local query writer from a dataset and evaluates it', async () => {
+      const model = await vscode.commands.executeCommand<string>('drag.trainWriter', 'it-training');
+      assert.ok(model && existsSync(model));
+      const result = await vscode.commands.executeCommand<{ code: number; runDir: string }>('drag.evaluateModel', { agent: 'writer', writerModel: model, preset: 'greedy', limit: 3, runName: 'it-writer' });
+      assert.equal(result.code, 0);
+      const summary = JSON.parse(readFileSync(path.join(result.runDir, 'summary.json'), 'utf8'));
+      assert.equal(summary.total_questions, 3);
+      assert.match(summary.model, /^query-writer:writer-it-training\.json$/);
+    });
+
+    it('creates the demo workspace in an empty folder', async () => {
+      const { mkdtempSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const dir = path.join(mkdtempSync(path.join(tmpdir(), 'drag-demo-')), 'demo');
+      const created = await vscode.commands.executeCommand<string>('drag.createDemoWorkspace', dir);
+      assert.equal(created, dir);
+      for (const f of ['drag.config.json', 'runs/keyword-train/trajectories.jsonl', 'models/writer.json', 'evals/comparison.md']) assert.ok(existsSync(path.join(dir, f)), f);
+    });
+  });
 });
