@@ -48,6 +48,17 @@ export async function runCurationE2E(installRoot) {
     try { await fn(); passed++; console.log(`  ✔ UI: ${name}`); } catch (err) { failed++; console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`); throw err; }
   };
   const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
+  /** Opens the command palette (retrying: a keypress can land while focus moves) and types. */
+  const openPalette = async (text) => {
+    const box = page.locator('.quick-input-widget input');
+    for (let attempt = 0; attempt < 4; attempt++) {
+      await page.keyboard.press('F1');
+      if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
+      await page.keyboard.press('Escape');
+    }
+    await box.fill(text);
+    return box;
+  };
   const inspector = () => page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
   const decisions = () => {
     const f = path.join(ws, 'curation', 'decisions.jsonl');
@@ -117,9 +128,7 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it', async () => {
       await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
-      await page.keyboard.press('F1');
-      const box = page.locator('.quick-input-widget input');
-      await box.fill('>DRAG: Export Curated Dataset');
+      const box = await openPalette('>DRAG: Export Curated Dataset');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Export Curated Dataset' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await box.waitFor({ timeout: 10_000 });
@@ -132,9 +141,7 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: a question that is HTML shows as text, and nothing runs', async () => {
       const title = await page.title();
-      await page.keyboard.press('F1');
-      const box = page.locator('.quick-input-widget input');
-      await box.fill('>DRAG: Filter Trajectories');
+      const box = await openPalette('>DRAG: Filter Trajectories');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Filter Trajectories' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await box.waitFor({ timeout: 10_000 });

@@ -32,6 +32,17 @@ export async function runUiTests(installRoot) {
     }
   };
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  /** Opens the command palette (retrying: a keypress can land while focus moves) and types. */
+  const openPalette = async (text) => {
+    const box = page.locator('.quick-input-widget input');
+    for (let attempt = 0; attempt < 4; attempt++) {
+      await page.keyboard.press('F1');
+      if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
+      await page.keyboard.press('Escape');
+    }
+    await box.fill(text);
+    return box;
+  };
   try {
     await page.goto(workbenchUrl(server, ws));
     await step('the DRAG activity bar entry opens the Trajectories view', async () => {
@@ -95,20 +106,14 @@ export async function runUiTests(installRoot) {
     await step('DRAG: Search Corpus ranks pages as you type, with snippets, thumbnails and a page view', async () => {
       await page.keyboard.press('Escape');
       const palette = async (command) => {
-        await page.keyboard.press('F1');
-        const box = page.locator('.quick-input-widget input');
-        await box.waitFor({ timeout: 10_000 });
-        await box.fill(`>${command}`);
+        await openPalette(`>${command}`);
         await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
         await page.keyboard.press('Enter');
       };
       // Room for the panel: hide the bottom panel and the side bar.
       await palette('View: Hide Panel');
       await palette('View: Close Primary Side Bar');
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ timeout: 10_000 });
-      await input.fill('>DRAG: Search Corpus');
+      await openPalette('>DRAG: Search Corpus');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Search Corpus' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       const frame = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
@@ -129,10 +134,7 @@ export async function runUiTests(installRoot) {
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
     await step('DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree', async () => {
-      await page.keyboard.press('F1');
-      const box = page.locator('.quick-input-widget input');
-      await box.waitFor({ timeout: 10_000 });
-      await box.fill('>DRAG: Collect Trajectories');
+      const box = await openPalette('>DRAG: Collect Trajectories');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Collect Trajectories' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' }).first().click({ timeout: 20_000 });
@@ -144,17 +146,14 @@ export async function runUiTests(installRoot) {
       await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
       await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
       await page.locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ }).first().waitFor({ timeout: 30_000 });
-      await page.keyboard.press('F1');
-      await box.fill('>DRAG: Clear Trajectories Filter');
+      await openPalette('>DRAG: Clear Trajectories Filter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Clear Trajectories Filter' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
     });
     await step('DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories', async () => {
-      await page.keyboard.press('F1');
-      const box = page.locator('.quick-input-widget input');
-      await box.fill('>DRAG: Compare Evaluations');
+      const box = await openPalette('>DRAG: Compare Evaluations');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Compare Evaluations' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' }).first().waitFor({ timeout: 20_000 });
@@ -163,8 +162,7 @@ export async function runUiTests(installRoot) {
       await panel.locator('h1', { hasText: 'keyword-creative vs keyword-greedy' }).waitFor({ timeout: 30_000 });
       await panel.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
       await panel.locator('svg').first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('F1');
-      await box.fill('>View: Close Primary Side Bar');
+      await openPalette('>View: Close Primary Side Bar');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close Primary Side Bar' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.waitForTimeout(500);
