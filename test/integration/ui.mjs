@@ -153,7 +153,7 @@ export async function runUiTests(installRoot) {
       await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
     });
     await step('DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories', async () => {
-      const box = await openPalette('>DRAG: Compare Evaluations');
+      await openPalette('>DRAG: Compare Evaluations');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Compare Evaluations' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' }).first().waitFor({ timeout: 20_000 });
