@@ -42,7 +42,7 @@ export function makeWorkspace(name = 'workspace') {
 }
 
 /** Starts code-server on a free loopback port; resolves once it answers HTTP. */
-export async function startCodeServer(installRoot, workspace, env = {}) {
+export async function startCodeServer(installRoot, workspace, env = {}, options = {}) {
   const port = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), 'drag-cs-'));
   mkdirSync(path.join(state, 'ud', 'User'), { recursive: true });
@@ -67,7 +67,7 @@ export async function startCodeServer(installRoot, workspace, env = {}) {
   const logFd = openSync(logPath, 'a');
   const child = spawn(process.execPath, [
     entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
-    '--user-data-dir', path.join(state, 'ud'), '--extensions-dir', path.join(state, 'ext'),
+    '--user-data-dir', path.join(state, 'ud'), '--extensions-dir', options.extensionsDir ?? path.join(state, 'ext'),
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace,
   ], { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true });
   const url = `http://127.0.0.1:${port}`;

@@ -184,6 +184,8 @@ export async function runUiTests(installRoot) {
   }
   const { runCurationE2E } = await import('./curationE2E.mjs');
   const curation = await runCurationE2E(installRoot);
-  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed} passing, ${failed.length + curation.failed} failing`);
-  return failed.length === 0 && passed.length === 8 && curation.failed === 0 ? 0 : 1;
+  const { runVsixE2E } = await import('./vsixE2E.mjs');
+  const vsix = await runVsixE2E(installRoot);
+  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed + vsix.passed} passing, ${failed.length + curation.failed + vsix.failed} failing`);
+  return failed.length === 0 && passed.length === 8 && curation.failed === 0 && vsix.failed === 0 ? 0 : 1;
 }
