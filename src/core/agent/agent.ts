@@ -1,4 +1,5 @@
 import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { rankScore } from '../trajectories/rankScore';
 import type { Iteration, Trajectory } from '../schema/trajectory';
 import { type ChatClient, type ChatMessage, type ChatReply, type ContentPart, CancelledError } from './client';
 import { FINAL_STEP_MESSAGE, SYSTEM_PROMPT, TAG_MODE_PROMPT, TOOLS } from './prompts';
@@ -36,8 +37,6 @@ export interface AgentOptions {
   systemPrompt?: string;
 }
 
-/** DRAG's rank score (§3.6). */
-export const rankScore = (rank: number, topK: number) => (topK - rank + 1) / topK;
 
 type IterationRecord = Iteration & {
   turn: number;

@@ -1,4 +1,5 @@
 import { analyze } from '../search/analyzer';
+import { rankScore } from '../trajectories/rankScore';
 
 /** A query as the pair editor sees it. */
 export interface CandidateQuery {
@@ -11,7 +12,7 @@ export interface CandidateQuery {
 
 export interface PairWarning { code: 'small-margin' | 'both-fail' | 'near-duplicate' | 'leaks-answer' | 'leaks-file'; message: string }
 
-const score = (rank: number | null, topK: number) => (rank === null ? 0 : (topK - rank + 1) / topK);
+const score = (rank: number | null, topK: number) => (rank === null ? 0 : rankScore(rank, topK));
 
 function jaccard(a: string, b: string): number {
   const x = new Set(analyze(a));

@@ -1,6 +1,7 @@
 import { extractThinking } from '../agent/thinking';
 import type { SearchResult, Trajectory } from '../schema/trajectory';
 import { answerLocations } from '../schema/question';
+import { rankScore } from '../trajectories/rankScore';
 import { stepGroundTruthRank } from '../trajectories/summary';
 
 /** One search of a processed record (DRAG-SPEC §4.1). */
@@ -48,8 +49,6 @@ export interface ProcessedRecord {
   run_id?: string | null;
   sample?: number | null;
 }
-
-export const rankScore = (rank: number, topK: number) => (topK - rank + 1) / topK;
 
 function effort(searches: readonly ProcessedSearch[], topK: number, countAll: boolean): number {
   const first = searches.findIndex((s) => s.gt_found);

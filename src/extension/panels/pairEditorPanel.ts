@@ -3,6 +3,7 @@ import { pairWarnings, proposePairs } from '../../core/curation/guards';
 import { goldVariants } from '../../core/eval/metrics';
 import { answerLocations } from '../../core/schema/question';
 import type { Trajectory } from '../../core/schema/trajectory';
+import { rankScore } from '../../core/trajectories/rankScore';
 import { stepGroundTruthRank } from '../../core/trajectories/summary';
 import { HostToPairs, type PairCandidate, PairsToHost } from '../../protocol/pairs';
 import type { CurationStore } from '../curation/store';
@@ -69,7 +70,7 @@ export class PairEditorPanel implements vscode.Disposable {
         }
       }
     }
-    for (const c of candidates) c.rankScore = c.rank === null ? 0 : (topK - c.rank + 1) / topK;
+    for (const c of candidates) c.rankScore = c.rank === null ? 0 : rankScore(c.rank, topK);
     candidates.sort((a, b) => b.rankScore - a.rankScore || a.query.localeCompare(b.query));
     const proposals = proposePairs(candidates, topK, 3).map((p) => ({ chosen: candidates.indexOf(p.chosen), rejected: candidates.indexOf(p.rejected), margin: p.margin }));
     const t = this.sample;
@@ -100,7 +101,7 @@ export class PairEditorPanel implements vscode.Disposable {
     const p = this.payload!;
     const targets = p.groundTruth.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! }));
     const { rank } = await (await this.deps.service()).rankOf(query, targets, p.topK);
-    return { query, rank, rankScore: rank === null ? 0 : (p.topK - rank + 1) / p.topK, trajectoryId: null, step: null, source: 'tried live' };
+    return { query, rank, rankScore: rank === null ? 0 : rankScore(rank, p.topK), trajectoryId: null, step: null, source: 'tried live' };
   }
 
   /** Saves a pair after the guards (a modal asks when they warn, unless `confirm` is false). */
