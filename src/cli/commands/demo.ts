@@ -45,7 +45,7 @@ keyword agent and the writer on held-out questions, and writes the comparison. N
     say('[2/7] extracting page text (pdf.js, worker threads) and building the search index');
     const ocr = path.join(dir, 'corpus', 'ocr_output.jsonl');
     await buildCorpus(corpus.pdfDir, ocr, { signal });
-    await openSearchEngine(ocr, { signal });
+    const { engine } = await openSearchEngine(ocr, { signal });
     say(`[3/7] collecting trajectories with the keyword agent (${values.samples} samples per training question)`);
     const quiet = { signal };
     await runCollection({ ...quiet, questions: path.join(dir, 'questions_train.jsonl'), ocr, outDir: path.join(dir, 'runs', 'keyword-train'), agent: 'keyword', samples: Number(values.samples), samplingPreset: 'creative' });
@@ -55,9 +55,7 @@ keyword agent and the writer on held-out questions, and writes the comparison. N
     await formatProcessed([path.join(dataset, 'processed.jsonl')], dataset, { formats: ['sft_query', 'sft_trajectory', 'dpo', 'reward', 'trl_sft', 'trl_dpo'], trainRatio: 1, seed, splitBy: 'question', reasoning: true });
     say('[5/7] training the local query writer');
     const lines = (await fsp.readFile(path.join(dataset, 'sft_query_train.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const { engine } = await openSearchEngine(ocr, { signal });
-    const idf = (t: string) => Math.log(engine.docCount / (engine.docFrequency(t) + 1)) + 1;
-    const model = trainWriter(examplesFromSftQuery(lines), idf, { seed });
+    const model = trainWriter(examplesFromSftQuery(lines), (t) => engine.termIdf(t), { seed });
     const modelFile = path.join(dir, 'models', 'writer.json');
     await writeJsonAtomic(modelFile, model);
     say(`      learned from ${model.trained.examples} successful queries (word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%)`);

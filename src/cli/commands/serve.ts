@@ -4,8 +4,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PageImageCache } from '../../core/corpus/pageCache';
 import { PdfWorkerPool } from '../../core/corpus/pool';
+import { CorpusText } from '../../core/corpus/text';
 import { formatFieldPath } from '../../core/io/errors';
-import { indexJsonl, readLine } from '../../core/io/jsonl';
 import { snippet } from '../../core/search/engine';
 import { openSearchEngine } from '../../core/search/open';
 import { formatQuery, parseQuery } from '../../core/search/query';
@@ -29,8 +29,8 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
     const send = (reply: ServeReply) => io.stdout(`${JSON.stringify(reply)}\n`);
     send({ event: 'progress', message: 'loading the search index' });
     const opened = await openSearchEngine(ocr, { cacheDir: values['cache-dir'] ? path.join(values['cache-dir']) : undefined, signal });
-    // Page texts for snippets, read on demand by offset.
-    const lines = await indexJsonl<null>(ocr, () => ({ ok: true, summary: null }));
+    // Page texts for snippets, read on demand by (file, page).
+    const texts = await CorpusText.open(ocr);
     const cache = new PageImageCache(path.join(values['cache-dir'] ?? path.join(path.dirname(opened.cacheFile), '..'), 'pages'));
     const pool = new PdfWorkerPool(1);
     send({ event: 'ready', pages: opened.engine.docCount, source: opened.source, ms: Math.round(opened.ms) });
@@ -50,10 +50,10 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
             const terms = opened.engine.queryTerms(req.params.query);
             const out = [];
             for (const h of hits) {
-              const page = (await readLine(ocr, lines.offsets[h.doc], lines.lengths[h.doc])) as { text?: string };
+              const text = await texts.get(h.file, h.page_number);
               out.push({
                 file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: h.rank, score: h.score,
-                snippet: snippet(page.text ?? '', terms), hasPdf: existsSync(path.join(pdfDir, h.file)),
+                snippet: snippet(text ?? '', terms), hasPdf: existsSync(path.join(pdfDir, h.file)),
               });
             }
             send({ id: req.id, result: { query: req.params.query, parsed: formatQuery(parsed), terms, ms, hits: out } });

@@ -23,9 +23,8 @@ rank score). Use it with: drag collect|eval --agent writer --writer-model <model
     const examples = examplesFromSftQuery(lines);
     if (examples.length === 0) throw new UsageError('no usable sft_query examples (need <question>…</question> inputs and <search>…</search> outputs with a positive rank_score)');
     const { engine } = await openSearchEngine(values.ocr, { signal });
-    const idf = (t: string) => Math.log(engine.docCount / (engine.docFrequency(t) + 1)) + 1;
     const started = performance.now();
-    const model = trainWriter(examples, idf, { epochs: Number(values.epochs), seed: Number(values.seed) });
+    const model = trainWriter(examples, (t) => engine.termIdf(t), { epochs: Number(values.epochs), seed: Number(values.seed) });
     await writeJsonAtomic(values.out, model);
     io.stderr(`trained on ${model.trained.examples} queries (${model.trained.words} candidate words, ${model.trained.positives} used) in ${((performance.now() - started) / 1000).toFixed(1)} s: word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%, first queries of ${model.queryLength} words -> ${values.out}\n`);
     return 0;

@@ -45,16 +45,12 @@ export class KeywordAgentClient implements ChatClient {
     this.label = label;
   }
 
-  private idf(term: string): number {
-    return Math.log(this.engine.docCount / (this.engine.docFrequency(term) + 1)) + 1;
-  }
-
   /** Candidate queries for a question, in the order the agent tries them. */
   plan(question: string, temperature: number): string[] {
     const random = mulberry32(hash(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
     // Words the corpus never uses would make an AND query empty.
     const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
-    const scores = this.scorer(question, tokens, (t) => this.idf(t));
+    const scores = this.scorer(question, tokens, (t) => this.engine.termIdf(t));
     const ranked = tokens
       .map((t) => ({ t, score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * 2 * temperature : 0) }))
       .sort((a, b) => b.score - a.score)

@@ -163,6 +163,11 @@ export class WhooshCompatibleEngine implements SearchEngine {
     return id === undefined ? 0 : this.index.postStart[id + 1] - this.index.postStart[id];
   }
 
+  /** Whoosh's idf of an (analysed) term: ln(N / (df + 1)) + 1 (0 df for unknown terms). */
+  termIdf(term: string): number {
+    return Math.log(this.index.docCount / (this.docFrequency(term) + 1)) + 1;
+  }
+
   private idf(termId: number): number {
     const df = this.index.postStart[termId + 1] - this.index.postStart[termId];
     return Math.log(this.index.docCount / (df + 1)) + 1;
