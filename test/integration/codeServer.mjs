@@ -107,3 +107,15 @@ export async function launchBrowser() {
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
 }
+
+/** Opens the command palette (retrying: a keypress can land while focus moves) and types `text`. */
+export async function openPalette(page, text) {
+  const box = page.locator('.quick-input-widget input');
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await page.keyboard.press('F1');
+    if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
+    await page.keyboard.press('Escape');
+  }
+  await box.fill(text);
+  return box;
+}

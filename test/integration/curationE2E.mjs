@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+import { launchBrowser, ROOT, startCodeServer, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'financebench-mini');
 const RESULTS = path.join(ROOT, 'test-results');
@@ -48,17 +48,7 @@ export async function runCurationE2E(installRoot) {
     try { await fn(); passed++; console.log(`  ✔ UI: ${name}`); } catch (err) { failed++; console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`); throw err; }
   };
   const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
-  /** Opens the command palette (retrying: a keypress can land while focus moves) and types. */
-  const openPalette = async (text) => {
-    const box = page.locator('.quick-input-widget input');
-    for (let attempt = 0; attempt < 4; attempt++) {
-      await page.keyboard.press('F1');
-      if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
-      await page.keyboard.press('Escape');
-    }
-    await box.fill(text);
-    return box;
-  };
+  const openPalette = (text) => openPaletteIn(page, text);
   const inspector = () => page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
   const decisions = () => {
     const f = path.join(ws, 'curation', 'decisions.jsonl');

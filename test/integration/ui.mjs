@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -32,17 +32,7 @@ export async function runUiTests(installRoot) {
     }
   };
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  /** Opens the command palette (retrying: a keypress can land while focus moves) and types. */
-  const openPalette = async (text) => {
-    const box = page.locator('.quick-input-widget input');
-    for (let attempt = 0; attempt < 4; attempt++) {
-      await page.keyboard.press('F1');
-      if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
-      await page.keyboard.press('Escape');
-    }
-    await box.fill(text);
-    return box;
-  };
+  const openPalette = (text) => openPaletteIn(page, text);
   try {
     await page.goto(workbenchUrl(server, ws));
     await step('the DRAG activity bar entry opens the Trajectories view', async () => {

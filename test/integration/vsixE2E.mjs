@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, startCodeServer } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -25,12 +25,7 @@ export async function runVsixE2E(installRoot) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
-    const box = page.locator('.quick-input-widget input');
-    for (let attempt = 0; attempt < 4; attempt++) {
-      await page.keyboard.press('F1');
-      if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
-    }
-    await box.fill('>DRAG: Search Corpus');
+    await openPalette(page, '>DRAG: Search Corpus');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Search Corpus' }).first().waitFor({ timeout: 20_000 });
     await page.keyboard.press('Enter');
     const frame = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
