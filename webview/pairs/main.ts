@@ -126,7 +126,7 @@ class DragPairsApp extends LitElement {
     if (!q) return html`<p>Open a question's pairs from a trajectory ("Edit DPO Pairs").</p>`;
     return html`
       <h1>${q.question}</h1>
-      <div class="meta">Ground truth: ${q.groundTruth.map((g) => `${g.file} p.${g.page ?? '?'}`).join(', ')} · ${q.candidates.length} queries from every run and sample · keys: j/k move, c chosen, x rejected, Enter save, t try, 1-3 proposals</div>
+      <div class="meta">Ground truth: ${q.groundTruth.map((g) => `${g.file} p.${g.page ?? '?'}`).join(', ')} · ${q.candidates.length} ${q.candidates.length === 1 ? 'query' : 'queries'} from every run and sample · keys: j/k move, c chosen, x rejected, Enter save, t try, 1-3 proposals</div>
       <div class="row">
         <vscode-textfield placeholder="Try a query live against the index (Enter)" .value=${this.draft} @input=${(e: Event) => { this.draft = (e.target as HTMLInputElement).value; }}></vscode-textfield>
         <vscode-button @click=${() => this.tryDraft()}>Try</vscode-button>
