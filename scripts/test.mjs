@@ -25,6 +25,28 @@ function run(command, args, patterns) {
 
 const only = process.argv[2];
 const results = [];
+if (only === undefined || only === 'trainer') {
+  // The Python trainer's tests: standard library only (tests needing torch skip with a reason).
+  console.log('\n== trainer tests (python3 -m unittest, standard library) ==');
+  const python = process.env.PYTHON ?? 'python3';
+  results.push(await new Promise((resolve) => {
+    const child = spawn(python, ['-m', 'unittest', 'discover', '-v', '-s', 'tests'], { cwd: 'trainer', stdio: ['ignore', 'inherit', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { process.stderr.write(d); err += d; });
+    child.on('close', (code) => {
+      const ran = Number(/^Ran (\d+) tests?/m.exec(err)?.[1] ?? 0);
+      const bad = /^FAILED \((?:failures=(\d+))?(?:, )?(?:errors=(\d+))?/m.exec(err);
+      const failed = bad ? Number(bad[1] ?? 0) + Number(bad[2] ?? 0) || 1 : code === 0 ? 0 : 1;
+      const skipped = Number(/skipped=(\d+)/.exec(err)?.[1] ?? 0);
+      resolve({ code, passed: ran - skipped - (bad ? failed : 0), failed });
+    });
+  }));
+}
+if (only === 'trainer') {
+  const r = results[0];
+  console.log(`\ntests: ${r.passed} passed, ${r.failed} failed`);
+  process.exit(r.code === 0 && r.failed === 0 ? 0 : 1);
+}
 if (only !== 'integration') {
   console.log('\n== unit tests (mocha, plain Node) ==');
   results.push(await run('npx', ['mocha'], [/^\s*(?<passed>\d+) passing/gm, /^\s*(?<failed>\d+) failing/gm]));

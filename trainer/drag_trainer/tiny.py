@@ -1,0 +1,83 @@
+"""A tiny, randomly initialised Qwen2-VL-style model and tokenizer, built locally (no downloads).
+
+Used by tests/gpu_smoke.py, tests/test_torch.py and the SFT throughput benchmark. Needs torch,
+transformers and tokenizers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<think>", "</think>"]
+
+CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{%- endif %}"
+    "{%- for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{%- if m['content'] is string %}{{ m['content'] }}{%- elif m['content'] %}{%- for p in m['content'] %}"
+    "{%- if p['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{%- else %}{{ p['text'] }}{%- endif %}{%- endfor %}{%- endif %}"
+    "{%- for c in m.get('tool_calls') or [] %}\n<tool_call>\n{{ {'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson }}\n</tool_call>{%- endfor %}"
+    "<|im_end|>\n{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}"
+)
+
+WORDS = ("revenue income margin segment operating report annual page table total net cash debt asset equity growth "
+         "what was the in of for did and or not search documents query question answer find year quarter company").split()
+
+
+def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """SFT rows (TRL shape) whose query is a fixed function of the question, and DPO rows."""
+    rng = random.Random(seed)
+    sft, dpo = [], []
+    for i in range(n):
+        a, b = rng.choice(WORDS[:16]), rng.choice(WORDS[:16])
+        year = str(2015 + i % 10)
+        question = f"what was the {a} {b} in {year} ?"
+        good = {"query": f"{a} {b} {year}"}
+        bad = {"query": f"{rng.choice(WORDS[16:])} {rng.choice(WORDS[16:])}"}
+        call = lambda q: {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "search_documents", "arguments": q}}]}  # noqa: E731
+        prompt = [{"role": "system", "content": "You search documents ."}, {"role": "user", "content": question}]
+        sft.append({"messages": prompt + [call(good)], "rank_score": 1.0, "question_id": f"q{i}"})
+        dpo.append({"prompt": prompt, "chosen": [call(good)], "rejected": [call(bad)], "question_id": f"q{i}"})
+    return sft, dpo
+
+
+def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0) -> str:
+    """Writes a tiny Qwen2-VL model and its tokenizer into ``out_dir``; returns it."""
+    import torch
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    vocab = {t: i for i, t in enumerate(SPECIAL + ["[UNK]"])}
+    extra = set(WORDS) | {str(y) for y in range(2000, 2040)} | set("{}[]\":,.?!'()-_ \n") | {"name", "arguments", "search_documents", "You", "system", "user", "assistant", "tool", "a", "helpful", "\n\n"}
+    for w in sorted(extra):
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\w+|\s|[^\w\s]"), behavior="isolated")
+    tok.add_special_tokens(SPECIAL)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out_dir)
+    heads = hidden // 16
+    config = Qwen2VLConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
+                     "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},  # head_dim 16: sections sum to 8
+                     "tie_word_embeddings": False},
+        vision_config={"depth": 1, "embed_dim": 32, "hidden_size": hidden, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
+        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"], vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"],
+        bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"],
+    )
+    model = Qwen2VLForConditionalGeneration(config)
+    model.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "drag_tiny.json"), "w", encoding="utf-8") as handle:
+        json.dump({"hidden": hidden, "layers": layers, "vocab": len(vocab)}, handle)
+    return out_dir
+
+
+def write_jsonl(path: str, rows: list[dict]) -> str:
+    with open(path, "w", encoding="utf-8") as handle:
+        for r in rows:
+            handle.write(json.dumps(r) + "\n")
+    return path
