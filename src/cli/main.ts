@@ -8,11 +8,13 @@ import { healthCommand } from './commands/health';
 import { formatCommand, processCommand } from './commands/pipeline';
 import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
+import { jobsCommand } from './commands/jobs';
+import { trainCommand } from './commands/train';
 import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, demoCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, jobsCommand, trainCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,153 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatLineError } from '../../core/io/errors';
+import { cancelJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, readJobLog, submitJob } from '../../core/jobs/engine';
+import type { HostConfig } from '../../core/jobs/transport';
+import { loadConfig } from '../../core/workspace/layout';
+import { type CliCommand, type CliIO, UsageError } from '../args';
+
+/** The workspace the CLI works in: `--workspace DIR`, else the current directory. */
+export function workspaceOf(value: string | undefined): string {
+  return path.resolve(value ?? process.cwd());
+}
+
+/** A host from the workspace's drag.config.json, with a message that lists the ones there are. */
+export async function resolveHost(workspace: string, name: string | undefined): Promise<{ name: string; host: HostConfig }> {
+  const loaded = await loadConfig(workspace);
+  if (loaded.errors.length) throw new Error(loaded.errors.map(formatLineError).join('\n'));
+  const hosts = loaded.config.hosts ?? {};
+  const names = Object.keys(hosts);
+  if (!name) {
+    if (names.length === 1) return { name: names[0]!, host: hosts[names[0]!]! };
+    throw new UsageError(names.length ? `--host is required (configured: ${names.join(', ')})` : `--host is required, and ${path.join(workspace, 'drag.config.json')} has no "hosts"`);
+  }
+  const host = hosts[name];
+  if (!host) throw new UsageError(`no host "${name}" in ${path.join(workspace, 'drag.config.json')} (configured: ${names.join(', ') || 'none'})`);
+  return { name, host };
+}
+
+function describe(s: JobStatus): string {
+  const p = s.progress;
+  const progress = p && typeof p.current_steps === 'number' ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}` : '';
+  return `${s.id}  ${s.state}${s.exit_code !== null ? ` (exit ${s.exit_code})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
+}
+
+const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
+  const t = setTimeout(resolve, ms);
+  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+});
+
+/** Prints a job's log, and with `follow` keeps printing until the job ends; returns the final status. */
+export async function followLog(workspace: string, id: string, io: CliIO, signal: AbortSignal, follow: boolean, intervalMs = 1000): Promise<JobStatus | null> {
+  let offset = 0;
+  for (;;) {
+    const status = follow ? await jobStatus(workspace, id, signal) : null;
+    const done = !follow || (status !== null && FINAL_STATES.has(status.state));
+    // After the job ends, read everything, the last partial line included.
+    for (;;) {
+      const chunk = await readJobLog(workspace, id, offset, { final: done, signal });
+      if (chunk.text) io.stdout(chunk.text);
+      if (chunk.offset === offset) break;
+      offset = chunk.offset;
+    }
+    if (done || signal.aborted) return status;
+    await sleep(intervalMs, signal);
+  }
+}
+
+const USAGE = `drag jobs submit --host H [--name N] [--upload PATH ...] [--progress-file F] [--json] -- <command ...>
+drag jobs status <id> [--json]
+drag jobs logs <id> [--follow]
+drag jobs cancel <id> [--json]
+drag jobs fetch <id> <remote path> <local dir>
+drag jobs ls [--refresh] [--json]
+
+Every subcommand takes --workspace DIR (default: the current directory), whose drag.config.json
+names the hosts: {"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}}
+launcher "ssh" starts the job detached (setsid + nohup), "slurm" submits it with sbatch, "local"
+runs it on this machine. The job runs in <workdir>/<job-id>/ (its cwd, where --upload copies go);
+its record is jobs/<job-id>/job.json, so any later process can reattach. Exit codes: status exits
+1 for a failed job; logs --follow exits with the job's exit code.`;
+
+export const jobsCommand: CliCommand = {
+  name: 'jobs',
+  summary: 'run, watch, cancel and collect jobs on SSH hosts and SLURM clusters',
+  usage: USAGE,
+  async run(argv, io, signal) {
+    const [sub, ...rest] = argv;
+    const dash = rest.indexOf('--');
+    const optionArgs = dash >= 0 ? rest.slice(0, dash) : rest;
+    const command = dash >= 0 ? rest.slice(dash + 1) : [];
+    const { values, positionals } = parseArgs({
+      args: optionArgs,
+      allowPositionals: true,
+      options: {
+        workspace: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, upload: { type: 'string', multiple: true },
+        'progress-file': { type: 'string' }, json: { type: 'boolean', default: false }, follow: { type: 'boolean', short: 'f', default: false }, refresh: { type: 'boolean', default: false },
+      },
+    });
+    const workspace = workspaceOf(values.workspace);
+    const needId = () => {
+      const id = positionals[0];
+      if (!id) throw new UsageError(`drag jobs ${sub} needs a job id (see "drag jobs ls")`);
+      return id;
+    };
+    switch (sub) {
+      case 'submit': {
+        if (command.length === 0) throw new UsageError('give the command after "--", e.g. drag jobs submit --host gpu -- python train.py');
+        const { name, host } = await resolveHost(workspace, values.host);
+        const record = await submitJob({
+          workspace, hostName: name, host, command, name: values.name, uploads: values.upload, progressFile: values['progress-file'], signal,
+          onProgress: (m) => { if (!values.json) io.stderr(`${m}\n`); },
+        });
+        io.stdout(values.json ? `${JSON.stringify({ id: record.id, host: record.host, remote_dir: record.remoteDir, slurm_job_id: record.slurmJobId ?? null })}\n` : `${record.id}\n`);
+        return 0;
+      }
+      case 'status': {
+        const s = await jobStatus(workspace, needId(), signal);
+        io.stdout(values.json ? `${JSON.stringify(s)}\n` : `${describe(s)}\n`);
+        return s.state === 'failed' ? 1 : 0;
+      }
+      case 'logs': {
+        const s = await followLog(workspace, needId(), io, signal, values.follow);
+        if (!s) return 0;
+        if (s.state === 'cancelled') return 130;
+        return s.exit_code ?? (s.state === 'failed' ? 1 : 0);
+      }
+      case 'cancel': {
+        const s = await cancelJob(workspace, needId(), signal);
+        io.stdout(values.json ? `${JSON.stringify(s)}\n` : `${describe(s)}\n`);
+        return 0;
+      }
+      case 'fetch': {
+        const [id, remote, local] = positionals;
+        if (!id || !remote || !local) throw new UsageError('drag jobs fetch <id> <remote path> <local dir>');
+        const to = await fetchFromJob(workspace, id, remote, path.resolve(local), signal);
+        io.stdout(`${to}\n`);
+        return 0;
+      }
+      case 'ls': {
+        const { jobs, errors } = await listJobs(workspace);
+        for (const e of errors) io.stderr(`${e}\n`);
+        const rows: JobStatus[] = [];
+        for (const j of jobs) {
+          if (values.refresh || !j.last) {
+            try {
+              rows.push(await jobStatus(workspace, j.id, signal));
+              continue;
+            } catch (err) {
+              io.stderr(`${j.id}: ${(err as Error).message}\n`);
+            }
+          }
+          if (j.last) rows.push(j.last);
+        }
+        if (values.json) io.stdout(`${JSON.stringify(rows)}\n`);
+        else if (rows.length === 0) io.stdout(`no jobs in ${path.join(workspace, 'jobs')}\n`);
+        else for (const r of rows) io.stdout(`${describe(r)}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown subcommand "${sub ?? ''}": submit, status, logs, cancel, fetch or ls`);
+    }
+  },
+};

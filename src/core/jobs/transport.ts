@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { z } from 'zod';
+import type { Host } from '../schema/config';
+import { shJoin } from './quote';
+
+export type HostConfig = z.infer<typeof Host>;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How commands and files reach a host: this machine, or SSH (the user's ~/.ssh/config and agent). */
+export interface Transport {
+  /** Human-readable name for messages: "local" or "ssh gpu-box". */
+  readonly label: string;
+  /** Runs a bash script on the host (sent on stdin, so the remote login shell never parses it). */
+  run(script: string, options?: { signal?: AbortSignal }): Promise<RunResult>;
+  /** Copies a local file or folder into `remoteDir` (keeping its base name). */
+  upload(localPath: string, remoteDir: string, signal?: AbortSignal): Promise<void>;
+  /** Copies a remote file or folder into `localDir` (keeping its base name). */
+  download(remotePath: string, localDir: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** A host could not be reached or refused us; the message says what to do. */
+export class HostError extends Error {}
+
+/** Spawns a program with an argument vector (never a shell string), collecting its output. */
+export function execFileText(file: string, args: readonly string[], options: { input?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal, env: options.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', (err) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') reject(new HostError(`"${file}" is not installed on this machine`));
+      else reject(err);
+    });
+    child.on('close', (code, sig) => resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr }));
+    child.stdin.on('error', () => { /* the program may exit before reading all of stdin */ });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+let haveRsync: Promise<boolean> | undefined;
+/** rsync is used for uploads when this machine has it; scp otherwise. */
+function rsyncAvailable(): Promise<boolean> {
+  haveRsync ??= execFileText('rsync', ['--version']).then((r) => r.code === 0, () => false);
+  return haveRsync;
+}
+
+export class LocalTransport implements Transport {
+  readonly label = 'local';
+
+  run(script: string, options: { signal?: AbortSignal } = {}): Promise<RunResult> {
+    return execFileText('bash', ['-s'], { input: script, signal: options.signal });
+  }
+
+  async upload(localPath: string, remoteDir: string): Promise<void> {
+    await fsp.mkdir(remoteDir, { recursive: true });
+    await fsp.cp(localPath, path.join(remoteDir, path.basename(localPath)), { recursive: true, force: true });
+  }
+
+  async download(remotePath: string, localDir: string): Promise<void> {
+    await fsp.mkdir(localDir, { recursive: true });
+    await fsp.cp(remotePath, path.join(localDir, path.basename(remotePath)), { recursive: true, force: true });
+  }
+}
+
+/** Explains an ssh failure (exit code 255) in words a user can act on. */
+export function explainSshFailure(host: string, stderr: string): string {
+  const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(stderr)) {
+    return `ssh ${host}: the host key is not known or has changed, so the connection was refused (host keys are never accepted silently). Run "ssh ${host}" in a terminal once, check the fingerprint, and accept it. (${tail})`;
+  }
+  if (/Permission denied/i.test(stderr)) return `ssh ${host}: permission denied: add your key to the host or to your ssh-agent (DRAG Studio never asks for passwords). (${tail})`;
+  if (/Could not resolve hostname/i.test(stderr)) return `ssh ${host}: unknown host name: add it to ~/.ssh/config. (${tail})`;
+  if (/Connection refused|timed out|No route to host/i.test(stderr)) return `ssh ${host}: cannot connect: is the host up and sshd listening? (${tail})`;
+  return `ssh ${host}: ${tail || 'connection failed'}`;
+}
+
+export class SshTransport implements Transport {
+  readonly label: string;
+  private readonly base: string[];
+
+  constructor(private readonly host: string, port?: number) {
+    this.label = `ssh ${host}`;
+    const config = process.env.DRAG_SSH_CONFIG;
+    this.base = [
+      ...(config ? ['-F', config] : []),
+      ...(port ? ['-p', String(port)] : []),
+      // Never prompt (a prompt would hang a background job) and never accept an unknown host key.
+      '-o', 'BatchMode=yes',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'ConnectTimeout=20',
+      '-o', 'ServerAliveInterval=15',
+    ];
+  }
+
+  /** The ssh command line (without the host), for rsync's -e. */
+  sshCommand(): string[] {
+    return ['ssh', ...this.base];
+  }
+
+  async run(script: string, options: { signal?: AbortSignal } = {}): Promise<RunResult> {
+    const result = await execFileText('ssh', [...this.base, '--', this.host, 'bash -s'], { input: script, signal: options.signal });
+    if (result.code === 255) throw new HostError(explainSshFailure(this.host, result.stderr));
+    return result;
+  }
+
+  async upload(localPath: string, remoteDir: string, signal?: AbortSignal): Promise<void> {
+    await this.copy([localPath], `${this.host}:${remoteDir}/`, signal);
+  }
+
+  async download(remotePath: string, localDir: string, signal?: AbortSignal): Promise<void> {
+    await fsp.mkdir(localDir, { recursive: true });
+    await this.copy([`${this.host}:${remotePath}`], `${localDir}/`, signal);
+  }
+
+  private async copy(sources: string[], dest: string, signal?: AbortSignal): Promise<void> {
+    let result: RunResult;
+    if (await rsyncAvailable()) {
+      // --protect-args: remote paths reach rsync as they are, spaces and quotes included.
+      result = await execFileText('rsync', ['-a', '--protect-args', '-e', shJoin(this.sshCommand()), ...sources, dest], { signal });
+    } else {
+      const scpBase = this.base.map((a, i) => (a === '-p' && i < this.base.length - 1 ? '-P' : a));
+      result = await execFileText('scp', ['-r', '-q', ...scpBase, ...sources, dest], { signal });
+    }
+    if (result.code !== 0) {
+      if (/Host key verification failed|Permission denied|Could not resolve|Connection refused/i.test(result.stderr)) throw new HostError(explainSshFailure(this.host, result.stderr));
+      throw new HostError(`copying ${sources.join(', ')} to ${dest} failed: ${result.stderr.trim() || `exit code ${result.code}`}`);
+    }
+  }
+}
+
+/** The transport for a configured host: SSH when it names one, else this machine. */
+export function transportFor(host: HostConfig): Transport {
+  return host.ssh ? new SshTransport(host.ssh, host.port) : new LocalTransport();
+}

@@ -1,0 +1,251 @@
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
+import { shExports, shJoin, shQuote } from '../../src/core/jobs/quote';
+import { HostError, type HostConfig } from '../../src/core/jobs/transport';
+import { runCli } from '../../src/cli/main';
+import { ROOT, useTempDir } from './helpers';
+
+/**
+ * Remote jobs against real services started by scripts/start-test-services.sh (run by .ci/run):
+ * Debian's sshd on 127.0.0.1 with checked host keys, and a single-node SLURM. A missing service
+ * skips its tests with the reason printed.
+ */
+interface Services { sshConfig: string; sshHost: string; sshUnknownKeyHost: string; ssh: boolean; slurm: boolean }
+const ENV_FILE = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
+const services: Services | null = existsSync(ENV_FILE) ? (JSON.parse(readFileSync(ENV_FILE, 'utf8')) as Services) : null;
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+function need(ctx: Mocha.Context, what: 'ssh' | 'slurm') {
+  if (!services?.[what]) {
+    console.log(`      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh; ${ENV_FILE} ${services ? `says ${what}: false` : 'is missing'})`);
+    ctx.skip();
+  }
+  process.env.DRAG_SSH_CONFIG = services!.sshConfig;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(workspace: string, id: string, states: string[], timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await jobStatus(workspace, id);
+    if (states.includes(s.state)) return s;
+    if (Date.now() > until) throw new Error(`job ${id} still ${s.state} (${s.reason}) after ${timeoutMs} ms, wanted ${states.join('|')}`);
+    await sleep(200);
+  }
+}
+
+function cli(argv: string[]) {
+  let out = '';
+  let err = '';
+  return runCli(argv, { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } }, new AbortController().signal).then((code) => ({ code, out, err }));
+}
+
+/** Processes whose command line contains `marker` (the remote and local host are this machine). */
+function processesWith(marker: string): string[] {
+  return spawnSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(marker) && !/\sZ/.test(l.slice(0, 16)) && !l.includes('ps -eo'));
+}
+
+const NASTY = ["it's a file", 'with "double" quotes', '$(touch /tmp/drag-pwned)', '`id`', 'new\nline', '*.json', 'tab\there', '', '-n', '~/home', 'a;b|c&d'];
+
+describe('jobs: shell quoting (one function for every remote command line)', () => {
+  it('gives bash back exactly the words it was given', () => {
+    const r = spawnSync('bash', ['-c', `printf '%s\\0' ${NASTY.map(shQuote).join(' ')}`], { encoding: 'utf8' });
+    assert.deepEqual(r.stdout.split('\0').slice(0, -1), NASTY);
+    assert.equal(existsSync('/tmp/drag-pwned'), false);
+  });
+  it('leaves plain words alone, refuses NUL and bad variable names', () => {
+    assert.equal(shJoin(['python', '-m', 'drag_trainer', '--lr=2e-4', 'a/b.jsonl']), 'python -m drag_trainer --lr=2e-4 a/b.jsonl');
+    assert.throws(() => shQuote('a\0b'), /NUL/);
+    assert.throws(() => shExports({ 'A B': '1' }), /invalid environment variable name/);
+    assert.equal(shExports({ HF_HOME: "/data/hf cache's" }), `export HF_HOME='/data/hf cache'\\''s'\n`);
+  });
+  it('wraps a command so that it records pid, exit code and log', () => {
+    const w = wrapperScript('/r/job 1', ['echo', 'a b'], { X: '1' });
+    assert.match(w, /cd '\/r\/job 1' \|\| exit 97/);
+    assert.match(w, /export X=1\necho 'a b' >> job\.log 2>&1 < \/dev\/null/);
+  });
+});
+
+describe('jobs: deciding the state', () => {
+  const rec = { id: 'j', submittedAt: new Date().toISOString() };
+  const kv = (o: Record<string, string>) => new Map(Object.entries(o));
+  it('exit codes: 0 succeeded, else failed; cancelled marker wins over a non-zero code', () => {
+    assert.equal(decideState(rec, kv({ exit_code: '0' })).state, 'succeeded');
+    assert.deepEqual(decideState(rec, kv({ exit_code: '3' })), { state: 'failed', exitCode: 3, reason: 'exit code 3' });
+    assert.equal(decideState(rec, kv({ exit_code: '143', cancelled: '1' })).state, 'cancelled');
+  });
+  it('ssh: alive is running, a dead process without exit code failed, no pid yet is queued only for a minute', () => {
+    assert.equal(decideState(rec, kv({ has_pid: '1', alive: '1' })).state, 'running');
+    assert.match(decideState(rec, kv({ has_pid: '1' })).reason!, /without an exit code/);
+    assert.equal(decideState(rec, kv({})).state, 'queued');
+    assert.equal(decideState({ ...rec, submittedAt: new Date(Date.now() - 120_000).toISOString() }, kv({})).state, 'failed');
+    assert.equal(decideState(rec, kv({ missing: '1' })).state, 'failed');
+  });
+  it('slurm: PENDING queued, RUNNING running, gone without exit code failed with SLURM\'s state', () => {
+    const s = { ...rec, slurmJobId: '7' };
+    assert.equal(decideState(s, kv({ slurm_state: 'PENDING' })).state, 'queued');
+    assert.equal(decideState(s, kv({ slurm_state: 'RUNNING' })).state, 'running');
+    assert.deepEqual(decideState(s, kv({ slurm_state: '', slurm_final: 'TIMEOUT' })), { state: 'failed', exitCode: null, reason: 'SLURM: TIMEOUT' });
+    assert.equal(decideState(s, kv({ slurm_state: '', slurm_final: 'CANCELLED' })).state, 'cancelled');
+  });
+});
+
+describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
+  this.timeout(90_000);
+  const tmp = useTempDir();
+  let host: HostConfig;
+  let ws: string;
+  beforeEach(function () {
+    need(this, 'ssh');
+    ws = tmp();
+    host = { ssh: services!.sshHost, workdir: path.join(tmp(), "remote work dir's"), launcher: 'ssh' };
+    writeFileSync(path.join(ws, 'drag.config.json'), JSON.stringify({ hosts: { box: host, cluster: { ssh: services!.sshHost, workdir: path.join(tmp(), 'slurm-jobs'), launcher: 'slurm' } } }));
+  });
+
+  it('runs a command detached, reports progress from trainer_log.jsonl, keeps the log and the exit code', async () => {
+    writeFileSync(path.join(ws, NASTY[0]!), 'uploaded content\n');
+    const script = 'cat "$1"; printf "%s|" "$@"; echo; for i in 1 2 3; do echo "{\\"current_steps\\": $i, \\"total_steps\\": 3, \\"loss\\": 0.$i}" >> trainer_log.jsonl; sleep 0.4; done; exit 3';
+    const job = await submitJob({ workspace: ws, hostName: 'box', host, command: ['bash', '-c', script, 'x', ...NASTY], uploads: [path.join(ws, NASTY[0]!)] });
+    assert.match(job.remoteDir, /remote work dir's\//);
+    const running = await waitFor(ws, job.id, ['running']);
+    assert.equal(running.exit_code, null);
+    const done = await waitFor(ws, job.id, ['failed', 'succeeded']);
+    assert.deepEqual([done.state, done.exit_code], ['failed', 3]);
+    assert.deepEqual(done.progress, { current_steps: 3, total_steps: 3, loss: 0.3 });
+    const logs = await cli(['jobs', 'logs', job.id, '--workspace', ws]);
+    assert.equal(logs.out, `uploaded content\n${NASTY.join('|')}|\n`);
+    assert.equal(existsSync('/tmp/drag-pwned'), false);
+    // a fresh CLI process reattaches from job.json alone
+    const st = await cli(['jobs', 'status', job.id, '--json', '--workspace', ws]);
+    assert.equal(st.code, 1);
+    assert.equal(JSON.parse(st.out).exit_code, 3);
+  });
+
+  it('logs --follow streams until the end and exits with the job\'s exit code', async () => {
+    const sub = await cli(['jobs', 'submit', '--host', 'box', '--workspace', ws, '--json', '--', 'bash', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done; exit 5']);
+    assert.equal(sub.code, 0, sub.err);
+    const { id } = JSON.parse(sub.out) as { id: string };
+    const follow = await cli(['jobs', 'logs', id, '--follow', '--workspace', ws]);
+    assert.equal(follow.out, 'line 1\nline 2\nline 3\n');
+    assert.equal(follow.code, 5);
+  });
+
+  it('survives the client: the submitting process is killed, a new one sees the job finish', async function () {
+    if (!existsSync(CLI)) { console.log('      skipped: dist/cli.js is not built (npm run build)'); this.skip(); }
+    const child = spawn(process.execPath, [CLI, 'jobs', 'submit', '--host', 'box', '--workspace', ws, '--json', '--', 'bash', '-c', 'sleep 2; echo survived > result.txt'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    await new Promise((r) => child.on('close', r));
+    const { id } = JSON.parse(out) as { id: string };
+    const done = await waitFor(ws, id, ['succeeded', 'failed']);
+    assert.equal(done.state, 'succeeded');
+    const fetched = await fetchFromJob(ws, id, 'result.txt', path.join(ws, 'jobs', id, 'files'));
+    assert.equal(readFileSync(fetched, 'utf8'), 'survived\n');
+    const ls = await cli(['jobs', 'ls', '--json', '--workspace', ws]);
+    assert.deepEqual((JSON.parse(ls.out) as { id: string; state: string }[]).map((j) => [j.id, j.state]), [[id, 'succeeded']]);
+  });
+
+  it('cancel kills the whole process group, children included', async () => {
+    const marker = `drag-cancel-${process.pid}-${Date.now()}`;
+    const job = await submitJob({ workspace: ws, hostName: 'box', host, command: ['bash', '-c', `sleep 300 & sleep 301; wait # ${marker}`] });
+    await waitFor(ws, job.id, ['running']);
+    assert.ok(processesWith(marker).length >= 1, 'the job should be running');
+    const s = await cancelJob(ws, job.id);
+    assert.equal(s.state, 'cancelled');
+    await sleep(300);
+    assert.deepEqual(processesWith(marker), []);
+    assert.equal((await readJob(ws, job.id)).last?.state, 'cancelled');
+  });
+
+  it('never accepts an unknown host key', async () => {
+    const unknown: HostConfig = { ...host, ssh: services!.sshUnknownKeyHost };
+    await assert.rejects(submitJob({ workspace: ws, hostName: 'unknown', host: unknown, command: ['true'] }), (err: Error) => err instanceof HostError && /host key is not known or has changed/.test(err.message));
+    assert.equal(readFileSync(path.join(path.dirname(services!.sshConfig), 'empty_known_hosts'), 'utf8'), '');
+  });
+
+  it('names the configured hosts when --host is wrong', async () => {
+    const r = await cli(['jobs', 'submit', '--host', 'nope', '--workspace', ws, '--', 'true']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /no host "nope" .* \(configured: box, cluster\)/);
+  });
+
+  it('drag train uploads the dataset and the trainer, checks the host, and records a failed check without starting', async function () {
+    const ds = path.join(ws, 'datasets', 'curated');
+    mkdirSync(ds, { recursive: true });
+    writeFileSync(path.join(ds, 'trl_sft_train.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<search>a</search>' }] })}\n`);
+    const probe = spawnSync('python3', ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
+    const r = await cli(['train', 'sft', '--host', 'box', '--dataset', 'datasets/curated', '--workspace', ws, '--epochs', '1', '--', '--mask-strategy', 'search-only']);
+    const { jobs } = await listJobs(ws);
+    assert.equal(jobs.length, 1);
+    const job = jobs[0]!;
+    assert.deepEqual(job.command.slice(0, 6), ['env', 'PYTHONPATH=trainer', 'python3', '-m', 'drag_trainer', 'sft']);
+    assert.ok(job.command.includes('curated/trl_sft_train.jsonl') && job.command.includes('search-only') && job.command.join(' ').includes('--epochs 1'));
+    assert.ok(existsSync(path.join(job.remoteDir, 'trainer', 'drag_trainer', '__init__.py')));
+    assert.ok(existsSync(path.join(job.remoteDir, 'curated', 'trl_sft_train.jsonl')));
+    if (probe.status === 0) {
+      console.log('      (this host has torch: the check passed only if it also has a CUDA GPU)');
+      return;
+    }
+    assert.equal(r.code, 1);
+    assert.match(r.err, /is not ready for training: .*torch>=2\.4/);
+    assert.equal(job.last?.state, 'failed');
+    assert.match(job.last!.reason!, /^not started: /);
+    assert.equal(existsSync(path.join(job.remoteDir, 'run.sh')), false);
+  });
+});
+
+describe('jobs on SLURM (real single-node cluster)', function () {
+  this.timeout(90_000);
+  const tmp = useTempDir();
+  let ws: string;
+  let host: HostConfig;
+  beforeEach(function () {
+    need(this, 'slurm');
+    ws = tmp();
+    host = { workdir: path.join(tmp(), 'slurm jobs'), launcher: 'slurm', slurm: { cpus: 1, time: '00:10:00' } };
+  });
+
+  it('submits with sbatch, goes queued/running -> succeeded, reads progress and the log', async () => {
+    const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', 'echo "{\\"current_steps\\": 1, \\"total_steps\\": 1}" > trainer_log.jsonl; echo "on $SLURM_JOB_ID"'] });
+    assert.match(job.slurmJobId!, /^\d+$/);
+    const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
+    assert.equal(done.state, 'succeeded');
+    assert.equal(done.slurm_job_id, job.slurmJobId);
+    assert.deepEqual(done.progress, { current_steps: 1, total_steps: 1 });
+    const logs = await cli(['jobs', 'logs', job.id, '--workspace', ws]);
+    // the cluster's job id reached the job: it ran under SLURM, not beside it
+    assert.equal(logs.out, `on ${job.slurmJobId}\n`);
+  });
+
+  it('propagates a non-zero exit code', async () => {
+    const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', 'exit 7'] });
+    const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
+    assert.deepEqual([done.state, done.exit_code], ['failed', 7]);
+  });
+
+  it('cancel scancels the job and its processes are gone', async () => {
+    const marker = `drag-slurm-cancel-${process.pid}-${Date.now()}`;
+    const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', `sleep 300 & wait # ${marker}`] });
+    await waitFor(ws, job.id, ['running']);
+    await sleep(300);
+    assert.ok(processesWith(marker).length >= 1);
+    const s = await cancelJob(ws, job.id);
+    assert.equal(s.state, 'cancelled');
+    for (let i = 0; i < 50 && processesWith(marker).length; i++) await sleep(200);
+    assert.deepEqual(processesWith(marker), []);
+    assert.equal(spawnSync('squeue', ['-h', '-j', job.slurmJobId!], { encoding: 'utf8' }).stdout.trim(), '');
+  });
+
+  it('reaches a cluster through SSH as well', async function () {
+    need(this, 'ssh');
+    const viaSsh: HostConfig = { ...host, ssh: services!.sshHost };
+    const job = await submitJob({ workspace: ws, hostName: 'login', host: viaSsh, command: ['hostname'] });
+    const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
+    assert.equal(done.state, 'succeeded');
+  });
+});
