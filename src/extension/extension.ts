@@ -7,6 +7,10 @@ import { createDemoWorkspace, trainLocalWriter } from './commands/demo';
 import { CurationStore } from './curation/store';
 import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './curation/views';
 import { runCliJob } from './jobs/cliJob';
+import { JobsProvider } from './jobs/jobsView';
+import { TrainingMonitorPanel } from './jobs/monitorPanel';
+import { startTraining, type TrainArgs } from './commands/training';
+import { cancelJob, fetchAdapter, type JobRecord, listJobs } from '../core/jobs/engine';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
 import { ComparePanel } from './panels/comparePanel';
@@ -33,6 +37,9 @@ export interface DragStudioApi {
   pairEditor(): PairEditorPanel | undefined;
   evaluations: EvaluationsProvider | null;
   compare(): ComparePanel | undefined;
+  jobs: JobsProvider | null;
+  /** The Training Monitor of a job, if open. */
+  monitor(id: string): TrainingMonitorPanel | undefined;
 }
 
 type CommandHandler = (...args: never[]) => unknown;
@@ -43,6 +50,12 @@ type CommandHandler = (...args: never[]) => unknown;
  * against package.json.
  */
 interface Views { evaluations: vscode.TreeView<EvaluationEntry> | null }
+
+function workspaceRoot(): string {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) throw new Error('open a workspace folder first');
+  return root;
+}
 
 function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log: vscode.LogOutputChannel, views: Views): Record<string, CommandHandler> {
   const { trajectories, store } = api;
@@ -234,6 +247,41 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       await vscode.window.showTextDocument(tracked.uri, { selection: new vscode.Range(position, position) });
     },
     'drag.showLog': () => log.show(),
+    'drag.startTraining': (args?: TrainArgs) => startTraining(context, log, args && typeof args === 'object' ? args : {}),
+    'drag.refreshJobs': async () => {
+      await api.jobs?.poll();
+      api.jobs?.refresh();
+    },
+    'drag.openTrainingMonitor': async (job?: JobRecord | string) => {
+      const root = workspaceRoot();
+      let id = typeof job === 'string' ? job : job?.id;
+      if (!id) {
+        const { jobs } = await listJobs(root);
+        if (jobs.length === 0) throw new Error('no jobs yet: start one with "DRAG: Start Training…" or drag jobs submit');
+        id = (await vscode.window.showQuickPick(jobs.map((j) => ({ label: j.name, description: `${j.last?.state ?? '?'} · ${j.host}`, detail: j.id, id: j.id })), { placeHolder: 'Job to monitor' }))?.id;
+        if (!id) return undefined;
+      }
+      const panel = TrainingMonitorPanel.show(context, log, root, id, () => api.jobs?.refresh());
+      void panel.refresh();
+      return panel;
+    },
+    'drag.cancelJob': async (job?: JobRecord) => {
+      if (!job?.id) return vscode.commands.executeCommand('drag.openTrainingMonitor');
+      const ok = await vscode.window.showWarningMessage(`Cancel job ${job.name} (${job.id})?`, { modal: true }, 'Cancel Job');
+      if (ok !== 'Cancel Job') return undefined;
+      const s = await cancelJob(workspaceRoot(), job.id);
+      api.jobs?.refresh();
+      void vscode.window.showInformationMessage(`DRAG: job ${job.name} ${s.state}.`);
+      return s;
+    },
+    'drag.fetchAdapter': async (job?: JobRecord | string) => {
+      const id = typeof job === 'string' ? job : job?.id;
+      if (!id) throw new Error('choose a finished training job in the Jobs view');
+      const target = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${id}` }, () => fetchAdapter(workspaceRoot(), id));
+      api.jobs?.refresh();
+      void vscode.window.showInformationMessage(`DRAG: adapter in ${vscode.workspace.asRelativePath(target)}.`, 'Reveal').then((c) => c && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(target)));
+      return target;
+    },
   };
 }
 
@@ -252,6 +300,8 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     pairEditor: () => PairEditorPanel.current,
     evaluations: null,
     compare: () => ComparePanel.current,
+    jobs: null,
+    monitor: (id) => TrainingMonitorPanel.panels.get(id),
     searchService: () => {
       service ??= (async () => {
         const folder = vscode.workspace.workspaceFolders?.[0];
@@ -277,8 +327,13 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     api.evaluations = new EvaluationsProvider(folder.uri.fsPath);
     views.evaluations = vscode.window.createTreeView('drag.evaluations', { treeDataProvider: api.evaluations, canSelectMany: true });
     context.subscriptions.push(api.evaluations, views.evaluations);
+    const jobs = new JobsProvider(folder.uri.fsPath, log);
+    api.jobs = jobs;
+    const jobsView = vscode.window.createTreeView('drag.jobs', { treeDataProvider: jobs });
+    jobs.setVisible(jobsView.visible);
+    context.subscriptions.push(jobs, jobsView, jobsView.onDidChangeVisibility((e) => jobs.setVisible(e.visible)));
   }
-  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() }, { dispose: () => ComparePanel.current?.dispose() });
+  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() }, { dispose: () => ComparePanel.current?.dispose() }, { dispose: () => { for (const p of [...TrainingMonitorPanel.panels.values()]) p.dispose(); } });
 
   for (const [id, handler] of Object.entries(commandTable(api, context, log, views))) {
     context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {

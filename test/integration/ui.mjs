@@ -174,8 +174,10 @@ export async function runUiTests(installRoot) {
   }
   const { runCurationE2E } = await import('./curationE2E.mjs');
   const curation = await runCurationE2E(installRoot);
+  const { runMonitorE2E } = await import('./monitorE2E.mjs');
+  const monitor = await runMonitorE2E(installRoot);
   const { runVsixE2E } = await import('./vsixE2E.mjs');
   const vsix = await runVsixE2E(installRoot);
-  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed + vsix.passed} passing, ${failed.length + curation.failed + vsix.failed} failing`);
-  return failed.length === 0 && passed.length === 8 && curation.failed === 0 && vsix.failed === 0 ? 0 : 1;
+  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed + monitor.passed + vsix.passed} passing, ${failed.length + curation.failed + monitor.failed + vsix.failed} failing`);
+  return failed.length === 0 && passed.length === 8 && curation.failed === 0 && monitor.failed === 0 && monitor.passed === 2 && vsix.failed === 0 ? 0 : 1;
 }

@@ -392,3 +392,19 @@ export async function updateJobMeta(workspace: string, id: string, meta: Record<
   await writeJob(workspace, next);
   return next;
 }
+
+/** Fetches a training job's adapter (meta.adapter, default out/final) into jobs/<id>/adapter/. */
+export async function fetchAdapter(workspace: string, id: string, signal?: AbortSignal): Promise<string> {
+  const record = await readJob(workspace, id);
+  const remote = typeof record.meta?.adapter === 'string' ? record.meta.adapter : 'out/final';
+  const dir = jobDir(workspace, id);
+  const staging = path.join(dir, '.fetching');
+  await fsp.rm(staging, { recursive: true, force: true });
+  const got = await fetchFromJob(workspace, id, remote, staging, signal);
+  const target = path.join(dir, 'adapter');
+  await fsp.rm(target, { recursive: true, force: true });
+  await fsp.rename(got, target);
+  await fsp.rm(staging, { recursive: true, force: true });
+  await updateJobMeta(workspace, id, { adapterFetched: target, adapterFetchedAt: new Date().toISOString() });
+  return target;
+}

@@ -1,0 +1,87 @@
+import { shQuote } from './quote';
+import { FINAL_STATES, type JobStatus, jobStatus, readJob } from './engine';
+import { transportFor } from './transport';
+
+/** One point of the loss curves, from a trainer_log.jsonl line. */
+export interface LossPoint {
+  step: number;
+  loss: number | null;
+  evalLoss: number | null;
+  lr: number | null;
+  epoch: number | null;
+}
+
+export interface GpuSample {
+  index: number;
+  name: string;
+  utilization: number;
+  memoryUsedMiB: number;
+  memoryTotalMiB: number;
+}
+
+/** Everything the Training Monitor shows, gathered in one round trip (plus the status call). */
+export interface MonitorSnapshot {
+  status: JobStatus;
+  points: LossPoint[];
+  /** null when the host has no nvidia-smi (or the job is finished). */
+  gpus: GpuSample[] | null;
+  logTail: string;
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Loss curve points from trainer_log.jsonl text; half-written or foreign lines are skipped. */
+export function parseTrainerLog(text: string): LossPoint[] {
+  const points: LossPoint[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let v: Record<string, unknown>;
+    try {
+      v = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const step = num(v.current_steps);
+    if (step === null) continue;
+    points.push({ step, loss: num(v.loss), evalLoss: num(v.eval_loss), lr: num(v.learning_rate), epoch: num(v.epoch) });
+  }
+  return points;
+}
+
+/** `nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits` lines. */
+export function parseNvidiaSmi(text: string): GpuSample[] {
+  const out: GpuSample[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(',').map((s) => s.trim());
+    if (f.length < 5 || !/^\d+$/.test(f[0]!)) continue;
+    out.push({ index: Number(f[0]), name: f[1]!, utilization: Number(f[2]) || 0, memoryUsedMiB: Number(f[3]) || 0, memoryTotalMiB: Number(f[4]) || 0 });
+  }
+  return out;
+}
+
+const MARK = '@@DRAG-SECTION@@';
+
+export async function monitorSnapshot(workspace: string, id: string, options: { tailBytes?: number; signal?: AbortSignal } = {}): Promise<MonitorSnapshot> {
+  const status = await jobStatus(workspace, id, options.signal);
+  const record = await readJob(workspace, id);
+  const pf = record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
+  const live = !FINAL_STATES.has(status.state);
+  const script = `cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0
+pf=${pf}
+echo '${MARK}log'
+[ -n "$pf" ] && [ -f "$pf" ] && cat "$pf"
+echo '${MARK}gpu'
+${live ? 'command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits 2>/dev/null' : ':'}
+echo '${MARK}tail'
+[ -f job.log ] && tail -c ${options.tailBytes ?? 6000} job.log
+true
+`;
+  const res = await transportFor(record.hostConfig).run(script, { signal: options.signal });
+  const sections = new Map<string, string>();
+  for (const part of res.stdout.split(MARK).slice(1)) {
+    const nl = part.indexOf('\n');
+    sections.set(part.slice(0, nl), part.slice(nl + 1));
+  }
+  const gpuText = sections.get('gpu') ?? '';
+  return { status, points: parseTrainerLog(sections.get('log') ?? ''), gpus: gpuText.trim() ? parseNvidiaSmi(gpuText) : null, logTail: sections.get('tail') ?? '' };
+}

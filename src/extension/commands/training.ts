@@ -1,0 +1,72 @@
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { loadConfig } from '../../core/workspace/layout';
+import { runCliJob } from '../jobs/cliJob';
+
+/** What "DRAG: Start Training…" can be given directly (tests, other commands), else it asks. */
+export interface TrainArgs {
+  dataset?: string;
+  task?: 'sft' | 'dpo';
+  host?: string;
+  preset?: string;
+  /** Extra `drag train` options, e.g. ['--max-steps', '20']. */
+  extra?: string[];
+  noCheck?: boolean;
+}
+
+/** Presets: LoRA rank, learning rate, epochs, mask strategy and weight scheme in one choice. */
+export const TRAINING_PRESETS: Record<string, { detail: string; args: string[] }> = {
+  'DRAG defaults': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, every token learned, no weights (as DRAG\'s finetune.py)', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3', '--mask-strategy', 'none', '--weight-scheme', 'none'] },
+  'Search queries, weighted': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, learn the search calls only, weight by rank score', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3', '--mask-strategy', 'search-only', '--weight-scheme', 'rank-score'] },
+  'Quick check': { detail: 'LoRA r 8, lr 2e-4, 1 epoch, assistant turns: a first run to see the loss move', args: ['--lora-r', '8', '--lr', '2e-4', '--epochs', '1', '--mask-strategy', 'assistant', '--weight-scheme', 'none'] },
+  'Larger adapter': { detail: 'LoRA r 64 (alpha 128), lr 1e-4, 2 epochs, search and reasoning learned', args: ['--lora-r', '64', '--lora-alpha', '128', '--lr', '1e-4', '--epochs', '2', '--mask-strategy', 'search-think', '--weight-scheme', 'rank-score'] },
+};
+
+async function pick<T extends vscode.QuickPickItem>(items: T[], placeHolder: string): Promise<T | undefined> {
+  if (items.length === 1) return items[0];
+  return vscode.window.showQuickPick(items, { placeHolder, ignoreFocusOut: true });
+}
+
+/** "DRAG: Start Training…": dataset, SFT or DPO, host and preset, then `drag train` as a job; opens the monitor. */
+export async function startTraining(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: TrainArgs = {}): Promise<string | undefined> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) throw new Error('open a workspace folder first');
+  const { config, errors } = await loadConfig(root);
+  if (errors.length) throw new Error(`drag.config.json: ${errors[0]!.message} (line ${errors[0]!.line})`);
+  const hosts = Object.entries(config.hosts ?? {});
+  if (hosts.length === 0) {
+    const choice = await vscode.window.showErrorMessage('DRAG: no GPU host in drag.config.json. Add one under "hosts", e.g. {"gpu": {"ssh": "my-gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}.', 'Open drag.config.json');
+    if (choice) await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(path.join(root, 'drag.config.json')));
+    return undefined;
+  }
+  const datasetsDir = path.join(root, 'datasets');
+  const datasets = existsSync(datasetsDir) ? readdirSync(datasetsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+  const dataset = args.dataset ?? (await pick(datasets.map((d) => {
+    const files = readdirSync(path.join(datasetsDir, d));
+    return { label: d, description: ['trl_sft_train.jsonl', 'trl_dpo_train.jsonl', 'sft_query_train.jsonl', 'dpo_train.jsonl'].filter((f) => files.includes(f)).join(', ') || 'no training files' };
+  }), 'Dataset to train on (datasets/)'))?.label;
+  if (!dataset) {
+    if (datasets.length === 0) void vscode.window.showErrorMessage('DRAG: no dataset yet: run "DRAG: Build Training Data…" or "DRAG: Export Curated Dataset" first.');
+    return undefined;
+  }
+  const task = args.task ?? (await vscode.window.showQuickPick([{ label: 'SFT', description: 'supervised finetuning on the best searches', value: 'sft' as const }, { label: 'DPO', description: 'preference pairs: better vs worse query', value: 'dpo' as const }], { placeHolder: 'Training method', ignoreFocusOut: true }))?.value;
+  if (!task) return undefined;
+  const host = args.host ?? (await pick(hosts.map(([name, h]) => ({ label: name, description: `${h.launcher ?? 'ssh'}${h.ssh ? ` ${h.ssh}` : ''} · ${h.workdir}` })), 'GPU host'))?.label;
+  if (!host) return undefined;
+  const presetName = args.preset ?? (await vscode.window.showQuickPick(Object.entries(TRAINING_PRESETS).map(([label, p]) => ({ label, detail: p.detail })), { placeHolder: 'Preset', ignoreFocusOut: true }))?.label;
+  if (!presetName) return undefined;
+  const preset = TRAINING_PRESETS[presetName];
+  if (!preset) throw new Error(`unknown preset "${presetName}"`);
+  const argv = ['train', task, '--host', host, '--dataset', path.join('datasets', dataset), '--workspace', root, '--json', ...(task === 'dpo' ? preset.args.filter((_, i, a) => a[i] !== '--mask-strategy' && a[i - 1] !== '--mask-strategy' && a[i] !== '--weight-scheme' && a[i - 1] !== '--weight-scheme') : preset.args), ...(args.noCheck ? ['--no-check'] : []), ...(args.extra ?? [])];
+  const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), argv, { title: `DRAG: starting ${task.toUpperCase()} on ${host}`, log, cwd: root });
+  const submitted = result.events.find((e): e is { id: string } => typeof (e as { id?: unknown }).id === 'string');
+  if (result.cancelled) return undefined;
+  if (result.code !== 0 || !submitted) {
+    await vscode.commands.executeCommand('drag.refreshJobs');
+    throw new Error(`training did not start on ${host}; the DRAG Studio log says why (a missing CUDA or package, an unknown host key…)`);
+  }
+  await vscode.commands.executeCommand('drag.refreshJobs');
+  await vscode.commands.executeCommand('drag.openTrainingMonitor', submitted.id);
+  return submitted.id;
+}

@@ -1,0 +1,90 @@
+import * as vscode from 'vscode';
+import { FINAL_STATES, type JobRecord, jobStatus, listJobs } from '../../core/jobs/engine';
+
+const ICONS: Record<string, [string, string?]> = {
+  queued: ['clock'],
+  running: ['sync~spin', 'charts.blue'],
+  succeeded: ['pass', 'testing.iconPassed'],
+  failed: ['error', 'testing.iconFailed'],
+  cancelled: ['circle-slash', 'disabledForeground'],
+};
+
+/**
+ * The Jobs view: every jobs/<id>/job.json, newest first, with state, host and progress. Jobs that
+ * are not finished are polled (one short ssh command each) while the view is visible.
+ */
+export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly watcher: vscode.FileSystemWatcher;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private jobs: JobRecord[] = [];
+
+  constructor(private readonly workspace: string, private readonly log: vscode.LogOutputChannel, private readonly intervalMs = 5000) {
+    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'jobs/*/job.json'));
+    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete]) e(() => this.changed.fire());
+  }
+
+  /** Starts or stops polling (the extension ties this to the view's visibility). */
+  setVisible(visible: boolean): void {
+    if (visible && !this.timer) {
+      this.timer = setInterval(() => void this.poll(), this.intervalMs);
+      void this.poll();
+    } else if (!visible && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const j of this.jobs.length ? this.jobs : (await listJobs(this.workspace)).jobs) {
+        if (j.last && FINAL_STATES.has(j.last.state)) continue;
+        try {
+          await jobStatus(this.workspace, j.id);
+        } catch (err) {
+          this.log.warn(`job ${j.id}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  async getChildren(item?: JobRecord): Promise<JobRecord[]> {
+    if (item) return [];
+    const { jobs, errors } = await listJobs(this.workspace);
+    for (const e of errors) this.log.warn(e);
+    this.jobs = jobs;
+    return jobs;
+  }
+
+  getTreeItem(j: JobRecord): vscode.TreeItem {
+    const state = j.last?.state ?? 'queued';
+    const t = new vscode.TreeItem(j.name, vscode.TreeItemCollapsibleState.None);
+    const p = j.last?.progress;
+    const progress = p && typeof p.current_steps === 'number' ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}` : '';
+    t.description = `${state}${j.last?.exit_code != null && state !== 'succeeded' ? ` (${j.last.exit_code})` : ''} · ${j.host}${progress}`;
+    t.tooltip = new vscode.MarkdownString(undefined, false);
+    t.tooltip.appendText(`${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`);
+    const [icon, color] = ICONS[state] ?? ['circle-outline'];
+    t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' ? '.train' : ''}`;
+    t.id = `job:${j.id}`;
+    t.command = { command: 'drag.openTrainingMonitor', title: 'Open Training Monitor', arguments: [j] };
+    return t;
+  }
+
+  refresh(): void {
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.watcher.dispose();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,144 @@
+import * as vscode from 'vscode';
+import { cancelJob, fetchAdapter, FINAL_STATES, readJob } from '../../core/jobs/engine';
+import { monitorSnapshot } from '../../core/jobs/monitor';
+import { HostToMonitor, MonitorToHost } from '../../protocol/monitor';
+import { webviewHtml } from '../panels/webviewHtml';
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/**
+ * Training Monitor: one job's state, progress with ETA, loss / eval-loss / learning-rate curves
+ * from trainer_log.jsonl, GPU use from nvidia-smi on the host, the log's tail; cancel and fetch the
+ * adapter. Polls every few seconds while the job runs and the panel is visible; all the remote
+ * work is core's (src/core/jobs), the same as `drag jobs`.
+ */
+export class TrainingMonitorPanel implements vscode.Disposable {
+  static readonly panels = new Map<string, TrainingMonitorPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private ready = false;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  last: HostToMonitor | null = null;
+
+  static show(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, workspace: string, id: string, onChange: () => void, intervalMs = 3000): TrainingMonitorPanel {
+    const existing = TrainingMonitorPanel.panels.get(id);
+    if (existing) {
+      existing.panel.reveal();
+      void existing.refresh();
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel('drag.trainingMonitor', `Training: ${id}`, vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist')],
+    });
+    const p = new TrainingMonitorPanel(panel, context, log, workspace, id, onChange, intervalMs);
+    TrainingMonitorPanel.panels.set(id, p);
+    return p;
+  }
+
+  private constructor(readonly panel: vscode.WebviewPanel, context: vscode.ExtensionContext, private readonly log: vscode.LogOutputChannel, private readonly workspace: string, readonly id: string, private readonly onChange: () => void, private readonly intervalMs: number) {
+    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
+    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'monitor', 'Training Monitor');
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
+      panel.onDidChangeViewState(() => this.schedule()),
+    );
+  }
+
+  private schedule(): void {
+    const live = !this.last || this.last.type !== 'snapshot' || !FINAL_STATES.has(this.last.job.state);
+    if (this.panel.visible && live && !this.timer) this.timer = setInterval(() => void this.refresh(), this.intervalMs);
+    if ((!this.panel.visible || !live) && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  async refresh(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const [snap, record] = await Promise.all([monitorSnapshot(this.workspace, this.id), readJob(this.workspace, this.id)]);
+      const s = snap.status;
+      const p = s.progress ?? {};
+      const meta = record.meta ?? {};
+      const message: HostToMonitor = {
+        type: 'snapshot',
+        job: {
+          id: record.id, name: record.name, host: record.host, launcher: s.launcher, state: s.state, reason: s.reason, exitCode: s.exit_code,
+          submittedAt: s.submitted_at, startedAt: s.started_at, finishedAt: s.finished_at, slurmJobId: s.slurm_job_id,
+          task: str(meta.task), dataset: str(meta.dataset), model: str(meta.model),
+        },
+        progress: { step: num(p.current_steps), total: num(p.total_steps), percentage: num(p.percentage), epoch: num(p.epoch), elapsed: str(p.elapsed_time), remaining: str(p.remaining_time) },
+        points: snap.points,
+        gpus: snap.gpus,
+        logTail: snap.logTail,
+        adapterFetched: typeof meta.adapterFetched === 'string',
+        canFetchAdapter: meta.kind === 'train' && s.state === 'succeeded',
+        checkedAt: s.checked_at,
+      };
+      const changed = this.last?.type !== 'snapshot' || this.last.job.state !== s.state;
+      this.last = message;
+      if (this.ready) this.post(message);
+      if (changed) this.onChange();
+    } catch (err) {
+      this.log.warn(`monitor ${this.id}: ${(err as Error).message}`);
+      if (this.ready) this.post({ type: 'notice', level: 'error', message: (err as Error).message });
+    } finally {
+      this.busy = false;
+      this.schedule();
+    }
+  }
+
+  private post(m: HostToMonitor): void {
+    void this.panel.webview.postMessage(HostToMonitor.parse(m));
+  }
+
+  private async receive(raw: unknown): Promise<void> {
+    const parsed = MonitorToHost.safeParse(raw);
+    if (!parsed.success) return;
+    const m = parsed.data;
+    if (m.type === 'ready') {
+      this.ready = true;
+      if (this.last) this.post(this.last);
+      await this.refresh();
+    } else if (m.type === 'refresh') await this.refresh();
+    else if (m.type === 'cancel') await this.cancel();
+    else if (m.type === 'fetchAdapter') await this.fetch();
+    else if (m.type === 'openLog') this.log.show();
+  }
+
+  async cancel(): Promise<void> {
+    const ok = await vscode.window.showWarningMessage(`Cancel job ${this.id}? Its processes on the host are stopped; what it wrote stays.`, { modal: true }, 'Cancel Job');
+    if (ok !== 'Cancel Job') return;
+    try {
+      const s = await cancelJob(this.workspace, this.id);
+      this.post({ type: 'notice', level: 'info', message: `job ${s.state}` });
+    } catch (err) {
+      this.post({ type: 'notice', level: 'error', message: (err as Error).message });
+    }
+    await this.refresh();
+  }
+
+  async fetch(): Promise<string | null> {
+    try {
+      const target = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${this.id}` }, () => fetchAdapter(this.workspace, this.id));
+      this.post({ type: 'notice', level: 'info', message: `adapter fetched into ${vscode.workspace.asRelativePath(target)}` });
+      await this.refresh();
+      return target;
+    } catch (err) {
+      this.post({ type: 'notice', level: 'error', message: (err as Error).message });
+      return null;
+    }
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    TrainingMonitorPanel.panels.delete(this.id);
+    this.panel.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,96 @@
+// Training Monitor in a real VS Code (code-server + Playwright): a real job (over the test sshd
+// when scripts/start-test-services.sh has started it, else the "local" launcher) runs a stand-in
+// trainer that writes trainer_log.jsonl; the monitor shows state, progress and curves, and its
+// Cancel button stops the job's processes. Screenshot: test-results/training-monitor.png.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+
+const RESULTS = path.join(ROOT, 'test-results');
+const FAKE_TRAINER = `import json, math, os, sys, time
+os.makedirs("out", exist_ok=True)
+total = 400
+for step in range(1, total + 1):
+    loss = 2.4 * math.exp(-step / 60) + 0.35 + 0.05 * math.sin(step)
+    rec = {"current_steps": step, "total_steps": total, "loss": round(loss, 4), "learning_rate": 2e-4 * 0.5 * (1 + math.cos(math.pi * step / total)),
+           "epoch": round(3 * step / total, 3), "percentage": round(100 * step / total, 2), "elapsed_time": "0:00:%02d" % (step // 4 % 60), "remaining_time": "0:01:%02d" % ((total - step) // 4 % 60)}
+    if step % 10 == 0:
+        rec["eval_loss"] = round(loss + 0.15, 4)
+    with open("out/trainer_log.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\\n")
+    print("step %d loss %.4f" % (step, loss), flush=True)
+    time.sleep(0.25)
+`;
+
+export async function runMonitorE2E(installRoot) {
+  const { ws, cleanup } = makeWorkspace('monitor-ws');
+  const envFile = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
+  const services = existsSync(envFile) ? JSON.parse(readFileSync(envFile, 'utf8')) : null;
+  const host = services?.ssh ? { ssh: services.sshHost, workdir: path.join(path.dirname(ws), 'remote-jobs'), launcher: 'ssh' } : { workdir: path.join(path.dirname(ws), 'local-jobs'), launcher: 'local' };
+  console.log(`  (monitor job on ${services?.ssh ? 'the test sshd' : 'the local launcher: no test sshd'})`);
+  const env = services?.ssh ? { DRAG_SSH_CONFIG: services.sshConfig } : {};
+  const configFile = path.join(ws, 'drag.config.json');
+  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2));
+  writeFileSync(path.join(ws, 'fake_trainer.py'), FAKE_TRAINER);
+  const marker = `monitor-e2e-${process.pid}`;
+  const id = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'submit', '--host', 'gpu', '--workspace', ws, '--name', 'sft-demo', '--upload', path.join(ws, 'fake_trainer.py'), '--progress-file', 'out/trainer_log.jsonl', '--', 'python3', 'fake_trainer.py', marker], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+  const server = await startCodeServer(installRoot, ws, env);
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  let passed = 0;
+  let failed = 0;
+  const step = async (name, fn) => {
+    try {
+      await fn();
+      passed++;
+      console.log(`  ✔ UI: ${name}`);
+    } catch (err) {
+      failed++;
+      console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`);
+      throw err;
+    }
+  };
+  const alive = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.includes(marker) && !l.includes('ps -eo'));
+  try {
+    await page.goto(workbenchUrl(server, ws));
+    await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
+    await step('DRAG: Open Training Monitor shows a running job with progress, ETA and loss curves', async () => {
+      await openPalette(page, '>DRAG: Open Training Monitor');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Open Training Monitor' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: id }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.press('Enter');
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('h1', { hasText: 'sft-demo' }).waitFor({ timeout: 30_000 });
+      await panel.locator('.state.running').waitFor({ timeout: 30_000 });
+      // Wait for enough steps that the curves have shape (the monitor polls every 3 s).
+      await panel.locator('text=/step (2[0-9]|[3-9][0-9]) \\/ 400/').first().waitFor({ timeout: 45_000 });
+      await panel.locator('polyline.loss').waitFor({ timeout: 10_000 });
+      await panel.locator('polyline.eval').waitFor({ timeout: 10_000 });
+      await panel.locator('pre', { hasText: 'step ' }).waitFor({ timeout: 10_000 });
+      const meta = await panel.locator('.progress .meta').innerText();
+      if (!/ETA/.test(meta)) throw new Error(`no ETA in "${meta}"`);
+      await page.screenshot({ path: path.join(RESULTS, 'training-monitor.png') });
+    });
+    await step('Cancel Job in the monitor stops the job on the host', async () => {
+      if (!alive()) throw new Error('the stand-in trainer is not running before cancel');
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('vscode-button', { hasText: 'Cancel Job' }).click();
+      await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Job' }).first().click({ timeout: 10_000 });
+      await panel.locator('.state.cancelled').waitFor({ timeout: 30_000 });
+      if (alive()) throw new Error('the job\'s process is still running after cancel');
+      const status = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'status', id, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
+    });
+  } catch {
+    await page.screenshot({ path: path.join(RESULTS, 'monitor-failure.png') }).catch(() => {});
+  } finally {
+    await browser.close();
+    server.stop();
+    try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
+    cleanup();
+  }
+  return { passed, failed: failed + (passed === 2 ? 0 : passed === 0 && failed === 0 ? 1 : 0) };
+}
