@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SYSTEM_PROMPT } from '../../src/core/agent/prompts';
@@ -8,7 +9,7 @@ import { assignSplit, examplesOf, formatProcessed, seededShuffle } from '../../s
 import { minePairs, processTrajectory, pyFixed, type ProcessedRecord } from '../../src/core/pipeline/process';
 import { processFiles, runProcess } from '../../src/core/pipeline/runProcess';
 import { Trajectory } from '../../src/core/schema/trajectory';
-import { FIXTURE_RUN, useTempDir } from './helpers';
+import { FIXTURE_RUN, ROOT, useTempDir } from './helpers';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 
@@ -165,6 +166,29 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
     const again = path.join(tmp(), 'ds2');
     await formatProcessed([processed], again, { formats: ['sft_query'], trainRatio: 0.75, seed: 42, splitBy: 'question', reasoning: true });
     assert.equal(readFileSync(path.join(again, 'sft_query_train.jsonl'), 'utf8'), readFileSync(path.join(outDir, 'sft_query_train.jsonl'), 'utf8'));
+  });
+
+  it('writes files the trainer accepts: python -m drag_trainer check-data on every SFT/DPO file, and a broken line is named', async function () {
+    const input = path.join(tmp(), 'traj.jsonl');
+    writeFileSync(input, Array.from({ length: 12 }, (_, i) => JSON.stringify(traj(`t${i}`, `q${i % 6}`, [i % 3 === 0 ? null : 2, 1]))).join('\n') + '\n');
+    const processed = path.join(tmp(), 'processed.jsonl');
+    await runProcess([input], processed, path.join(tmp(), 'stats.json'));
+    const outDir = path.join(tmp(), 'ds');
+    await formatProcessed([processed], outDir, { formats: ['sft_query', 'sft_trajectory', 'sft_context', 'dpo', 'trl_sft', 'trl_dpo', 'llamafactory_sft', 'llamafactory_dpo'], trainRatio: 0.7, seed: 1, splitBy: 'question', reasoning: true });
+    const check = (task: string, file: string) => spawnSync(process.env.PYTHON ?? 'python3', ['-m', 'drag_trainer', 'check-data', '--task', task, file], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8' });
+    if (check('sft', path.join(outDir, 'trl_sft_train.jsonl')).error) { console.log('      skipped: no python3'); this.skip(); }
+    const files = readdirSync(outDir).filter((f) => f.endsWith('.jsonl') && !f.startsWith('reward'));
+    assert.ok(files.length >= 12, files.join(', '));
+    for (const f of files) {
+      const r = check(/dpo/.test(f) ? 'dpo' : 'sft', path.join(outDir, f));
+      assert.equal(r.status, 0, `${f}: ${r.stderr}${r.stdout}`);
+    }
+    const broken = path.join(tmp(), 'broken.jsonl');
+    writeFileSync(broken, readFileSync(path.join(outDir, 'trl_dpo_train.jsonl'), 'utf8') + '{"prompt": [], "chosen": "x"}\n');
+    const r = check('dpo', broken);
+    assert.equal(r.status, 1);
+    const line = readFileSync(broken, 'utf8').trim().split('\n').length;
+    assert.match(r.stderr, new RegExp(`broken\\.jsonl:${line}: prompt: must be a non-empty list of messages`));
   });
 
   it('can split by ground-truth document', () => {

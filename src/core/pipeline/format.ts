@@ -56,7 +56,9 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
       return best ? [{ input: `<question>${q}</question>`, output: searchText(best, reasoning), ...base, rank_score: best.rank_score, format: 'query_generation' }] : [];
     case 'sft_trajectory': {
       if (r.searches.length === 0) return [];
-      const stop = best ? r.searches.indexOf(best) : r.searches.length - 1;
+      // best_search is a copy once read back from processed.jsonl: find it by step, not by identity.
+      const at = best ? r.searches.findIndex((s) => s.step === best.step && s.query === best.query) : -1;
+      const stop = at >= 0 ? at : r.searches.length - 1;
       const lines: string[] = [];
       for (const s of r.searches.slice(0, stop + 1)) {
         if (reasoning && s.reasoning) lines.push(`<think>${s.reasoning}</think>`);
