@@ -10,11 +10,12 @@ import { indexCommand, searchCommand } from './commands/search';
 import { serveCommand } from './commands/serve';
 import { jobsCommand } from './commands/jobs';
 import { trainCommand } from './commands/train';
+import { evalAdapterCommand } from './commands/evalAdapter';
 import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, jobsCommand, trainCommand, demoCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, jobsCommand, trainCommand, evalAdapterCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -9,7 +9,7 @@ import { DatasetsProvider, type FailedItem, FailedSearchesProvider } from './cur
 import { runCliJob } from './jobs/cliJob';
 import { JobsProvider } from './jobs/jobsView';
 import { TrainingMonitorPanel } from './jobs/monitorPanel';
-import { startTraining, type TrainArgs } from './commands/training';
+import { evaluateAdapter, startTraining, type TrainArgs } from './commands/training';
 import { cancelJob, fetchAdapter, type JobRecord, listJobs } from '../core/jobs/engine';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
@@ -273,6 +273,13 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       api.jobs?.refresh();
       void vscode.window.showInformationMessage(`DRAG: job ${job.name} ${s.state}.`);
       return s;
+    },
+    'drag.evaluateAdapter': async (job?: JobRecord | string, options?: { base?: string | null; questions?: string; vllm?: string }) => {
+      const id = typeof job === 'string' ? job : job?.id;
+      if (!id) throw new Error('choose a finished training job in the Jobs view');
+      const out = await evaluateAdapter(context, log, id, options && typeof options === 'object' ? options : {});
+      api.evaluations?.refresh();
+      return out;
     },
     'drag.fetchAdapter': async (job?: JobRecord | string) => {
       const id = typeof job === 'string' ? job : job?.id;

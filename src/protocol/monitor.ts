@@ -16,6 +16,8 @@ export const HostToMonitor = z.discriminatedUnion('type', [
     logTail: z.string(),
     adapterFetched: z.boolean(),
     canFetchAdapter: z.boolean(),
+    /** A finished training job: "Evaluate this adapter" is offered. */
+    canEvaluate: z.boolean(),
     checkedAt: z.string(),
   }),
   z.strictObject({ type: z.literal('notice'), message: z.string(), level: z.enum(['info', 'error']) }),
@@ -26,6 +28,7 @@ export const MonitorToHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
   z.strictObject({ type: z.literal('cancel') }),
   z.strictObject({ type: z.literal('fetchAdapter') }),
+  z.strictObject({ type: z.literal('evaluate') }),
   z.strictObject({ type: z.literal('refresh') }),
   z.strictObject({ type: z.literal('openLog') }),
 ]);

@@ -52,6 +52,11 @@ export async function runUiTests(installRoot) {
       }
     });
     const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
+    // Five views share the side bar; collapse the others so the Trajectories tree has the room.
+    for (const name of ['Failed Searches', 'Datasets', 'Evaluations']) {
+      const header = page.locator('.sidebar .pane-header.expanded', { hasText: new RegExp(`^\\s*${name}`, 'i') }).first();
+      if (await header.count()) await header.click();
+    }
     await step('the tree lists the runs and groups a run by outcome with counts', async () => {
       await row('runs/qwen-base/trajectories.jsonl').waitFor({ timeout: 60_000 });
       await row('runs/broken/trajectories.jsonl').waitFor();

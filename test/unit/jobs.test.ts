@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
@@ -196,6 +196,65 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.equal(job.last?.state, 'failed');
     assert.match(job.last!.reason!, /^not started: /);
     assert.equal(existsSync(path.join(job.remoteDir, 'run.sh')), false);
+  });
+});
+
+describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag eval, compare', function () {
+  this.timeout(120_000);
+  const tmp = useTempDir();
+  let ws: string;
+  let host: HostConfig;
+  let vllm: string;
+  beforeEach(function () {
+    need(this, 'ssh');
+    ws = path.join(tmp(), 'ws');
+    cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), ws, { recursive: true });
+    host = { ssh: services!.sshHost, workdir: path.join(tmp(), 'remote'), launcher: 'ssh' };
+    // The stand-in for vLLM (test/helpers/fakeVllm.mjs) behind a `vllm`-like executable.
+    vllm = path.join(tmp(), 'bin', 'vllm');
+    mkdirSync(path.dirname(vllm), { recursive: true });
+    writeFileSync(vllm, `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`, { mode: 0o755 });
+  });
+
+  async function trainingJob(withAdapter: boolean) {
+    const job = await submitJob({ workspace: ws, hostName: 'box', host, name: 'sft-test', command: ['bash', '-c', withAdapter ? 'mkdir -p out/final && echo {} > out/final/adapter_config.json' : 'true'], meta: { kind: 'train', model: 'Qwen/Qwen2.5-VL-7B-Instruct', adapter: 'out/final' } });
+    assert.equal((await waitFor(ws, job.id, ['succeeded', 'failed'])).state, 'succeeded');
+    return job;
+  }
+
+  it('serves the adapter, evaluates through the forwarded port, stops the server and writes the comparison', async () => {
+    const questions = path.join(ws, 'questions.jsonl');
+    const ocr = path.join(ws, 'corpus', 'ocr_output.jsonl');
+    const base = await cli(['eval', '--agent', 'keyword', '--questions', questions, '--ocr', ocr, '--out', path.join(ws, 'evals', 'base')]);
+    assert.equal(base.code, 0, base.err);
+    const train = await trainingJob(true);
+    const port = String(20000 + (process.pid % 20000));
+    const r = await cli(['eval-adapter', train.id, '--workspace', ws, '--vllm', vllm, '--port', port, '--compare-with', path.join(ws, 'evals', 'base'), '--', '--questions', questions, '--ocr', ocr, '--out', path.join(ws, 'evals', 'sft'), '--concurrency', '2']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /forwarding http:\/\/127\.0\.0\.1:\d+\/v1 -> drag-test:127\.0\.0\.1:\d+/);
+    const summary = JSON.parse(readFileSync(path.join(ws, 'evals', 'sft', 'summary.json'), 'utf8')) as Record<string, unknown>;
+    const nQuestions = readFileSync(questions, 'utf8').trim().split('\n').length;
+    assert.equal(summary.total_questions, nQuestions);
+    const { jobs } = await listJobs(ws);
+    const serve = jobs.find((j) => j.meta?.kind === 'serve')!;
+    assert.deepEqual(serve.command.slice(1, 3), ['serve', 'Qwen/Qwen2.5-VL-7B-Instruct']);
+    assert.ok(serve.command.includes(`drag-${train.id}=${train.remoteDir}/out/final`));
+    // every chat request reached the LoRA module, through vLLM's server, and the server is gone
+    const requests = readFileSync(path.join(serve.remoteDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { model: string });
+    assert.ok(requests.length >= nQuestions);
+    assert.deepEqual([...new Set(requests.map((q) => q.model))], [`drag-${train.id}`]);
+    assert.equal((await jobStatus(ws, serve.id)).state, 'cancelled');
+    assert.deepEqual(processesWith(serve.remoteDir.split('/').pop()!).filter((l) => l.includes('fakeVllm')), []);
+    assert.match(readFileSync(path.join(ws, 'evals', 'sft', 'comparison.md'), 'utf8'), /Hit@1/);
+    assert.deepEqual(JSON.parse(readFileSync(path.join(ws, 'evals', 'sft', 'comparison.json'), 'utf8')).runs, ['base', 'sft']);
+    assert.equal((await readJob(ws, train.id)).meta?.evaluation, path.join('evals', 'sft'));
+  });
+
+  it('says why when vLLM cannot start (no adapter), and leaves nothing running', async () => {
+    const train = await trainingJob(false);
+    const r = await cli(['eval-adapter', train.id, '--workspace', ws, '--vllm', vllm, '--port', '29876', '--', '--questions', 'questions.jsonl', '--ocr', 'corpus/ocr_output.jsonl', '--out', path.join(ws, 'evals', 'x')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /vLLM stopped before it was ready \(exit code 1\): .*no adapter_config\.json/);
   });
 });
 

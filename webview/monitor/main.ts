@@ -111,6 +111,7 @@ class DragMonitorApp extends LitElement {
       <div class="toolbar">
         <vscode-button ?disabled=${!live} @click=${() => send({ type: 'cancel' })}>Cancel Job</vscode-button>
         <vscode-button secondary ?disabled=${!d.canFetchAdapter} @click=${() => send({ type: 'fetchAdapter' })}>${d.adapterFetched ? 'Fetch Adapter Again' : 'Fetch Adapter'}</vscode-button>
+        <vscode-button secondary ?disabled=${!d.canEvaluate} title="vLLM with this adapter on the host, drag eval, compared with a base evaluation" @click=${() => send({ type: 'evaluate' })}>Evaluate this Adapter</vscode-button>
         <vscode-button secondary @click=${() => send({ type: 'refresh' })}>Refresh</vscode-button>
       </div>
       ${this.progressBar(d)}

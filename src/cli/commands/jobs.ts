@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatLineError } from '../../core/io/errors';
 import { cancelJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, readJobLog, submitJob } from '../../core/jobs/engine';
@@ -32,10 +33,7 @@ function describe(s: JobStatus): string {
   return `${s.id}  ${s.state}${s.exit_code !== null ? ` (exit ${s.exit_code})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
 }
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** Prints a job's log, and with `follow` keeps printing until the job ends; returns the final status. */
 export async function followLog(workspace: string, id: string, io: CliIO, signal: AbortSignal, follow: boolean, intervalMs = 1000): Promise<JobStatus | null> {

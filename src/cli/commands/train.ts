@@ -91,7 +91,7 @@ ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter
     const command = ['env', 'PYTHONPATH=trainer', ...launcher, ...trainerArgs];
     const record = await submitJob({
       workspace, hostName, host, command, name: values.name ?? `${task}-${ds}`, uploads: [datasetDir, trainerDir()], progressFile: 'out/trainer_log.jsonl', signal,
-      meta: { kind: 'train', task, dataset: path.relative(workspace, datasetDir), model: values.model ?? 'Qwen/Qwen3-VL-8B-Thinking', adapter: 'out/final', trainData: files.train },
+      meta: { kind: 'train', task, dataset: path.relative(workspace, datasetDir), model: values.model ?? 'Qwen/Qwen3-VL-8B-Thinking', adapter: 'out/final', trainData: files.train, loraRank: Number(values['lora-r'] ?? 16) },
       onProgress: (m) => { if (!values.json) io.stderr(`${m}\n`); },
       preflight: values['no-check'] ? undefined : async (transport, remoteDir) => {
         if (!values.json) io.stderr(`checking ${transport.label} for training (python -m drag_trainer env)\n`);

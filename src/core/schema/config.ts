@@ -21,6 +21,7 @@ export const Host = z.strictObject({
   port: z.number().int().min(1).max(65535).optional(),
   workdir: z.string().describe('Remote folder in which each job gets its own directory'),
   python: z.string().optional().describe('Python interpreter on the host'),
+  vllm: z.string().optional().describe('vLLM command on the host, for evaluating adapters (default: vllm)'),
   launcher: z.enum(['ssh', 'slurm', 'local']).default('ssh'),
   slurm: z
     .strictObject({

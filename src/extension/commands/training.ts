@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadConfig } from '../../core/workspace/layout';
+import { listEvaluations } from '../../core/eval/discover';
+import { corpusPaths, loadConfig } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
 
 /** What "DRAG: Start Training…" can be given directly (tests, other commands), else it asks. */
@@ -69,4 +70,41 @@ export async function startTraining(context: vscode.ExtensionContext, log: vscod
   await vscode.commands.executeCommand('drag.refreshJobs');
   await vscode.commands.executeCommand('drag.openTrainingMonitor', submitted.id);
   return submitted.id;
+}
+
+/**
+ * "Evaluate this adapter": drag eval-adapter (vLLM with the adapter on the job's host, port
+ * forwarded, drag eval, server stopped) on the workspace's questions, compared with a base
+ * evaluation the person picks; opens the comparison.
+ */
+export async function evaluateAdapter(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, jobId: string, options: { base?: string | null; questions?: string; vllm?: string } = {}): Promise<string | undefined> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) throw new Error('open a workspace folder first');
+  const { config } = await loadConfig(root);
+  let questions = options.questions ?? config.questions;
+  if (!questions) {
+    const picked = await vscode.window.showOpenDialog({ title: 'Question set to evaluate on', filters: { 'Questions (JSONL/JSON)': ['jsonl', 'json'] }, defaultUri: vscode.Uri.file(root) });
+    questions = picked?.[0]?.fsPath;
+    if (!questions) return undefined;
+  }
+  let base = options.base;
+  if (base === undefined) {
+    const evals = await listEvaluations(root);
+    const choice = await vscode.window.showQuickPick([...evals.map((e) => ({ label: e.label, description: `${e.model ?? ''} · ${e.date.slice(0, 16).replace('T', ' ')}`, target: e.target as string | null })), { label: 'No comparison', description: 'evaluate only', target: null }], { placeHolder: 'Compare the adapter with which evaluation (the base model\'s)?', ignoreFocusOut: true });
+    if (!choice) return undefined;
+    base = choice.target;
+  }
+  const out = path.join(root, 'evals', `adapter-${jobId}`);
+  const argv = ['eval-adapter', jobId, '--workspace', root, ...(options.vllm ? ['--vllm', options.vllm] : []), ...(base ? ['--compare-with', base] : []), '--',
+    '--questions', path.resolve(root, questions), '--ocr', corpusPaths(root, config).ocrFile, '--out', out, '--sampling-config', 'greedy', '--json'];
+  const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), argv, {
+    title: `DRAG: evaluating the adapter of ${jobId}`, log, cwd: root,
+    onEvent: (e, progress) => { if (e.type === 'progress' && typeof e.done === 'number' && typeof e.total === 'number') progress.report({ message: `${e.done}/${e.total} questions` }); },
+  });
+  if (result.cancelled) return undefined;
+  if (result.code !== 0) throw new Error(`evaluating the adapter of ${jobId} failed; the DRAG Studio log says why`);
+  await vscode.commands.executeCommand('drag.refreshJobs');
+  if (base) await vscode.commands.executeCommand('drag.compareEvaluations', [{ target: base, label: path.basename(base) }, { target: out, label: path.basename(out) }]);
+  else void vscode.window.showInformationMessage(`DRAG: adapter evaluated: ${vscode.workspace.asRelativePath(out)}.`);
+  return out;
 }

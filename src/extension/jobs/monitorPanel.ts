@@ -78,6 +78,7 @@ export class TrainingMonitorPanel implements vscode.Disposable {
         logTail: snap.logTail,
         adapterFetched: typeof meta.adapterFetched === 'string',
         canFetchAdapter: meta.kind === 'train' && s.state === 'succeeded',
+        canEvaluate: meta.kind === 'train' && s.state === 'succeeded',
         checkedAt: s.checked_at,
       };
       const changed = this.last?.type !== 'snapshot' || this.last.job.state !== s.state;
@@ -108,6 +109,7 @@ export class TrainingMonitorPanel implements vscode.Disposable {
     } else if (m.type === 'refresh') await this.refresh();
     else if (m.type === 'cancel') await this.cancel();
     else if (m.type === 'fetchAdapter') await this.fetch();
+    else if (m.type === 'evaluate') await vscode.commands.executeCommand('drag.evaluateAdapter', this.id);
     else if (m.type === 'openLog') this.log.show();
   }
 
