@@ -3,7 +3,7 @@
 // trainer that writes trainer_log.jsonl; the monitor shows state, progress and curves, and its
 // Cancel button stops the job's processes. Screenshot: test-results/training-monitor.png.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
@@ -11,7 +11,8 @@ import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, workb
 const RESULTS = path.join(ROOT, 'test-results');
 const FAKE_TRAINER = `import json, math, os, sys, time
 os.makedirs("out", exist_ok=True)
-total = 400
+total = int(sys.argv[2]) if len(sys.argv) > 2 else 400
+pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.25
 for step in range(1, total + 1):
     loss = 2.4 * math.exp(-step / 60) + 0.35 + 0.05 * math.sin(step)
     rec = {"current_steps": step, "total_steps": total, "loss": round(loss, 4), "learning_rate": 2e-4 * 0.5 * (1 + math.cos(math.pi * step / total)),
@@ -21,7 +22,10 @@ for step in range(1, total + 1):
     with open("out/trainer_log.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\\n")
     print("step %d loss %.4f" % (step, loss), flush=True)
-    time.sleep(0.25)
+    time.sleep(pause)
+os.makedirs("out/final", exist_ok=True)
+with open("out/final/adapter_config.json", "w") as f:
+    f.write("{}")
 `;
 
 export async function runMonitorE2E(installRoot) {
@@ -34,6 +38,19 @@ export async function runMonitorE2E(installRoot) {
   const configFile = path.join(ws, 'drag.config.json');
   writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2));
   writeFileSync(path.join(ws, 'fake_trainer.py'), FAKE_TRAINER);
+  // "python" and "vllm" on the host are stand-ins: the trainer's env check passes, training is the
+  // stand-in trainer (30 quick steps, then an adapter), vLLM is test/helpers/fakeVllm.mjs.
+  const bin = path.join(path.dirname(ws), 'host-bin');
+  mkdirSync(bin, { recursive: true });
+  const q = (p) => `'${p.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(path.join(bin, 'python'), `#!/bin/sh\ncase " $* " in *" env "*) echo '{"ok": true, "problems": []}' ;; *) exec python3 ${q(path.join(ws, 'fake_trainer.py'))} train-e2e 30 0.1 ;; esac\n`, { mode: 0o755 });
+  writeFileSync(path.join(bin, 'vllm'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`, { mode: 0o755 });
+  host.python = path.join(bin, 'python');
+  host.vllm = path.join(bin, 'vllm');
+  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2));
+  mkdirSync(path.join(ws, 'datasets', 'curated'), { recursive: true });
+  writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_sft_train.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<search>a</search>' }] })}\n`);
+  execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'base')], { stdio: 'ignore' });
   const marker = `monitor-e2e-${process.pid}`;
   const id = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'submit', '--host', 'gpu', '--workspace', ws, '--name', 'sft-demo', '--upload', path.join(ws, 'fake_trainer.py'), '--progress-file', 'out/trainer_log.jsonl', '--', 'python3', 'fake_trainer.py', marker], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
   const server = await startCodeServer(installRoot, ws, env);
@@ -84,6 +101,42 @@ export async function runMonitorE2E(installRoot) {
       const status = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'status', id, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
       if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
     });
+    await step('DRAG: Start Training… (dataset, SFT, host, preset) starts drag train on the host and opens its monitor', async () => {
+      await openPalette(page, '>View: Close All Editors');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close All Editors' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await openPalette(page, '>DRAG: Start Training');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Start Training' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      // one dataset and one host: only the method and the preset are asked
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'SFT' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type('Quick check');
+      await page.keyboard.press('Enter');
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('h1', { hasText: 'sft-curated' }).waitFor({ timeout: 60_000 });
+      await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
+      await panel.locator('text=/step 30 \\/ 30/').first().waitFor({ timeout: 10_000 });
+      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const trained = jobs.find((j) => j.id.includes('sft-curated'));
+      if (!trained || trained.state !== 'succeeded') throw new Error(`drag jobs ls: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
+      const record = JSON.parse(readFileSync(path.join(ws, 'jobs', trained.id, 'job.json'), 'utf8'));
+      for (const a of ['--lora-r', '8', '--epochs', '1', '--mask-strategy', 'assistant']) if (!record.command.includes(a)) throw new Error(`preset option ${a} missing from ${record.command.join(' ')}`);
+    });
+    await step('Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens', async () => {
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'base' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.press('Enter');
+      const compare = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await compare.locator('h1', { hasText: /adapter-.*sft-curated.* vs base/ }).waitFor({ timeout: 90_000 });
+      await compare.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'adapter-comparison.png') });
+      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--refresh', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const serve = jobs.find((j) => j.id.includes('vllm-'));
+      if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'monitor-failure.png') }).catch(() => {});
   } finally {
@@ -92,5 +145,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed, failed: failed + (passed === 2 ? 0 : passed === 0 && failed === 0 ? 1 : 0) };
+  return { passed, failed: failed + (passed === 4 ? 0 : failed === 0 ? 1 : 0) };
 }
