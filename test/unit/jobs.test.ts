@@ -250,6 +250,21 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
     assert.equal((await readJob(ws, train.id)).meta?.evaluation, path.join('evals', 'sft'));
   });
 
+  it('on a SLURM cluster behind SSH: vLLM on the compute node, forwarded through the login host', async function () {
+    need(this, 'slurm');
+    host = { ...host, launcher: 'slurm', slurm: { cpus: 1 } };
+    const train = await trainingJob(true);
+    assert.match(train.slurmJobId ?? '', /^\d+$/);
+    const r = await cli(['eval-adapter', train.id, '--workspace', ws, '--vllm', vllm, '--port', String(21000 + (process.pid % 9000)), '--', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'slurm'), '--limit', '2']);
+    assert.equal(r.code, 0, r.err);
+    const node = spawnSync('hostname', ['-s'], { encoding: 'utf8' }).stdout.trim();
+    assert.match(r.err, new RegExp(`-> drag-test:${node}:\\d+`));
+    const serve = (await listJobs(ws)).jobs.find((j) => j.meta?.kind === 'serve')!;
+    assert.ok(serve.slurmJobId && serve.command.includes('0.0.0.0'));
+    assert.equal((await jobStatus(ws, serve.id)).state, 'cancelled');
+    assert.equal(JSON.parse(readFileSync(path.join(ws, 'evals', 'slurm', 'summary.json'), 'utf8')).total_questions, 2);
+  });
+
   it('says why when vLLM cannot start (no adapter), and leaves nothing running', async () => {
     const train = await trainingJob(false);
     const r = await cli(['eval-adapter', train.id, '--workspace', ws, '--vllm', vllm, '--port', '29876', '--', '--questions', 'questions.jsonl', '--ocr', 'corpus/ocr_output.jsonl', '--out', path.join(ws, 'evals', 'x')]);

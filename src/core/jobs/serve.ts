@@ -54,8 +54,8 @@ export function freeLocalPort(): Promise<number> {
 const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
 
 /** The vLLM command line that serves `baseModel` with one LoRA module. */
-export function vllmCommand(vllm: string, baseModel: string, loraName: string, adapterPath: string, port: number, extra: readonly string[] = [], maxLoraRank = 64): string[] {
-  return [vllm, 'serve', baseModel, '--host', '127.0.0.1', '--port', String(port), '--enable-auto-tool-choice', '--tool-call-parser', 'hermes',
+export function vllmCommand(vllm: string, baseModel: string, loraName: string, adapterPath: string, port: number, extra: readonly string[] = [], maxLoraRank = 64, bindHost = '127.0.0.1'): string[] {
+  return [vllm, 'serve', baseModel, '--host', bindHost, '--port', String(port), '--enable-auto-tool-choice', '--tool-call-parser', 'hermes',
     '--enable-lora', '--lora-modules', `${loraName}=${adapterPath}`, '--max-lora-rank', String(maxLoraRank), ...extra];
 }
 
@@ -88,7 +88,9 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
   say(`starting vLLM on ${train.host}: ${baseModel} + ${loraName}`);
   const job = await submitJob({
     workspace, hostName: train.host, host, name: `vllm-${train.name}`, signal,
-    command: vllmCommand(options.vllm ?? host.vllm ?? 'vllm', baseModel, loraName, adapterPath, port, options.vllmArgs ?? [], rank),
+    command: vllmCommand(options.vllm ?? host.vllm ?? 'vllm', baseModel, loraName, adapterPath, port, options.vllmArgs ?? [], rank,
+      // On SLURM the server runs on a compute node and the login node forwards to it: listen there.
+      host.launcher === 'slurm' ? '0.0.0.0' : '127.0.0.1'),
     meta: { kind: 'serve', trainJob: train.id, model: baseModel, lora: loraName, port },
   });
   let forward: ChildProcess | null = null;

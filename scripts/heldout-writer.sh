@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Held-out check of the local query writer on real documents (issue: "the same improvement holds on
+# real documents you have not seen"): 2-fold cross-validation over a question set. For each fold,
+# the keyword agent collects trajectories (8 samples) on one half of the questions only, the writer
+# is trained on that half's successful queries, and both the keyword agent and the writer are
+# evaluated (greedy) on the other half, which the writer never saw. The two folds' evaluations are
+# pooled (every question is held out exactly once) and compared with drag compare.
+#
+#   scripts/heldout-writer.sh [questions.jsonl] [ocr_output.jsonl] [work dir]
+# Default: the shared FinanceBench questions and corpus (read from ../shared, never copied).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Q="${1:-../shared/data/financebench-mini/questions.jsonl}"
+O="${2:-../shared/data/financebench-mini/ocr_output.jsonl}"
+W="${3:-$(mktemp -d /tmp/drag-heldout-XXXXXX)}"
+DRAG="node dist/cli.js"
+[ -f dist/cli.js ] || npm run build >/dev/null
+mkdir -p "$W"
+echo "work dir: $W" >&2
+# The two halves: question ids shuffled with a fixed seed.
+python3 - "$Q" "$W" <<'PY'
+import json, random, sys
+ids = [json.loads(l)["question_id"] for l in open(sys.argv[1]) if l.strip()]
+random.Random(7).shuffle(ids)
+half = len(ids) // 2
+json.dump(ids[:half], open(f"{sys.argv[2]}/fold0.json", "w"))
+json.dump(ids[half:], open(f"{sys.argv[2]}/fold1.json", "w"))
+print(f"{len(ids)} questions: {half} + {len(ids) - half}", file=sys.stderr)
+PY
+for k in 0 1; do
+  train="$W/fold$k.json"; test="$W/fold$((1 - k)).json"; f="$W/f$k"
+  $DRAG collect --agent keyword --questions "$Q" --ocr "$O" --include-json "$train" --samples 8 --sampling-config creative --out "$f/runs/keyword" 2>/dev/null
+  $DRAG process --input "$f/runs/keyword/trajectories.jsonl" --output "$f/processed.jsonl" --stats "$f/stats.json" >/dev/null 2>&1
+  $DRAG format --input "$f/processed.jsonl" --output-dir "$f/ds" --formats sft_query --train-ratio 1.0 >/dev/null 2>&1
+  $DRAG writer train --data "$f/ds/sft_query_train.jsonl" --ocr "$O" --out "$f/writer.json"
+  $DRAG eval --agent keyword --questions "$Q" --ocr "$O" --include-json "$test" --sampling-config greedy --out "$f/eval-keyword" 2>/dev/null
+  $DRAG eval --agent writer --writer-model "$f/writer.json" --questions "$Q" --ocr "$O" --include-json "$test" --sampling-config greedy --out "$f/eval-writer" 2>/dev/null
+done
+for a in keyword writer; do
+  mkdir -p "$W/pooled-$a"
+  cat "$W/f0/eval-$a/trajectories.jsonl" "$W/f1/eval-$a/trajectories.jsonl" > "$W/pooled-$a/trajectories.jsonl"
+  $DRAG score --trajectories "$W/pooled-$a/trajectories.jsonl" --out "$W/pooled-$a" >/dev/null
+done
+$DRAG compare "$W/pooled-keyword" "$W/pooled-writer" --markdown | tee "$W/comparison.md"
+$DRAG compare "$W/pooled-keyword" "$W/pooled-writer" --json > "$W/comparison.json"
