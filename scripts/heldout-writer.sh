@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Held-out check of the local query writer on real documents (issue: "the same improvement holds on
 # real documents you have not seen"): 2-fold cross-validation over a question set. For each fold,
-# the keyword agent collects trajectories (8 samples) on one half of the questions only, the writer
+# the keyword agent collects trajectories (16 samples, ranks to 10) on one half of the questions only, the writer
 # is trained on that half's successful queries, and both the keyword agent and the writer are
 # evaluated (greedy) on the other half, which the writer never saw. The two folds' evaluations are
 # pooled (every question is held out exactly once) and compared with drag compare.
@@ -29,8 +29,10 @@ print(f"{len(ids)} questions: {half} + {len(ids) - half}", file=sys.stderr)
 PY
 for k in 0 1; do
   train="$W/fold$k.json"; test="$W/fold$((1 - k)).json"; f="$W/f$k"
-  $DRAG collect --agent keyword --questions "$Q" --ocr "$O" --include-json "$train" --samples 8 --sampling-config creative --out "$f/runs/keyword" 2>/dev/null
-  $DRAG process --input "$f/runs/keyword/trajectories.jsonl" --output "$f/processed.jsonl" --stats "$f/stats.json" >/dev/null 2>&1
+  # Training data: 16 samples per question, results to rank 10 (with 15 questions and rank 3 the
+  # keyword agent may find nothing to learn from); evaluation stays at the usual top 3.
+  $DRAG collect --agent keyword --questions "$Q" --ocr "$O" --include-json "$train" --samples 16 --top-k 10 --sampling-config creative --out "$f/runs/keyword" 2>/dev/null
+  $DRAG process --input "$f/runs/keyword/trajectories.jsonl" --output "$f/processed.jsonl" --stats "$f/stats.json" --top-k 10 >/dev/null 2>&1
   $DRAG format --input "$f/processed.jsonl" --output-dir "$f/ds" --formats sft_query --train-ratio 1.0 >/dev/null 2>&1
   $DRAG writer train --data "$f/ds/sft_query_train.jsonl" --ocr "$O" --out "$f/writer.json"
   $DRAG eval --agent keyword --questions "$Q" --ocr "$O" --include-json "$test" --sampling-config greedy --out "$f/eval-keyword" 2>/dev/null
