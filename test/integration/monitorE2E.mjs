@@ -124,6 +124,15 @@ export async function runMonitorE2E(installRoot) {
       const record = JSON.parse(readFileSync(path.join(ws, 'jobs', trained.id, 'job.json'), 'utf8'));
       for (const a of ['--lora-r', '8', '--epochs', '1', '--mask-strategy', 'assistant']) if (!record.command.includes(a)) throw new Error(`preset option ${a} missing from ${record.command.join(' ')}`);
     });
+    await step('Fetch Adapter in the monitor copies out/final from the host into jobs/<id>/adapter/', async () => {
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('vscode-button', { hasText: 'Fetch Adapter' }).click();
+      await panel.locator('[role="status"]', { hasText: 'adapter fetched into' }).waitFor({ timeout: 30_000 });
+      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const trained = jobs.find((j) => j.id.includes('sft-curated'));
+      if (!existsSync(path.join(ws, 'jobs', trained.id, 'adapter', 'adapter_config.json'))) throw new Error('no jobs/<id>/adapter/adapter_config.json after Fetch Adapter');
+      await panel.locator('vscode-button', { hasText: 'Fetch Adapter Again' }).waitFor({ timeout: 10_000 });
+    });
     await step('Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens', async () => {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
@@ -145,5 +154,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed, failed: failed + (passed === 4 ? 0 : failed === 0 ? 1 : 0) };
+  return { passed, failed: failed + (passed === 5 ? 0 : failed === 0 ? 1 : 0) };
 }

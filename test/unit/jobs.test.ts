@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
+import { monitorSnapshot, parseNvidiaSmi, parseTrainerLog } from '../../src/core/jobs/monitor';
 import { shExports, shJoin, shQuote } from '../../src/core/jobs/quote';
 import { HostError, type HostConfig } from '../../src/core/jobs/transport';
 import { runCli } from '../../src/cli/main';
@@ -321,5 +322,43 @@ describe('jobs on SLURM (real single-node cluster)', function () {
     const job = await submitJob({ workspace: ws, hostName: 'login', host: viaSsh, command: ['hostname'] });
     const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
     assert.equal(done.state, 'succeeded');
+  });
+});
+
+describe('jobs: what the Training Monitor reads', () => {
+  it('loss points from trainer_log.jsonl, skipping half-written and foreign lines', () => {
+    const text = '{"current_steps": 10, "loss": 1.5, "learning_rate": 0.0002, "epoch": 0.1}\nnot json\n{"current_steps": 20, "loss": 1.2, "eval_loss": 1.4, "learning_rate": 0.00019, "epoch": 0.2}\n{"other": 1}\n{"current_steps": 30, "lo';
+    assert.deepEqual(parseTrainerLog(text), [
+      { step: 10, loss: 1.5, evalLoss: null, lr: 0.0002, epoch: 0.1 },
+      { step: 20, loss: 1.2, evalLoss: 1.4, lr: 0.00019, epoch: 0.2 },
+    ]);
+  });
+  it('GPU use from nvidia-smi csv', () => {
+    assert.deepEqual(parseNvidiaSmi('0, NVIDIA H100 80GB HBM3, 97, 61234, 81559\n1, NVIDIA H100 80GB HBM3, 3, 1, 81559\n[N/A]\n'), [
+      { index: 0, name: 'NVIDIA H100 80GB HBM3', utilization: 97, memoryUsedMiB: 61234, memoryTotalMiB: 81559 },
+      { index: 1, name: 'NVIDIA H100 80GB HBM3', utilization: 3, memoryUsedMiB: 1, memoryTotalMiB: 81559 },
+    ]);
+  });
+  it('a snapshot gathers status, curve, GPUs and the log tail in one round trip (nvidia-smi on the PATH)', async function () {
+    const ws = mkdtempSync(path.join(tmpdir(), 'drag-mon-'));
+    const bin = path.join(ws, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'nvidia-smi'), '#!/bin/sh\necho "0, Test GPU, 55, 1024, 8192"\n', { mode: 0o755 });
+    const host: HostConfig = { workdir: path.join(ws, 'remote'), launcher: 'local', env: { PATH: `${bin}:${process.env.PATH}` } };
+    const job = await submitJob({ workspace: ws, hostName: 'here', host, command: ['bash', '-c', 'echo \'{"current_steps": 1, "loss": 2}\' > trainer_log.jsonl; echo hello; sleep 30'] });
+    try {
+      await waitFor(ws, job.id, ['running']);
+      await sleep(300);
+      // the monitor's own script runs outside the job, so give it the same PATH as the job
+      const old = process.env.PATH;
+      process.env.PATH = `${bin}:${old}`;
+      const snap = await monitorSnapshot(ws, job.id).finally(() => { process.env.PATH = old; });
+      assert.equal(snap.status.state, 'running');
+      assert.deepEqual(snap.points.map((p) => [p.step, p.loss]), [[1, 2]]);
+      assert.deepEqual(snap.gpus, [{ index: 0, name: 'Test GPU', utilization: 55, memoryUsedMiB: 1024, memoryTotalMiB: 8192 }]);
+      assert.equal(snap.logTail, 'hello\n');
+    } finally {
+      await cancelJob(ws, job.id);
+    }
   });
 });
