@@ -146,6 +146,20 @@ export async function runMonitorE2E(installRoot) {
       const serve = jobs.find((j) => j.id.includes('vllm-'));
       if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
     });
+    await step('the Jobs view lists every job with its state, elapsed time and host', async () => {
+      await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
+      const header = page.locator('.sidebar .pane-header', { hasText: /^\s*Jobs/i }).first();
+      await header.waitFor({ timeout: 20_000 });
+      if (!(await header.getAttribute('class')).includes('expanded')) await header.click();
+      for (const name of ['Trajectories', 'Failed Searches', 'Datasets']) {
+        const h = page.locator('.sidebar .pane-header.expanded', { hasText: new RegExp(`^\\s*${name}`, 'i') }).first();
+        if (await h.count()) await h.click();
+      }
+      await page.locator('.monaco-list-row', { hasText: /sft-curated\s*succeeded · \d+ s · gpu/ }).first().waitFor({ timeout: 20_000 });
+      await page.locator('.monaco-list-row', { hasText: /sft-demo\s*cancelled/ }).first().waitFor({ timeout: 10_000 });
+      await page.locator('.monaco-list-row', { hasText: /vllm-sft-curated\s*cancelled/ }).first().waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'jobs-view.png') });
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'monitor-failure.png') }).catch(() => {});
   } finally {
@@ -154,5 +168,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed, failed: failed + (passed === 5 ? 0 : failed === 0 ? 1 : 0) };
+  return { passed, failed: failed + (passed === 6 ? 0 : failed === 0 ? 1 : 0) };
 }

@@ -1,6 +1,14 @@
 import * as vscode from 'vscode';
 import { FINAL_STATES, type JobRecord, jobStatus, listJobs } from '../../core/jobs/engine';
 
+/** 45 s, 12 min, 3 h 05 min. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
 const ICONS: Record<string, [string, string?]> = {
   queued: ['clock'],
   running: ['sync~spin', 'charts.blue'],
@@ -67,7 +75,11 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     const t = new vscode.TreeItem(j.name, vscode.TreeItemCollapsibleState.None);
     const p = j.last?.progress;
     const progress = p && typeof p.current_steps === 'number' ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}` : '';
-    t.description = `${state}${j.last?.exit_code != null && state !== 'succeeded' ? ` (${j.last.exit_code})` : ''} · ${j.host}${progress}`;
+    const started = j.last?.started_at ? Date.parse(j.last.started_at) : NaN;
+    // A cancelled job never wrote finished_at: the first check that saw it final is close enough.
+    const ended = j.last?.finished_at ? Date.parse(j.last.finished_at) : FINAL_STATES.has(state) ? Date.parse(j.last?.checked_at ?? '') : Date.now();
+    const elapsed = Number.isFinite(started) && Number.isFinite(ended) ? ` · ${formatElapsed(ended - started)}` : '';
+    t.description = `${state}${j.last?.exit_code != null && state !== 'succeeded' ? ` (${j.last.exit_code})` : ''}${elapsed} · ${j.host}${progress}`;
     t.tooltip = new vscode.MarkdownString(undefined, false);
     t.tooltip.appendText(`${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`);
     const [icon, color] = ICONS[state] ?? ['circle-outline'];
