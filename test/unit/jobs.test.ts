@@ -163,6 +163,24 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.equal((await readJob(ws, job.id)).last?.state, 'cancelled');
   });
 
+  it('uploads and fetches with scp where there is no rsync, odd names included', async () => {
+    const name = "data set's \"v1\" $(x).jsonl";
+    writeFileSync(path.join(ws, name), 'line\n');
+    process.env.DRAG_NO_RSYNC = '1';
+    try {
+      const job = await submitJob({ workspace: ws, hostName: 'box', host, command: ['bash', '-c', 'cat "$1" > "copy of $1"', 'x', name], uploads: [path.join(ws, name)] });
+      assert.equal((await waitFor(ws, job.id, ['succeeded', 'failed'])).state, 'succeeded');
+      const got = await fetchFromJob(ws, job.id, `copy of ${name}`, path.join(ws, 'fetched'));
+      assert.equal(readFileSync(got, 'utf8'), 'line\n');
+    } finally {
+      delete process.env.DRAG_NO_RSYNC;
+    }
+  });
+
+  it('says what is missing when a host has launcher ssh but no ssh alias', async () => {
+    await assert.rejects(submitJob({ workspace: ws, hostName: 'x', host: { workdir: '/tmp/x', launcher: 'ssh' }, command: ['true'] }), /launcher "ssh" needs "ssh"/);
+  });
+
   it('never accepts an unknown host key', async () => {
     const unknown: HostConfig = { ...host, ssh: services!.sshUnknownKeyHost };
     await assert.rejects(submitJob({ workspace: ws, hostName: 'unknown', host: unknown, command: ['true'] }), (err: Error) => err instanceof HostError && /host key is not known or has changed/.test(err.message));

@@ -123,7 +123,8 @@ export class SshTransport implements Transport {
 
   private async copy(sources: string[], dest: string, signal?: AbortSignal): Promise<void> {
     let result: RunResult;
-    if (await rsyncAvailable()) {
+    // DRAG_NO_RSYNC=1 forces scp (what a machine without rsync does; the tests use it).
+    if (process.env.DRAG_NO_RSYNC !== '1' && (await rsyncAvailable())) {
       // --protect-args: remote paths reach rsync as they are, spaces and quotes included.
       result = await execFileText('rsync', ['-a', '--protect-args', '-e', shJoin(this.sshCommand()), ...sources, dest], { signal });
     } else {
@@ -139,5 +140,6 @@ export class SshTransport implements Transport {
 
 /** The transport for a configured host: SSH when it names one, else this machine. */
 export function transportFor(host: HostConfig): Transport {
+  if (!host.ssh && (host.launcher ?? 'ssh') === 'ssh') throw new HostError('launcher "ssh" needs "ssh": an alias from ~/.ssh/config or user@host (or set "launcher": "local" for this machine)');
   return host.ssh ? new SshTransport(host.ssh, host.port) : new LocalTransport();
 }
