@@ -77,10 +77,12 @@ def load_model(args, device, world: int, for_training: bool = True):
     from transformers import AutoModelForCausalLM, AutoProcessor, AutoTokenizer
 
     processor = None
-    try:
-        processor = AutoProcessor.from_pretrained(args.model, min_pixels=args.min_pixels, max_pixels=args.max_pixels)
-    except Exception:  # noqa: BLE001 - text-only models have no processor
-        processor = None
+    for kwargs_try in ({"min_pixels": args.min_pixels, "max_pixels": args.max_pixels}, {}):
+        try:
+            processor = AutoProcessor.from_pretrained(args.model, **kwargs_try)
+            break
+        except Exception:  # noqa: BLE001 - text-only models have no processor; newer ones size images differently
+            processor = None
     tokenizer = getattr(processor, "tokenizer", None) or AutoTokenizer.from_pretrained(args.model)
     tokenizer.padding_side = "right"
     if tokenizer.pad_token_id is None:
@@ -114,7 +116,7 @@ def wrap_lora(model, args):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if getattr(args, "four_bit", False):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False})
     elif args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -176,6 +178,12 @@ class Encoder:
         if all(l == IGNORE_INDEX for l in labels[1:]):
             self.skipped += 1
             return None
+        if self.images and ex.images:
+            if self.processor is None:
+                raise SystemExit(f"drag_trainer: --images, but {getattr(self.tok, 'name_or_path', 'the model')} has no image processor")
+            slots = text.count("<|image_pad|>")
+            if slots != len(ex.images):
+                raise SystemExit(f"line {ex.line}: {len(ex.images)} images but {slots} image slots in the rendered text: put {{\"type\": \"image\"}} parts in the messages")
         return {"input_ids": ids, "labels": labels, "text": text, "images": ex.images if self.images else []}
 
     def dpo(self, ex: Example):
@@ -311,6 +319,10 @@ def train(args) -> int:
 
     data, weights, missing = encode(examples)
     val_data, val_weights, _ = encode(val_examples)
+    if not data:
+        raise SystemExit(f"drag_trainer: none of the {len(examples)} samples has a token to learn with --mask-strategy {getattr(args, 'mask_strategy', 'assistant')} (or they were truncated away: raise --max-length)")
+    if task == "sft" and sum(weights) <= 0:
+        raise SystemExit(f"drag_trainer: every sample has weight 0 under --weight-scheme {args.weight_scheme}: nothing to learn (use --min-weight or another scheme)")
     lengths = [len(d["input_ids"]) if task == "sft" else max(len(r["input_ids"]) for r in d) for d in data]
     per_rank = math.ceil(len(data) / args.batch_size / world)
     steps_per_epoch = max(1, math.ceil(per_rank / args.grad_accum))
@@ -398,6 +410,7 @@ def train(args) -> int:
     started = time.monotonic()
     while step < total:
         batches = length_grouped_order(lengths, args.batch_size, args.seed + epoch)[rank::world]
+        step_at_epoch_start = step
         for w_start in range(0, len(batches), args.grad_accum):
             if step >= total:
                 break
@@ -431,6 +444,8 @@ def train(args) -> int:
                 _save(raw_model, tokenizer, processor, os.path.join(args.output_dir, f"checkpoint-{step}"), {**meta, "step": step})
                 _rotate(args.output_dir, args.save_total_limit)
         epoch += 1
+        if step == step_at_epoch_start:
+            raise SystemExit("drag_trainer: a whole epoch without an optimizer step (no batch on this rank, or every window weighs 0)")
     if is_main:
         _save(raw_model, tokenizer, processor, os.path.join(args.output_dir, "final"), {**meta, "step": step})
         log.status("succeeded")
