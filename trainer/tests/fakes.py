@@ -26,6 +26,9 @@ class FakeTokenizer:
             offsets.append((m.start(), m.end()))
         return {"input_ids": ids, "offset_mapping": offsets}
 
+    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=False):
+        return chatml(messages, add_generation_prompt, tools)
+
     def decode_span(self, text, ids_offsets, labels):
         return "".join(text[s:e] for (s, e), l in zip(ids_offsets, labels) if l != -100)
 

@@ -208,6 +208,60 @@ class DataTests(unittest.TestCase):
         self.assertEqual(examples[2].images, [os.path.join(self.dir, "pages/p1.png")])
 
 
+class EncoderTests(unittest.TestCase):
+    """The trainer's own encoding code (drag_trainer.train.Encoder) with the offset-producing fake tokenizer."""
+
+    def encoder(self, max_length=4096):
+        from argparse import Namespace
+
+        from drag_trainer.train import Encoder
+
+        return Encoder(FakeTokenizer(), None, Namespace(max_length=max_length, images=False))
+
+    def test_sft_learns_only_the_tool_call_with_search_only(self):
+        from drag_trainer.data import to_example
+
+        enc = self.encoder()
+        item = enc.sft(to_example("sft", {"messages": TRL_SFT}), "search-only")
+        enc2 = FakeTokenizer()
+        offsets = enc2(item["text"])["offset_mapping"]
+        learned = "".join(item["text"][s:e] for (s, e), l in zip(offsets, item["labels"]) if l != IGNORE_INDEX)
+        self.assertEqual(learned, '<tool_call>\n{"name": "search_documents", "arguments": {"query": "revenue 2021"}}\n</tool_call>')
+        self.assertEqual(len(item["input_ids"]), len(item["labels"]))
+
+    def test_truncation_is_counted_and_an_empty_sample_skipped(self):
+        from drag_trainer.data import to_example
+
+        enc = self.encoder(max_length=20)
+        self.assertIsNone(enc.sft(to_example("sft", {"messages": TRL_SFT}), "search-only"))  # the search lies past token 20
+        self.assertEqual((enc.truncated, enc.skipped), (1, 1))
+
+    def test_dpo_rows_learn_the_completion_only(self):
+        from drag_trainer.data import to_example
+
+        enc = self.encoder()
+        rows = enc.dpo(to_example("dpo", {"prompt": "p?", "chosen": "<search>good</search>", "rejected": "<search>bad</search>"}))
+        tok = FakeTokenizer()
+        texts = []
+        for r in rows:
+            offsets = tok(r["text"])["offset_mapping"]
+            texts.append("".join(r["text"][s:e] for (s, e), l in zip(offsets, r["labels"]) if l != IGNORE_INDEX))
+        self.assertEqual(texts, ["<search>good</search><|im_end|>\n", "<search>bad</search><|im_end|>\n"])
+
+    def test_cosine_schedule_and_checkpoint_rotation(self):
+        from drag_trainer.train import _cosine, _rotate
+
+        self.assertAlmostEqual(_cosine(0, 100, 10), 0.1)
+        self.assertAlmostEqual(_cosine(10, 100, 10), 1.0)
+        self.assertAlmostEqual(_cosine(55, 100, 10), 0.5)
+        self.assertAlmostEqual(_cosine(100, 100, 10), 0.0)
+        d = tempfile.mkdtemp()
+        for step in (100, 200, 300, 400, 1000):
+            os.makedirs(os.path.join(d, f"checkpoint-{step}"))
+        _rotate(d, 3)
+        self.assertEqual(sorted(os.listdir(d)), ["checkpoint-1000", "checkpoint-300", "checkpoint-400"])
+
+
 class LogTests(unittest.TestCase):
     def test_trainer_log_lines_and_status(self):
         d = tempfile.mkdtemp()
