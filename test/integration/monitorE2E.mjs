@@ -47,7 +47,8 @@ export async function runMonitorE2E(installRoot) {
   writeFileSync(path.join(bin, 'vllm'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`, { mode: 0o755 });
   host.python = path.join(bin, 'python');
   host.vllm = path.join(bin, 'vllm');
-  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2));
+  // A second host with a plain python3 (no torch, no GPU): the trainer's check must refuse it.
+  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host, 'cpu-box': { ...host, python: 'python3' } } }, null, 2));
   mkdirSync(path.join(ws, 'datasets', 'curated'), { recursive: true });
   writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_sft_train.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<search>a</search>' }] })}\n`);
   execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'base')], { stdio: 'ignore' });
@@ -101,19 +102,35 @@ export async function runMonitorE2E(installRoot) {
       const status = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'status', id, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
       if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
     });
-    await step('DRAG: Start Training… (dataset, SFT, host, preset) starts drag train on the host and opens its monitor', async () => {
-      await openPalette(page, '>View: Close All Editors');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close All Editors' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+    const startTraining = async (hostName) => {
       await openPalette(page, '>DRAG: Start Training');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Start Training' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
-      // one dataset and one host: only the method and the preset are asked
+      // one dataset: the method, the host and the preset are asked
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'SFT' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cpu-box' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type(hostName);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: hostName }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press('Enter');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 10_000 });
       await page.keyboard.type('Quick check');
       await page.keyboard.press('Enter');
+    };
+    await step('DRAG: Start Training… on a host without torch or a GPU says what is missing and starts nothing', async () => {
+      await openPalette(page, '>View: Close All Editors');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close All Editors' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await startTraining('cpu-box');
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not ready for training' }).first();
+      await toast.waitFor({ timeout: 60_000 });
+      const text = await toast.innerText();
+      if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
+      await page.screenshot({ path: path.join(RESULTS, 'training-host-not-ready.png') });
+      await page.keyboard.press('Escape');
+    });
+    await step('DRAG: Start Training… (dataset, SFT, host, preset) starts drag train on the host and opens its monitor', async () => {
+      await startTraining('gpu');
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'sft-curated' }).waitFor({ timeout: 60_000 });
       await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
@@ -168,5 +185,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed, failed: failed + (passed === 6 ? 0 : failed === 0 ? 1 : 0) };
+  return { passed, failed: failed + (passed === 7 ? 0 : failed === 0 ? 1 : 0) };
 }

@@ -65,7 +65,8 @@ export async function startTraining(context: vscode.ExtensionContext, log: vscod
   if (result.cancelled) return undefined;
   if (result.code !== 0 || !submitted) {
     await vscode.commands.executeCommand('drag.refreshJobs');
-    throw new Error(`training did not start on ${host}; the DRAG Studio log says why (a missing CUDA or package, an unknown host key…)`);
+    const why = result.stderrTail.filter((l) => l.startsWith('drag ')).pop()?.replace(/^drag train: /, '').replace(/ \(or pass --no-check\)$/, '');
+    throw new Error(`training did not start on ${host}: ${why ?? 'see the DRAG Studio log'}`);
   }
   await vscode.commands.executeCommand('drag.refreshJobs');
   await vscode.commands.executeCommand('drag.openTrainingMonitor', submitted.id);
@@ -102,7 +103,10 @@ export async function evaluateAdapter(context: vscode.ExtensionContext, log: vsc
     onEvent: (e, progress) => { if (e.type === 'progress' && typeof e.done === 'number' && typeof e.total === 'number') progress.report({ message: `${e.done}/${e.total} questions` }); },
   });
   if (result.cancelled) return undefined;
-  if (result.code !== 0) throw new Error(`evaluating the adapter of ${jobId} failed; the DRAG Studio log says why`);
+  if (result.code !== 0) {
+    const why = result.stderrTail.filter((l) => l.startsWith('drag ')).pop()?.replace(/^drag eval-adapter: /, '');
+    throw new Error(`evaluating the adapter of ${jobId} failed: ${why ?? 'see the DRAG Studio log'}`);
+  }
   await vscode.commands.executeCommand('drag.refreshJobs');
   if (base) await vscode.commands.executeCommand('drag.compareEvaluations', [{ target: base, label: path.basename(base) }, { target: out, label: path.basename(out) }]);
   else void vscode.window.showInformationMessage(`DRAG: adapter evaluated: ${vscode.workspace.asRelativePath(out)}.`);

@@ -6,6 +6,8 @@ export interface CliJobResult {
   code: number | null;
   cancelled: boolean;
   events: unknown[];
+  /** The last lines the CLI wrote to stderr (its error message, when it failed). */
+  stderrTail: string[];
 }
 
 /**
@@ -40,7 +42,12 @@ export function runCliJob(
       events.push(event);
       options.onEvent?.(event, progress);
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => options.log.info(line));
+    const stderrTail: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      options.log.info(line);
+      stderrTail.push(line);
+      if (stderrTail.length > 20) stderrTail.shift();
+    });
     const sub = token.onCancellationRequested(() => {
       cancelled = true;
       child.kill('SIGINT');
@@ -48,7 +55,7 @@ export function runCliJob(
     });
     child.on('exit', (code) => {
       sub.dispose();
-      resolve({ code, cancelled, events });
+      resolve({ code, cancelled, events, stderrTail });
     });
   }));
 }
