@@ -130,6 +130,18 @@ describe('drag compare', () => {
     return dir;
   }
 
+  it('a run without any hit has no first-hit rank (not 0, which would read as the best rank)', async () => {
+    const a = await loadEvaluation(evalDir('none', [null, null, null]));
+    const b = await loadEvaluation(evalDir('some', [2, null, 1]));
+    const c = compareRuns(a, b, { seed: 1 });
+    assert.deepEqual([c.metrics.avg_first_hit_rank.a, c.metrics.avg_first_hit_rank.b, c.metrics.avg_first_hit_rank.delta, c.metrics.avg_first_hit_rank.ci95], [null, 1.5, null, null]);
+    assert.equal(c.metrics.avg_iterations_to_success.a, null);
+    assert.match(comparisonMarkdown(c), /\| First-hit rank \| – \| 1\.500 \| – \|/);
+    // where both runs have hits the interval skips the resamples in which one has none
+    const d = compareRuns(b, await loadEvaluation(evalDir('more', [1, 3, 1])), { seed: 1 });
+    assert.ok(d.metrics.avg_first_hit_rank.ci95 !== null);
+  });
+
   it('computes the exact McNemar p by hand', () => {
     close(mcnemarExact(1, 4), 2 * (1 + 5) / 32);
     close(mcnemarExact(0, 0), 1);

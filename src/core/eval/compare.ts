@@ -51,21 +51,23 @@ export async function loadEvaluation(target: string, label?: string): Promise<Ev
 const rr = (rank: number | null | undefined) => (rank ? 1 / rank : 0);
 const firstRr = (q: QuestionScore) => q.first_search_rr ?? rr(q.first_hit_rank);
 const meanOf = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+/** For lower-is-better means over hits only: no hits is "none", not 0 (0 would read as the best rank). */
+const meanOrNull = (xs: number[]) => (xs.length ? meanOf(xs) : null);
 
 interface MetricDef {
   key: string;
   label: string;
   /** Higher is better (false for ranks and iterations). */
   higherIsBetter: boolean;
-  of: (qs: QuestionScore[]) => number;
+  of: (qs: QuestionScore[]) => number | null;
   /** Binary per-question outcome, for the exact McNemar test. */
   binary?: (q: QuestionScore) => boolean;
 }
 
 export const METRICS: MetricDef[] = [
   { key: 'success_rate', label: 'Success (GT retrieved)', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => (q.success ? 1 : 0))), binary: (q) => q.success },
-  { key: 'avg_iterations_to_success', label: 'Iterations to success', higherIsBetter: false, of: (qs) => meanOf(qs.filter((q) => q.success).map((q) => q.iterations_to_success ?? 0)) },
-  { key: 'avg_first_hit_rank', label: 'First-hit rank', higherIsBetter: false, of: (qs) => meanOf(qs.filter((q) => q.first_hit_rank !== null).map((q) => q.first_hit_rank!)) },
+  { key: 'avg_iterations_to_success', label: 'Iterations to success', higherIsBetter: false, of: (qs) => meanOrNull(qs.filter((q) => q.success).map((q) => q.iterations_to_success ?? 0)) },
+  { key: 'avg_first_hit_rank', label: 'First-hit rank', higherIsBetter: false, of: (qs) => meanOrNull(qs.filter((q) => q.first_hit_rank !== null).map((q) => q.first_hit_rank!)) },
   { key: 'mrr', label: 'MRR (first search, all questions)', higherIsBetter: true, of: (qs) => meanOf(qs.map(firstRr)) },
   { key: 'first_search_mrr', label: 'First-search MRR (hits only, DRAG)', higherIsBetter: true, of: (qs) => meanOf(qs.filter((q) => q.first_hit_rank !== null).map((q) => rr(q.first_hit_rank))) },
   { key: 'best_search_mrr', label: 'Best-search MRR (hits only, DRAG)', higherIsBetter: true, of: (qs) => meanOf(qs.filter((q) => q.success).map((q) => rr(q.best_rank))) },
@@ -141,8 +143,15 @@ export function compareRuns(a: EvalRun, b: EvalRun, options: { seed?: number; re
     let ci95: [number, number] | null = null;
     let p: number | null = null;
     if (paired > 0) {
-      const deltas = samples.map((idx) => m.of(idx.map((i) => pairs[i][1])) - m.of(idx.map((i) => pairs[i][0]))).sort((x, y) => x - y);
-      ci95 = [deltas[Math.floor(0.025 * (deltas.length - 1))], deltas[Math.ceil(0.975 * (deltas.length - 1))]];
+      const deltas: number[] = [];
+      for (const idx of samples) {
+        const x = m.of(idx.map((i) => pairs[i][0]));
+        const y = m.of(idx.map((i) => pairs[i][1]));
+        if (x !== null && y !== null) deltas.push(y - x);
+      }
+      deltas.sort((x, y) => x - y);
+      // A resample where one run has no hits at all has no delta; the interval uses the others.
+      if (va !== null && vb !== null && deltas.length > 0) ci95 = [deltas[Math.floor(0.025 * (deltas.length - 1))], deltas[Math.ceil(0.975 * (deltas.length - 1))]];
       if (m.binary) {
         let onlyA = 0;
         let onlyB = 0;
