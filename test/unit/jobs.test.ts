@@ -334,6 +334,24 @@ describe('jobs on SLURM (real single-node cluster)', function () {
     assert.equal(spawnSync('squeue', ['-h', '-j', job.slurmJobId!], { encoding: 'utf8' }).stdout.trim(), '');
   });
 
+  it('samples GPU use on the job\'s compute node (srun --overlap inside the allocation), not the login node', async () => {
+    const bin = path.join(tmp(), 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'nvidia-smi'), '#!/bin/sh\necho "0, Node GPU $SLURM_JOB_ID, 88, 2048, 8192"\n', { mode: 0o755 });
+    const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', 'sleep 30'] });
+    const old = process.env.PATH;
+    try {
+      await waitFor(ws, job.id, ['running']);
+      process.env.PATH = `${bin}:${old}`;
+      const snap = await monitorSnapshot(ws, job.id);
+      // $SLURM_JOB_ID is set only inside the allocation: the sample came from the job's step
+      assert.deepEqual(snap.gpus, [{ index: 0, name: `Node GPU ${job.slurmJobId}`, utilization: 88, memoryUsedMiB: 2048, memoryTotalMiB: 8192 }]);
+    } finally {
+      process.env.PATH = old;
+      await cancelJob(ws, job.id);
+    }
+  });
+
   it('reaches a cluster through SSH as well', async function () {
     need(this, 'ssh');
     const viaSsh: HostConfig = { ...host, ssh: services!.sshHost };

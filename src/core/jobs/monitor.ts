@@ -60,6 +60,16 @@ export function parseNvidiaSmi(text: string): GpuSample[] {
 }
 
 const MARK = '@@DRAG-SECTION@@';
+const SMI = 'nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits';
+
+/**
+ * The GPU query: on SLURM the GPUs are on the job's compute node, not the login node, so it runs
+ * inside the job's allocation (`srun --overlap`, which shares the job's GPUs and does not queue).
+ */
+export function gpuQuery(slurmJobId: string | undefined): string {
+  if (slurmJobId) return `timeout 20 srun --jobid=${shQuote(slurmJobId)} --overlap --ntasks=1 --quiet ${SMI} 2>/dev/null`;
+  return `command -v nvidia-smi >/dev/null 2>&1 && ${SMI} 2>/dev/null`;
+}
 
 export async function monitorSnapshot(workspace: string, id: string, options: { tailBytes?: number; signal?: AbortSignal } = {}): Promise<MonitorSnapshot> {
   const status = await jobStatus(workspace, id, options.signal);
@@ -71,7 +81,7 @@ pf=${pf}
 echo '${MARK}log'
 [ -n "$pf" ] && [ -f "$pf" ] && cat "$pf"
 echo '${MARK}gpu'
-${live ? 'command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits 2>/dev/null' : ':'}
+${live ? gpuQuery(record.slurmJobId) : ':'}
 echo '${MARK}tail'
 [ -f job.log ] && tail -c ${options.tailBytes ?? 6000} job.log
 true
