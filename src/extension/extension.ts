@@ -10,7 +10,7 @@ import { runCliJob } from './jobs/cliJob';
 import { JobsProvider } from './jobs/jobsView';
 import { TrainingMonitorPanel } from './jobs/monitorPanel';
 import { evaluateAdapter, startTraining, type TrainArgs } from './commands/training';
-import { cancelJob, fetchAdapter, type JobRecord, listJobs } from '../core/jobs/engine';
+import { cancelJob, cleanJob, fetchAdapter, type JobRecord, listJobs } from '../core/jobs/engine';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
 import { ComparePanel } from './panels/comparePanel';
@@ -280,6 +280,14 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       const out = await evaluateAdapter(context, log, id, options && typeof options === 'object' ? options : {});
       api.evaluations?.refresh();
       return out;
+    },
+    'drag.cleanJob': async (job?: JobRecord) => {
+      if (!job?.id) throw new Error('choose a finished job in the Jobs view');
+      const ok = await vscode.window.showWarningMessage(`Delete the files of ${job.name} on ${job.host} (${job.remoteDir})? Checkpoints and an adapter not fetched yet are lost; the job stays listed.`, { modal: true }, 'Delete Remote Files');
+      if (ok !== 'Delete Remote Files') return undefined;
+      const record = await cleanJob(workspaceRoot(), job.id);
+      api.jobs?.refresh();
+      return record;
     },
     'drag.fetchAdapter': async (job?: JobRecord | string) => {
       const id = typeof job === 'string' ? job : job?.id;

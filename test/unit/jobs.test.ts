@@ -181,6 +181,21 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     await assert.rejects(submitJob({ workspace: ws, hostName: 'x', host: { workdir: '/tmp/x', launcher: 'ssh' }, command: ['true'] }), /launcher "ssh" needs "ssh"/);
   });
 
+  it('clean deletes a finished job\'s folder on the host and keeps the record; a running job is refused', async () => {
+    const running = await submitJob({ workspace: ws, hostName: 'box', host, command: ['sleep', '30'] });
+    await waitFor(ws, running.id, ['running']);
+    const refused = await cli(['jobs', 'clean', running.id, '--workspace', ws]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /is running: cancel it before deleting its files/);
+    assert.ok(existsSync(running.remoteDir));
+    await cancelJob(ws, running.id);
+    const r = await cli(['jobs', 'clean', running.id, '--workspace', ws]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(existsSync(running.remoteDir), false);
+    assert.equal(existsSync(path.dirname(running.remoteDir)), true);
+    assert.ok(typeof (await readJob(ws, running.id)).meta?.remoteCleanedAt === 'string');
+  });
+
   it('never accepts an unknown host key', async () => {
     const unknown: HostConfig = { ...host, ssh: services!.sshUnknownKeyHost };
     await assert.rejects(submitJob({ workspace: ws, hostName: 'unknown', host: unknown, command: ['true'] }), (err: Error) => err instanceof HostError && /host key is not known or has changed/.test(err.message));

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatLineError } from '../../core/io/errors';
-import { cancelJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, readJobLog, submitJob } from '../../core/jobs/engine';
+import { cancelJob, cleanJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, readJobLog, submitJob } from '../../core/jobs/engine';
 import type { HostConfig } from '../../core/jobs/transport';
 import { loadConfig } from '../../core/workspace/layout';
 import { type CliCommand, type CliIO, UsageError } from '../args';
@@ -59,6 +59,7 @@ drag jobs logs <id> [--follow]
 drag jobs cancel <id> [--json]
 drag jobs fetch <id> <remote path> <local dir>
 drag jobs ls [--refresh] [--json]
+drag jobs clean <id>            delete a finished job's folder on the host (the local record stays)
 
 Every subcommand takes --workspace DIR (default: the current directory), whose drag.config.json
 names the hosts: {"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}}
@@ -124,6 +125,12 @@ export const jobsCommand: CliCommand = {
         io.stdout(`${to}\n`);
         return 0;
       }
+      case 'clean': {
+        const id = needId();
+        const record = await cleanJob(workspace, id, signal);
+        io.stdout(`deleted ${record.host}:${record.remoteDir}\n`);
+        return 0;
+      }
       case 'ls': {
         const { jobs, errors } = await listJobs(workspace);
         for (const e of errors) io.stderr(`${e}\n`);
@@ -145,7 +152,7 @@ export const jobsCommand: CliCommand = {
         return 0;
       }
       default:
-        throw new UsageError(`unknown subcommand "${sub ?? ''}": submit, status, logs, cancel, fetch or ls`);
+        throw new UsageError(`unknown subcommand "${sub ?? ''}": submit, status, logs, cancel, fetch, clean or ls`);
     }
   },
 };

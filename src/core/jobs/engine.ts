@@ -408,3 +408,17 @@ export async function fetchAdapter(workspace: string, id: string, signal?: Abort
   await updateJobMeta(workspace, id, { adapterFetched: target, adapterFetchedAt: new Date().toISOString() });
   return target;
 }
+
+/**
+ * Deletes a finished job's folder on the host (checkpoints are large; rented disks cost money).
+ * The local record stays, marked, so the job still lists and its fetched adapter is kept.
+ */
+export async function cleanJob(workspace: string, id: string, signal?: AbortSignal): Promise<JobRecord> {
+  const status = await jobStatus(workspace, id, signal);
+  if (!FINAL_STATES.has(status.state)) throw new Error(`job ${id} is ${status.state}: cancel it before deleting its files`);
+  const record = await readJob(workspace, id);
+  if (!record.remoteDir.endsWith(`/${id}`)) throw new Error(`refusing to delete ${record.remoteDir}: it is not a job folder`);
+  const res = await transportFor(record.hostConfig).run(`rm -rf -- ${shQuote(record.remoteDir)}\n`, { signal });
+  if (res.code !== 0) throw new HostError(`deleting ${record.remoteDir} failed: ${res.stderr.trim()}`);
+  return updateJobMeta(workspace, id, { remoteCleanedAt: new Date().toISOString() });
+}

@@ -84,7 +84,9 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     t.tooltip.appendText(`${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`);
     const [icon, color] = ICONS[state] ?? ['circle-outline'];
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' ? '.train' : ''}`;
+    const cleaned = typeof j.meta?.remoteCleanedAt === 'string';
+    if (cleaned) t.description += ' · remote files deleted';
+    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' && !cleaned ? '.train' : ''}${cleaned ? '.cleaned' : ''}`;
     t.id = `job:${j.id}`;
     t.command = { command: 'drag.openTrainingMonitor', title: 'Open Training Monitor', arguments: [j] };
     return t;
