@@ -50,9 +50,10 @@ Host drag-test
   ControlMaster no
   LogLevel ERROR
 
-# A host whose key is not in known_hosts: connections must fail, never auto-accept.
+# A host whose key is not in known_hosts: connections must fail, never auto-accept. (Its own
+# HostName, so a shared connection of drag-test, which has the same server, is not reused.)
 Host drag-test-unknown-key
-  HostName 127.0.0.1
+  HostName localhost
   Port $port
   User $(id -un)
   IdentityFile $dir/id_ed25519

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
 import { monitorSnapshot, parseNvidiaSmi, parseTrainerLog } from '../../src/core/jobs/monitor';
 import { shExports, shJoin, shQuote } from '../../src/core/jobs/quote';
-import { HostError, type HostConfig } from '../../src/core/jobs/transport';
+import { HostError, type HostConfig, SshTransport } from '../../src/core/jobs/transport';
 import { runCli } from '../../src/cli/main';
 import { ROOT, useTempDir } from './helpers';
 
@@ -194,6 +194,29 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.equal(existsSync(running.remoteDir), false);
     assert.equal(existsSync(path.dirname(running.remoteDir)), true);
     assert.ok(typeof (await readJob(ws, running.id)).meta?.remoteCleanedAt === 'string');
+  });
+
+  it('shares one SSH connection between calls (ControlMaster), unless the user\'s config already does', async () => {
+    const t = new SshTransport(services!.sshHost);
+    const t0 = performance.now();
+    assert.equal((await t.run('echo one\n')).stdout, 'one\n');
+    const first = performance.now() - t0;
+    const controlPath = (await t.muxOptions()).find((o) => o.startsWith('ControlPath='))!;
+    assert.match(controlPath, /^ControlPath=.*drag-studio\/ssh\/%C$/);
+    const check = spawnSync('ssh', ['-F', services!.sshConfig, '-o', controlPath, '-O', 'check', services!.sshHost], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+    const t1 = performance.now();
+    for (let i = 0; i < 5; i++) assert.equal((await t.run(`echo ${i}\n`)).stdout, `${i}\n`);
+    console.log(`      first call ${first.toFixed(0)} ms (opens the master), then ${((performance.now() - t1) / 5).toFixed(0)} ms per call`);
+    // a config that sets its own ControlPath is left alone
+    const own = path.join(tmp(), 'own_config');
+    writeFileSync(own, `${readFileSync(services!.sshConfig, 'utf8').replace('ControlMaster no', `ControlMaster auto\n  ControlPath ${tmp()}/cm-%C`)}`);
+    process.env.DRAG_SSH_CONFIG = own;
+    try {
+      assert.deepEqual(await new SshTransport(services!.sshHost).muxOptions(), []);
+    } finally {
+      process.env.DRAG_SSH_CONFIG = services!.sshConfig;
+    }
   });
 
   it('never accepts an unknown host key', async () => {

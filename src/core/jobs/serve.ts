@@ -122,7 +122,8 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
         if (host.ssh) {
           const localPort = await freeLocalPort();
           const ssh = new SshTransport(host.ssh, host.port);
-          forward = spawn('ssh', [...ssh.sshCommand().slice(1), '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${localPort}:${target}:${port}`, '--', host.ssh], { stdio: 'ignore' });
+          // Its own connection (not a shared master, where the forward would outlive this process).
+          forward = spawn('ssh', [...ssh.sshCommand().slice(1), '-o', 'ControlPath=none', '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${localPort}:${target}:${port}`, '--', host.ssh], { stdio: 'ignore' });
           baseUrl = `http://127.0.0.1:${localPort}/v1`;
           say(`forwarding ${baseUrl} -> ${host.ssh}:${target}:${port}`);
         } else baseUrl = `http://${target}:${port}/v1`;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import type { Host } from '../schema/config';
@@ -101,13 +102,33 @@ export class SshTransport implements Transport {
     ];
   }
 
-  /** The ssh command line (without the host), for rsync's -e. */
+  /** The ssh command line (without the host and without connection sharing), e.g. for a port forward. */
   sshCommand(): string[] {
     return ['ssh', ...this.base];
   }
 
+  private mux: Promise<string[]> | undefined;
+  /**
+   * Connection sharing: the Jobs view and the monitor poll every few seconds, and a new SSH
+   * connection each time is slow and can trip a login node's rate limits. When the user's own
+   * ssh config already shares connections (ControlPath, e.g. for a login that needs a second
+   * factor), that is used untouched; otherwise one master per host is kept for 60 s after its
+   * last use under ~/.cache/drag-studio/ssh. DRAG_SSH_MULTIPLEX=0 turns it off.
+   */
+  muxOptions(): Promise<string[]> {
+    if (process.env.DRAG_SSH_MULTIPLEX === '0') return Promise.resolve([]);
+    this.mux ??= execFileText('ssh', [...this.base, '-G', '--', this.host]).then(async (r) => {
+      const own = /^controlpath (.+)$/m.exec(r.stdout)?.[1];
+      if (r.code !== 0 || (own && own !== 'none')) return [];
+      const dir = path.join(homedir(), '.cache', 'drag-studio', 'ssh');
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      return ['-o', 'ControlMaster=auto', '-o', `ControlPath=${dir}/%C`, '-o', 'ControlPersist=60'];
+    }, () => []);
+    return this.mux;
+  }
+
   async run(script: string, options: { signal?: AbortSignal } = {}): Promise<RunResult> {
-    const result = await execFileText('ssh', [...this.base, '--', this.host, 'bash -s'], { input: script, signal: options.signal });
+    const result = await execFileText('ssh', [...this.base, ...(await this.muxOptions()), '--', this.host, 'bash -s'], { input: script, signal: options.signal });
     if (result.code === 255) throw new HostError(explainSshFailure(this.host, result.stderr));
     return result;
   }
@@ -126,9 +147,9 @@ export class SshTransport implements Transport {
     // DRAG_NO_RSYNC=1 forces scp (what a machine without rsync does; the tests use it).
     if (process.env.DRAG_NO_RSYNC !== '1' && (await rsyncAvailable())) {
       // --protect-args: remote paths reach rsync as they are, spaces and quotes included.
-      result = await execFileText('rsync', ['-a', '--protect-args', '-e', shJoin(this.sshCommand()), ...sources, dest], { signal });
+      result = await execFileText('rsync', ['-a', '--protect-args', '-e', shJoin([...this.sshCommand(), ...(await this.muxOptions())]), ...sources, dest], { signal });
     } else {
-      const scpBase = this.base.map((a, i) => (a === '-p' && i < this.base.length - 1 ? '-P' : a));
+      const scpBase = [...this.base.map((a, i) => (a === '-p' && i < this.base.length - 1 ? '-P' : a)), ...(await this.muxOptions())];
       result = await execFileText('scp', ['-r', '-q', ...scpBase, ...sources, dest], { signal });
     }
     if (result.code !== 0) {
