@@ -2,7 +2,7 @@
 // when scripts/start-test-services.sh has started it, else the "local" launcher) runs a stand-in
 // trainer that writes trainer_log.jsonl; the monitor shows state, progress and curves, and its
 // Cancel button stops the job's processes. Screenshot: test-results/training-monitor.png.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +32,8 @@ export async function runMonitorE2E(installRoot) {
   const { ws, cleanup } = makeWorkspace('monitor-ws');
   const envFile = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
   const services = existsSync(envFile) ? JSON.parse(readFileSync(envFile, 'utf8')) : null;
+  // env.json may outlive sshd (a reboot): use it only if it still answers.
+  if (services?.ssh && spawnSync('ssh', ['-F', services.sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPath=none', services.sshHost, 'true']).status !== 0) services.ssh = false;
   const host = services?.ssh ? { ssh: services.sshHost, workdir: path.join(path.dirname(ws), 'remote-jobs'), launcher: 'ssh' } : { workdir: path.join(path.dirname(ws), 'local-jobs'), launcher: 'local' };
   console.log(`  (monitor job on ${services?.ssh ? 'the test sshd' : 'the local launcher: no test sshd'})`);
   const env = services?.ssh ? { DRAG_SSH_CONFIG: services.sshConfig } : {};

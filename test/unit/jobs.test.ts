@@ -18,11 +18,14 @@ import { ROOT, useTempDir } from './helpers';
 interface Services { sshConfig: string; sshHost: string; sshUnknownKeyHost: string; ssh: boolean; slurm: boolean }
 const ENV_FILE = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
 const services: Services | null = existsSync(ENV_FILE) ? (JSON.parse(readFileSync(ENV_FILE, 'utf8')) as Services) : null;
+// env.json may outlive the daemons (a reboot): check they still answer, so such tests skip, not fail.
+if (services?.ssh && spawnSync('ssh', ['-F', services.sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPath=none', services.sshHost, 'true']).status !== 0) services.ssh = false;
+if (services?.slurm && !/^(idle|mix|alloc)/m.test(spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' }).stdout ?? '')) services.slurm = false;
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 
 function need(ctx: Mocha.Context, what: 'ssh' | 'slurm') {
   if (!services?.[what]) {
-    console.log(`      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh; ${ENV_FILE} ${services ? `says ${what}: false` : 'is missing'})`);
+    console.log(`      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh as root; ${services ? `${ENV_FILE} exists but the service does not answer` : `${ENV_FILE} is missing`})`);
     ctx.skip();
   }
   process.env.DRAG_SSH_CONFIG = services!.sshConfig;
