@@ -116,7 +116,8 @@ export class SshTransport implements Transport {
    * last use under ~/.cache/drag-studio/ssh. DRAG_SSH_MULTIPLEX=0 turns it off.
    */
   muxOptions(): Promise<string[]> {
-    if (process.env.DRAG_SSH_MULTIPLEX === '0') return Promise.resolve([]);
+    // Windows' OpenSSH has no connection sharing (ControlMaster needs Unix sockets).
+    if (process.env.DRAG_SSH_MULTIPLEX === '0' || process.platform === 'win32') return Promise.resolve([]);
     this.mux ??= execFileText('ssh', [...this.base, '-G', '--', this.host]).then(async (r) => {
       const own = /^controlpath (.+)$/m.exec(r.stdout)?.[1];
       if (r.code !== 0 || (own && own !== 'none')) return [];
