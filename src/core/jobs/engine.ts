@@ -240,21 +240,27 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
   return record;
 }
 
+/** Shell function: is process group $1 alive? Zombies (this host's init may not reap them) are not. */
+const ALIVE_FN = `alive() { if command -v ps >/dev/null 2>&1; then ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {f=1} END {exit !f}'; else kill -0 -- -"$1" 2>/dev/null; fi; }`;
+
+/** The job's trainer_log.jsonl as a shell word (in the job folder): the recorded one, else the first found. */
+export function progressFileWord(record: Pick<JobRecord, 'progressFile'>): string {
+  return record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
+}
+
 /** The script that reports a job's state as `key=value` lines. */
 function statusScript(record: JobRecord): string {
-  const pf = record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
-  const alive = `alive() { if command -v ps >/dev/null 2>&1; then ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {f=1} END {exit !f}'; else kill -0 -- -"$1" 2>/dev/null; fi; }`;
   const slurm = record.slurmJobId
     ? `s=$(squeue -h -j ${record.slurmJobId} -o %T 2>/dev/null || true)\necho "slurm_state=$s"\nif [ -z "$s" ]; then echo "slurm_final=$(scontrol show job ${record.slurmJobId} -o 2>/dev/null | sed -n 's/.*JobState=\\([A-Z_]*\\).*/\\1/p')"; fi\n`
     : '';
   return `cd ${shQuote(record.remoteDir)} 2>/dev/null || { echo missing=1; exit 0; }
-${alive}
+${ALIVE_FN}
 [ -f exit_code ] && echo "exit_code=$(cat exit_code)"
 [ -e cancelled ] && echo cancelled=1
 [ -f started_at ] && echo "started_at=$(cat started_at)"
 [ -f finished_at ] && echo "finished_at=$(cat finished_at)"
 if [ -s pid ]; then echo has_pid=1; alive "$(cat pid)" && echo alive=1; fi
-${slurm}pf=${pf}
+${slurm}pf=${progressFileWord(record)}
 [ -n "$pf" ] && [ -f "$pf" ] && echo "progress=$(tail -n 1 "$pf")"
 true
 `;
@@ -310,15 +316,35 @@ function parseProgress(line: string | undefined): Record<string, unknown> | null
 
 /** Asks the host where a job stands, stores the answer in job.json, and returns it. */
 export async function jobStatus(workspace: string, id: string, signal?: AbortSignal): Promise<JobStatus> {
+  return (await probeJob(workspace, id, { signal })).status;
+}
+
+const EXTRA_MARK = '@@DRAG-EXTRA@@';
+
+/**
+ * Where a job stands (stored in job.json), plus the output of `extra`, a script run in the job
+ * folder, in the same round trip to the host. A finished job does not change, so it is not asked
+ * about again: only `extra` runs then, and without `extra` the host is not reached at all.
+ */
+export async function probeJob(workspace: string, id: string, options: { extra?: (record: JobRecord) => string; signal?: AbortSignal } = {}): Promise<{ record: JobRecord; status: JobStatus; extra: string }> {
   const record = await readJob(workspace, id);
-  if (record.last && FINAL_STATES.has(record.last.state)) {
-    // A finished job does not change; no need to reach the host again.
-    return record.last;
-  }
+  const known = record.last && FINAL_STATES.has(record.last.state) ? record.last : null;
+  if (known && !options.extra) return { record, status: known, extra: '' };
   const transport = transportFor(record.hostConfig);
-  const res = await transport.run(statusScript(record), { signal });
+  // The status part runs in a subshell: its early exit (folder gone) must not skip `extra`.
+  const script = `${known ? '' : `(
+${statusScript(record)})
+`}${options.extra ? `echo '${EXTRA_MARK}'
+cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0
+${options.extra(record)}
+true
+` : ''}`;
+  const res = await transport.run(script, { signal: options.signal });
   if (res.code !== 0) throw new HostError(`${transport.label}: status of ${id} failed: ${res.stderr.trim()}`);
-  const kv = parseKv(res.stdout);
+  const at = res.stdout.indexOf(`${EXTRA_MARK}\n`);
+  const extra = at < 0 ? '' : res.stdout.slice(at + EXTRA_MARK.length + 1);
+  if (known) return { record, status: known, extra };
+  const kv = parseKv(at < 0 ? res.stdout : res.stdout.slice(0, at));
   const { state, exitCode, reason } = decideState(record, kv);
   const status: JobStatus = {
     id, state, exit_code: exitCode, progress: parseProgress(kv.get('progress')), host: record.host,
@@ -327,9 +353,9 @@ export async function jobStatus(workspace: string, id: string, signal?: AbortSig
     slurm_job_id: record.slurmJobId ?? null, reason, checked_at: new Date().toISOString(),
   };
   // Re-read before writing: another window may have updated meta meanwhile.
-  const fresh = await readJob(workspace, id).catch(() => record);
-  await writeJob(workspace, { ...fresh, last: status });
-  return status;
+  const updated = { ...(await readJob(workspace, id).catch(() => record)), last: status };
+  await writeJob(workspace, updated);
+  return { record: updated, status, extra };
 }
 
 /** Reads the job's log from byte `offset`; `text` ends at a line end unless `final` (so UTF-8 is never split). */
@@ -355,7 +381,7 @@ export async function cancelJob(workspace: string, id: string, signal?: AbortSig
     : `cd ${dir} || exit 3
 [ -f exit_code ] && exit 0
 : > cancelled
-alive() { if command -v ps >/dev/null 2>&1; then ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {f=1} END {exit !f}'; else kill -0 -- -"$1" 2>/dev/null; fi; }
+${ALIVE_FN}
 for _ in $(seq 1 25); do [ -s pid ] && break; sleep 0.2; done
 [ -s pid ] || exit 0
 p=$(cat pid)

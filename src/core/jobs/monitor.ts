@@ -1,6 +1,5 @@
 import { shQuote } from './quote';
-import { FINAL_STATES, type JobStatus, jobStatus, readJob } from './engine';
-import { transportFor } from './transport';
+import { FINAL_STATES, type JobRecord, type JobStatus, probeJob, progressFileWord } from './engine';
 
 /** One point of the loss curves, from a trainer_log.jsonl line. */
 export interface LossPoint {
@@ -19,8 +18,10 @@ export interface GpuSample {
   memoryTotalMiB: number;
 }
 
-/** Everything the Training Monitor shows, gathered in one round trip (plus the status call). */
+/** Everything the Training Monitor shows, gathered with the job's status in one round trip to the host. */
 export interface MonitorSnapshot {
+  /** The job's record, as stored after this check. */
+  record: JobRecord;
   status: JobStatus;
   points: LossPoint[];
   /** null when the host has no nvidia-smi (or the job is finished). */
@@ -72,26 +73,20 @@ export function gpuQuery(slurmJobId: string | undefined): string {
 }
 
 export async function monitorSnapshot(workspace: string, id: string, options: { tailBytes?: number; signal?: AbortSignal } = {}): Promise<MonitorSnapshot> {
-  const status = await jobStatus(workspace, id, options.signal);
-  const record = await readJob(workspace, id);
-  const pf = record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
-  const live = !FINAL_STATES.has(status.state);
-  const script = `cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0
-pf=${pf}
+  // GPUs are not asked for once the job is known to be finished (and not shown for one that just finished).
+  const sectionsScript = (record: JobRecord) => `pf=${progressFileWord(record)}
 echo '${MARK}log'
 [ -n "$pf" ] && [ -f "$pf" ] && cat "$pf"
 echo '${MARK}gpu'
-${live ? gpuQuery(record.slurmJobId) : ':'}
+${record.last && FINAL_STATES.has(record.last.state) ? ':' : gpuQuery(record.slurmJobId)}
 echo '${MARK}tail'
-[ -f job.log ] && tail -c ${options.tailBytes ?? 6000} job.log
-true
-`;
-  const res = await transportFor(record.hostConfig).run(script, { signal: options.signal });
+[ -f job.log ] && tail -c ${options.tailBytes ?? 6000} job.log`;
+  const { record, status, extra } = await probeJob(workspace, id, { extra: sectionsScript, signal: options.signal });
   const sections = new Map<string, string>();
-  for (const part of res.stdout.split(MARK).slice(1)) {
+  for (const part of extra.split(MARK).slice(1)) {
     const nl = part.indexOf('\n');
     sections.set(part.slice(0, nl), part.slice(nl + 1));
   }
   const gpuText = sections.get('gpu') ?? '';
-  return { status, points: parseTrainerLog(sections.get('log') ?? ''), gpus: gpuText.trim() ? parseNvidiaSmi(gpuText) : null, logTail: sections.get('tail') ?? '' };
+  return { record, status, points: parseTrainerLog(sections.get('log') ?? ''), gpus: gpuText.trim() && !FINAL_STATES.has(status.state) ? parseNvidiaSmi(gpuText) : null, logTail: sections.get('tail') ?? '' };
 }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { cancelJob, fetchAdapter, FINAL_STATES, readJob } from '../../core/jobs/engine';
+import { cancelJob, fetchAdapter, FINAL_STATES } from '../../core/jobs/engine';
 import { monitorSnapshot } from '../../core/jobs/monitor';
 import { HostToMonitor, MonitorToHost } from '../../protocol/monitor';
 import { webviewHtml } from '../panels/webviewHtml';
@@ -61,8 +61,8 @@ export class TrainingMonitorPanel implements vscode.Disposable {
     if (this.busy) return;
     this.busy = true;
     try {
-      const [snap, record] = await Promise.all([monitorSnapshot(this.workspace, this.id), readJob(this.workspace, this.id)]);
-      const s = snap.status;
+      const snap = await monitorSnapshot(this.workspace, this.id);
+      const { record, status: s } = snap;
       const p = s.progress ?? {};
       const meta = record.meta ?? {};
       const message: HostToMonitor = {
