@@ -83,7 +83,8 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
   const loraName = options.loraName ?? `drag-${train.id}`;
   const port = options.port ?? 8001;
   const host = train.hostConfig;
-  const rank = typeof (train.meta as { loraRank?: unknown } | undefined)?.loraRank === 'number' ? Math.max(16, (train.meta as { loraRank: number }).loraRank) : 64;
+  const loraRank = train.meta?.loraRank;
+  const rank = typeof loraRank === 'number' ? Math.max(16, loraRank) : 64;
 
   say(`starting vLLM on ${train.host}: ${baseModel} + ${loraName}`);
   const job = await submitJob({

@@ -72,8 +72,8 @@ export class LocalTransport implements Transport {
   }
 }
 
-/** Explains an ssh failure (exit code 255) in words a user can act on. */
-export function explainSshFailure(host: string, stderr: string): string {
+/** A recognised SSH connection problem in words a user can act on, or null if stderr shows none. */
+function sshProblem(host: string, stderr: string): string | null {
   const tail = stderr.trim().split('\n').slice(-3).join(' | ');
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(stderr)) {
     return `ssh ${host}: the host key is not known or has changed, so the connection was refused (host keys are never accepted silently). Run "ssh ${host}" in a terminal once, check the fingerprint, and accept it. (${tail})`;
@@ -81,7 +81,12 @@ export function explainSshFailure(host: string, stderr: string): string {
   if (/Permission denied/i.test(stderr)) return `ssh ${host}: permission denied: add your key to the host or to your ssh-agent (DRAG Studio never asks for passwords). (${tail})`;
   if (/Could not resolve hostname/i.test(stderr)) return `ssh ${host}: unknown host name: add it to ~/.ssh/config. (${tail})`;
   if (/Connection refused|timed out|No route to host/i.test(stderr)) return `ssh ${host}: cannot connect: is the host up and sshd listening? (${tail})`;
-  return `ssh ${host}: ${tail || 'connection failed'}`;
+  return null;
+}
+
+/** Explains an ssh failure (exit code 255) in words a user can act on. */
+export function explainSshFailure(host: string, stderr: string): string {
+  return sshProblem(host, stderr) ?? `ssh ${host}: ${stderr.trim().split('\n').slice(-3).join(' | ') || 'connection failed'}`;
 }
 
 export class SshTransport implements Transport {
@@ -154,8 +159,7 @@ export class SshTransport implements Transport {
       result = await execFileText('scp', ['-r', '-q', ...scpBase, ...sources, dest], { signal });
     }
     if (result.code !== 0) {
-      if (/Host key verification failed|Permission denied|Could not resolve|Connection refused/i.test(result.stderr)) throw new HostError(explainSshFailure(this.host, result.stderr));
-      throw new HostError(`copying ${sources.join(', ')} to ${dest} failed: ${result.stderr.trim() || `exit code ${result.code}`}`);
+      throw new HostError(sshProblem(this.host, result.stderr) ?? `copying ${sources.join(', ')} to ${dest} failed: ${result.stderr.trim() || `exit code ${result.code}`}`);
     }
   }
 }

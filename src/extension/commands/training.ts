@@ -16,12 +16,15 @@ export interface TrainArgs {
   noCheck?: boolean;
 }
 
-/** Presets: LoRA rank, learning rate, epochs, mask strategy and weight scheme in one choice. */
-export const TRAINING_PRESETS: Record<string, { detail: string; args: string[] }> = {
-  'DRAG defaults': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, every token learned, no weights (as DRAG\'s finetune.py)', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3', '--mask-strategy', 'none', '--weight-scheme', 'none'] },
-  'Search queries, weighted': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, learn the search calls only, weight by rank score', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3', '--mask-strategy', 'search-only', '--weight-scheme', 'rank-score'] },
-  'Quick check': { detail: 'LoRA r 8, lr 2e-4, 1 epoch, assistant turns: a first run to see the loss move', args: ['--lora-r', '8', '--lr', '2e-4', '--epochs', '1', '--mask-strategy', 'assistant', '--weight-scheme', 'none'] },
-  'Larger adapter': { detail: 'LoRA r 64 (alpha 128), lr 1e-4, 2 epochs, search and reasoning learned', args: ['--lora-r', '64', '--lora-alpha', '128', '--lr', '1e-4', '--epochs', '2', '--mask-strategy', 'search-think', '--weight-scheme', 'rank-score'] },
+/**
+ * Presets: LoRA rank, learning rate and epochs (`args`) in one choice, with the mask strategy and
+ * weight scheme (`sft`) that only SFT takes.
+ */
+export const TRAINING_PRESETS: Record<string, { detail: string; args: string[]; sft: string[] }> = {
+  'DRAG defaults': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, every token learned, no weights (as DRAG\'s finetune.py)', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3'], sft: ['--mask-strategy', 'none', '--weight-scheme', 'none'] },
+  'Search queries, weighted': { detail: 'LoRA r 16, lr 2e-4, 3 epochs, learn the search calls only, weight by rank score', args: ['--lora-r', '16', '--lr', '2e-4', '--epochs', '3'], sft: ['--mask-strategy', 'search-only', '--weight-scheme', 'rank-score'] },
+  'Quick check': { detail: 'LoRA r 8, lr 2e-4, 1 epoch, assistant turns: a first run to see the loss move', args: ['--lora-r', '8', '--lr', '2e-4', '--epochs', '1'], sft: ['--mask-strategy', 'assistant', '--weight-scheme', 'none'] },
+  'Larger adapter': { detail: 'LoRA r 64 (alpha 128), lr 1e-4, 2 epochs, search and reasoning learned', args: ['--lora-r', '64', '--lora-alpha', '128', '--lr', '1e-4', '--epochs', '2'], sft: ['--mask-strategy', 'search-think', '--weight-scheme', 'rank-score'] },
 };
 
 async function pick<T extends vscode.QuickPickItem>(items: T[], placeHolder: string): Promise<T | undefined> {
@@ -59,7 +62,7 @@ export async function startTraining(context: vscode.ExtensionContext, log: vscod
   if (!presetName) return undefined;
   const preset = TRAINING_PRESETS[presetName];
   if (!preset) throw new Error(`unknown preset "${presetName}"`);
-  const argv = ['train', task, '--host', host, '--dataset', path.join('datasets', dataset), '--workspace', root, '--json', ...(task === 'dpo' ? preset.args.filter((_, i, a) => a[i] !== '--mask-strategy' && a[i - 1] !== '--mask-strategy' && a[i] !== '--weight-scheme' && a[i - 1] !== '--weight-scheme') : preset.args), ...(args.noCheck ? ['--no-check'] : []), ...(args.extra ?? [])];
+  const argv = ['train', task, '--host', host, '--dataset', path.join('datasets', dataset), '--workspace', root, '--json', ...preset.args, ...(task === 'sft' ? preset.sft : []), ...(args.noCheck ? ['--no-check'] : []), ...(args.extra ?? [])];
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), argv, { title: `DRAG: starting ${task.toUpperCase()} on ${host}`, log, cwd: root });
   const submitted = result.events.find((e): e is { id: string } => typeof (e as { id?: unknown }).id === 'string');
   if (result.cancelled) return undefined;
