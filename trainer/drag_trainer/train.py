@@ -324,12 +324,19 @@ def train(args) -> int:
     if task == "sft" and sum(weights) <= 0:
         raise SystemExit(f"drag_trainer: every sample has weight 0 under --weight-scheme {args.weight_scheme}: nothing to learn (use --min-weight or another scheme)")
     lengths = [len(d["input_ids"]) if task == "sft" else max(len(r["input_ids"]) for r in d) for d in data]
+
+    def learned_counts(items):
+        # Learned (shifted) label positions per SFT sample: counted once, used by every window's norm.
+        return [sum(1 for l in d["labels"][1:] if l != IGNORE_INDEX) for d in items] if task == "sft" else []
+
+    train_split = (data, weights, learned_counts(data))
+    val_split = (val_data, val_weights, learned_counts(val_data))
     per_rank = math.ceil(len(data) / args.batch_size / world)
     steps_per_epoch = max(1, math.ceil(per_rank / args.grad_accum))
     total = args.max_steps or max(1, math.ceil(args.epochs * steps_per_epoch))
     log = TrainLog(args.output_dir, total, is_main)
     if is_main:
-        learned = sum(sum(1 for l in d["labels"] if l != IGNORE_INDEX) for d in data) if task == "sft" else 0
+        learned = sum(train_split[2])
         tokens = sum(lengths)
         print(f"{len(data)} {task} samples ({len(errors)} bad lines skipped, {enc.truncated} truncated to {args.max_length}, {enc.skipped} with nothing to learn, "
               f"{enc.fallbacks} mask fallbacks, {missing} without the weight's field); {total} steps; "
@@ -346,10 +353,11 @@ def train(args) -> int:
     pad_id = tokenizer.pad_token_id
     meta = {"base_model": args.model, "task": task, "args": {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool)) or v is None}}
 
-    def micro_loss(idx, window_norm, for_eval=False):
+    def micro_loss(split, idx, norm):
+        items, item_weights, _ = split
         if task == "sft":
-            rows = [data[i] if not for_eval else val_data[i] for i in idx]
-            w = torch.tensor([(weights if not for_eval else val_weights)[i] for i in idx], device=device)
+            rows = [items[i] for i in idx]
+            w = torch.tensor([item_weights[i] for i in idx], device=device)
             batch = to_tensors(rows, pad_id, device, processor, tokenizer)
             labels = batch["labels"][:, 1:]
             inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -358,28 +366,30 @@ def train(args) -> int:
             ce = torch.zeros(labels.shape, device=device)
             ce[mask] = torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask], reduction="none")
             if args.weight_scheme == "none":
-                return ce.sum() / window_norm
+                return ce.sum() / norm
             per_sample = ce.sum(1) / mask.sum(1).clamp(min=1)
-            return (per_sample * w).sum() / window_norm
-        items = [data[i] if not for_eval else val_data[i] for i in idx]
-        rows = [it[0] for it in items] + [it[1] for it in items]
+            return (per_sample * w).sum() / norm
+        pairs = [items[i] for i in idx]
+        rows = [p[0] for p in pairs] + [p[1] for p in pairs]
         batch = to_tensors(rows, pad_id, device, processor, tokenizer)
         logp, _ = token_logps(model, batch)
         policy = logp.sum(-1)
         with torch.no_grad(), raw_model.disable_adapter():
             ref_logp, _ = token_logps(raw_model, batch)
             ref = ref_logp.sum(-1)
-        n = len(items)
+        n = len(pairs)
         margin = (policy[:n] - ref[:n]) - (policy[n:] - ref[n:])
         losses = -torch.nn.functional.logsigmoid(args.beta * margin)
-        return losses.sum() / window_norm
+        return losses.sum() / norm
 
-    def window_norm(windows):
+    def window_norm(split, windows):
+        """What a window's summed loss is divided by: its pairs (DPO), learned tokens, or sum of weights."""
+        _, item_weights, learned_tokens = split
         if task != "sft":
             return float(sum(len(b) for b in windows))
         if args.weight_scheme == "none":
-            return float(max(1, sum(sum(1 for l in data[i]["labels"][1:] if l != IGNORE_INDEX) for b in windows for i in b)))
-        return float(sum(weights[i] for b in windows for i in b))
+            return float(max(1, sum(learned_tokens[i] for b in windows for i in b)))
+        return float(sum(item_weights[i] for b in windows for i in b))
 
     def evaluate():
         if not val_data:
@@ -389,13 +399,7 @@ def train(args) -> int:
         with torch.no_grad():
             for start in range(0, len(val_data), args.batch_size):
                 idx = list(range(start, min(len(val_data), start + args.batch_size)))
-                if task == "sft" and args.weight_scheme == "none":
-                    norm = float(max(1, sum(sum(1 for l in val_data[i]["labels"][1:] if l != IGNORE_INDEX) for i in idx)))
-                elif task == "sft":
-                    norm = float(sum(val_weights[i] for i in idx)) or 1.0
-                else:
-                    norm = float(len(idx))
-                total_loss += float(micro_loss(idx, norm, for_eval=True))
+                total_loss += float(micro_loss(val_split, idx, window_norm(val_split, [idx]) or 1.0))
                 count += 1
         model.train()
         return total_loss / max(1, count)
@@ -417,7 +421,7 @@ def train(args) -> int:
             if stop["flag"]:
                 raise Cancelled()
             windows = batches[w_start : w_start + args.grad_accum]
-            norm = window_norm(windows)
+            norm = window_norm(train_split, windows)
             if norm <= 0:
                 continue  # every weight in the window is 0: nothing to learn
             lr_scale = _cosine(step, total, warmup)
@@ -425,7 +429,7 @@ def train(args) -> int:
                 g["lr"] = base * lr_scale
             loss_value = 0.0
             for b in windows:
-                loss = micro_loss(b, norm)
+                loss = micro_loss(train_split, b, norm)
                 loss.backward()
                 loss_value += float(loss.detach())
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
