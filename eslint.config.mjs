@@ -22,5 +22,5 @@ export default tseslint.config(
     },
   },
   { files: ['src/core/**/*.ts', 'src/protocol/**/*.ts', 'webview/**/*.ts', 'src/cli/**/*.ts'], rules: noVscode },
-  { files: ['**/*.mjs', '**/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  { files: ['**/*.mjs', '**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

@@ -119,3 +119,23 @@ export async function openPalette(page, text) {
   await box.fill(text);
   return box;
 }
+
+/**
+ * Named UI steps: each prints ✔ or ✘ (with the error), and is counted in `tally`. A failing step
+ * rethrows, since the steps after it build on it.
+ */
+export function stepRunner() {
+  const tally = { passed: 0, failed: 0 };
+  const step = async (name, fn) => {
+    try {
+      await fn();
+      tally.passed++;
+      console.log(`  ✔ UI: ${name}`);
+    } catch (err) {
+      tally.failed++;
+      console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`);
+      throw err;
+    }
+  };
+  return { step, tally };
+}

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, ROOT, startCodeServer, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
+import { launchBrowser, ROOT, startCodeServer, stepRunner, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'financebench-mini');
 const RESULTS = path.join(ROOT, 'test-results');
@@ -42,11 +42,7 @@ export async function runCurationE2E(installRoot) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   let dialogs = 0;
   page.on('dialog', async (d) => { dialogs++; await d.dismiss(); });
-  let passed = 0;
-  let failed = 0;
-  const step = async (name, fn) => {
-    try { await fn(); passed++; console.log(`  ✔ UI: ${name}`); } catch (err) { failed++; console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`); throw err; }
-  };
+  const { step, tally } = stepRunner();
   const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
   const openPalette = (text) => openPaletteIn(page, text);
   const inspector = () => page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
@@ -160,5 +156,5 @@ export async function runCurationE2E(installRoot) {
     server.stop();
     cleanup();
   }
-  return { passed, failed };
+  return tally;
 }

@@ -2,11 +2,11 @@
 // when scripts/start-test-services.sh has started it, else the "local" launcher) runs a stand-in
 // trainer that writes trainer_log.jsonl; the monitor shows state, progress and curves, and its
 // Cancel button stops the job's processes. Screenshot: test-results/training-monitor.png.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+import { loadTestServices } from '../helpers/services.cjs';
+import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 const FAKE_TRAINER = `import json, math, os, sys, time
@@ -30,10 +30,7 @@ with open("out/final/adapter_config.json", "w") as f:
 
 export async function runMonitorE2E(installRoot) {
   const { ws, cleanup } = makeWorkspace('monitor-ws');
-  const envFile = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
-  const services = existsSync(envFile) ? JSON.parse(readFileSync(envFile, 'utf8')) : null;
-  // env.json may outlive sshd (a reboot): use it only if it still answers.
-  if (services?.ssh && spawnSync('ssh', ['-F', services.sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPath=none', services.sshHost, 'true']).status !== 0) services.ssh = false;
+  const services = loadTestServices();
   const host = services?.ssh ? { ssh: services.sshHost, workdir: path.join(path.dirname(ws), 'remote-jobs'), launcher: 'ssh' } : { workdir: path.join(path.dirname(ws), 'local-jobs'), launcher: 'local' };
   console.log(`  (monitor job on ${services?.ssh ? 'the test sshd' : 'the local launcher: no test sshd'})`);
   const env = services?.ssh ? { DRAG_SSH_CONFIG: services.sshConfig } : {};
@@ -59,19 +56,7 @@ export async function runMonitorE2E(installRoot) {
   const server = await startCodeServer(installRoot, ws, env);
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-  let passed = 0;
-  let failed = 0;
-  const step = async (name, fn) => {
-    try {
-      await fn();
-      passed++;
-      console.log(`  ✔ UI: ${name}`);
-    } catch (err) {
-      failed++;
-      console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`);
-      throw err;
-    }
-  };
+  const { step, tally } = stepRunner();
   const alive = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.includes(marker) && !l.includes('ps -eo'));
   try {
     await page.goto(workbenchUrl(server, ws));
@@ -187,5 +172,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed, failed: failed + (passed === 7 ? 0 : failed === 0 ? 1 : 0) };
+  return { passed: tally.passed, failed: tally.failed + (tally.passed === 7 ? 0 : tally.failed === 0 ? 1 : 0) };
 }

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, ROOT, startCodeServer, stepRunner, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -18,19 +18,7 @@ export async function runUiTests(installRoot) {
   }
   const server = await startCodeServer(installRoot, ws);
   const browser = await launchBrowser();
-  const passed = [];
-  const failed = [];
-  const step = async (name, fn) => {
-    try {
-      await fn();
-      passed.push(name);
-      console.log(`  ✔ UI: ${name}`);
-    } catch (err) {
-      failed.push(name);
-      console.log(`  ✘ UI: ${name}\n      ${String(err.message).split('\n').join('\n      ')}`);
-      throw err;
-    }
-  };
+  const { step, tally } = stepRunner();
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const openPalette = (text) => openPaletteIn(page, text);
   try {
@@ -183,6 +171,6 @@ export async function runUiTests(installRoot) {
   const monitor = await runMonitorE2E(installRoot);
   const { runVsixE2E } = await import('./vsixE2E.mjs');
   const vsix = await runVsixE2E(installRoot);
-  console.log(`UI (Playwright, code-server): ${passed.length + curation.passed + monitor.passed + vsix.passed} passing, ${failed.length + curation.failed + monitor.failed + vsix.failed} failing`);
-  return failed.length === 0 && passed.length === 8 && curation.failed === 0 && monitor.failed === 0 && monitor.passed === 7 && vsix.failed === 0 ? 0 : 1;
+  console.log(`UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`);
+  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && monitor.passed === 7 && vsix.failed === 0 ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
 import { monitorSnapshot, parseNvidiaSmi, parseTrainerLog } from '../../src/core/jobs/monitor';
@@ -9,23 +9,19 @@ import { shExports, shJoin, shQuote } from '../../src/core/jobs/quote';
 import { HostError, type HostConfig, SshTransport } from '../../src/core/jobs/transport';
 import { runCli } from '../../src/cli/main';
 import { ROOT, useTempDir } from './helpers';
+import { loadTestServices, SERVICES_FILE } from '../helpers/services.cjs';
 
 /**
  * Remote jobs against real services started by scripts/start-test-services.sh (run by .ci/run):
  * Debian's sshd on 127.0.0.1 with checked host keys, and a single-node SLURM. A missing service
  * skips its tests with the reason printed.
  */
-interface Services { sshConfig: string; sshHost: string; sshUnknownKeyHost: string; ssh: boolean; slurm: boolean }
-const ENV_FILE = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
-const services: Services | null = existsSync(ENV_FILE) ? (JSON.parse(readFileSync(ENV_FILE, 'utf8')) as Services) : null;
-// env.json may outlive the daemons (a reboot): check they still answer, so such tests skip, not fail.
-if (services?.ssh && spawnSync('ssh', ['-F', services.sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPath=none', services.sshHost, 'true']).status !== 0) services.ssh = false;
-if (services?.slurm && !/^(idle|mix|alloc)/m.test(spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' }).stdout ?? '')) services.slurm = false;
+const services = loadTestServices();
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 
 function need(ctx: Mocha.Context, what: 'ssh' | 'slurm') {
   if (!services?.[what]) {
-    console.log(`      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh as root; ${services ? `${ENV_FILE} exists but the service does not answer` : `${ENV_FILE} is missing`})`);
+    console.log(`      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh as root; ${services ? `${SERVICES_FILE} exists but the service does not answer` : `${SERVICES_FILE} is missing`})`);
     ctx.skip();
   }
   process.env.DRAG_SSH_CONFIG = services!.sshConfig;
