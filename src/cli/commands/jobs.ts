@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatLineError } from '../../core/io/errors';
-import { cancelJob, cleanJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, readJobLog, submitJob } from '../../core/jobs/engine';
+import { cancelJob, cleanJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, logReadScript, probeJob, readJobLog, submitJob, takeLogChunk } from '../../core/jobs/engine';
 import type { HostConfig } from '../../core/jobs/transport';
 import { loadConfig } from '../../core/workspace/layout';
 import { type CliCommand, type CliIO, UsageError } from '../args';
@@ -39,14 +39,16 @@ const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal
 export async function followLog(workspace: string, id: string, io: CliIO, signal: AbortSignal, follow: boolean, intervalMs = 1000): Promise<JobStatus | null> {
   let offset = 0;
   for (;;) {
-    const status = follow ? await jobStatus(workspace, id, signal) : null;
+    // Following: the status and the next lines come in one round trip.
+    const probe = follow ? await probeJob(workspace, id, { extra: () => logReadScript(offset), signal }) : null;
+    const status = probe?.status ?? null;
     const done = !follow || (status !== null && FINAL_STATES.has(status.state));
     // After the job ends, read everything, the last partial line included.
-    for (;;) {
-      const chunk = await readJobLog(workspace, id, offset, { final: done, signal });
+    let chunk = probe ? takeLogChunk(probe.extra, offset, done) : await readJobLog(workspace, id, offset, { final: done, signal });
+    while (chunk.offset !== offset) {
       if (chunk.text) io.stdout(chunk.text);
-      if (chunk.offset === offset) break;
       offset = chunk.offset;
+      chunk = await readJobLog(workspace, id, offset, { final: done, signal });
     }
     if (done || signal.aborted) return status;
     await sleep(intervalMs, signal);

@@ -361,13 +361,19 @@ true
 /** Reads the job's log from byte `offset`; `text` ends at a line end unless `final` (so UTF-8 is never split). */
 export async function readJobLog(workspace: string, id: string, offset: number, options: { final?: boolean; maxBytes?: number; signal?: AbortSignal } = {}): Promise<{ text: string; offset: number }> {
   const record = await readJob(workspace, id);
-  const max = options.maxBytes ?? 1 << 20;
-  const res = await transportFor(record.hostConfig).run(`cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0\n[ -f ${JOB_LOG} ] && tail -c +${offset + 1} ${JOB_LOG} | head -c ${max}\ntrue\n`, { signal: options.signal });
-  let text = res.stdout;
-  if (!options.final) {
-    const end = text.lastIndexOf('\n');
-    text = end >= 0 ? text.slice(0, end + 1) : '';
-  }
+  const res = await transportFor(record.hostConfig).run(`cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0\n${logReadScript(offset, options.maxBytes)}\ntrue\n`, { signal: options.signal });
+  return takeLogChunk(res.stdout, offset, options.final ?? false);
+}
+
+/** Reads job.log from byte `offset` (run in the job folder), at most `maxBytes`. */
+export function logReadScript(offset: number, maxBytes = 1 << 20): string {
+  return `[ -f ${JOB_LOG} ] && tail -c +${offset + 1} ${JOB_LOG} | head -c ${maxBytes}`;
+}
+
+/** What a log read gave: whole lines only unless `final` (so UTF-8 is never split), and the next offset. */
+export function takeLogChunk(raw: string, offset: number, final: boolean): { text: string; offset: number } {
+  const end = final ? raw.length - 1 : raw.lastIndexOf('\n');
+  const text = end >= 0 ? raw.slice(0, end + 1) : '';
   return { text, offset: offset + Buffer.byteLength(text) };
 }
 
