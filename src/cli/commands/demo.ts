@@ -5,7 +5,7 @@ import { runCollection } from '../../core/agent/collect';
 import { examplesFromSftQuery, trainWriter } from '../../core/agent/writer';
 import { buildCorpus } from '../../core/corpus/build';
 import { generateDemoCorpus } from '../../core/demo/generate';
-import { comparisonMarkdown, compareRuns, loadEvaluation } from '../../core/eval/compare';
+import { comparisonJson, comparisonMarkdown, compareRuns, loadEvaluation } from '../../core/eval/compare';
 import { runEvaluation } from '../../core/eval/evaluate';
 import { toJsonLine, writeJsonAtomic } from '../../core/io/write';
 import { formatProcessed, seededShuffle } from '../../core/pipeline/format';
@@ -68,7 +68,7 @@ keyword agent and the writer on held-out questions, and writes the comparison. N
     const c = compareRuns(await loadEvaluation(path.join(dir, 'evals', 'keyword-agent')), await loadEvaluation(path.join(dir, 'evals', 'query-writer')), { seed });
     const md = comparisonMarkdown(c);
     await fsp.writeFile(path.join(dir, 'evals', 'comparison.md'), md);
-    await writeJsonAtomic(path.join(dir, 'evals', 'comparison.json'), { runs: c.runs, metrics: c.metrics, questions: c.questions, paired: c.paired });
+    await writeJsonAtomic(path.join(dir, 'evals', 'comparison.json'), comparisonJson(c));
     io.stdout(`\n${md}\n`);
     io.stdout(`Done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Open the workspace in VS Code: code "${dir}"\nThen: the DRAG view shows the run, its failed searches and the dataset; "DRAG: Compare Evaluations" compares the two evaluations.\n`);
     return 0;

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { compareRuns, comparisonMarkdown, loadEvaluation } from '../../core/eval/compare';
+import { compareRuns, comparisonJson, comparisonMarkdown, loadEvaluation } from '../../core/eval/compare';
 import { updateJobMeta } from '../../core/jobs/engine';
 import { startAdapterServer } from '../../core/jobs/serve';
 import { type CliCommand, UsageError } from '../args';
@@ -55,7 +55,7 @@ Example: drag eval-adapter 20261126-0315-sft-curated-a1b2 --compare-with evals/b
       const c = compareRuns(a, b);
       const md = comparisonMarkdown(c);
       await writeFile(path.join(outDir, 'comparison.md'), `# ${c.runs[1]} vs ${c.runs[0]}\n\n${md}\n`);
-      await writeFile(path.join(outDir, 'comparison.json'), `${JSON.stringify({ runs: c.runs, metrics: c.metrics, questions: c.questions, paired: c.paired }, null, 2)}\n`);
+      await writeFile(path.join(outDir, 'comparison.json'), `${JSON.stringify(comparisonJson(c), null, 2)}\n`);
       io.stdout(`${c.runs[1]} vs ${c.runs[0]}\n\n${md}\n`);
     }
     return code;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { comparisonMarkdown, compareRuns, loadEvaluation } from '../../core/eval/compare';
+import { comparisonJson, comparisonMarkdown, compareRuns, loadEvaluation } from '../../core/eval/compare';
 import { scoreTrajectoriesFile, writeEvaluation } from '../../core/eval/score';
 import { formatLineError } from '../../core/io/errors';
 import { type CliCommand, UsageError } from '../args';
@@ -48,8 +48,7 @@ the paired statistics). --json prints {"runs","metrics":{name:{a,b,delta,relativ
     const options = { seed: Number(values.seed), resamples: Number(values.resamples) };
     const comparisons = runs.slice(1).map((r) => compareRuns(runs[0], r, options));
     if (values.json) {
-      const strip = (c: (typeof comparisons)[number]) => ({ runs: c.runs, metrics: c.metrics, questions: c.questions, paired: c.paired });
-      io.stdout(`${JSON.stringify(comparisons.length === 1 ? strip(comparisons[0]) : { runs: runs.map((r) => r.label), baseline: runs[0].label, comparisons: comparisons.map(strip) })}\n`);
+      io.stdout(`${JSON.stringify(comparisons.length === 1 ? comparisonJson(comparisons[0]) : { runs: runs.map((r) => r.label), baseline: runs[0].label, comparisons: comparisons.map(comparisonJson) })}\n`);
     } else {
       for (const c of comparisons) io.stdout(`${values.markdown ? '' : `${c.runs[1]} vs ${c.runs[0]}\n\n`}${comparisonMarkdown(c)}\n`);
     }

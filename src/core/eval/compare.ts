@@ -106,6 +106,11 @@ export interface Comparison {
   paired: number;
 }
 
+/** The comparison's documented JSON shape (`drag compare --json`, comparison.json files). */
+export function comparisonJson(c: Comparison): Comparison {
+  return { runs: c.runs, metrics: c.metrics, questions: c.questions, paired: c.paired };
+}
+
 function summaryValue(summary: Record<string, unknown>, key: string): number | null {
   const v = summary[key];
   if (typeof v === 'number') return v;
