@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dpo = sub.add_parser("dpo", help="direct preference optimisation with LoRA", description="DPO (sigmoid loss); the reference model is the same model with the adapter disabled, so no second copy is loaded.")
     _common(dpo, "./checkpoints/dpo")
-    dpo.add_argument("--beta", type=float, default=0.1, help="DPO beta (default 0.1)")
-    dpo.add_argument("--sft-adapter", help="start from an SFT adapter (its weights are trained further; the reference is the base model)")
+    dpo.add_argument("--beta", type=float, default=0.1, help="DPO beta (default 0.1); dropout is off in DPO, as in TRL, so that policy and reference see the same network")
+    dpo.add_argument("--sft-adapter", help="start from an SFT adapter: its weights are trained further and a frozen copy of it is the reference (else the reference is the base model)")
 
     merge = sub.add_parser("merge", help="merge a LoRA adapter into its base model")
     merge.add_argument("--adapter-path", required=True, help="the adapter folder (e.g. <output-dir>/final)")

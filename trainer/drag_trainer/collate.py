@@ -13,9 +13,16 @@ from typing import Sequence
 
 from .masks import IGNORE_INDEX
 
+# Per-token fields beside input_ids that some processors return (transformers 5's Qwen-VL processors
+# mark image tokens in mm_token_type_ids for M-RoPE); padded with 0, and 0 for samples without them.
+ZERO_PADDED = ("mm_token_type_ids",)
+
 
 def pad_batch(samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_length: int | None = None) -> dict[str, list[list[int]]]:
-    """Right-pads ``input_ids`` and ``labels`` of each sample; labels of padding are IGNORE_INDEX."""
+    """Right-pads ``input_ids`` and ``labels`` of each sample; labels of padding are IGNORE_INDEX.
+
+    A ZERO_PADDED field present in any sample is padded with 0 (and all 0 where a sample lacks it).
+    """
     if not samples:
         raise ValueError("empty batch")
     longest = max(len(s["input_ids"]) for s in samples)
@@ -24,6 +31,9 @@ def pad_batch(samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_le
     elif multiple_of > 1:
         longest = -(-longest // multiple_of) * multiple_of
     out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+    extra = [k for k in ZERO_PADDED if any(k in s for s in samples)]
+    for k in extra:
+        out[k] = []
     for s in samples:
         ids = list(s["input_ids"])[:longest]
         labels = list(s.get("labels", s["input_ids"]))[:longest]
@@ -31,6 +41,9 @@ def pad_batch(samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_le
         out["input_ids"].append(ids + [pad_id] * pad)
         out["attention_mask"].append([1] * len(ids) + [0] * pad)
         out["labels"].append(labels + [IGNORE_INDEX] * pad)
+        for k in extra:
+            values = list(s.get(k) or [0] * len(ids))[: len(ids)]
+            out[k].append(values + [0] * (longest - len(values)))
     return out
 
 

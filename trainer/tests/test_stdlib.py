@@ -155,6 +155,11 @@ class CollateTests(unittest.TestCase):
         self.assertEqual(batches, length_grouped_order(lengths, 8, seed=1))
         self.assertNotEqual(batches, length_grouped_order(lengths, 8, seed=2))
 
+    def test_image_token_types_padded_with_zero_and_filled_for_text_rows(self):
+        b = pad_batch([{"input_ids": [1, 7, 7, 2], "mm_token_type_ids": [0, 1, 1, 0]}, {"input_ids": [3, 4]}], 0, multiple_of=8)
+        self.assertEqual(b["mm_token_type_ids"], [[0, 1, 1, 0, 0, 0, 0, 0], [0] * 8])
+        self.assertNotIn("mm_token_type_ids", pad_batch([{"input_ids": [1]}], 0))
+
     def test_empty_batch(self):
         with self.assertRaises(ValueError):
             pad_batch([], 0)
