@@ -42,7 +42,7 @@ def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     return sft, dpo
 
 
-def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0) -> str:
+def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_dim: int = 16) -> str:
     """Writes a tiny Qwen2-VL model and its tokenizer into ``out_dir``; returns it."""
     import torch
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
@@ -59,21 +59,63 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0) -> str
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]")
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out_dir)
-    heads = hidden // 16
+    heads = hidden // head_dim
+    quarter = head_dim // 8  # M-RoPE sections (temporal, height, width) sum to head_dim / 2, as Qwen2-VL's 16/24/24
+    sections = [head_dim // 2 - 6 * quarter // 2, 3 * quarter // 2, 3 * quarter // 2]
     config = Qwen2VLConfig(
         text_config={"vocab_size": len(vocab), "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
                      "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 4096,
-                     "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},  # head_dim 16: sections sum to 8
-                     "tie_word_embeddings": False},
+                     "rope_scaling": {"type": "mrope", "mrope_section": sections},
+                     "tie_word_embeddings": False, "bos_token_id": vocab["<|endoftext|>"], "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"]},
         vision_config={"depth": 1, "embed_dim": 32, "hidden_size": hidden, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
         image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"], vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"],
         bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"],
     )
     model = Qwen2VLForConditionalGeneration(config)
+    # With the usual 0.02 initialisation, a 64-wide model's logits span about +-1.3 whatever the
+    # hidden state, so no LoRA could push the loss much below ln(vocab) - 1: the smoke test could not
+    # tell learning from noise. A wider output layer lets the loss fall as it does in a real model.
+    with torch.no_grad():
+        model.get_output_embeddings().weight.normal_(0.0, 0.15)
     model.save_pretrained(out_dir)
     with open(os.path.join(out_dir, "drag_tiny.json"), "w", encoding="utf-8") as handle:
         json.dump({"hidden": hidden, "layers": layers, "vocab": len(vocab)}, handle)
     return out_dir
+
+
+def add_processor(model_dir: str) -> str:
+    """Saves a Qwen2-VL processor (image processor + the tiny tokenizer) beside the tiny model."""
+    from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen2VLProcessor
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, patch_size=14, merge_size=2, temporal_patch_size=2)
+    video_processor = None
+    try:
+        from transformers import Qwen2VLVideoProcessor
+
+        video_processor = Qwen2VLVideoProcessor()
+    except Exception:  # noqa: BLE001 - older transformers: no separate video processor
+        pass
+    kwargs = {"video_processor": video_processor} if video_processor is not None else {}
+    Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, **kwargs).save_pretrained(model_dir)
+    return model_dir
+
+
+def image_rows(image_dir: str, n: int, seed: int = 0) -> list[dict]:
+    """SFT rows (TRL shape) whose user turn carries one small page image (PNG files written here)."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    os.makedirs(image_dir, exist_ok=True)
+    rows = []
+    for i, row in enumerate(synthetic_rows(n, seed)[0]):
+        path = os.path.join(image_dir, f"page{i}.png")
+        shade = rng.randrange(256)
+        Image.new("RGB", (56 + 28 * (i % 3), 56), (shade, 255 - shade, 128)).save(path)
+        system, user, call = row["messages"]
+        user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user["content"]}]}
+        rows.append({**row, "messages": [system, user, call], "images": [path]})
+    return rows
 
 
 def write_jsonl(path: str, rows: list[dict]) -> str:

@@ -19,8 +19,9 @@ class TinyModelOnCpu(unittest.TestCase):
         import gpu_smoke
 
         result = gpu_smoke.main(steps=12, cpu=True)
-        self.assertTrue(result["ok"])
-        self.assertLess(result["sft_loss_last"], result["sft_loss_first"])
+        failed = {k: v["error"] for k, v in result["phases"].items() if not v["ok"]}
+        self.assertEqual(failed, {})
+        self.assertLess(result["phases"]["sft"]["loss_last"], result["phases"]["sft"]["loss_first"])
 
 
 if __name__ == "__main__":
