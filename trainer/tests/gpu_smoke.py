@@ -10,6 +10,8 @@ Phases, each run even when an earlier one failed (so one GPU session shows every
   merge     the adapter reloads with PEFT; the merged model's logits match base + adapter far
             more closely than they match the bare base model;
   images    SFT with --images: page images through a Qwen2-VL processor, image tokens never learned;
+  options   gradient checkpointing (the default), --grad-accum 2, --val-data, --tune-mlp (the
+            merger is saved with the adapter);
   cancel    SIGTERM to a running trainer: exit 143 and status.json says cancelled.
 Prints one JSON line at the end; exit 1 if any phase failed. Also runs on CPU (slowly) with
 --cpu, which tests/test_torch.py uses.
@@ -121,6 +123,31 @@ def main(steps=30, cpu=False, only=None):
         assert all(l == l and l < 1e4 for l in ls), f"image SFT losses: {ls}"
         return {"loss_first": ls[0], "loss_last": ls[-1]}
 
+    def phase_options():
+        # What a real run uses but the phases above switch off: gradient checkpointing (the default),
+        # gradient accumulation, a validation set, and the vision-language merger trained beside LoRA.
+        tiny.add_processor(model)
+        rows = tiny.image_rows(os.path.join(work, "pages"), 16)
+        data = tiny.write_jsonl(os.path.join(work, "trl_sft_images.jsonl"), rows)
+        val = tiny.write_jsonl(os.path.join(work, "trl_sft_images_val.jsonl"), rows[:4])
+        out = os.path.join(work, "sft-options")
+        args = [a for a in common(4) if a != "--no-gradient-checkpointing"]
+        args[args.index("--save-steps") + 1] = "2"
+        # argparse keeps the last of a repeated option: these come after the common ones.
+        assert cli.main(["sft", "--train-data", data, "--val-data", val, "--output-dir", out, *args, "--images", "--tune-mlp", "--grad-accum", "2", "--batch-size", "4",
+                         "--min-pixels", str(28 * 28 * 4), "--max-pixels", str(28 * 28 * 16)]) == 0
+        with open(os.path.join(out, "trainer_log.jsonl"), encoding="utf-8") as handle:
+            logged = [json.loads(l) for l in handle if l.strip()]
+        evals = [r["eval_loss"] for r in logged if r.get("eval_loss") is not None]
+        assert len(evals) == 2, f"eval_loss every 2 steps: {logged}"
+        from safetensors import safe_open
+
+        with safe_open(os.path.join(out, "final", "adapter_model.safetensors"), "pt") as f:
+            keys = list(f.keys())
+        assert any("merger" in k for k in keys), f"--tune-mlp: the merger is not in the adapter ({len(keys)} tensors)"
+        assert any("lora_" in k for k in keys)
+        return {"eval_losses": evals, "adapter_tensors": len(keys)}
+
     def phase_cancel():
         out = os.path.join(work, "cancelled")
         cmd = [sys.executable, "-m", "drag_trainer", "sft", "--train-data", sft, "--output-dir", out, *common(100000)]
@@ -139,7 +166,7 @@ def main(steps=30, cpu=False, only=None):
         assert state["state"] == "cancelled", state
         return {"exit_code": rc, "state": state["state"]}
 
-    phases = {"sft": phase_sft, "dpo": phase_dpo, "dpo_sft": phase_dpo_sft, "merge": phase_merge, "images": phase_images, "cancel": phase_cancel}
+    phases = {"sft": phase_sft, "dpo": phase_dpo, "dpo_sft": phase_dpo_sft, "merge": phase_merge, "images": phase_images, "options": phase_options, "cancel": phase_cancel}
     for name, fn in phases.items():
         if only and name not in only:
             continue
