@@ -42,12 +42,17 @@ def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     return sft, dpo
 
 
-def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_dim: int = 16) -> str:
-    """Writes a tiny Qwen2-VL model and its tokenizer into ``out_dir``; returns it."""
+ARCHS = ("qwen2_vl", "qwen3_vl")
+
+
+def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_dim: int = 16, arch: str = "qwen2_vl") -> str:
+    """Writes a tiny Qwen2-VL (or Qwen3-VL, DRAG's default family) model and its tokenizer into ``out_dir``."""
     import torch
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers import PreTrainedTokenizerFast
 
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}")
     torch.manual_seed(seed)
     vocab = {t: i for i, t in enumerate(SPECIAL + ["[UNK]"])}
     extra = set(WORDS) | {str(y) for y in range(2000, 2040)} | set("{}[]\":,.?!'()-_ \n") | {"name", "arguments", "search_documents", "You", "system", "user", "assistant", "tool", "a", "helpful", "\n\n"}
@@ -62,16 +67,30 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_d
     heads = hidden // head_dim
     quarter = head_dim // 8  # M-RoPE sections (temporal, height, width) sum to head_dim / 2, as Qwen2-VL's 16/24/24
     sections = [head_dim // 2 - 6 * quarter // 2, 3 * quarter // 2, 3 * quarter // 2]
-    config = Qwen2VLConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
-                     "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 4096,
-                     "rope_scaling": {"type": "mrope", "mrope_section": sections},
-                     "tie_word_embeddings": False, "bos_token_id": vocab["<|endoftext|>"], "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"]},
-        vision_config={"depth": 1, "embed_dim": 32, "hidden_size": hidden, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
-        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"], vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"],
-        bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|im_end|>"], pad_token_id=vocab["<|endoftext|>"],
-    )
-    model = Qwen2VLForConditionalGeneration(config)
+    ids = {"bos_token_id": vocab["<|endoftext|>"], "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"]}
+    text = {"vocab_size": len(vocab), "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 4096, "tie_word_embeddings": False, **ids}
+    special = {"image_token_id": vocab["<|image_pad|>"], "video_token_id": vocab["<|video_pad|>"], "vision_start_token_id": vocab["<|vision_start|>"], "vision_end_token_id": vocab["<|vision_end|>"]}
+    if arch == "qwen2_vl":
+        from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+        config = Qwen2VLConfig(
+            text_config={**text, "rope_scaling": {"type": "mrope", "mrope_section": sections}},
+            vision_config={"depth": 1, "embed_dim": 32, "hidden_size": hidden, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
+            **special, **ids,
+        )
+        model = Qwen2VLForConditionalGeneration(config)
+    else:
+        from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+        # Qwen3-VL: interleaved M-RoPE, explicit head_dim, a deep-stack vision merger, 16-pixel patches.
+        config = Qwen3VLConfig(
+            text_config={**text, "head_dim": head_dim, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0, "mrope_section": sections, "mrope_interleaved": True}},
+            vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                           "in_channels": 3, "out_hidden_size": hidden, "num_position_embeddings": 256, "deepstack_visual_indexes": [1]},
+            **special, **ids,
+        )
+        model = Qwen3VLForConditionalGeneration(config)
     # With the usual 0.02 initialisation, a 64-wide model's logits span about +-1.3 whatever the
     # hidden state, so no LoRA could push the loss much below ln(vocab) - 1: the smoke test could not
     # tell learning from noise. A wider output layer lets the loss fall as it does in a real model.
@@ -79,25 +98,30 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_d
         model.get_output_embeddings().weight.normal_(0.0, 0.15)
     model.save_pretrained(out_dir)
     with open(os.path.join(out_dir, "drag_tiny.json"), "w", encoding="utf-8") as handle:
-        json.dump({"hidden": hidden, "layers": layers, "vocab": len(vocab)}, handle)
+        json.dump({"arch": arch, "hidden": hidden, "layers": layers, "vocab": len(vocab)}, handle)
     return out_dir
 
 
 def add_processor(model_dir: str) -> str:
-    """Saves a Qwen2-VL processor (image processor + the tiny tokenizer) beside the tiny model."""
-    from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen2VLProcessor
+    """Saves a Qwen-VL processor (image processor + the tiny tokenizer) beside the tiny model."""
+    import transformers
+    from transformers import AutoTokenizer, Qwen2VLImageProcessor
 
+    with open(os.path.join(model_dir, "drag_tiny.json"), encoding="utf-8") as handle:
+        arch = json.load(handle).get("arch", "qwen2_vl")
+    patch = 14 if arch == "qwen2_vl" else 16
+    factor = patch * 2
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16, patch_size=14, merge_size=2, temporal_patch_size=2)
-    video_processor = None
-    try:
-        from transformers import Qwen2VLVideoProcessor
-
-        video_processor = Qwen2VLVideoProcessor()
-    except Exception:  # noqa: BLE001 - older transformers: no separate video processor
-        pass
-    kwargs = {"video_processor": video_processor} if video_processor is not None else {}
-    Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, **kwargs).save_pretrained(model_dir)
+    image_processor = Qwen2VLImageProcessor(min_pixels=factor * factor * 4, max_pixels=factor * factor * 16, patch_size=patch, merge_size=2, temporal_patch_size=2)
+    processor_cls = transformers.Qwen2VLProcessor if arch == "qwen2_vl" else transformers.Qwen3VLProcessor
+    video_cls = getattr(transformers, "Qwen2VLVideoProcessor" if arch == "qwen2_vl" else "Qwen3VLVideoProcessor", None)
+    kwargs = {}
+    if video_cls is not None:
+        try:
+            kwargs["video_processor"] = video_cls(patch_size=patch)
+        except Exception:  # noqa: BLE001 - older transformers: no separate video processor
+            pass
+    processor_cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, **kwargs).save_pretrained(model_dir)
     return model_dir
 
 

@@ -3,7 +3,8 @@
 #   bash trainer/tests/gpu_checks.sh [out-dir]
 # Writes one log per check into out-dir (default $OUT, else /tmp/drag-gpu-checks) and prints each
 # log's tail and exit code. Checks: package versions and `drag_trainer env`; tests/gpu_smoke.py
-# (SFT, DPO, DPO from an SFT adapter, merge, image SFT, SIGTERM); bench/trainer_sft.py (dynamic
+# (SFT, DPO, DPO from an SFT adapter, merge, image SFT, options, SIGTERM) with a tiny Qwen2-VL and
+# again with a tiny Qwen3-VL; bench/trainer_sft.py (dynamic
 # padding vs pad-to-max-length); tests/test_torch.py (the same smoke test on the CPU).
 # CHECKS="gpu_smoke test_torch_cpu" runs only those; *_LIMIT variables set each check's timeout.
 set -u
@@ -25,5 +26,6 @@ check() {
 }
 check env "${ENV_LIMIT:-90}" bash -c "nvidia-smi -L; $py -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|tokenizers|accelerate|bitsandbytes|pillow|trl|vllm) '; $py -m drag_trainer env"
 check gpu_smoke "${SMOKE_LIMIT:-240}" "$py" "$here/tests/gpu_smoke.py"
+check gpu_smoke_qwen3 "${SMOKE_LIMIT:-240}" "$py" "$here/tests/gpu_smoke.py" --arch=qwen3_vl
 check bench_trainer_sft "${BENCH_LIMIT:-120}" "$py" "$here/../bench/trainer_sft.py"
 check test_torch_cpu "${CPU_LIMIT:-150}" bash -c "cd '$here/tests' && $py -m unittest -v test_torch"

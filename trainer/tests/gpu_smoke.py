@@ -13,7 +13,8 @@ Phases, each run even when an earlier one failed (so one GPU session shows every
   options   gradient checkpointing (the default), --grad-accum 2, --val-data, --tune-mlp (the
             merger is saved with the adapter);
   cancel    SIGTERM to a running trainer: exit 143 and status.json says cancelled.
-Prints one JSON line at the end; exit 1 if any phase failed. Also runs on CPU (slowly) with
+Prints one JSON line at the end; exit 1 if any phase failed. --arch=qwen3_vl builds a tiny Qwen3-VL
+(DRAG's default model family: interleaved M-RoPE, deep-stack vision merger) instead of Qwen2-VL. Also runs on CPU (slowly) with
 --cpu, which tests/test_torch.py uses.
 """
 
@@ -46,7 +47,7 @@ def read_status(out_dir):
         return json.load(handle)
 
 
-def main(steps=30, cpu=False, only=None):
+def main(steps=30, cpu=False, only=None, arch="qwen2_vl"):
     import torch
 
     if not cpu and not torch.cuda.is_available():
@@ -54,14 +55,14 @@ def main(steps=30, cpu=False, only=None):
     if cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     work = tempfile.mkdtemp(prefix="drag-smoke-")
-    model = tiny.build(os.path.join(work, "tiny-model"))
+    model = tiny.build(os.path.join(work, "tiny-model"), arch=arch, head_dim=16 if arch == "qwen2_vl" else 32)
     sft_rows, dpo_rows = tiny.synthetic_rows(64)
     sft = tiny.write_jsonl(os.path.join(work, "trl_sft_train.jsonl"), sft_rows)
     dpo = tiny.write_jsonl(os.path.join(work, "trl_dpo_train.jsonl"), dpo_rows)
     def common(n=steps):
         return ["--model", model, "--max-steps", str(n), "--logging-steps", "1", "--batch-size", "8", "--grad-accum", "1", "--save-steps", "10", "--no-gradient-checkpointing", "--lora-r", "8", "--seed", "1"]
 
-    result = {"device": "cpu" if cpu else torch.cuda.get_device_name(0), "phases": {}}
+    result = {"device": "cpu" if cpu else torch.cuda.get_device_name(0), "arch": arch, "phases": {}}
 
     def phase_sft():
         assert cli.main(["sft", "--train-data", sft, "--output-dir", os.path.join(work, "sft"), "--lr", "3e-3", "--mask-strategy", "search-only", "--weight-scheme", "rank-score", *common()]) == 0
@@ -185,4 +186,5 @@ def main(steps=30, cpu=False, only=None):
 
 if __name__ == "__main__":
     picked = [a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")]
-    sys.exit(0 if main(cpu="--cpu" in sys.argv, only=picked[0] if picked else None)["ok"] else 1)
+    archs = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--arch=")]
+    sys.exit(0 if main(cpu="--cpu" in sys.argv, only=picked[0] if picked else None, arch=archs[0] if archs else "qwen2_vl")["ok"] else 1)

@@ -33,6 +33,9 @@ export function searchText(s: Pick<ProcessedSearch, 'query' | 'reasoning'>, reas
 
 const dpoPrompt = (q: string) => `<question>${q}</question>\n\nGenerate a search query to find the answer:`;
 
+/** LLaMA-Factory wants the tool schema as a JSON string: serialised once, not once per example. */
+const TOOLS_JSON = JSON.stringify(TOOLS);
+
 /** The agent's first turn: its real system prompt, the question, and a search tool call. */
 function agentPrompt(question: string) {
   return [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: question }];
@@ -92,11 +95,11 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
         ...base, chosen_score: p.better.rank_score ?? 0, rejected_score: p.worse.rank_score ?? 0,
       }));
     case 'llamafactory_sft':
-      return best ? [{ conversations: [{ from: 'human', value: q }, { from: 'function_call', value: functionCall(best) }], system: SYSTEM_PROMPT, tools: JSON.stringify(TOOLS), ...base }] : [];
+      return best ? [{ conversations: [{ from: 'human', value: q }, { from: 'function_call', value: functionCall(best) }], system: SYSTEM_PROMPT, tools: TOOLS_JSON, ...base }] : [];
     case 'llamafactory_dpo':
       return r.query_pairs.map((p) => ({
         conversations: [{ from: 'human', value: q }], chosen: { from: 'function_call', value: functionCall(p.better) }, rejected: { from: 'function_call', value: functionCall(p.worse) },
-        system: SYSTEM_PROMPT, tools: JSON.stringify(TOOLS), ...base,
+        system: SYSTEM_PROMPT, tools: TOOLS_JSON, ...base,
       }));
   }
 }
