@@ -63,9 +63,9 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 
 /**
  * Writes records as JSONL atomically without building one giant string: chunks go to a temp file,
- * which is fsynced and renamed over the target.
+ * which is fsynced and renamed over the target. `line` serialises one record (default: one JSON line).
  */
-export async function writeJsonlAtomic(file: string, records: Iterable<unknown>): Promise<number> {
+export async function writeJsonlAtomic(file: string, records: Iterable<unknown>, line: (record: unknown) => string = toJsonLine): Promise<number> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -75,9 +75,9 @@ export async function writeJsonlAtomic(file: string, records: Iterable<unknown>)
     let chunk: string[] = [];
     let size = 0;
     for (const r of records) {
-      const line = toJsonLine(r);
-      chunk.push(line);
-      size += line.length;
+      const text = line(r);
+      chunk.push(text);
+      size += text.length;
       n++;
       if (size > 1 << 22) {
         await handle.write(chunk.join(''));
