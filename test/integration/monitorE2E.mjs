@@ -3,7 +3,7 @@
 // trainer that writes trainer_log.jsonl; the monitor shows state, progress and curves, and its
 // Cancel button stops the job's processes. Screenshot: test-results/training-monitor.png.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadTestServices } from '../helpers/services.cjs';
 import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
@@ -50,6 +50,8 @@ export async function runMonitorE2E(installRoot) {
   writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host, 'cpu-box': { ...host, python: 'python3' } } }, null, 2));
   mkdirSync(path.join(ws, 'datasets', 'curated'), { recursive: true });
   writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_sft_train.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<search>a</search>' }] })}\n`);
+  const turn = (query) => [{ role: 'assistant', content: `<search>${query}</search>` }];
+  writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_dpo_train.jsonl'), `${JSON.stringify({ prompt: [{ role: 'user', content: 'q' }], chosen: turn('a'), rejected: turn('b') })}\n`);
   execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'base')], { stdio: 'ignore' });
   const marker = `monitor-e2e-${process.pid}`;
   const id = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'submit', '--host', 'gpu', '--workspace', ws, '--name', 'sft-demo', '--upload', path.join(ws, 'fake_trainer.py'), '--progress-file', 'out/trainer_log.jsonl', '--', 'python3', 'fake_trainer.py', marker], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
@@ -150,6 +152,36 @@ export async function runMonitorE2E(installRoot) {
       const serve = jobs.find((j) => j.id.includes('vllm-'));
       if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
     });
+    await step('DRAG: Start Training… with DPO offers the finished SFT job on that host and continues its adapter', async () => {
+      await openPalette(page, '>DRAG: Start Training');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Start Training' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DPO' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.type('DPO');
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cpu-box' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type('gpu');
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: /Continue .*sft-curated/ }).first().waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: path.join(RESULTS, 'dpo-from-sft.png') });
+      await page.keyboard.type('Continue');
+      await page.keyboard.press('Enter');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type('Quick check');
+      await page.keyboard.press('Enter');
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator('h1', { hasText: 'dpo-curated' }).waitFor({ timeout: 60_000 });
+      await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
+      const dpo = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' })).find((j) => j.id.includes('dpo-curated'));
+      const record = JSON.parse(readFileSync(path.join(ws, 'jobs', dpo.id, 'job.json'), 'utf8'));
+      // the SFT job trained on "gpu" (the one on cpu-box failed its check and never started)
+      const sftRecord = readdirSync(path.join(ws, 'jobs')).filter((d) => /^\d{8}-\d{6}-sft-curated-/.test(d))
+        .map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8'))).find((j) => j.host === 'gpu');
+      const sft = sftRecord.id;
+      const at = record.command.indexOf('--sft-adapter');
+      if (at < 0 || record.command[at + 1] !== `${sftRecord.remoteDir}/out/final`) throw new Error(`--sft-adapter missing or wrong in ${record.command.join(' ')} (the SFT job ${sft} is in ${sftRecord.remoteDir})`);
+      if (record.meta?.fromJob !== sft) throw new Error(`job.json meta.fromJob is ${record.meta?.fromJob}, not ${sft}`);
+    });
     await step('the Jobs view lists every job with its state, elapsed time and host', async () => {
       await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
       const header = page.locator('.sidebar .pane-header', { hasText: /^\s*Jobs/i }).first();
@@ -172,5 +204,5 @@ export async function runMonitorE2E(installRoot) {
     try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
     cleanup();
   }
-  return { passed: tally.passed, failed: tally.failed + (tally.passed === 7 ? 0 : tally.failed === 0 ? 1 : 0) };
+  return { passed: tally.passed, failed: tally.failed + (tally.passed === 8 ? 0 : tally.failed === 0 ? 1 : 0) };
 }

@@ -253,6 +253,43 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.match(job.last!.reason!, /^not started: /);
     assert.equal(existsSync(path.join(job.remoteDir, 'run.sh')), false);
   });
+  it('drag train dpo --from-job continues a finished SFT job\'s adapter on its host, with its base model', async () => {
+    const ds = path.join(ws, 'datasets', 'curated');
+    mkdirSync(ds, { recursive: true });
+    const turn = (q: string) => [{ role: 'assistant', content: `<search>${q}</search>` }];
+    writeFileSync(path.join(ds, 'trl_dpo_train.jsonl'), `${JSON.stringify({ prompt: [{ role: 'user', content: 'q' }], chosen: turn('a'), rejected: turn('b') })}\n`);
+    const sft = async (makeAdapter: boolean) => {
+      const job = await submitJob({ workspace: ws, hostName: 'box', host, name: 'sft', command: ['bash', '-c', makeAdapter ? 'mkdir -p out/final && echo {} > out/final/adapter_config.json' : 'true'], meta: { kind: 'train', task: 'sft', model: 'Qwen/Qwen2.5-VL-3B-Instruct', adapter: 'out/final' } });
+      assert.equal((await waitFor(ws, job.id, ['succeeded', 'failed'])).state, 'succeeded');
+      return job;
+    };
+    const source = await sft(true);
+    // no --host: the adapter's host; no --model: the adapter's base model
+    const r = await cli(['train', 'dpo', '--dataset', 'datasets/curated', '--workspace', ws, '--from-job', source.id, '--no-check', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const started = JSON.parse(r.out) as { id: string; host: string; command: string[] };
+    assert.equal(started.host, 'box');
+    const args = started.command.join(' ');
+    assert.ok(args.includes(`--sft-adapter ${source.remoteDir}/out/final`), args);
+    assert.ok(args.includes('--model Qwen/Qwen2.5-VL-3B-Instruct'), args);
+    assert.equal((await readJob(ws, started.id)).meta?.fromJob, source.id);
+
+    const wrongHost = await cli(['train', 'dpo', '--host', 'cluster', '--dataset', 'datasets/curated', '--workspace', ws, '--from-job', source.id, '--no-check']);
+    assert.equal(wrongHost.code, 2);
+    assert.match(wrongHost.err, /was trained on host "box", where its adapter is: train with --host box/);
+    const withSft = await cli(['train', 'sft', '--dataset', 'datasets/curated', '--workspace', ws, '--from-job', source.id]);
+    assert.equal(withSft.code, 2);
+    assert.match(withSft.err, /use it with "drag train dpo"/);
+
+    // a finished job without an adapter: recorded as not started, nothing launched
+    const empty = await sft(false);
+    const missing = await cli(['train', 'dpo', '--dataset', 'datasets/curated', '--workspace', ws, '--from-job', empty.id, '--no-check']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, new RegExp(`--from-job ${empty.id}: no adapter at .*out/final`));
+    const failed = (await listJobs(ws)).jobs.find((j) => j.meta?.fromJob === empty.id)!;
+    assert.match(failed.last!.reason!, /^not started: /);
+    assert.equal(existsSync(path.join(failed.remoteDir, 'run.sh')), false);
+  });
 });
 
 describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag eval, compare', function () {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { submitJob } from '../../core/jobs/engine';
+import { jobStatus, readJob, submitJob } from '../../core/jobs/engine';
 import { shQuote } from '../../core/jobs/quote';
 import { HostError, type Transport } from '../../core/jobs/transport';
 import { type CliCommand, UsageError } from '../args';
@@ -46,12 +46,27 @@ export async function checkTrainingHost(transport: Transport, remoteDir: string,
   return report as Record<string, unknown>;
 }
 
+/**
+ * `--from-job ID`: the adapter of a finished training job, to continue with DPO. It stays on the
+ * host it was trained on (the new job runs there too) and keeps its base model.
+ */
+export async function sourceAdapter(workspace: string, id: string, host: string | undefined, signal?: AbortSignal): Promise<{ host: string; adapter: string; model: string | undefined }> {
+  const source = await readJob(workspace, id).catch(() => { throw new UsageError(`--from-job ${id}: no such job in ${path.join(workspace, 'jobs')}`); });
+  if (source.meta?.kind !== 'train') throw new UsageError(`--from-job ${id}: not a training job`);
+  if (host && host !== source.host) throw new UsageError(`--from-job ${id} was trained on host "${source.host}", where its adapter is: train with --host ${source.host}`);
+  const status = await jobStatus(workspace, id, signal);
+  if (status.state !== 'succeeded') throw new UsageError(`--from-job ${id} is ${status.state}: its adapter is complete only once the job has succeeded`);
+  const adapter = `${source.remoteDir}/${typeof source.meta.adapter === 'string' ? source.meta.adapter : 'out/final'}`;
+  return { host: source.host, adapter, model: typeof source.meta.model === 'string' ? source.meta.model : undefined };
+}
+
 const PASS_THROUGH = ['model', 'epochs', 'max-steps', 'batch-size', 'grad-accum', 'lr', 'lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets', 'max-length', 'mask-strategy', 'weight-scheme', 'beta', 'seed', 'save-steps', 'logging-steps'] as const;
 
 export const trainCommand: CliCommand = {
   name: 'train',
   summary: 'upload a dataset and the trainer to a GPU host and start LoRA SFT or DPO as a job',
   usage: `drag train sft|dpo --host H --dataset datasets/<name> [--name N] [--nproc N] [--data-file F] [--no-check] [--json]
+                [--from-job ID] (dpo: continue that finished SFT job's adapter; its frozen copy is the reference)
                 [--model M] [--epochs E] [--max-steps S] [--batch-size B] [--grad-accum A] [--lr LR]
                 [--lora-r R] [--lora-alpha A] [--lora-dropout D] [--lora-targets T] [--max-length L]
                 [--mask-strategy none|assistant|search-only|search-think] [--weight-scheme none|rank-score|rank-sq|inv-effort|binary]
@@ -61,7 +76,8 @@ Uploads the dataset folder and trainer/ into the job folder, checks the host (py
 env: Python, torch, transformers, peft, CUDA; --no-check skips it), then runs
   python -m drag_trainer <sft|dpo> --train-data <dataset>/trl_<task>_train.jsonl --output-dir out ...
 (torchrun --nproc_per_node N with --nproc N > 1). Progress: drag jobs status|logs <id>; the adapter
-ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter.`,
+ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter. With --from-job, DPO
+starts from that job's adapter on the same host (--host defaults to it, --model to its base model).`,
   async run(argv, io, signal) {
     const [task, ...rest] = argv;
     if (task !== 'sft' && task !== 'dpo') throw new UsageError('expected "drag train sft" or "drag train dpo"');
@@ -70,15 +86,18 @@ ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter
     const options = Object.fromEntries(PASS_THROUGH.map((k) => [k, { type: 'string' as const }]));
     const { values: parsed } = parseArgs({
       args: dash >= 0 ? rest.slice(0, dash) : rest,
-      options: { ...options, workspace: { type: 'string' }, host: { type: 'string' }, dataset: { type: 'string' }, name: { type: 'string' }, nproc: { type: 'string' }, 'data-file': { type: 'string' }, 'no-check': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      options: { ...options, workspace: { type: 'string' }, host: { type: 'string' }, dataset: { type: 'string' }, name: { type: 'string' }, nproc: { type: 'string' }, 'data-file': { type: 'string' }, 'from-job': { type: 'string' }, 'no-check': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
     });
     const values = parsed as typeof parsed & Partial<Record<(typeof PASS_THROUGH)[number], string>>;
     if (!values.dataset) throw new UsageError('--dataset is required (a folder written by drag format, e.g. datasets/curated)');
     const workspace = workspaceOf(values.workspace);
     const datasetDir = path.resolve(workspace, values.dataset);
     if (!existsSync(datasetDir)) throw new UsageError(`--dataset ${values.dataset}: no such folder`);
+    if (values['from-job'] && task !== 'dpo') throw new UsageError('--from-job continues a finished SFT adapter with DPO: use it with "drag train dpo"');
     const files = pickTrainFiles(datasetDir, task, values['data-file']);
-    const { name: hostName, host } = await resolveHost(workspace, values.host);
+    const from = values['from-job'] ? await sourceAdapter(workspace, values['from-job'], values.host, signal) : undefined;
+    if (from && !values.model && from.model) values.model = from.model;
+    const { name: hostName, host } = await resolveHost(workspace, values.host ?? from?.host);
     const python = host.python ?? 'python3';
     const ds = path.basename(datasetDir);
     const nproc = Number(values.nproc ?? '1');
@@ -86,14 +105,19 @@ ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter
     const launcher = nproc > 1 ? [python, '-m', 'torch.distributed.run', `--nproc_per_node=${nproc}`, '-m', 'drag_trainer'] : [python, '-m', 'drag_trainer'];
     const trainerArgs = [
       task, '--train-data', `${ds}/${files.train}`, ...(files.val ? ['--val-data', `${ds}/${files.val}`] : []), '--output-dir', 'out',
-      ...PASS_THROUGH.flatMap((k) => (values[k] !== undefined ? [`--${k}`, String(values[k])] : [])), ...extra,
+      ...PASS_THROUGH.flatMap((k) => (values[k] !== undefined ? [`--${k}`, String(values[k])] : [])), ...(from ? ['--sft-adapter', from.adapter] : []), ...extra,
     ];
     const command = ['env', 'PYTHONPATH=trainer', ...launcher, ...trainerArgs];
     const record = await submitJob({
       workspace, hostName, host, command, name: values.name ?? `${task}-${ds}`, uploads: [datasetDir, trainerDir()], progressFile: 'out/trainer_log.jsonl', signal,
-      meta: { kind: 'train', task, dataset: path.relative(workspace, datasetDir), model: values.model ?? 'Qwen/Qwen3-VL-8B-Thinking', adapter: 'out/final', trainData: files.train, loraRank: Number(values['lora-r'] ?? 16) },
+      meta: { kind: 'train', task, dataset: path.relative(workspace, datasetDir), model: values.model ?? 'Qwen/Qwen3-VL-8B-Thinking', adapter: 'out/final', trainData: files.train, loraRank: Number(values['lora-r'] ?? 16), ...(from ? { fromJob: values['from-job'] } : {}) },
       onProgress: (m) => { if (!values.json) io.stderr(`${m}\n`); },
-      preflight: values['no-check'] ? undefined : async (transport, remoteDir) => {
+      preflight: values['no-check'] && !from ? undefined : async (transport, remoteDir) => {
+        if (from) {
+          const found = await transport.run(`test -f ${shQuote(`${from.adapter}/adapter_config.json`)} && echo found\n`, { signal });
+          if (!found.stdout.includes('found')) throw new HostError(`--from-job ${values['from-job']}: no adapter at ${transport.label}:${from.adapter} (deleted with "drag jobs clean"?)`);
+        }
+        if (values['no-check']) return;
         if (!values.json) io.stderr(`checking ${transport.label} for training (python -m drag_trainer env)\n`);
         await checkTrainingHost(transport, remoteDir, python);
       },

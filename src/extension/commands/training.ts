@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listEvaluations } from '../../core/eval/discover';
+import { listJobs } from '../../core/jobs/engine';
 import { corpusPaths, loadConfig } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
 
@@ -11,6 +12,8 @@ export interface TrainArgs {
   task?: 'sft' | 'dpo';
   host?: string;
   preset?: string;
+  /** DPO only: continue this finished SFT job's adapter (`drag train dpo --from-job`); null = the base model. */
+  fromJob?: string | null;
   /** Extra `drag train` options, e.g. ['--max-steps', '20']. */
   extra?: string[];
   noCheck?: boolean;
@@ -32,7 +35,10 @@ async function pick<T extends vscode.QuickPickItem>(items: T[], placeHolder: str
   return vscode.window.showQuickPick(items, { placeHolder, ignoreFocusOut: true });
 }
 
-/** "DRAG: Start Training…": dataset, SFT or DPO, host and preset, then `drag train` as a job; opens the monitor. */
+/**
+ * "DRAG: Start Training…": dataset, SFT or DPO, host (for DPO: the base model or a finished SFT
+ * job's adapter to continue) and preset, then `drag train` as a job; opens the monitor.
+ */
 export async function startTraining(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: TrainArgs = {}): Promise<string | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   if (!root) throw new Error('open a workspace folder first');
@@ -58,11 +64,24 @@ export async function startTraining(context: vscode.ExtensionContext, log: vscod
   if (!task) return undefined;
   const host = args.host ?? (await pick(hosts.map(([name, h]) => ({ label: name, description: `${h.launcher ?? 'ssh'}${h.ssh ? ` ${h.ssh}` : ''} · ${h.workdir}` })), 'GPU host'))?.label;
   if (!host) return undefined;
+  let fromJob = args.fromJob;
+  if (task === 'dpo' && fromJob === undefined) {
+    // SFT then DPO is the usual order: offer the SFT jobs trained on this host (the adapter stays there).
+    const sftJobs = (await listJobs(root)).jobs.filter((j) => j.host === host && j.meta?.kind === 'train' && j.meta?.task === 'sft' && j.last?.state !== 'failed' && j.last?.state !== 'cancelled');
+    if (sftJobs.length) {
+      const choice = await vscode.window.showQuickPick([
+        { label: 'Base model', description: 'DPO from the base model; the reference is the base model', id: null as string | null },
+        ...sftJobs.map((j) => ({ label: `Continue ${j.id}`, description: `${String(j.meta?.model ?? '')} · ${j.last?.state ?? 'not checked'}`, detail: 'DPO continues this SFT adapter; a frozen copy of it is the reference', id: j.id as string | null })),
+      ], { placeHolder: 'Start DPO from', ignoreFocusOut: true });
+      if (!choice) return undefined;
+      fromJob = choice.id;
+    }
+  }
   const presetName = args.preset ?? (await vscode.window.showQuickPick(Object.entries(TRAINING_PRESETS).map(([label, p]) => ({ label, detail: p.detail })), { placeHolder: 'Preset', ignoreFocusOut: true }))?.label;
   if (!presetName) return undefined;
   const preset = TRAINING_PRESETS[presetName];
   if (!preset) throw new Error(`unknown preset "${presetName}"`);
-  const argv = ['train', task, '--host', host, '--dataset', path.join('datasets', dataset), '--workspace', root, '--json', ...preset.args, ...(task === 'sft' ? preset.sft : []), ...(args.noCheck ? ['--no-check'] : []), ...(args.extra ?? [])];
+  const argv = ['train', task, '--host', host, '--dataset', path.join('datasets', dataset), '--workspace', root, '--json', ...preset.args, ...(task === 'sft' ? preset.sft : []), ...(fromJob ? ['--from-job', fromJob] : []), ...(args.noCheck ? ['--no-check'] : []), ...(args.extra ?? [])];
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), argv, { title: `DRAG: starting ${task.toUpperCase()} on ${host}`, log, cwd: root });
   const submitted = result.events.find((e): e is { id: string } => typeof (e as { id?: unknown }).id === 'string');
   if (result.cancelled) return undefined;
