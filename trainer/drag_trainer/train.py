@@ -306,6 +306,9 @@ def train(args) -> int:
         # adapter), not the bare base model: otherwise the first loss is already below ln 2 and beta
         # pulls the policy back towards the base model instead of the SFT model.
         model = PeftModel.from_pretrained(model, args.sft_adapter, is_trainable=True)
+        if is_main:
+            cfg = model.peft_config["default"]
+            print(f"continuing the SFT adapter {args.sft_adapter} (LoRA r {cfg.r}, alpha {cfg.lora_alpha}: its own settings; --lora-* options do not apply)", file=sys.stderr, flush=True)
         ref_adapter = "reference"
         model.load_adapter(args.sft_adapter, adapter_name=ref_adapter, is_trainable=False)
         model.set_adapter("default")
