@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, submitJob, wrapperScript } from '../../src/core/jobs/engine';
+import { cancelJob, decideState, fetchFromJob, jobStatus, listJobs, readJob, statusScript, submitJob, wrapperScript } from '../../src/core/jobs/engine';
 import { monitorSnapshot, parseNvidiaSmi, parseTrainerLog } from '../../src/core/jobs/monitor';
 import { shExports, shJoin, shQuote } from '../../src/core/jobs/quote';
 import { HostError, type HostConfig, SshTransport } from '../../src/core/jobs/transport';
@@ -72,6 +72,18 @@ describe('jobs: shell quoting (one function for every remote command line)', () 
 });
 
 describe('jobs: deciding the state', () => {
+  it('asks whether the job still runs before reading its exit code (a job ending in between is not "lost")', () => {
+    // Found by a CI run: a SLURM job that finished between the two reads was reported failed.
+    const base = { version: 1 as const, id: 'j', name: 'j', host: 'h', hostConfig: { workdir: '/w', launcher: 'ssh' as const }, remoteDir: '/w/j', command: ['true'], uploads: [], submittedAt: new Date().toISOString() };
+    for (const record of [base, { ...base, slurmJobId: '42' }]) {
+      const script = statusScript(record);
+      const exitRead = script.indexOf('cat exit_code');
+      assert.ok(exitRead > 0 && script.indexOf('alive "$(cat pid)"') < exitRead);
+      if (record === base) continue;
+      assert.ok(script.indexOf('squeue') < exitRead && script.indexOf('scontrol') < exitRead);
+    }
+  });
+
   const rec = { id: 'j', submittedAt: new Date().toISOString() };
   const kv = (o: Record<string, string>) => new Map(Object.entries(o));
   it('exit codes: 0 succeeded, else failed; cancelled marker wins over a non-zero code', () => {
@@ -381,7 +393,7 @@ describe('jobs on SLURM (real single-node cluster)', function () {
     const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', 'echo "{\\"current_steps\\": 1, \\"total_steps\\": 1}" > trainer_log.jsonl; echo "on $SLURM_JOB_ID"'] });
     assert.match(job.slurmJobId!, /^\d+$/);
     const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
-    assert.equal(done.state, 'succeeded');
+    assert.equal(done.state, 'succeeded', `${done.reason}`);
     assert.equal(done.slurm_job_id, job.slurmJobId);
     assert.deepEqual(done.progress, { current_steps: 1, total_steps: 1 });
     const logs = await cli(['jobs', 'logs', job.id, '--workspace', ws]);

@@ -248,19 +248,24 @@ export function progressFileWord(record: Pick<JobRecord, 'progressFile'>): strin
   return record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
 }
 
-/** The script that reports a job's state as `key=value` lines. */
-function statusScript(record: JobRecord): string {
+/**
+ * The script that reports a job's state as `key=value` lines. Whether the job still runs (its
+ * process group, SLURM's queue) is asked before its exit code is read: the wrapper writes the exit
+ * code before it ends, so a job seen gone has its exit code on disk by the time it is read. The
+ * other order misreads a job that ends between the two as "ended without an exit code" (failed).
+ */
+export function statusScript(record: JobRecord): string {
   const slurm = record.slurmJobId
     ? `s=$(squeue -h -j ${record.slurmJobId} -o %T 2>/dev/null || true)\necho "slurm_state=$s"\nif [ -z "$s" ]; then echo "slurm_final=$(scontrol show job ${record.slurmJobId} -o 2>/dev/null | sed -n 's/.*JobState=\\([A-Z_]*\\).*/\\1/p')"; fi\n`
     : '';
   return `cd ${shQuote(record.remoteDir)} 2>/dev/null || { echo missing=1; exit 0; }
 ${ALIVE_FN}
-[ -f exit_code ] && echo "exit_code=$(cat exit_code)"
+if [ -s pid ]; then echo has_pid=1; alive "$(cat pid)" && echo alive=1; fi
+${slurm}[ -f exit_code ] && echo "exit_code=$(cat exit_code)"
 [ -e cancelled ] && echo cancelled=1
 [ -f started_at ] && echo "started_at=$(cat started_at)"
 [ -f finished_at ] && echo "finished_at=$(cat finished_at)"
-if [ -s pid ]; then echo has_pid=1; alive "$(cat pid)" && echo alive=1; fi
-${slurm}pf=${progressFileWord(record)}
+pf=${progressFileWord(record)}
 [ -n "$pf" ] && [ -f "$pf" ] && echo "progress=$(tail -n 1 "$pf")"
 true
 `;
