@@ -111,11 +111,15 @@ export async function launchBrowser() {
 /** Opens the command palette (retrying: a keypress can land while focus moves) and types `text`. */
 export async function openPalette(page, text) {
   const box = page.locator('.quick-input-widget input');
+  // The palette can close again before it is typed into (focus taken by a webview or a
+  // notification; one CI run waited 30 s on a hidden box): reopen it and type again.
   for (let attempt = 0; attempt < 4; attempt++) {
     await page.keyboard.press('F1');
-    if (await box.waitFor({ timeout: 5_000 }).then(() => true, () => false)) break;
+    const shown = await box.waitFor({ timeout: 5_000 }).then(() => true, () => false);
+    if (shown && (await box.fill(text, { timeout: 5_000 }).then(() => true, () => false))) return box;
     await page.keyboard.press('Escape');
   }
+  await page.keyboard.press('F1');
   await box.fill(text);
   return box;
 }
