@@ -172,5 +172,5 @@ export async function runUiTests(installRoot) {
   const { runVsixE2E } = await import('./vsixE2E.mjs');
   const vsix = await runVsixE2E(installRoot);
   console.log(`UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`);
-  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && monitor.passed === 8 && vsix.failed === 0 ? 0 : 1;
+  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0 ? 0 : 1;
 }
