@@ -10,7 +10,7 @@ import { runCliJob } from './jobs/cliJob';
 import { JobsProvider } from './jobs/jobsView';
 import { TrainingMonitorPanel } from './jobs/monitorPanel';
 import { evaluateAdapter, startTraining, type TrainArgs } from './commands/training';
-import { cancelJob, cleanJob, fetchAdapter, type JobRecord, listJobs } from '../core/jobs/engine';
+import { cancelJob, cleanJob, fetchAdapter, type JobRecord, listJobs, readJob } from '../core/jobs/engine';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
 import { ComparePanel } from './panels/comparePanel';
@@ -280,6 +280,11 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       const out = await evaluateAdapter(context, log, id, options && typeof options === 'object' ? options : {});
       api.evaluations?.refresh();
       return out;
+    },
+    'drag.continueWithDpo': async (job?: JobRecord | string, args?: TrainArgs) => {
+      const record = typeof job === 'string' ? await readJob(workspaceRoot(), job) : job;
+      if (!record?.id) throw new Error('choose a finished SFT job in the Jobs view');
+      return startTraining(context, log, { ...(args && typeof args === 'object' ? args : {}), task: 'dpo', host: record.host, fromJob: record.id });
     },
     'drag.cleanJob': async (job?: JobRecord) => {
       if (!job?.id) throw new Error('choose a finished job in the Jobs view');

@@ -196,6 +196,27 @@ export async function runMonitorE2E(installRoot) {
       await page.locator('.monaco-list-row', { hasText: /vllm-sft-curated\s*cancelled/ }).first().waitFor({ timeout: 10_000 });
       await page.screenshot({ path: path.join(RESULTS, 'jobs-view.png') });
     });
+    await step('Continue with DPO… on a succeeded SFT job\'s row starts DPO from its adapter', async () => {
+      const row = page.locator('.monaco-list-row', { hasText: /sft-curated\s*succeeded · \d+ s · gpu/ }).first();
+      await row.click({ button: 'right' });
+      const item = page.locator('.context-view .action-label', { hasText: 'Continue with DPO' }).first();
+      await item.hover({ timeout: 10_000 });
+      await page.keyboard.press('Enter'); // a click on code-server's menu only highlights the item
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 20_000 });
+      await page.keyboard.type('Quick check');
+      await page.keyboard.press('Enter');
+      const dpoJobs = () => readdirSync(path.join(ws, 'jobs')).filter((d) => d.includes('dpo-curated')).map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
+      let dpo = dpoJobs();
+      for (let i = 0; i < 120 && dpo.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        dpo = dpoJobs();
+      }
+      const newest = dpo.map((j) => j.id).sort().pop();
+      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+      await panel.locator(`text=${newest}`).first().waitFor({ timeout: 60_000 });
+      await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
+      if (dpo.length !== 2 || !dpo.every((j) => j.meta?.fromJob && j.meta.fromJob.includes('sft-curated') && j.host === 'gpu')) throw new Error(`DPO jobs: ${JSON.stringify(dpo.map((j) => [j.id, j.host, j.meta?.fromJob]))}`);
+    });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'monitor-failure.png') }).catch(() => {});
   } finally {
@@ -205,5 +226,5 @@ export async function runMonitorE2E(installRoot) {
     cleanup();
   }
   // Every step must have run: the runner (ui.mjs) trusts this count.
-  return { passed: tally.passed, failed: tally.failed + (tally.passed === 8 ? 0 : tally.failed === 0 ? 1 : 0) };
+  return { passed: tally.passed, failed: tally.failed + (tally.passed === 9 ? 0 : tally.failed === 0 ? 1 : 0) };
 }

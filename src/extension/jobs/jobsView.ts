@@ -86,7 +86,9 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const cleaned = typeof j.meta?.remoteCleanedAt === 'string';
     if (cleaned) t.description += ' · remote files deleted';
-    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' && !cleaned ? '.train' : ''}${cleaned ? '.cleaned' : ''}`;
+    // drag.job.final.train.sft: a succeeded SFT job whose adapter is still on the host ("Continue with DPO…")
+    const sft = j.meta?.kind === 'train' && j.meta?.task === 'sft' && state === 'succeeded' && !cleaned ? '.sft' : '';
+    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' && !cleaned ? '.train' : ''}${sft}${cleaned ? '.cleaned' : ''}`;
     t.id = `job:${j.id}`;
     t.command = { command: 'drag.openTrainingMonitor', title: 'Open Training Monitor', arguments: [j] };
     return t;
