@@ -3,8 +3,8 @@
  * inline styles: the CSP forbids them), and the per-question lists. Labels and questions are text.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { connect, vscodeApi } from '../shared/host';
-import { css, html, LitElement, nothing, svg, type TemplateResult } from 'lit';
+import { HostElement, vscodeApi } from '../shared/host';
+import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { type CompareToHost, HostToCompare } from '../../src/protocol/compare';
 
 const send = (m: CompareToHost) => vscodeApi.postMessage(m);
@@ -47,12 +47,11 @@ function scatter(points: Array<{ id: string; a: number | null; b: number | null 
     </svg></figure>`;
 }
 
-class DragCompareApp extends LitElement {
+class DragCompareApp extends HostElement {
   static override properties = { data: { state: true }, notice: { state: true } };
   data: Data | null = null;
   notice = '';
 
-  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -77,17 +76,7 @@ class DragCompareApp extends LitElement {
     .legend .a { background: var(--vscode-descriptionForeground); } .legend .b { background: var(--vscode-charts-blue); }
   `;
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.disconnect = connect(this.onMessage);
-  }
-
-  override disconnectedCallback(): void {
-    this.disconnect?.();
-    super.disconnectedCallback();
-  }
-
-  private onMessage = (event: MessageEvent): void => {
+  protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToCompare.safeParse(event.data);
     if (!parsed.success) return;
     if (parsed.data.type === 'comparison') this.data = parsed.data;

@@ -5,8 +5,8 @@
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { connect, vscodeApi } from '../shared/host';
-import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { HostElement, vscodeApi } from '../shared/host';
+import { css, html, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
 import { HostToInspector, type InspectorCuration, type InspectorStep, type InspectorToHost, type InspectorTrajectory } from '../../src/protocol/inspector';
 
@@ -43,7 +43,7 @@ function placeBox(el: Element | undefined, b: { left: number; top: number; width
 
 const OUTCOME: Record<InspectorTrajectory['outcome'], string> = { rank1: 'found at rank 1', lower: 'found lower', never: 'never found', errored: 'errored' };
 
-class DragInspectorApp extends LitElement {
+class DragInspectorApp extends HostElement {
   static override properties = {
     t: { state: true }, curation: { state: true }, selected: { state: true }, thumbs: { state: true }, large: { state: true }, help: { state: true }, notice: { state: true },
   };
@@ -57,7 +57,6 @@ class DragInspectorApp extends LitElement {
   notice: { message: string; level: string } | null = null;
   private requestId = 0;
 
-  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px 40px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -102,17 +101,7 @@ class DragInspectorApp extends LitElement {
     .toolbar { display: flex; gap: 6px; flex-wrap: wrap; margin: 8px 0; }
   `;
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.disconnect = connect(this.onMessage, this.onKey);
-  }
-
-  override disconnectedCallback(): void {
-    this.disconnect?.();
-    super.disconnectedCallback();
-  }
-
-  private onMessage = (event: MessageEvent): void => {
+  protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToInspector.safeParse(event.data);
     if (!parsed.success) return;
     const msg = parsed.data;
@@ -160,7 +149,7 @@ class DragInspectorApp extends LitElement {
     send({ type: 'openPage', requestId: ++this.requestId, page: { file, page }, query: query ?? '' });
   }
 
-  private onKey = (e: KeyboardEvent): void => {
+  protected override onKey = (e: KeyboardEvent): void => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === 'Escape') { this.large = null; this.help = false; return; }
     if (!this.t) return;

@@ -4,8 +4,8 @@
  * log's tail as text (never HTML), and buttons to cancel and fetch the adapter.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { connect, vscodeApi } from '../shared/host';
-import { css, html, LitElement, nothing, svg, type TemplateResult } from 'lit';
+import { HostElement, vscodeApi } from '../shared/host';
+import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { HostToMonitor, type MonitorToHost } from '../../src/protocol/monitor';
 
 const send = (m: MonitorToHost) => vscodeApi.postMessage(m);
@@ -38,11 +38,10 @@ function lineChart(title: string, points: Point[], series: Array<{ key: 'loss' |
     </svg></figure>`;
 }
 
-class DragMonitorApp extends LitElement {
+class DragMonitorApp extends HostElement {
   static override properties = { data: { state: true }, notice: { state: true } };
   data: Snapshot | null = null;
   notice: { message: string; level: 'info' | 'error' } | null = null;
-  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -66,17 +65,7 @@ class DragMonitorApp extends LitElement {
     .error { color: var(--vscode-errorForeground); }
   `;
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.disconnect = connect(this.onMessage);
-  }
-
-  override disconnectedCallback(): void {
-    this.disconnect?.();
-    super.disconnectedCallback();
-  }
-
-  private onMessage = (event: MessageEvent): void => {
+  protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToMonitor.safeParse(event.data);
     if (!parsed.success) return;
     if (parsed.data.type === 'snapshot') this.data = parsed.data;

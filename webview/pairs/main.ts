@@ -5,15 +5,15 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { connect, vscodeApi } from '../shared/host';
-import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { HostElement, vscodeApi } from '../shared/host';
+import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToPairs, type PairCandidate, type PairsToHost } from '../../src/protocol/pairs';
 
 const send = (m: PairsToHost) => vscodeApi.postMessage(m);
 
 type Question = Extract<HostToPairs, { type: 'question' }>;
 
-class DragPairsApp extends LitElement {
+class DragPairsApp extends HostElement {
   static override properties = { q: { state: true }, selected: { state: true }, chosen: { state: true }, rejected: { state: true }, tried: { state: true }, draft: { state: true }, notice: { state: true } };
   q: Question | null = null;
   selected = 0;
@@ -24,7 +24,6 @@ class DragPairsApp extends LitElement {
   notice = '';
   private requestId = 0;
 
-  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -44,21 +43,11 @@ class DragPairsApp extends LitElement {
     .notice { margin-top: 8px; color: var(--vscode-descriptionForeground); }
   `;
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.disconnect = connect(this.onMessage, this.onKey);
-  }
-
-  override disconnectedCallback(): void {
-    this.disconnect?.();
-    super.disconnectedCallback();
-  }
-
   private get rows(): PairCandidate[] {
     return [...this.tried, ...(this.q?.candidates ?? [])];
   }
 
-  private onMessage = (event: MessageEvent): void => {
+  protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToPairs.safeParse(event.data);
     if (!parsed.success) return;
     const msg = parsed.data;
@@ -83,7 +72,7 @@ class DragPairsApp extends LitElement {
     }
   };
 
-  private onKey = (e: KeyboardEvent): void => {
+  protected override onKey = (e: KeyboardEvent): void => {
     if ((e.composedPath()[0] as HTMLElement | undefined)?.tagName === 'INPUT') {
       if (e.key === 'Enter') this.tryDraft();
       return;

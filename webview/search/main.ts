@@ -8,8 +8,8 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import { connect, vscodeApi } from '../shared/host';
-import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { HostElement, vscodeApi } from '../shared/host';
+import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToWebview, type WebviewToHost } from '../../src/protocol/searchPanel';
 import type { SearchHitResult } from '../../src/protocol/serve';
 
@@ -34,7 +34,7 @@ function marked(text: string, spans: ReadonlyArray<readonly [number, number]>): 
   return out;
 }
 
-class DragSearchApp extends LitElement {
+class DragSearchApp extends HostElement {
   static override properties = {
     query: { state: true }, topK: { state: true }, corpus: { state: true }, pages: { state: true },
     status: { state: true }, busy: { state: true }, error: { state: true }, parsed: { state: true },
@@ -58,7 +58,6 @@ class DragSearchApp extends LitElement {
   private latestSearch = 0;
   private debounce: ReturnType<typeof setTimeout> | undefined;
 
-  private disconnect: (() => void) | undefined;
 
   static override styles = css`
     :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
@@ -86,18 +85,13 @@ class DragSearchApp extends LitElement {
   `;
 
   override connectedCallback(): void {
-    super.connectedCallback();
+    // The query and top-k typed before the panel was hidden come back before the host is told `ready`.
     const state = vscodeApi.getState() as UiState | undefined;
     if (state) { this.query = state.query; this.topK = state.topK; }
-    this.disconnect = connect(this.onMessage, this.onKey);
+    super.connectedCallback();
   }
 
-  override disconnectedCallback(): void {
-    this.disconnect?.();
-    super.disconnectedCallback();
-  }
-
-  private onMessage = (event: MessageEvent): void => {
+  protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToWebview.safeParse(event.data);
     if (!parsed.success) return;
     const msg = parsed.data;
@@ -144,7 +138,7 @@ class DragSearchApp extends LitElement {
     }
   };
 
-  private onKey = (e: KeyboardEvent): void => {
+  protected override onKey = (e: KeyboardEvent): void => {
     const inField = (e.composedPath()[0] as HTMLElement | undefined)?.tagName === 'INPUT';
     if (e.key === 'Escape' && this.large) { this.large = null; return; }
     if (inField && e.key !== 'ArrowDown') return;
