@@ -61,11 +61,16 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Writes records as JSONL atomically, one JSON line each (see writeLinesAtomic). */
+export async function writeJsonlAtomic(file: string, records: Iterable<unknown>): Promise<number> {
+  return writeLinesAtomic(file, (function* () { for (const r of records) yield toJsonLine(r); })());
+}
+
 /**
- * Writes records as JSONL atomically without building one giant string: chunks go to a temp file,
- * which is fsynced and renamed over the target. `line` serialises one record (default: one JSON line).
+ * Writes lines (each ending in a newline) atomically without building one giant string: chunks go
+ * to a temp file, which is fsynced and renamed over the target. Returns the number of lines.
  */
-export async function writeJsonlAtomic(file: string, records: Iterable<unknown>, line: (record: unknown) => string = toJsonLine): Promise<number> {
+export async function writeLinesAtomic(file: string, lines: Iterable<string>): Promise<number> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -74,8 +79,7 @@ export async function writeJsonlAtomic(file: string, records: Iterable<unknown>,
   try {
     let chunk: string[] = [];
     let size = 0;
-    for (const r of records) {
-      const text = line(r);
+    for (const text of lines) {
       chunk.push(text);
       size += text.length;
       n++;

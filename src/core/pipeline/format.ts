@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
-import { toJsonLine, writeJsonAtomic, writeJsonlAtomic } from '../io/write';
+import { toJsonLine, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { hashFile } from '../search/index';
 import { answerLocations } from '../schema/question';
 import { mulberry32 } from '../util/random';
@@ -150,8 +150,6 @@ export interface FormatReport {
   errors: LineError[];
 }
 
-const asLine = (line: unknown) => line as string;
-
 /** `drag format`: processed records -> per-format train/val files, stats.json, manifest.json. */
 export async function formatProcessed(inputs: readonly string[], outputDir: string, options: FormatOptions): Promise<FormatReport> {
   const records: ProcessedRecord[] = [];
@@ -182,8 +180,8 @@ export async function formatProcessed(inputs: readonly string[], outputDir: stri
     const trainPath = path.join(outputDir, `${format}_train.jsonl`);
     const valPath = path.join(outputDir, `${format}_val.jsonl`);
     // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
-    await writeJsonlAtomic(trainPath, seededShuffle(train, options.seed + 1000 * (i + 1)), asLine);
-    if (val.length) await writeJsonlAtomic(valPath, seededShuffle(val, options.seed + 1000 * (i + 1) + 1), asLine);
+    await writeLinesAtomic(trainPath, seededShuffle(train, options.seed + 1000 * (i + 1)));
+    if (val.length) await writeLinesAtomic(valPath, seededShuffle(val, options.seed + 1000 * (i + 1) + 1));
     report.formats[format] = { total: train.length + val.length, train: train.length, val: val.length, train_path: trainPath, val_path: val.length ? valPath : null };
   }
   const lf: Record<string, unknown> = {};
