@@ -115,11 +115,21 @@ def main(steps=30, cpu=False, only=None, arch="qwen2_vl"):
         assert merge_err < 0.1 * adapter_effect, f"merged model differs from base + adapter: {merge_err} vs adapter effect {adapter_effect}"
         return {"lora_tensors": n_lora, "merge_max_abs_err": merge_err, "adapter_max_abs_effect": adapter_effect}
 
+    pixels = ["--min-pixels", str(28 * 28 * 4), "--max-pixels", str(28 * 28 * 16)]
+    image_files = {}
+
+    def image_data():
+        """The processor beside the tiny model and 16 rows with page images (train) and 4 (val), made once."""
+        if not image_files:
+            tiny.add_processor(model)
+            rows = tiny.image_rows(os.path.join(work, "pages"), 16)
+            image_files["train"] = tiny.write_jsonl(os.path.join(work, "trl_sft_images.jsonl"), rows)
+            image_files["val"] = tiny.write_jsonl(os.path.join(work, "trl_sft_images_val.jsonl"), rows[:4])
+        return image_files
+
     def phase_images():
-        tiny.add_processor(model)
-        rows = tiny.image_rows(os.path.join(work, "pages"), 16)
-        data = tiny.write_jsonl(os.path.join(work, "trl_sft_images.jsonl"), rows)
-        assert cli.main(["sft", "--train-data", data, "--output-dir", os.path.join(work, "sft-images"), "--images", "--mask-strategy", "assistant", "--lr", "3e-3", "--min-pixels", str(28 * 28 * 4), "--max-pixels", str(28 * 28 * 16), *common(6)]) == 0
+        data = image_data()["train"]
+        assert cli.main(["sft", "--train-data", data, "--output-dir", os.path.join(work, "sft-images"), "--images", "--mask-strategy", "assistant", "--lr", "3e-3", *pixels, *common(6)]) == 0
         ls = losses(os.path.join(work, "sft-images", "trainer_log.jsonl"))
         assert all(l == l and l < 1e4 for l in ls), f"image SFT losses: {ls}"
         return {"loss_first": ls[0], "loss_last": ls[-1]}
@@ -127,16 +137,12 @@ def main(steps=30, cpu=False, only=None, arch="qwen2_vl"):
     def phase_options():
         # What a real run uses but the phases above switch off: gradient checkpointing (the default),
         # gradient accumulation, a validation set, and the vision-language merger trained beside LoRA.
-        tiny.add_processor(model)
-        rows = tiny.image_rows(os.path.join(work, "pages"), 16)
-        data = tiny.write_jsonl(os.path.join(work, "trl_sft_images.jsonl"), rows)
-        val = tiny.write_jsonl(os.path.join(work, "trl_sft_images_val.jsonl"), rows[:4])
+        files = image_data()
         out = os.path.join(work, "sft-options")
         args = [a for a in common(4) if a != "--no-gradient-checkpointing"]
-        args[args.index("--save-steps") + 1] = "2"
         # argparse keeps the last of a repeated option: these come after the common ones.
-        assert cli.main(["sft", "--train-data", data, "--val-data", val, "--output-dir", out, *args, "--images", "--tune-mlp", "--grad-accum", "2", "--batch-size", "4",
-                         "--min-pixels", str(28 * 28 * 4), "--max-pixels", str(28 * 28 * 16)]) == 0
+        assert cli.main(["sft", "--train-data", files["train"], "--val-data", files["val"], "--output-dir", out, *args,
+                         "--save-steps", "2", "--images", "--tune-mlp", "--grad-accum", "2", "--batch-size", "4", *pixels]) == 0
         with open(os.path.join(out, "trainer_log.jsonl"), encoding="utf-8") as handle:
             logged = [json.loads(l) for l in handle if l.strip()]
         evals = [r["eval_loss"] for r in logged if r.get("eval_loss") is not None]
