@@ -53,6 +53,9 @@ export async function runMonitorE2E(installRoot) {
   const turn = (query) => [{ role: 'assistant', content: `<search>${query}</search>` }];
   writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_dpo_train.jsonl'), `${JSON.stringify({ prompt: [{ role: 'user', content: 'q' }], chosen: turn('a'), rejected: turn('b') })}\n`);
   execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'base')], { stdio: 'ignore' });
+  // `drag jobs <args> --json` in this workspace, and the job records (job.json) whose folder passes `test`
+  const jobsJson = (...args) => JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', ...args, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+  const jobRecords = (test) => readdirSync(path.join(ws, 'jobs')).filter(test).map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
   const marker = `monitor-e2e-${process.pid}`;
   const id = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'submit', '--host', 'gpu', '--workspace', ws, '--name', 'sft-demo', '--upload', path.join(ws, 'fake_trainer.py'), '--progress-file', 'out/trainer_log.jsonl', '--', 'python3', 'fake_trainer.py', marker], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
   const server = await startCodeServer(installRoot, ws, env);
@@ -88,7 +91,7 @@ export async function runMonitorE2E(installRoot) {
       await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Job' }).first().click({ timeout: 10_000 });
       await panel.locator('.state.cancelled').waitFor({ timeout: 30_000 });
       if (alive()) throw new Error('the job\'s process is still running after cancel');
-      const status = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'status', id, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const status = jobsJson('status', id);
       if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
     });
     const startTraining = async (hostName) => {
@@ -124,17 +127,17 @@ export async function runMonitorE2E(installRoot) {
       await panel.locator('h1', { hasText: 'sft-curated' }).waitFor({ timeout: 60_000 });
       await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
       await panel.locator('text=/step 30 \\/ 30/').first().waitFor({ timeout: 10_000 });
-      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const jobs = jobsJson('ls');
       const trained = jobs.find((j) => j.id.includes('sft-curated'));
       if (!trained || trained.state !== 'succeeded') throw new Error(`drag jobs ls: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
-      const record = JSON.parse(readFileSync(path.join(ws, 'jobs', trained.id, 'job.json'), 'utf8'));
+      const [record] = jobRecords((d) => d === trained.id);
       for (const a of ['--lora-r', '8', '--epochs', '1', '--mask-strategy', 'assistant']) if (!record.command.includes(a)) throw new Error(`preset option ${a} missing from ${record.command.join(' ')}`);
     });
     await step('Fetch Adapter in the monitor copies out/final from the host into jobs/<id>/adapter/', async () => {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('vscode-button', { hasText: 'Fetch Adapter' }).click();
       await panel.locator('[role="status"]', { hasText: 'adapter fetched into' }).waitFor({ timeout: 30_000 });
-      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const jobs = jobsJson('ls');
       const trained = jobs.find((j) => j.id.includes('sft-curated'));
       if (!existsSync(path.join(ws, 'jobs', trained.id, 'adapter', 'adapter_config.json'))) throw new Error('no jobs/<id>/adapter/adapter_config.json after Fetch Adapter');
       await panel.locator('vscode-button', { hasText: 'Fetch Adapter Again' }).waitFor({ timeout: 10_000 });
@@ -148,7 +151,7 @@ export async function runMonitorE2E(installRoot) {
       await compare.locator('h1', { hasText: /adapter-.*sft-curated.* vs base/ }).waitFor({ timeout: 90_000 });
       await compare.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
       await page.screenshot({ path: path.join(RESULTS, 'adapter-comparison.png') });
-      const jobs = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--refresh', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
+      const jobs = jobsJson('ls', '--refresh');
       const serve = jobs.find((j) => j.id.includes('vllm-'));
       if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
     });
@@ -172,11 +175,10 @@ export async function runMonitorE2E(installRoot) {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'dpo-curated' }).waitFor({ timeout: 60_000 });
       await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
-      const dpo = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'ls', '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' })).find((j) => j.id.includes('dpo-curated'));
-      const record = JSON.parse(readFileSync(path.join(ws, 'jobs', dpo.id, 'job.json'), 'utf8'));
+      const dpo = jobsJson('ls').find((j) => j.id.includes('dpo-curated'));
+      const [record] = jobRecords((d) => d === dpo.id);
       // the SFT job trained on "gpu" (the one on cpu-box failed its check and never started)
-      const sftRecord = readdirSync(path.join(ws, 'jobs')).filter((d) => /^\d{8}-\d{6}-sft-curated-/.test(d))
-        .map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8'))).find((j) => j.host === 'gpu');
+      const sftRecord = jobRecords((d) => /^\d{8}-\d{6}-sft-curated-/.test(d)).find((j) => j.host === 'gpu');
       const sft = sftRecord.id;
       const at = record.command.indexOf('--sft-adapter');
       if (at < 0 || record.command[at + 1] !== `${sftRecord.remoteDir}/out/final`) throw new Error(`--sft-adapter missing or wrong in ${record.command.join(' ')} (the SFT job ${sft} is in ${sftRecord.remoteDir})`);
@@ -205,7 +207,7 @@ export async function runMonitorE2E(installRoot) {
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 20_000 });
       await page.keyboard.type('Quick check');
       await page.keyboard.press('Enter');
-      const dpoJobs = () => readdirSync(path.join(ws, 'jobs')).filter((d) => d.includes('dpo-curated')).map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
+      const dpoJobs = () => jobRecords((d) => d.includes('dpo-curated'));
       let dpo = dpoJobs();
       for (let i = 0; i < 120 && dpo.length < 2; i++) {
         await new Promise((r) => setTimeout(r, 500));
