@@ -124,6 +124,41 @@ export async function openPalette(page, text) {
   return box;
 }
 
+/** What the quick input shows now (placeholder, value, rows) and any toasts: for a step's error. */
+export async function describeQuickInput(page) {
+  const widget = page.locator('.quick-input-widget');
+  const shown = await widget.isVisible().catch(() => false);
+  const input = page.locator('.quick-input-widget input').first();
+  const placeholder = shown ? await input.getAttribute('placeholder').catch(() => null) : null;
+  const value = shown ? await input.inputValue().catch(() => '') : '';
+  const rows = shown ? (await page.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => [])).slice(0, 8).map((t) => t.replace(/\s+/g, ' ').trim()) : [];
+  const toasts = (await page.locator('.notifications-toasts .notification-toast').allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' ').trim());
+  const focused = await page.evaluate(() => { const e = document.activeElement; return e ? `${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).split(' ')[0]}` : ''}` : 'none'; }).catch(() => '?');
+  return shown
+    ? `quick input "${placeholder ?? ''}" value "${value}" rows ${JSON.stringify(rows)}; focus ${focused}; toasts ${JSON.stringify(toasts)}`
+    : `no quick input shown; focus ${focused}; toasts ${JSON.stringify(toasts)}`;
+}
+
+/**
+ * Choose a row of the quick pick whose placeholder starts with `placeholder`: fill `filter` into
+ * that pick's own box and press Enter there, not wherever keyboard focus is (a webview that
+ * loads or a toast can take it: one CI run typed "DPO" into nothing and waited on a pick that
+ * never came). Waits until the pick has gone, so the next pick is a new one. A timeout says what
+ * the quick input showed instead.
+ */
+export async function choose(page, placeholder, filter, row = filter) {
+  const box = page.locator(`.quick-input-widget input[placeholder^="${placeholder.replace(/"/g, '\\"')}"]`);
+  try {
+    await box.waitFor({ timeout: 20_000 });
+    await box.fill(filter);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first().waitFor({ timeout: 10_000 });
+    await box.press('Enter');
+    await box.waitFor({ state: 'hidden', timeout: 10_000 });
+  } catch (err) {
+    throw new Error(`choosing "${filter}" in the "${placeholder}" pick: ${String(err.message).split('\n')[0]}\n${await describeQuickInput(page)}`);
+  }
+}
+
 /**
  * Named UI steps: each prints ✔ or ✘ (with the error), and is counted in `tally`. A failing step
  * rethrows, since the steps after it build on it.

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadTestServices } from '../helpers/services.cjs';
-import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
+import { choose, launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 const FAKE_TRAINER = `import json, math, os, sys, time
@@ -63,15 +63,18 @@ export async function runMonitorE2E(installRoot) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   const { step, tally } = stepRunner();
   const alive = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.includes(marker) && !l.includes('ps -eo'));
+  // A palette command, then its picks, each chosen in its own box (see choose()).
+  const command = async (title) => {
+    const box = await openPalette(page, `>${title}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
+    await box.press('Enter');
+  };
   try {
     await page.goto(workbenchUrl(server, ws));
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
     await step('DRAG: Open Training Monitor shows a running job with progress, ETA and loss curves', async () => {
-      await openPalette(page, '>DRAG: Open Training Monitor');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Open Training Monitor' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: id }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.press('Enter');
+      await command('DRAG: Open Training Monitor');
+      await choose(page, 'Job to monitor', 'sft-demo', id);
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'sft-demo' }).waitFor({ timeout: 30_000 });
       await panel.locator('.state.running').waitFor({ timeout: 30_000 });
@@ -95,24 +98,14 @@ export async function runMonitorE2E(installRoot) {
       if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
     });
     const startTraining = async (hostName) => {
-      await openPalette(page, '>DRAG: Start Training');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Start Training' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await command('DRAG: Start Training');
       // one dataset: the method, the host and the preset are asked
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'SFT' }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cpu-box' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.type(hostName);
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: hostName }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.type('Quick check');
-      await page.keyboard.press('Enter');
+      await choose(page, 'Training method', 'SFT');
+      await choose(page, 'GPU host', hostName);
+      await choose(page, 'Preset', 'Quick check');
     };
     await step('DRAG: Start Training… on a host without torch or a GPU says what is missing and starts nothing', async () => {
-      await openPalette(page, '>View: Close All Editors');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close All Editors' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await command('View: Close All Editors');
       await startTraining('cpu-box');
       const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not ready for training' }).first();
       await toast.waitFor({ timeout: 60_000 });
@@ -145,8 +138,7 @@ export async function runMonitorE2E(installRoot) {
     await step('Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens', async () => {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'base' }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.press('Enter');
+      await choose(page, 'Compare the adapter', 'base');
       const compare = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await compare.locator('h1', { hasText: /adapter-.*sft-curated.* vs base/ }).waitFor({ timeout: 90_000 });
       await compare.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
@@ -156,22 +148,15 @@ export async function runMonitorE2E(installRoot) {
       if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
     });
     await step('DRAG: Start Training… with DPO offers the finished SFT job on that host and continues its adapter', async () => {
-      await openPalette(page, '>DRAG: Start Training');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Start Training' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DPO' }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.type('DPO');
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cpu-box' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.type('gpu');
-      await page.keyboard.press('Enter');
+      await command('DRAG: Start Training');
+      await choose(page, 'Training method', 'DPO');
+      const from = page.locator('.quick-input-widget input[placeholder^="Start DPO from"]');
+      await choose(page, 'GPU host', 'gpu');
+      await from.waitFor({ timeout: 20_000 });
       await page.locator('.quick-input-list .monaco-list-row', { hasText: /Continue .*sft-curated/ }).first().waitFor({ timeout: 10_000 });
       await page.screenshot({ path: path.join(RESULTS, 'dpo-from-sft.png') });
-      await page.keyboard.type('Continue');
-      await page.keyboard.press('Enter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.type('Quick check');
-      await page.keyboard.press('Enter');
+      await choose(page, 'Start DPO from', 'Continue', /Continue .*sft-curated/);
+      await choose(page, 'Preset', 'Quick check');
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'dpo-curated' }).waitFor({ timeout: 60_000 });
       await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
@@ -204,9 +189,7 @@ export async function runMonitorE2E(installRoot) {
       const item = page.locator('.context-view .action-label', { hasText: 'Continue with DPO' }).first();
       await item.hover({ timeout: 10_000 });
       await page.keyboard.press('Enter'); // a click on code-server's menu only highlights the item
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Quick check' }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.type('Quick check');
-      await page.keyboard.press('Enter');
+      await choose(page, 'Preset', 'Quick check');
       const dpoJobs = () => jobRecords((d) => d.includes('dpo-curated'));
       let dpo = dpoJobs();
       for (let i = 0; i < 120 && dpo.length < 2; i++) {
