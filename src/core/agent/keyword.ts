@@ -51,8 +51,13 @@ export class KeywordAgentClient implements ChatClient {
     // Words the corpus never uses would make an AND query empty.
     const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
     const scores = this.scorer(question, tokens, (t) => this.engine.termIdf(t));
+    // Temperature is noise relative to the spread of this question's scores, so sampling explores
+    // whatever the scale (IDF up to ~8, a writer's logits): at 1.2 ("creative") a word can move by up
+    // to 60% of the spread, enough for the second tier of words to lead some samples.
+    const finite = tokens.map((t) => scores.get(t) ?? 0).filter(Number.isFinite);
+    const spread = finite.length > 1 ? Math.max(...finite) - Math.min(...finite) || 1 : 1;
     const ranked = tokens
-      .map((t) => ({ t, score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * 2 * temperature : 0) }))
+      .map((t) => ({ t, score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * temperature * spread : 0) }))
       .sort((a, b) => b.score - a.score)
       .map((x) => x.t);
     const top = ranked.slice(0, this.queryLength);
@@ -91,24 +96,62 @@ export class KeywordAgentClient implements ChatClient {
       usage: null, latency_ms: performance.now() - started, attempts: 1,
     });
     if ((last && last.found > 0) || forced || searches.length >= plans.length) {
-      const answer = last && last.found > 0 ? await this.answer(last.query) : null;
+      const answer = last && last.found > 0 ? await this.answer(last.query, question) : null;
       return reply('provide_answer', answer ?? { answer: [], citations: [] }, answer ? `The top page for "${last!.query}" should hold the answer.` : 'No search found anything useful.');
     }
     const next = plans[searches.length];
     return reply('search_documents', { query: next }, searches.length === 0 ? `Keywords ranked by corpus IDF: ${plans[0]}` : `"${last!.query}" found nothing; reformulating.`);
   }
 
-  private async answer(query: string): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
+  private async answer(query: string, question: string): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
     const [top] = this.engine.search(query, 1);
     if (!top) return null;
     const text = (await this.pageText(top.file, top.page_number)) ?? '';
-    const terms = new Set(this.engine.queryTerms(query));
+    // A running header or footer (the same line on the next or previous page, numbers aside)
+    // matches every question about the document: it is never the answer.
+    const neighbour = (await this.pageText(top.file, top.page_number + 1)) ?? (top.page_number > 1 ? await this.pageText(top.file, top.page_number - 1) : null) ?? '';
+    const shape = (line: string) => line.replace(/\d+/g, '#').replace(/\s+/g, ' ').trim();
+    const repeated = new Set(neighbour.split(/\n+/).map(shape));
+    const asked = new Set(analyze(question));
+    const terms = new Set([...this.engine.queryTerms(query), ...[...asked].filter((t) => !QUESTION_WORDS.has(t))]);
+    // The sentence that matches most of the question's words among those that add something to it
+    // (a number when a quantity is asked); a title or table header that only repeats the question
+    // comes after every such sentence; between equal matches, the one that adds fewer words.
+    const quantity = QUANTITY.test(question);
     let best = '';
-    let bestScore = -1;
-    for (const sentence of text.split(/(?<=[.!?])\s+|\n+/)) {
-      const score = analyze(sentence).filter((t) => terms.has(t)).length;
-      if (score > bestScore && sentence.trim()) { best = sentence.trim(); bestScore = score; }
+    let bestScore = -Infinity;
+    for (const line of text.split(/\n+/)) {
+      if (repeated.has(shape(line))) continue;
+      for (const sentence of line.split(/(?<=[.!?])\s+/)) {
+        if (!sentence.trim()) continue;
+        const extra = beyondQuestion(sentence, asked).extra;
+        const informative = extra.length > 0 && (!quantity || extra.some((w) => /\d/.test(w)));
+        const score = new Set(analyze(sentence).filter((t) => terms.has(t))).size + (informative ? 1000 : 0) - extra.length / 1000;
+        if (score > bestScore) { best = sentence.trim(); bestScore = score; }
+      }
     }
-    return { answer: best ? [best.slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
+    return { answer: best ? [extractValue(best, question, asked).slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
   }
+}
+
+/** Questions that ask for a quantity: their answer is a number. */
+const QUANTITY = /\b(how (many|much)|amount|revenue|margin|rate|ratio|number|percent(age)?|total|value|price|cost)\b/i;
+
+/** A sentence's words (punctuation trimmed), and those that are not the question's own words. */
+function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: string[]; extra: string[] } {
+  const words = sentence.split(/\s+/).map((w) => w.replace(/^[^\p{L}\p{N}$€£(-]+|[^\p{L}\p{N}%)]+$/gu, '')).filter(Boolean);
+  return { words, extra: words.filter((w) => { const a = analyze(w); return a.length > 0 && !a.every((t) => asked.has(t)); }) };
+}
+
+/**
+ * What a sentence says beyond the question's own words ("Headquarters: Lisbon" -> "Lisbon"); for a
+ * question that asks for a quantity, the one number left ("… held 123 granted patents …" -> "123").
+ * The whole sentence when nothing, or everything, is left.
+ */
+export function extractValue(sentence: string, question: string, asked: ReadonlySet<string> = new Set(analyze(question))): string {
+  const { words, extra } = beyondQuestion(sentence, asked);
+  if (extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
+  const numbers = extra.filter((w) => /\d/.test(w));
+  if (numbers.length === 1 && QUANTITY.test(question)) return numbers[0];
+  return extra.join(' ');
 }
