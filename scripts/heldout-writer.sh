@@ -8,6 +8,8 @@
 #
 #   scripts/heldout-writer.sh [questions.jsonl] [ocr_output.jsonl] [work dir]
 # Default: the shared FinanceBench questions and corpus (read from ../shared, never copied).
+# Environment: SPLIT_SEED (7) shuffles the questions into the two halves; SAMPLES (16) and
+# TEMPERATURE (1.2, "creative") are the keyword agent's exploration when collecting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q="${1:-../shared/data/financebench-mini/questions.jsonl}"
@@ -18,10 +20,10 @@ DRAG="node dist/cli.js"
 mkdir -p "$W"
 echo "work dir: $W" >&2
 # The two halves: question ids shuffled with a fixed seed.
-python3 - "$Q" "$W" <<'PY'
+python3 - "$Q" "$W" "${SPLIT_SEED:-7}" <<'PY'
 import json, random, sys
 ids = [json.loads(l)["question_id"] for l in open(sys.argv[1]) if l.strip()]
-random.Random(7).shuffle(ids)
+random.Random(int(sys.argv[3])).shuffle(ids)
 half = len(ids) // 2
 json.dump(ids[:half], open(f"{sys.argv[2]}/fold0.json", "w"))
 json.dump(ids[half:], open(f"{sys.argv[2]}/fold1.json", "w"))
@@ -31,7 +33,7 @@ for k in 0 1; do
   train="$W/fold$k.json"; test="$W/fold$((1 - k)).json"; f="$W/f$k"
   # Training data: 16 samples per question, results to rank 10 (with 15 questions and rank 3 the
   # keyword agent may find nothing to learn from); evaluation stays at the usual top 3.
-  $DRAG collect --agent keyword --questions "$Q" --ocr "$O" --include-json "$train" --samples 16 --top-k 10 --sampling-config creative --out "$f/runs/keyword" 2>/dev/null
+  $DRAG collect --agent keyword --questions "$Q" --ocr "$O" --include-json "$train" --samples "${SAMPLES:-16}" --top-k 10 --sampling-config creative --temperature "${TEMPERATURE:-1.2}" --out "$f/runs/keyword" 2>/dev/null
   $DRAG process --input "$f/runs/keyword/trajectories.jsonl" --output "$f/processed.jsonl" --stats "$f/stats.json" --top-k 10 >/dev/null 2>&1
   $DRAG format --input "$f/processed.jsonl" --output-dir "$f/ds" --formats sft_query --train-ratio 1.0 >/dev/null 2>&1
   $DRAG writer train --data "$f/ds/sft_query_train.jsonl" --ocr "$O" --out "$f/writer.json"

@@ -22,6 +22,9 @@ describe('drag demo', function () {
     const c = JSON.parse(readFileSync(path.join(dir, 'evals', 'comparison.json'), 'utf8'));
     assert.deepEqual(c.runs, ['keyword-agent', 'query-writer']);
     assert.ok(c.metrics.success_rate.b > c.metrics.success_rate.a, `writer ${c.metrics.success_rate.b} vs keyword ${c.metrics.success_rate.a}`);
+    // Its first query finds the page, and on the page it finds the answer (header lines skipped).
+    assert.ok(c.metrics.hit_at_1.b > c.metrics.hit_at_1.a, `Hit@1: writer ${c.metrics.hit_at_1.b} vs keyword ${c.metrics.hit_at_1.a}`);
+    assert.ok(c.metrics.avg_anls.b > c.metrics.avg_anls.a, `ANLS*: writer ${c.metrics.avg_anls.b} vs keyword ${c.metrics.avg_anls.a}`);
     assert.match(out, /\| Success \(GT retrieved\) \|/);
   });
 });

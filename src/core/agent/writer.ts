@@ -12,7 +12,7 @@ import type { TermScorer } from './keyword';
  */
 export interface WriterModel {
   format: 'drag-query-writer';
-  version: 1;
+  version: 2;
   buckets: number;
   /** Dense feature weights, then one weight per hashed word bucket. */
   weights: number[];
@@ -22,7 +22,7 @@ export interface WriterModel {
   trained: { examples: number; words: number; positives: number; epochs: number; accuracy: number; seed: number };
 }
 
-const DENSE = ['idf', 'position', 'capitalised', 'number', 'has_digit', 'length', 'early', 'idf_rank'] as const;
+const DENSE = ['idf', 'position', 'capitalised', 'number', 'has_digit', 'length', 'early', 'idf_rank', 'repeated', 'last_sentence', 'first_sentence_only'] as const;
 
 function hash(word: string, buckets: number): number {
   let h = 2166136261;
@@ -34,7 +34,15 @@ interface Candidate { word: string; dense: number[]; bucket: number }
 
 /** The candidate words of a question and their features. */
 export function candidates(question: string, idf: (t: string) => number, buckets: number): Candidate[] {
-  const tokens = [...new Set(analyze(question))];
+  const all = analyze(question);
+  const tokens = [...new Set(all)];
+  const counts = new Map<string, number>();
+  for (const t of all) counts.set(t, (counts.get(t) ?? 0) + 1);
+  // Questions often open with context that is not on the answer's page ("X leads Y.", "Assume you
+  // are an analyst."): which sentence a word is in, and whether the question repeats it.
+  const sentences = question.split(/(?<=[.?!:])\s+(?=\S)/).map((x) => new Set(analyze(x))).filter((x) => x.size > 0);
+  const last = sentences[sentences.length - 1] ?? new Set<string>();
+  const rest = new Set(sentences.slice(1).flatMap((x) => [...x]));
   const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
   const idfs = tokens.map((t) => idf(t));
   const maxIdf = Math.max(1, ...idfs);
@@ -50,6 +58,9 @@ export function candidates(question: string, idf: (t: string) => number, buckets
       Math.min(word.length, 15) / 15,
       i < tokens.length / 2 ? 1 : 0,
       tokens.length > 1 ? order.indexOf(idfs[i]) / (tokens.length - 1) : 0,
+      (counts.get(word) ?? 0) > 1 ? 1 : 0,
+      last.has(word) ? 1 : 0,
+      sentences.length > 1 && !rest.has(word) ? 1 : 0,
     ],
     bucket: hash(word, buckets),
   }));
@@ -114,7 +125,7 @@ export function trainWriter(examples: readonly WriterExample[], idf: (t: string)
   const correct = rows.filter((r) => (score(model, r.c) > 0 ? 1 : 0) === r.y).length;
   const sorted = [...lengths].sort((a, b) => a - b);
   return {
-    format: 'drag-query-writer', version: 1, buckets, weights: model.weights.map((x) => Number(x.toFixed(6))), bias: Number(model.bias.toFixed(6)),
+    format: 'drag-query-writer', version: 2, buckets, weights: model.weights.map((x) => Number(x.toFixed(6))), bias: Number(model.bias.toFixed(6)),
     queryLength: Math.min(5, Math.max(2, sorted.length ? sorted[Math.floor(sorted.length / 2)] : 3)),
     trained: { examples: examples.length, words: rows.length, positives: rows.filter((r) => r.y === 1).length, epochs, accuracy: rows.length ? correct / rows.length : 0, seed },
   };
@@ -122,7 +133,8 @@ export function trainWriter(examples: readonly WriterExample[], idf: (t: string)
 
 /** The writer as the agent's term scorer. */
 export function writerScorer(model: WriterModel): TermScorer {
-  if (model.format !== 'drag-query-writer' || model.version !== 1) throw new Error('not a DRAG query writer model (format drag-query-writer, version 1)');
+  if (model.format !== 'drag-query-writer') throw new Error('not a DRAG query writer model (format drag-query-writer)');
+  if (model.version !== 2) throw new Error(`a query writer model of version ${String(model.version)}, this DRAG Studio reads version 2 (more question features): train it again with drag writer train`);
   return (question, tokens, idf) => {
     const byWord = new Map(candidates(question, idf, model.buckets).map((c) => [c.word, c]));
     return new Map(tokens.map((t) => [t, byWord.has(t) ? score(model, byWord.get(t)!) : -Infinity]));
