@@ -54,8 +54,9 @@ describe('embedded keyword agent', function () {
     // adds something does.
     const hq = await answerAfter(client, 'Based on the report\'s cover page, in which city does Quornex Robotics have its headquarters?', 'quornex headquarters');
     assert.deepEqual(hq, { answer: ['Lisbon'], citations: [{ file: 'QUORNEX_2023.pdf', page: 1 }] });
+    // Running text: the sentence that holds the answer, whole.
     const patents = await answerAfter(client, 'How many granted patents did Quornex Robotics hold at the end of 2023?', 'quornex patents');
-    assert.deepEqual(patents.answer, ['123']);
+    assert.deepEqual(patents.answer, ['The company held 123 granted patents at the end of 2023.']);
     // A quantity in a table: the row with a number, not the column header that repeats the question.
     const revenue = await answerAfter(client, 'What consolidated revenue in EUR millions did Quornex Robotics record for fiscal 2022?', 'quornex consolidated revenue');
     assert.deepEqual(revenue.answer, ['480.5']);
@@ -63,10 +64,14 @@ describe('embedded keyword agent', function () {
 
   it('extracts a value from a sentence, or keeps the sentence', () => {
     assert.equal(extractValue('Headquarters: Lisbon', 'Where are the headquarters?'), 'Lisbon');
-    assert.equal(extractValue('The company held 123 granted patents at the end of 2023.', 'How many granted patents at the end of 2023?'), '123');
+    assert.equal(extractValue('Consumer 22.9', 'What operating margin did the Consumer segment report?'), '22.9');
     // Nothing beyond the question's words, or nothing of them: the sentence as it is.
     assert.equal(extractValue('Operating margin (%)', 'What operating margin?'), 'Operating margin (%)');
     assert.equal(extractValue('Demand varied by region.', 'What operating margin?'), 'Demand varied by region.');
+    // Running text keeps its sentence; a short line with only common words left is not a value.
+    const text = 'The audited consolidated balance sheets of the Company and its subsidiaries as of December 31, 2022.';
+    assert.equal(extractValue(text, 'What is the effective tax rate of American Express in 2022?'), text);
+    assert.equal(extractValue('Title of each class', 'What is the title of the class?'), 'Title of each class');
     // Two numbers left: no guess between them.
     assert.equal(extractValue('2022 480.5 512.0', 'What revenue in 2022?'), '480.5 512.0');
   });

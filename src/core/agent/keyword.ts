@@ -144,14 +144,15 @@ function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: 
 }
 
 /**
- * What a sentence says beyond the question's own words ("Headquarters: Lisbon" -> "Lisbon"); for a
- * question that asks for a quantity, the one number left ("… held 123 granted patents …" -> "123").
- * The whole sentence when nothing, or everything, is left.
+ * What a short line (a label and its value, a table row) says beyond the question's own words
+ * ("Headquarters: Lisbon" -> "Lisbon", "Consumer 22.9" -> "22.9" for a quantity). Running text, or a
+ * line with nothing new, or nothing that is a name or a number, stays the whole sentence: left-over
+ * words out of a sentence read worse than the sentence ("each", "Company its subsidiaries …").
  */
 export function extractValue(sentence: string, question: string, asked: ReadonlySet<string> = new Set(analyze(question))): string {
   const { words, extra } = beyondQuestion(sentence, asked);
-  if (extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
+  if (words.length > 6 || extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
   const numbers = extra.filter((w) => /\d/.test(w));
   if (numbers.length === 1 && QUANTITY.test(question)) return numbers[0];
-  return extra.join(' ');
+  return extra.some((w) => /[\d\p{Lu}]/u.test(w)) ? extra.join(' ') : sentence;
 }
