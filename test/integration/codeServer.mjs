@@ -124,6 +124,17 @@ export async function openPalette(page, text) {
   return box;
 }
 
+/**
+ * Runs a palette command: opens the palette, waits for the command's row, presses Enter in the box
+ * (not wherever focus is). Returns the box, which the command's own inputs reuse.
+ */
+export async function runCommand(page, title) {
+  const box = await openPalette(page, `>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await box.press('Enter');
+  return box;
+}
+
 /** What the quick input shows now (placeholder, value, rows) and any toasts: for a step's error. */
 export async function describeQuickInput(page) {
   const widget = page.locator('.quick-input-widget');

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, ROOT, startCodeServer, stepRunner, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
+import { launchBrowser, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'financebench-mini');
 const RESULTS = path.join(ROOT, 'test-results');
@@ -44,7 +44,6 @@ export async function runCurationE2E(installRoot) {
   page.on('dialog', async (d) => { dialogs++; await d.dismiss(); });
   const { step, tally } = stepRunner();
   const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
-  const openPalette = (text) => openPaletteIn(page, text);
   const inspector = () => page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
   const decisions = () => {
     const f = path.join(ws, 'curation', 'decisions.jsonl');
@@ -81,7 +80,7 @@ export async function runCurationE2E(installRoot) {
       const box = page.locator('.quick-input-widget input');
       await box.waitFor({ timeout: 20_000 });
       await box.fill('capital expenditures purchases property plant equipment');
-      await page.keyboard.press('Enter');
+      await box.press('Enter');
       const save = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Save Query' });
       await save.waitFor({ timeout: 30_000 });
       const verdict = await page.locator('.monaco-dialog-box').innerText();
@@ -114,12 +113,10 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it', async () => {
       await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
-      const box = await openPalette('>DRAG: Export Curated Dataset');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Export Curated Dataset' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      const box = await runCommand(page, 'DRAG: Export Curated Dataset');
       await box.waitFor({ timeout: 10_000 });
       await box.fill('e2e-curated');
-      await page.keyboard.press('Enter');
+      await box.press('Enter');
       await page.locator('.notifications-toasts', { hasText: 'exported e2e-curated' }).first().waitFor({ timeout: 60_000 });
       const manifest = JSON.parse(readFileSync(path.join(ws, 'datasets', 'e2e-curated', 'manifest.json'), 'utf8'));
       if (!manifest.curated || manifest.decisions_used.length < 2) throw new Error(`manifest: ${JSON.stringify(manifest).slice(0, 300)}`);
@@ -127,12 +124,10 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: a question that is HTML shows as text, and nothing runs', async () => {
       const title = await page.title();
-      const box = await openPalette('>DRAG: Filter Trajectories');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Filter Trajectories' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      const box = await runCommand(page, 'DRAG: Filter Trajectories');
       await box.waitFor({ timeout: 10_000 });
       await box.fill('onerror');
-      await page.keyboard.press('Enter');
+      await box.press('Enter');
       const xss = page.locator('.monaco-list-row[aria-level="3"]', { hasText: '<img src=x' }).first();
       const group = page.locator('.monaco-list-row[aria-level="2"]').first();
       await group.waitFor({ timeout: 20_000 });

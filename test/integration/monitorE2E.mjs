@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadTestServices } from '../helpers/services.cjs';
-import { choose, launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
+import { choose, launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 const FAKE_TRAINER = `import json, math, os, sys, time
@@ -63,12 +63,7 @@ export async function runMonitorE2E(installRoot) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   const { step, tally } = stepRunner();
   const alive = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.includes(marker) && !l.includes('ps -eo'));
-  // A palette command, then its picks, each chosen in its own box (see choose()).
-  const command = async (title) => {
-    const box = await openPalette(page, `>${title}`);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
-    await box.press('Enter');
-  };
+  const command = (title) => runCommand(page, title);
   try {
     await page.goto(workbenchUrl(server, ws));
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, startCodeServer, stepRunner, workbenchUrl, openPalette as openPaletteIn } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -20,7 +20,6 @@ export async function runUiTests(installRoot) {
   const browser = await launchBrowser();
   const { step, tally } = stepRunner();
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const openPalette = (text) => openPaletteIn(page, text);
   try {
     await page.goto(workbenchUrl(server, ws));
     await step('the DRAG activity bar entry opens the Trajectories view', async () => {
@@ -77,7 +76,7 @@ export async function runUiTests(installRoot) {
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ timeout: 10_000 });
       await input.fill('cyclical');
-      await page.keyboard.press('Enter');
+      await input.press('Enter');
       await row('1 of 8 trajectories').waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(RESULTS, 'trajectories-filtered.png') });
     });
@@ -88,17 +87,10 @@ export async function runUiTests(installRoot) {
     });
     await step('DRAG: Search Corpus ranks pages as you type, with snippets, thumbnails and a page view', async () => {
       await page.keyboard.press('Escape');
-      const palette = async (command) => {
-        await openPalette(`>${command}`);
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
-        await page.keyboard.press('Enter');
-      };
       // Room for the panel: hide the bottom panel and the side bar.
-      await palette('View: Hide Panel');
-      await palette('View: Close Primary Side Bar');
-      await openPalette('>DRAG: Search Corpus');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Search Corpus' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'View: Hide Panel');
+      await runCommand(page, 'View: Close Primary Side Bar');
+      await runCommand(page, 'DRAG: Search Corpus');
       const frame = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       const query = frame.locator('vscode-textfield input');
       await query.waitFor({ timeout: 60_000 });
@@ -117,37 +109,29 @@ export async function runUiTests(installRoot) {
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
     await step('DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree', async () => {
-      const box = await openPalette('>DRAG: Collect Trajectories');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Collect Trajectories' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      const box = await runCommand(page, 'DRAG: Collect Trajectories');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' }).first().click({ timeout: 20_000 });
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'high_temp' }).first().click({ timeout: 20_000 });
       await box.waitFor({ timeout: 10_000 });
       await box.fill('5');
-      await page.keyboard.press('Enter');
+      await box.press('Enter');
       await page.locator('.notifications-toasts', { hasText: /collected|collecting/ }).first().waitFor({ timeout: 60_000 });
       await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
       await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
       await page.locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ }).first().waitFor({ timeout: 30_000 });
-      await openPalette('>DRAG: Clear Trajectories Filter');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Clear Trajectories Filter' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'DRAG: Clear Trajectories Filter');
       await page.locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
     });
     await step('DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories', async () => {
-      await openPalette('>DRAG: Compare Evaluations');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Compare Evaluations' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'DRAG: Compare Evaluations');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' }).first().waitFor({ timeout: 20_000 });
-      await page.keyboard.press('Enter'); // the two newest are preselected
+      await page.locator('.quick-input-widget input').press('Enter'); // the two newest are preselected
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'keyword-creative vs keyword-greedy' }).waitFor({ timeout: 30_000 });
       await panel.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
       await panel.locator('svg').first().waitFor({ timeout: 10_000 });
-      await openPalette('>View: Close Primary Side Bar');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Close Primary Side Bar' }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'View: Close Primary Side Bar');
       await page.waitForTimeout(500);
       await page.screenshot({ path: path.join(RESULTS, 'compare-panel.png') });
       await panel.locator('svg').first().scrollIntoViewIfNeeded();
