@@ -62,7 +62,7 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
       ...Object.entries(endpoints).map(([name, e]) => ({ label: `$(server) ${name}`, description: e.baseUrl, agent: 'openai' as const, name })),
       { label: '$(link) Other OpenAI-compatible URL…', description: 'e.g. http://localhost:8001/v1', agent: 'openai' as const, name: '' },
     ];
-    const pick = await vscode.window.showQuickPick(picks, { title: mode === 'eval' ? 'Evaluate which model?' : 'Collect trajectories with…' });
+    const pick = await vscode.window.showQuickPick(picks, { title: mode === 'eval' ? 'Evaluate which model?' : 'Collect trajectories with…', ignoreFocusOut: true });
     if (!pick) return undefined;
     agent = pick.agent;
     if (pick.agent === 'writer') args = { ...args, writerModel: path.join(modelsDir, pick.name) };
@@ -72,23 +72,23 @@ export async function collectTrajectories(context: vscode.ExtensionContext, log:
   let model = args.model ?? (endpointName ? endpoints[endpointName]?.model : undefined);
   let apiKey: string | undefined;
   if (agent === 'openai') {
-    if (!baseUrl) baseUrl = await vscode.window.showInputBox({ title: 'OpenAI-compatible base URL', value: 'http://localhost:8001/v1' });
+    if (!baseUrl) baseUrl = await vscode.window.showInputBox({ title: 'OpenAI-compatible base URL', value: 'http://localhost:8001/v1', ignoreFocusOut: true });
     if (!baseUrl) return undefined;
     const envName = endpointName ? endpoints[endpointName]?.apiKeyEnv : undefined;
     apiKey = (await context.secrets.get(secretKey(endpointName ?? 'default'))) ?? (envName ? process.env[envName] : undefined) ?? process.env.DRAG_API_KEY ?? 'abc123';
     let health = await checkEndpoint(baseUrl, apiKey, model);
     if (!model && health.models.length) {
-      model = health.models.length === 1 ? health.models[0] : await vscode.window.showQuickPick(health.models, { title: 'Model or LoRA adapter' });
+      model = health.models.length === 1 ? health.models[0] : await vscode.window.showQuickPick(health.models, { title: 'Model or LoRA adapter', ignoreFocusOut: true });
       if (!model) return undefined;
       health = await checkEndpoint(baseUrl, apiKey, model);
     }
     if (!health.ok) throw new Error(health.problems.join('; '));
   }
-  const preset = args.preset ?? (await vscode.window.showQuickPick(Object.keys(SAMPLING_PRESETS), { title: 'Sampling preset', placeHolder: 'default' }));
+  const preset = args.preset ?? (await vscode.window.showQuickPick(Object.keys(SAMPLING_PRESETS), { title: 'Sampling preset', placeHolder: 'default', ignoreFocusOut: true }));
   if (!preset) return undefined;
   let limit = args.limit;
   if (limit === undefined && !args.preset) {
-    const text = await vscode.window.showInputBox({ title: 'How many questions? (empty: all)', validateInput: (v) => (v === '' || /^\d+$/.test(v) ? null : 'a whole number, or empty') });
+    const text = await vscode.window.showInputBox({ title: 'How many questions? (empty: all)', ignoreFocusOut: true, validateInput: (v) => (v === '' || /^\d+$/.test(v) ? null : 'a whole number, or empty') });
     if (text === undefined) return undefined;
     limit = text ? Number(text) : undefined;
   }

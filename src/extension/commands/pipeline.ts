@@ -51,7 +51,7 @@ export async function buildTrainingData(context: vscode.ExtensionContext, log: v
   if (available.length === 0) throw new Error('no runs/*/trajectories.jsonl to build from: collect trajectories first');
   let runs = args.runs;
   if (!runs) {
-    const picks = await vscode.window.showQuickPick(available.map((r) => ({ label: r, picked: true })), { canPickMany: true, title: 'Build training data from which runs? (pairs are mined across them)' });
+    const picks = await vscode.window.showQuickPick(available.map((r) => ({ label: r, picked: true })), { canPickMany: true, title: 'Build training data from which runs? (pairs are mined across them)', ignoreFocusOut: true });
     if (!picks?.length) return undefined;
     runs = picks.map((p) => p.label);
   }
