@@ -16,7 +16,7 @@ describe('embedded keyword agent', function () {
   const report = [
     `${header(1)}\nQuornex Robotics\nAnnual Report 2023\nHeadquarters: Lisbon\nEmployees at year end: 1,200`,
     `${header(2)}\nConsolidated Revenue\nFiscal year Revenue (EUR millions)\n2022 480.5\n2023 512.0`,
-    `${header(3)}\nIntellectual Property\nThe company held 123 granted patents at the end of 2023.`,
+    `${header(3)}\nIntellectual Property\nThe company held 123 granted patents at the end of 2023.\n2021 97.5`,
     `${header(4)}\nLetter to Shareholders\nChief executive Zedra Vollmark reflected on the year.`,
     `${header(5)}\nManagement Discussion\nThe board reviewed the capital allocation framework.`,
     `${header(6)}\nManagement Discussion\nDemand conditions varied by region.`,
@@ -57,7 +57,8 @@ describe('embedded keyword agent', function () {
     // Running text: the sentence that holds the answer, whole.
     const patents = await answerAfter(client, 'How many granted patents did Quornex Robotics hold at the end of 2023?', 'quornex patents');
     assert.deepEqual(patents.answer, ['The company held 123 granted patents at the end of 2023.']);
-    // A quantity in a table: the row with a number, not the column header that repeats the question.
+    // A quantity in a table: the row with a number, not the column header that repeats the question
+    // (and not taken for a running line because the next page has a row of the same shape).
     const revenue = await answerAfter(client, 'What consolidated revenue in EUR millions did Quornex Robotics record for fiscal 2022?', 'quornex consolidated revenue');
     assert.deepEqual(revenue.answer, ['480.5']);
   });

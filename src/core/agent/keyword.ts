@@ -107,11 +107,12 @@ export class KeywordAgentClient implements ChatClient {
     const [top] = this.engine.search(query, 1);
     if (!top) return null;
     const text = (await this.pageText(top.file, top.page_number)) ?? '';
-    // A running header or footer (the same line on the next or previous page, numbers aside)
-    // matches every question about the document: it is never the answer.
+    // A running header or footer (the same words on the next or previous page, numbers aside)
+    // matches every question about the document: it is never the answer. Lines of numbers only
+    // (table rows: "2022 480.5" has the shape of many rows) are never taken for one.
     const neighbour = (await this.pageText(top.file, top.page_number + 1)) ?? (top.page_number > 1 ? await this.pageText(top.file, top.page_number - 1) : null) ?? '';
     const shape = (line: string) => line.replace(/\d+/g, '#').replace(/\s+/g, ' ').trim();
-    const repeated = new Set(neighbour.split(/\n+/).map(shape));
+    const repeated = new Set(neighbour.split(/\n+/).map(shape).filter((l) => /\p{L}{3}/u.test(l)));
     const asked = new Set(analyze(question));
     const terms = new Set([...this.engine.queryTerms(query), ...[...asked].filter((t) => !QUESTION_WORDS.has(t))]);
     // The sentence that matches most of the question's words among those that add something to it
