@@ -7,7 +7,7 @@ import { useTempDir } from './helpers';
 describe('drag demo', function () {
   this.timeout(180_000);
   const tmp = useTempDir();
-  it('builds a workspace and runs the whole loop offline; the trained writer beats the keyword agent on held-out questions', async () => {
+  it('builds a workspace and runs the whole loop offline; the trained writer beats the keyword agent on reports it never saw', async () => {
     const dir = path.join(tmp(), 'demo');
     let out = '';
     const code = await runCli(['demo', dir, '--docs', '12', '--pages', '6', '--samples', '6'], { stdout: (t) => { out += t; }, stderr: () => undefined }, new AbortController().signal);
@@ -17,6 +17,12 @@ describe('drag demo', function () {
     }
     const questions = readFileSync(path.join(dir, 'questions.jsonl'), 'utf8').trim().split('\n');
     assert.equal(questions.length, 12 * 5);
+    // Held out by report: no held-out question is about a report the writer learnt from.
+    const docsOf = (f: string) => new Set(readFileSync(path.join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l).answer_locations[0].document as string));
+    const trainDocs = docsOf('questions_train.jsonl');
+    const heldoutDocs = docsOf('questions_heldout.jsonl');
+    assert.deepEqual([trainDocs.size, heldoutDocs.size], [8, 4]);
+    assert.ok([...heldoutDocs].every((d) => !trainDocs.has(d)), 'a held-out report is also in training');
     const pages = readFileSync(path.join(dir, 'corpus', 'ocr_output.jsonl'), 'utf8').trim().split('\n');
     assert.equal(pages.length, 12 * 6);
     const c = JSON.parse(readFileSync(path.join(dir, 'evals', 'comparison.json'), 'utf8'));

@@ -21,7 +21,8 @@ export const demoCommand: CliCommand = {
 Generates ~40 technical-report PDFs (400 pages, tables and specific facts) and ~200 questions with
 ground-truth pages, builds the corpus and index, collects trajectories with the keyword agent on
 the training questions, processes and formats them, trains the local query writer, evaluates the
-keyword agent and the writer on held-out questions, and writes the comparison. No GPU, no network.`,
+keyword agent and the writer on the questions about held-out reports (30% of the PDFs, never seen
+in training), and writes the comparison. No GPU, no network.`,
   async run(argv, io, signal) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
       docs: { type: 'string', default: '40' }, pages: { type: 'string', default: '10' }, samples: { type: 'string', default: '4' }, seed: { type: 'string', default: '7' },
@@ -33,15 +34,17 @@ keyword agent and the writer on held-out questions, and writes the comparison. N
     const t0 = performance.now();
     say(`[1/7] generating the demo corpus in ${dir}`);
     const corpus = await generateDemoCorpus(path.join(dir, 'corpus', 'pdfs'), { docs: Number(values.docs), pagesPerDoc: Number(values.pages), seed });
-    const shuffled = seededShuffle(corpus.questions, seed);
-    const cut = Math.floor(shuffled.length * 0.7);
-    const train = shuffled.slice(0, cut);
-    const heldout = shuffled.slice(cut);
+    // Held out by report: the writer is evaluated on questions about reports it never saw in
+    // training, so it cannot lean on having learnt their company names.
+    const docs = seededShuffle(corpus.documents, seed);
+    const trainDocs = new Set(docs.slice(0, Math.round(docs.length * 0.7)));
+    const train = corpus.questions.filter((q) => trainDocs.has(q.answer_locations[0].document));
+    const heldout = corpus.questions.filter((q) => !trainDocs.has(q.answer_locations[0].document));
     await fsp.writeFile(path.join(dir, 'questions.jsonl'), corpus.questions.map(toJsonLine).join(''));
     await fsp.writeFile(path.join(dir, 'questions_train.jsonl'), train.map(toJsonLine).join(''));
     await fsp.writeFile(path.join(dir, 'questions_heldout.jsonl'), heldout.map(toJsonLine).join(''));
     await writeJsonAtomic(path.join(dir, 'drag.config.json'), { questions: 'questions_heldout.jsonl', search: { topK: 3 }, agent: { maxIterations: 5 } });
-    say(`      ${corpus.documents.length} PDFs, ${corpus.pages} pages, ${corpus.questions.length} questions (${train.length} to learn from, ${heldout.length} held out)`);
+    say(`      ${corpus.documents.length} PDFs, ${corpus.pages} pages, ${corpus.questions.length} questions (${train.length} on ${trainDocs.size} reports to learn from, ${heldout.length} on the other ${docs.length - trainDocs.size} held out)`);
     say('[2/7] extracting page text (pdf.js, worker threads) and building the search index');
     const ocr = path.join(dir, 'corpus', 'ocr_output.jsonl');
     await buildCorpus(corpus.pdfDir, ocr, { signal });
