@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from '../../src/cli/main';
 import { examplesFromSftQuery, trainWriter, writerScorer } from '../../src/core/agent/writer';
@@ -86,5 +86,13 @@ describe('local query writer', function () {
     assert.equal(lines.length, 5);
     assert.ok(lines.every((r) => r.model === 'query-writer:writer.json'));
     assert.ok(lines.some((r) => r.gt_ever_found), 'the writer finds some pages');
+    // A model from an older DRAG Studio is refused before anything is written, naming the file.
+    const old = path.join(tmp(), 'old-writer.json');
+    writeFileSync(old, JSON.stringify({ ...JSON.parse(readFileSync(model, 'utf8')), version: 1 }));
+    let err = '';
+    const refused = path.join(tmp(), 'refused');
+    assert.equal(await runCli(['collect', '--questions', path.join(FIXTURES, 'workspace', 'questions.jsonl'), '--ocr', ocr, '--out', refused, '--agent', 'writer', '--writer-model', old], { stdout: () => undefined, stderr: (t) => { err += t; } }, new AbortController().signal), 1);
+    assert.match(err, /old-writer\.json: a query writer model of version 1.*train it again/);
+    assert.ok(!existsSync(refused), 'the run folder was created for a refused model');
   });
 });

@@ -11,8 +11,8 @@ import { openSearchEngine } from '../search/open';
 import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import { type AgentEnvironment, type AgentQuestion, runAgent } from './agent';
 import { CancelledError, type ChatClient, OpenAIChatClient, type RetryPolicy } from './client';
-import { KeywordAgentClient } from './keyword';
-import { type WriterModel, writerScorer } from './writer';
+import { KeywordAgentClient, type TermScorer } from './keyword';
+import { loadWriterModel, type WriterModel } from './writer';
 import { loadIdList, loadQuestionSet } from './questions';
 import { resolveSampling, type Sampling } from './sampling';
 
@@ -125,6 +125,12 @@ async function resumeState(file: string): Promise<Set<string>> {
  * in flight.
  */
 export async function runCollection(o: CollectOptions): Promise<CollectSummary> {
+  // A missing, broken or outdated writer model is refused before anything is written.
+  let writer: { model: WriterModel; scorer: TermScorer } | null = null;
+  if (o.agent === 'writer') {
+    if (!o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
+    writer = await loadWriterModel(o.writerModel);
+  }
   const file = o.outFile ?? path.join(o.outDir, 'trajectories.jsonl');
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -155,16 +161,11 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   const sampling = resolveSampling(samplingName, o.samplingOverrides);
   const model = o.agent === 'keyword' ? 'keyword-agent' : o.agent === 'writer' ? `query-writer:${path.basename(o.writerModel ?? 'model.json')}` : o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct';
   const text = o.agent !== 'openai' ? await CorpusText.open(o.ocr) : null;
-  let writer: WriterModel | null = null;
-  if (o.agent === 'writer') {
-    if (!o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
-    writer = JSON.parse(await fsp.readFile(o.writerModel, 'utf8')) as WriterModel;
-  }
   let shared: ChatClient | undefined;
   const clientFor = (sample: number): ChatClient => {
     if (o.client) return o.client;
     if (o.agent === 'keyword') return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample);
-    if (writer) return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample, writerScorer(writer), writer.queryLength, 'query writer (local)');
+    if (writer) return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample, writer.scorer, writer.model.queryLength, 'query writer (local)');
     return shared ??= new OpenAIChatClient({ baseUrls: o.baseUrls?.length ? o.baseUrls : ['http://localhost:8001/v1'], apiKey: o.apiKey ?? 'abc123', timeoutMs: o.timeoutMs, retry: o.retry });
   };
 

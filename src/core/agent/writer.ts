@@ -1,3 +1,4 @@
+import { promises as fsp } from 'node:fs';
 import { analyze } from '../search/analyzer';
 import { mulberry32 } from '../util/random';
 import type { TermScorer } from './keyword';
@@ -139,4 +140,19 @@ export function writerScorer(model: WriterModel): TermScorer {
     const byWord = new Map(candidates(question, idf, model.buckets).map((c) => [c.word, c]));
     return new Map(tokens.map((t) => [t, byWord.has(t) ? score(model, byWord.get(t)!) : -Infinity]));
   };
+}
+
+/** Reads a writer model file and checks it can score; errors name the file. */
+export async function loadWriterModel(file: string): Promise<{ model: WriterModel; scorer: TermScorer }> {
+  let model: WriterModel;
+  try {
+    model = JSON.parse(await fsp.readFile(file, 'utf8')) as WriterModel;
+  } catch (err) {
+    throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`);
+  }
+  try {
+    return { model, scorer: writerScorer(model) };
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
 }
