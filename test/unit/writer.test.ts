@@ -24,8 +24,10 @@ describe('local query writer', function () {
     const scores = writerScorer(model)(question, tokens, idf);
     const top = [...scores].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([t]) => t).sort();
     assert.deepEqual(top, ['2031', 'company9', 'revenue']);
-    // Deterministic for a seed.
+    // Deterministic for a seed, and for the examples in any order (a collection writes trajectories
+    // in the order they complete).
     assert.deepEqual(trainWriter(examples, idf, { seed: 3 }).weights, model.weights);
+    assert.deepEqual(trainWriter([...examples].reverse(), idf, { seed: 3 }).weights, model.weights);
     // A model from before the question features were added is refused, with what to do.
     assert.throws(() => writerScorer({ ...model, version: 1 } as unknown as typeof model), /version 1.*train it again with drag writer train/);
   });

@@ -100,7 +100,9 @@ export function trainWriter(examples: readonly WriterExample[], idf: (t: string)
   const l2 = options.l2 ?? 1e-4;
   const rows: Array<{ c: Candidate; y: number; w: number }> = [];
   const lengths: number[] = [];
-  for (const ex of examples) {
+  // The same examples in any order train the same model (collection writes in completion order).
+  const ordered = [...examples].sort((a, b) => (a.question < b.question ? -1 : a.question > b.question ? 1 : a.query < b.query ? -1 : a.query > b.query ? 1 : a.weight - b.weight));
+  for (const ex of ordered) {
     const inQuery = new Set(analyze(ex.query));
     lengths.push(inQuery.size);
     for (const c of candidates(ex.question, idf, buckets)) rows.push({ c, y: inQuery.has(c.word) ? 1 : 0, w: ex.weight });
