@@ -11,8 +11,8 @@ import { openSearchEngine } from '../search/open';
 import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import { type AgentEnvironment, type AgentQuestion, runAgent } from './agent';
 import { CancelledError, type ChatClient, OpenAIChatClient, type RetryPolicy } from './client';
-import { KeywordAgentClient, type TermScorer } from './keyword';
-import { loadWriterModel, type WriterModel } from './writer';
+import { KeywordAgentClient } from './keyword';
+import { loadWriterModel } from './writer';
 import { loadIdList, loadQuestionSet } from './questions';
 import { resolveSampling, type Sampling } from './sampling';
 
@@ -126,11 +126,8 @@ async function resumeState(file: string): Promise<Set<string>> {
  */
 export async function runCollection(o: CollectOptions): Promise<CollectSummary> {
   // A missing, broken or outdated writer model is refused before anything is written.
-  let writer: { model: WriterModel; scorer: TermScorer } | null = null;
-  if (o.agent === 'writer') {
-    if (!o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
-    writer = await loadWriterModel(o.writerModel);
-  }
+  if (o.agent === 'writer' && !o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
+  const writer = o.agent === 'writer' ? await loadWriterModel(o.writerModel!) : null;
   const file = o.outFile ?? path.join(o.outDir, 'trajectories.jsonl');
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
