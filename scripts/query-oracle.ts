@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { QUESTION_WORDS } from '../src/core/agent/keyword';
 import { analyze } from '../src/core/search/analyzer';
 import { openSearchEngine } from '../src/core/search/open';
 
@@ -20,7 +21,6 @@ const { values, positionals } = parseArgs({ allowPositionals: true, options: { '
 const questionsFile = positionals[0] ?? '../shared/data/financebench-mini/questions.jsonl';
 const ocrFile = positionals[1] ?? '../shared/data/financebench-mini/ocr_output.jsonl';
 const topK = Number(values['top-k']);
-const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
 
 function subsets<T>(items: readonly T[], size: number): T[][] {
   if (size === 0) return [[]];

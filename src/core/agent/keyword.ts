@@ -1,16 +1,10 @@
 import { analyze } from '../search/analyzer';
 import type { WhooshCompatibleEngine } from '../search/engine';
-import { mulberry32 } from '../util/random';
+import { fnv1a, mulberry32 } from '../util/random';
 import type { ChatClient, ChatReply, ChatRequest } from './client';
 
 /** Question words that carry no retrieval signal. */
-const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
+export const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
 
 /**
  * The embedded keyword agent: no model server, same protocol (it answers chat requests with tool
@@ -47,7 +41,7 @@ export class KeywordAgentClient implements ChatClient {
 
   /** Candidate queries for a question, in the order the agent tries them. */
   plan(question: string, temperature: number): string[] {
-    const random = mulberry32(hash(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
+    const random = mulberry32(fnv1a(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
     // Words the corpus never uses would make an AND query empty.
     const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
     const scores = this.scorer(question, tokens, (t) => this.engine.termIdf(t));

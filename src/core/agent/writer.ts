@@ -1,13 +1,14 @@
 import { promises as fsp } from 'node:fs';
 import { analyze } from '../search/analyzer';
-import { mulberry32 } from '../util/random';
+import { fnv1a, mulberry32 } from '../util/random';
 import type { TermScorer } from './keyword';
 
 /**
  * The local query writer: a small model trained on CPU in seconds from `sft_query` data. It learns
  * which words of a question make queries that rank the ground-truth page first: logistic
  * regression over each candidate word, with features from the corpus (IDF), the question
- * (position, capitalisation, numbers, length) and the word itself (hashed), weighted by the rank
+ * (position, capitalisation, numbers, length, repeated, which sentence it is in) and the word
+ * itself (hashed), weighted by the rank
  * score of the query it came from. The embedded agent then writes its queries from the top words.
  * It is the GPU-free stand-in for LoRA training and the baseline a finetuned VLM must beat.
  */
@@ -24,12 +25,6 @@ export interface WriterModel {
 }
 
 const DENSE = ['idf', 'position', 'capitalised', 'number', 'has_digit', 'length', 'early', 'idf_rank', 'repeated', 'last_sentence', 'first_sentence_only'] as const;
-
-function hash(word: string, buckets: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619);
-  return (h >>> 0) % buckets;
-}
 
 interface Candidate { word: string; dense: number[]; bucket: number }
 
@@ -63,7 +58,7 @@ export function candidates(question: string, idf: (t: string) => number, buckets
       last.has(word) ? 1 : 0,
       sentences.length > 1 && !rest.has(word) ? 1 : 0,
     ],
-    bucket: hash(word, buckets),
+    bucket: fnv1a(word) % buckets,
   }));
 }
 

@@ -3,6 +3,13 @@
  * resamples, the keyword agent's sampling), so the same seed gives the same result everywhere and
  * is easy to port.
  */
+/** 32-bit FNV-1a of a string: a stable seed or bucket for a text, the same on every platform. */
+export function fnv1a(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
 export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
