@@ -128,9 +128,9 @@ export async function openPalette(page, text) {
  * Runs a palette command: opens the palette, waits for the command's row, presses Enter in the box
  * (not wherever focus is). Returns the box, which the command's own inputs reuse.
  */
-export async function runCommand(page, title) {
+export async function runCommand(page, title, { timeout = 10_000 } = {}) {
   const box = await openPalette(page, `>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout });
   await box.press('Enter');
   return box;
 }

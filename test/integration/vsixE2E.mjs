@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, openPalette, ROOT, startCodeServer } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -25,9 +25,8 @@ export async function runVsixE2E(installRoot) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
-    await openPalette(page, '>DRAG: Search Corpus');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'DRAG: Search Corpus' }).first().waitFor({ timeout: 20_000 });
-    await page.keyboard.press('Enter');
+    // The command comes from the installed package, which can take longer to register.
+    await runCommand(page, 'DRAG: Search Corpus', { timeout: 20_000 });
     const frame = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
     await frame.locator('vscode-textfield input').fill('net income');
     await frame.locator('li').first().waitFor({ timeout: 60_000 });
