@@ -165,8 +165,10 @@ describe('drag compare', () => {
     assert.deepEqual(c.questions.wins, ['q1', 'q2', 'q3', 'q5', 'q9']);
     assert.deepEqual(c.questions.losses, ['q8']);
     assert.deepEqual(c.questions.ties, ['q0', 'q4', 'q6', 'q7']);
-    // Same seed, same interval.
+    // Same seed, same interval, whatever order the evaluations finished their questions in.
     assert.deepEqual(compareRuns(a, b, { seed: 7 }).metrics.mrr.ci95, c.metrics.mrr.ci95);
+    const shuffled = compareRuns({ ...a, records: [...a.records!].reverse() }, b, { seed: 7 });
+    for (const [name, m] of Object.entries(c.metrics)) assert.deepEqual(shuffled.metrics[name].ci95, m.ci95, name);
     assert.match(comparisonMarkdown(c), /\| Hit@1 \| 0\.300 \| 0\.600 \| \+0\.300 \| \+100\.0% \|/);
   });
 

@@ -132,6 +132,9 @@ export function compareRuns(a: EvalRun, b: EvalRun, options: { seed?: number; re
     const qb = byId.get(qa.id);
     if (qb) pairs.push([qa, qb]);
   }
+  // Question order, not the order evaluations finished in (per_question.jsonl follows completion),
+  // decides which questions each seeded resample draws: the same runs give the same intervals.
+  pairs.sort(([x], [y]) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const paired = a.records && b.records ? pairs.length : 0;
   const metrics: Record<string, MetricComparison> = {};
   const random = seededRandom(options.seed ?? 42);
