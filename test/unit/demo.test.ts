@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from '../../src/cli/main';
 import { useTempDir } from './helpers';
@@ -32,5 +32,35 @@ describe('drag demo', function () {
     assert.ok(c.metrics.hit_at_1.b > c.metrics.hit_at_1.a, `Hit@1: writer ${c.metrics.hit_at_1.b} vs keyword ${c.metrics.hit_at_1.a}`);
     assert.ok(c.metrics.avg_anls.b > c.metrics.avg_anls.a, `ANLS*: writer ${c.metrics.avg_anls.b} vs keyword ${c.metrics.avg_anls.a}`);
     assert.match(out, /\| Success \(GT retrieved\) \|/);
+  });
+
+  it('refuses to overwrite a workspace; --force rebuilds only a folder an earlier demo made', async () => {
+    const dir = path.join(tmp(), 'demo');
+    const run = async (args: string[]) => {
+      let err = '';
+      const code = await runCli(['demo', dir, '--docs', '6', '--pages', '6', '--samples', '2', ...args], { stdout: () => undefined, stderr: (t) => { err += t; } }, new AbortController().signal);
+      return { code, err };
+    };
+    assert.equal((await run([])).code, 0);
+    writeFileSync(path.join(dir, 'runs', 'keyword-train', 'marker.txt'), 'from the first demo');
+    writeFileSync(path.join(dir, 'notes.md'), 'mine');
+    const again = await run([]);
+    assert.equal(again.code, 2);
+    assert.match(again.err, /already holds a demo workspace.*--force/);
+    assert.ok(existsSync(path.join(dir, 'runs', 'keyword-train', 'marker.txt')), 'a refused run deleted something');
+    const forced = await run(['--force']);
+    assert.equal(forced.code, 0, forced.err);
+    assert.ok(!existsSync(path.join(dir, 'runs', 'keyword-train', 'marker.txt')), 'the earlier run was not removed');
+    assert.ok(existsSync(path.join(dir, 'evals', 'comparison.json')));
+    assert.equal(readFileSync(path.join(dir, 'notes.md'), 'utf8'), 'mine', 'a file the demo did not write was deleted');
+    // Any other workspace is never touched, --force or not.
+    const other = path.join(tmp(), 'mine');
+    mkdirSync(other);
+    writeFileSync(path.join(other, 'drag.config.json'), '{}');
+    let err = '';
+    const code = await runCli(['demo', other, '--force'], { stdout: () => undefined, stderr: (t) => { err += t; } }, new AbortController().signal);
+    assert.equal(code, 2);
+    assert.match(err, /already holds a DRAG workspace: choose an empty folder/);
+    assert.deepEqual(readdirSync(other), ['drag.config.json']);
   });
 });

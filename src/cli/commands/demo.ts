@@ -13,22 +13,33 @@ import { runProcess } from '../../core/pipeline/runProcess';
 import { openSearchEngine } from '../../core/search/open';
 import { type CliCommand, UsageError } from '../args';
 
+/** What drag demo writes into its folder; --force deletes exactly these before rebuilding. */
+const DEMO_OUTPUTS = ['questions.jsonl', 'questions_train.jsonl', 'questions_heldout.jsonl', 'drag.config.json', 'corpus', 'runs', 'datasets', 'models', 'evals'];
+
 export const demoCommand: CliCommand = {
   name: 'demo',
   summary: 'build a demo workspace and run the whole loop offline: collect, curate data, train the local writer, evaluate, compare',
-  usage: `drag demo [dir] [--docs 40] [--pages 10] [--samples 4] [--seed 7]
+  usage: `drag demo [dir] [--docs 40] [--pages 10] [--samples 4] [--seed 7] [--force]
 
 Generates ~40 technical-report PDFs (400 pages, tables and specific facts) and ~200 questions with
 ground-truth pages, builds the corpus and index, collects trajectories with the keyword agent on
 the training questions, processes and formats them, trains the local query writer, evaluates the
 keyword agent and the writer on the questions about held-out reports (30% of the PDFs, never seen
-in training), and writes the comparison. No GPU, no network.`,
+in training), and writes the comparison. No GPU, no network. --force rebuilds a folder an earlier
+drag demo made (its corpus, runs, datasets, models and evaluations are deleted first); a folder
+that holds any other DRAG workspace is never touched.`,
   async run(argv, io, signal) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
-      docs: { type: 'string', default: '40' }, pages: { type: 'string', default: '10' }, samples: { type: 'string', default: '4' }, seed: { type: 'string', default: '7' },
+      docs: { type: 'string', default: '40' }, pages: { type: 'string', default: '10' }, samples: { type: 'string', default: '4' }, seed: { type: 'string', default: '7' }, force: { type: 'boolean', default: false },
     } });
     const dir = path.resolve(positionals[0] ?? 'demo-workspace');
-    if (existsSync(path.join(dir, 'drag.config.json'))) throw new UsageError(`${dir} already holds a workspace: choose an empty folder`);
+    if (existsSync(path.join(dir, 'drag.config.json'))) {
+      const fromDemo = DEMO_OUTPUTS.filter((f) => f.endsWith('.jsonl')).every((f) => existsSync(path.join(dir, f)));
+      if (!fromDemo) throw new UsageError(`${dir} already holds a DRAG workspace: choose an empty folder`);
+      if (!values.force) throw new UsageError(`${dir} already holds a demo workspace: choose an empty folder, or rebuild this one with --force (npm run demo -- --force)`);
+      for (const f of DEMO_OUTPUTS) await fsp.rm(path.join(dir, f), { recursive: true, force: true });
+      io.stderr(`removed the earlier demo's ${DEMO_OUTPUTS.join(', ')} from ${dir}\n`);
+    }
     const seed = Number(values.seed);
     const say = (t: string) => io.stderr(`${t}\n`);
     const t0 = performance.now();
