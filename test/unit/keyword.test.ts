@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ChatRequest } from '../../src/core/agent/client';
-import { extractValue, KeywordAgentClient } from '../../src/core/agent/keyword';
+import { extractValue, extremeRow, KeywordAgentClient } from '../../src/core/agent/keyword';
 import { WhooshCompatibleEngine } from '../../src/core/search/engine';
 import { buildIndex } from '../../src/core/search/index';
 import { useTempDir } from './helpers';
@@ -18,7 +18,7 @@ describe('embedded keyword agent', function () {
     `${header(2)}\nConsolidated Revenue\nFiscal year Revenue (EUR millions)\n2022 480.5\n2023 512.0`,
     `${header(3)}\nIntellectual Property\nThe company held 123 granted patents at the end of 2023.\n2021 97.5`,
     `${header(4)}\nLetter to Shareholders\nChief executive Zedra Vollmark reflected on the year.`,
-    `${header(5)}\nManagement Discussion\nThe board reviewed the capital allocation framework.`,
+    `${header(5)}\nProduct Specifications\nModel Rated power (kW)\nQR-107 272\nQR-164 155\nQR-211 489`,
     `${header(6)}\nManagement Discussion\nDemand conditions varied by region.`,
   ];
   const pages = [
@@ -54,13 +54,29 @@ describe('embedded keyword agent', function () {
     // adds something does.
     const hq = await answerAfter(client, 'Based on the report\'s cover page, in which city does Quornex Robotics have its headquarters?', 'quornex headquarters');
     assert.deepEqual(hq, { answer: ['Lisbon'], citations: [{ file: 'QUORNEX_2023.pdf', page: 1 }] });
-    // Running text: the sentence that holds the answer, whole.
+    // Running text that adds one number to a quantity question: the number.
     const patents = await answerAfter(client, 'How many granted patents did Quornex Robotics hold at the end of 2023?', 'quornex patents');
-    assert.deepEqual(patents.answer, ['The company held 123 granted patents at the end of 2023.']);
+    assert.deepEqual(patents.answer, ['123']);
     // A quantity in a table: the row with a number, not the column header that repeats the question
     // (and not taken for a running line because the next page has a row of the same shape).
     const revenue = await answerAfter(client, 'What consolidated revenue in EUR millions did Quornex Robotics record for fiscal 2022?', 'quornex consolidated revenue');
     assert.deepEqual(revenue.answer, ['480.5']);
+  });
+
+  it('answers which item is the highest or lowest with the label of that table row', async () => {
+    const client = await agent();
+    const highest = await answerAfter(client, 'Which product model of Quornex Robotics has the highest rated power, according to the product specifications?', 'quornex specifications');
+    assert.deepEqual(highest, { answer: ['QR-211'], citations: [{ file: 'QUORNEX_2023.pdf', page: 5 }] });
+    const lowest = await answerAfter(client, 'Which Quornex Robotics model has the lowest rated power?', 'quornex specifications');
+    assert.deepEqual(lowest.answer, ['QR-164']);
+  });
+
+  it('reads table rows: labels with letters, the first number, totals and sentences left out', () => {
+    const table = ['Region Net revenues Adjusted EBITDAR', 'Las Vegas Strip Resorts $ 8,369 $ 3,117', 'Regional Operations 3,611 1,183', 'MGM China (12.5) (40.1)', 'Total $ 13,127 $ 4,260', '2022 14,000', 'Revenue rose 99,999 percent in the year.'];
+    assert.equal(extremeRow(table, false), 'Las Vegas Strip Resorts');
+    assert.equal(extremeRow(table, true), 'MGM China');
+    // One row is no comparison.
+    assert.equal(extremeRow(['QR-107 272', 'The company held 5 granted patents.'], false), null);
   });
 
   it('extracts a value from a sentence, or keeps the sentence', () => {
@@ -73,6 +89,10 @@ describe('embedded keyword agent', function () {
     const text = 'The audited consolidated balance sheets of the Company and its subsidiaries as of December 31, 2022.';
     assert.equal(extractValue(text, 'What is the effective tax rate of American Express in 2022?'), text);
     assert.equal(extractValue('Title of each class', 'What is the title of the class?'), 'Title of each class');
+    // A date's day is not a quantity; running text with no other number stays whole.
+    const dated = 'Cash dividends of $0.55 per share were paid on August 1, 2022.';
+    assert.equal(extractValue(dated, 'How much did CVS pay in dividends per share in 2022?'), '$0.55');
+    assert.equal(extractValue('The plan was approved on March 3, 2022 by the board of the company.', 'What total did the plan approve in 2022?'), 'The plan was approved on March 3, 2022 by the board of the company.');
     // Two numbers left: no guess between them.
     assert.equal(extractValue('2022 480.5 512.0', 'What revenue in 2022?'), '480.5 512.0');
   });

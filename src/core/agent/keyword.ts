@@ -109,14 +109,18 @@ export class KeywordAgentClient implements ChatClient {
     const repeated = new Set(neighbour.split(/\n+/).map(shape).filter((l) => /\p{L}{3}/u.test(l)));
     const asked = new Set(analyze(question));
     const terms = new Set([...this.engine.queryTerms(query), ...[...asked].filter((t) => !QUESTION_WORDS.has(t))]);
+    const lines = text.split(/\n+/).filter((line) => !repeated.has(shape(line)));
+    // "Which model has the highest rated power?": the label of the table row with the extreme value.
+    const superlative = SUPERLATIVE.exec(question);
+    const row = superlative ? extremeRow(lines, LOWEST.test(superlative[1])) : null;
+    if (row) return { answer: [row], citations: [{ file: top.file, page: top.page_number }] };
     // The sentence that matches most of the question's words among those that add something to it
     // (a number when a quantity is asked); a title or table header that only repeats the question
     // comes after every such sentence; between equal matches, the one that adds fewer words.
     const quantity = QUANTITY.test(question);
     let best = '';
     let bestScore = -Infinity;
-    for (const line of text.split(/\n+/)) {
-      if (repeated.has(shape(line))) continue;
+    for (const line of lines) {
       for (const sentence of line.split(/(?<=[.!?])\s+/)) {
         if (!sentence.trim()) continue;
         const extra = beyondQuestion(sentence, asked).extra;
@@ -132,6 +136,35 @@ export class KeywordAgentClient implements ChatClient {
 /** Questions that ask for a quantity: their answer is a number. */
 const QUANTITY = /\b(how (many|much)|amount|revenue|margin|rate|ratio|number|percent(age)?|total|value|price|cost)\b/i;
 
+/** Questions that ask which item of a table is the extreme one, and the words that mean the lowest. */
+const SUPERLATIVE = /\b(highest|largest|biggest|greatest|most|maximum|lowest|smallest|least|fewest|minimum|worst)\b/i;
+const LOWEST = /^(lowest|smallest|least|fewest|minimum|worst)$/i;
+
+/**
+ * The label of the table row with the highest (or lowest) value among a page's lines: a row is a
+ * short label with a letter in it ("AR-211", "Las Vegas Strip") followed by a number ("489",
+ * "$ 1,577", "(12.5)", "24.1%") and nothing but numbers; its first number is its value. Null when
+ * fewer than two rows.
+ */
+export function extremeRow(lines: readonly string[], lowest: boolean): string | null {
+  const rows: Array<{ label: string; value: number }> = [];
+  for (const line of lines) {
+    const tokens = line.trim().split(/\s+/);
+    const i = tokens.findIndex((t) => NUMBER.test(t));
+    // Only numbers after the label (a sentence goes on with words).
+    if (i < 1 || i > 6 || !tokens.slice(i).every((t) => NUMBER.test(t) || /^[$%—–-]$/.test(t))) continue;
+    const label = tokens.slice(0, i).filter((t) => t !== '$').join(' ');
+    // A total is not one of the items compared.
+    if (!/\p{L}/u.test(label) || /[.!?:;]$/.test(label) || /^total\b/i.test(label)) continue;
+    const raw = tokens[i];
+    const value = Number(raw.replace(/[$,%()]/g, '')) * (raw.startsWith('(') ? -1 : 1);
+    if (Number.isFinite(value)) rows.push({ label, value });
+  }
+  if (rows.length < 2) return null;
+  return rows.reduce((best, r) => ((lowest ? r.value < best.value : r.value > best.value) ? r : best)).label;
+}
+const NUMBER = /^\(?-?\$?\d[\d,]*(\.\d+)?%?\)?$/;
+
 /** A sentence's words (punctuation trimmed), and those that are not the question's own words. */
 function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: string[]; extra: string[] } {
   const words = sentence.split(/\s+/).map((w) => w.replace(/^[^\p{L}\p{N}$€£(-]+|[^\p{L}\p{N}%)]+$/gu, '')).filter(Boolean);
@@ -140,14 +173,20 @@ function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: 
 
 /**
  * What a short line (a label and its value, a table row) says beyond the question's own words
- * ("Headquarters: Lisbon" -> "Lisbon", "Consumer 22.9" -> "22.9" for a quantity). Running text, or a
- * line with nothing new, or nothing that is a name or a number, stays the whole sentence: left-over
- * words out of a sentence read worse than the sentence ("each", "Company its subsidiaries …").
+ * ("Headquarters: Lisbon" -> "Lisbon", "Consumer 22.9" -> "22.9" for a quantity), or the one number a
+ * sentence adds when a quantity is asked. Other running text, or a line with nothing new, or
+ * nothing that is a name or a number, stays the whole sentence: left-over words out of a sentence
+ * read worse than the sentence ("each", "Company its subsidiaries …").
  */
 export function extractValue(sentence: string, question: string, asked: ReadonlySet<string> = new Set(analyze(question))): string {
   const { words, extra } = beyondQuestion(sentence, asked);
-  if (words.length > 6 || extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
-  const numbers = extra.filter((w) => /\d/.test(w));
+  if (extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
+  // A quantity asked and one number given (a day of a date is not one): the number, from a table
+  // row or from running text ("The company held 123 granted patents at the end of 2023." -> "123").
+  const added = new Set(extra);
+  const numbers = words.filter((w, i) => /\d/.test(w) && added.has(w) && !MONTH.test(words[i - 1] ?? ''));
   if (numbers.length === 1 && QUANTITY.test(question)) return numbers[0];
+  if (words.length > 6) return sentence;
   return extra.some((w) => /[\d\p{Lu}]/u.test(w)) ? extra.join(' ') : sentence;
 }
+const MONTH = /^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?$/i;
