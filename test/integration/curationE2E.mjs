@@ -60,8 +60,9 @@ export async function runCurationE2E(installRoot) {
       if ((await found.getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
       const trajectory = page.locator('.monaco-list-row[aria-level="3"]').first();
       await trajectory.click();
-      // Once in a CI run the click selected the row and opened nothing (the tree was re-rendering
-      // under it: the curation log loads and refreshes it). A person clicks again; so does the test, and says so.
+      // Once in a CI run the click selected the row and opened nothing; the likely cause, the first
+      // load of the (empty) curation log refreshing the tree under the click, is gone. A person
+      // would click again; so does the test, and says so.
       if (!(await inspector().locator('h1').waitFor({ timeout: 20_000 }).then(() => true, () => false))) {
         console.log('    (the first click on the trajectory opened no inspector within 20 s; clicking again)');
         await trajectory.click();

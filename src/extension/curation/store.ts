@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { fnv1a } from '../../core/util/random';
 import { appendDecision, type CurationState, type Decision, decisionsPath, type NewDecision, readDecisions, replay } from '../../core/curation/decisions';
 
 /**
@@ -7,6 +8,8 @@ import { appendDecision, type CurationState, type Decision, decisionsPath, type 
  */
 export class CurationStore implements vscode.Disposable {
   private state: CurationState = replay([]);
+  /** A hash of the decisions the state was replayed from. */
+  private signature = `${fnv1a('[]').toString(36)}:0`;
   private loaded: Promise<void> | null = null;
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [this.changed];
@@ -32,6 +35,11 @@ export class CurationStore implements vscode.Disposable {
   async reload(): Promise<void> {
     const { decisions, errors } = await readDecisions(this.file);
     for (const e of errors) this.log.warn(`${e.file}:${e.line}: ${e.fieldPath}: ${e.message}`);
+    // Nothing new (the first load of an empty log, a watcher event for our own append): no event,
+    // so the views do not re-render under a person's click for nothing.
+    const signature = fnv1a(JSON.stringify(decisions)).toString(36) + `:${decisions.length}`;
+    if (signature === this.signature) return;
+    this.signature = signature;
     this.state = replay(decisions);
     this.changed.fire();
   }

@@ -304,6 +304,20 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.equal(api.curation?.current().byTrajectory.get('traj_financebench_id_04672')?.status, 'accepted');
       const node = await firstTrajectory(0, 1);
       assert.match(descriptionOf(node), /^✓ accepted · /);
+      // Reading the log again with nothing new in it (a watcher event for our own append) changes
+      // nothing, so the views are not re-rendered under a click; a new line does.
+      let events = 0;
+      const sub = api.curation!.onDidChange(() => { events++; });
+      try {
+        await api.curation!.reload();
+        assert.equal(events, 0, 'an unchanged log fired a change');
+        await inspector.decide('reject', 'checked twice');
+        assert.ok(events >= 1, 'a new decision fired no change');
+        await inspector.decide('undo');
+      } finally {
+        sub.dispose();
+      }
+      assert.equal(api.curation?.current().byTrajectory.get('traj_financebench_id_04672')?.status, 'accepted');
     });
 
     it('saves a pair from marked steps, and an edited query verified live against the index', async () => {
