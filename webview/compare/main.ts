@@ -18,7 +18,9 @@ function bars(title: string, labels: string[], a: number[], b: number[], percent
   const w = 36;
   const gap = 24;
   const width = 30 + labels.length * (2 * w + gap);
+  // The baseline, so a bar of 0 reads as zero rather than as a missing bar.
   return html`<figure><figcaption>${title}</figcaption><svg width=${width} height="170" role="img" aria-label=${title}>
+    <line class="axis" x1="14" y1="140.5" x2=${width - 4} y2="140.5"></line>
     ${labels.map((l, i) => {
       const x = 20 + i * (2 * w + gap);
       const ha = (130 * a[i]) / max;
