@@ -255,7 +255,7 @@ export function comparisonHtml(c: Comparison, charts: ComparisonCharts | null): 
 <table><thead><tr><th>metric</th><th>${esc(c.runs[0])}</th><th>${esc(c.runs[1])}</th><th>Δ</th><th>Δ%</th><th>95% CI of Δ</th><th>p</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
-${charts ? `<h2>Hit@K</h2><svg width="${60 + charts.hitAtK.length * 120}" height="190" role="img" aria-label="Hit at K, grey ${esc(c.runs[0])}, blue ${esc(c.runs[1])}">${bars}</svg>` : ''}
+${charts ? `<h2>Hit@K</h2><svg width="${60 + charts.hitAtK.length * 120}" height="190" role="img" aria-label="Hit at K, grey ${esc(c.runs[0])}, blue ${esc(c.runs[1])}"><line x1="34" y1="160.5" x2="${54 + charts.hitAtK.length * 120}" y2="160.5" stroke="#888"/>${bars}</svg>` : ''}
 <h2>Wins (${c.questions.wins.length})</h2>${list(c.questions.wins)}
 <h2>Losses (${c.questions.losses.length})</h2>${list(c.questions.losses)}
 <h2>Ties (${c.questions.ties.length})</h2>${list(c.questions.ties)}
