@@ -16,7 +16,10 @@ export async function createDemoWorkspace(context: vscode.ExtensionContext, log:
     }
   }
   if (!dir) return undefined;
-  if (existsSync(path.join(dir, 'drag.config.json'))) throw new Error(`${dir} already holds a DRAG workspace`);
+  if (existsSync(path.join(dir, 'drag.config.json'))) {
+    const demo = existsSync(path.join(dir, 'questions_heldout.jsonl'));
+    throw new Error(`${dir} already holds a DRAG workspace: choose an empty folder${demo ? ' (to rebuild this demo: drag demo <folder> --force)' : ''}`);
+  }
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), ['demo', dir], {
     title: 'DRAG: creating the demo workspace', log,
     onEvent: () => undefined,
