@@ -136,9 +136,12 @@ export class KeywordAgentClient implements ChatClient {
 /** Questions that ask for a quantity: their answer is a number. */
 const QUANTITY = /\b(how (many|much)|amount|revenue|margin|rate|ratio|number|percent(age)?|total|value|price|cost)\b/i;
 
-/** Questions that ask which item of a table is the extreme one, and the words that mean the lowest. */
-const SUPERLATIVE = /\b(highest|largest|biggest|greatest|most|maximum|lowest|smallest|least|fewest|minimum|worst)\b/i;
-const LOWEST = /^(lowest|smallest|least|fewest|minimum|worst)$/i;
+/**
+ * Questions that ask which item of a table is the extreme one, and the words that mean the lowest
+ * ("most" and "least" are left out: "the most important risk", "at least").
+ */
+const SUPERLATIVE = /\b(highest|largest|biggest|greatest|maximum|lowest|smallest|fewest|minimum|worst)\b/i;
+const LOWEST = /^(lowest|smallest|fewest|minimum|worst)$/i;
 
 /**
  * The label of the table row with the highest (or lowest) value among a page's lines: a row is a
