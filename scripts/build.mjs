@@ -2,7 +2,7 @@
 // one browser bundle per webview panel, and the integration test suite that runs inside VS Code.
 // Also writes the JSON Schema of drag.config.json, generated from the zod schema.
 import { build, context } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,9 @@ const common = {
   absWorkingDir: root,
 };
 
-const node = { ...common, platform: 'node', target: 'node20', format: 'cjs' };
+// `drag --version` and the extension report the package's version.
+const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const node = { ...common, platform: 'node', target: 'node20', format: 'cjs', define: { __DRAG_VERSION__: JSON.stringify(version) } };
 
 const webviewDir = path.join(root, 'webview');
 const panels = existsSync(webviewDir)

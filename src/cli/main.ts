@@ -31,6 +31,8 @@ Run "drag <command> --help" for a command's options.
 }
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 problems found or failed, 2 usage). */
+declare const __DRAG_VERSION__: string | undefined;
+
 export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -38,7 +40,8 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
     return name ? 0 : 2;
   }
   if (name === '--version') {
-    io.stdout(`${process.env.DRAG_STUDIO_VERSION ?? 'dev'}\n`);
+    // The bundle carries the package's version (scripts/build.mjs); run from source it is "dev".
+    io.stdout(`${typeof __DRAG_VERSION__ === 'string' ? __DRAG_VERSION__ : 'dev'}\n`);
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from '../../src/cli/main';
 import { BROKEN_RUN, FIXTURE_RUN, ROOT, SHARED_DATA, useTempDir } from './helpers';
@@ -86,6 +86,8 @@ describe('drag validate', () => {
     const bin = path.join(ROOT, 'dist', 'cli.js');
     if (!existsSync(bin)) { console.log('      skipped: dist/cli.js is not built (npm run build)'); this.skip(); }
     assert.match(execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' }), /validate/);
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim(), version);
     const r = spawnSync(process.execPath, [bin, 'validate', BROKEN_RUN], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.equal(r.stdout.trim().split('\n').length, 5);
