@@ -26,7 +26,7 @@ Usage: drag <command> [options]
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run "drag <command> --help" for a command's options.
+Run "drag <command> --help" for a command's options; "drag --version" prints the version.
 `;
 }
 
