@@ -19,7 +19,7 @@ describe('embedded keyword agent', function () {
     `${header(3)}\nIntellectual Property\nThe company held 123 granted patents at the end of 2023.\n2021 97.5`,
     `${header(4)}\nLetter to Shareholders\nChief executive Zedra Vollmark reflected on the year.`,
     `${header(5)}\nProduct Specifications\nModel Rated power (kW)\nQR-107 272\nQR-164 155\nQR-211 489`,
-    `${header(6)}\nManagement Discussion\nDemand conditions varied by region.`,
+    `${header(6)}\nSegment Information\nSegment Operating margin (%)\nIndustrial 8.8\nDefense 24.1`,
   ];
   const pages = [
     ...report.map((text, i) => ({ file: 'QUORNEX_2023.pdf', page_number: i + 1, total_pages: report.length, text })),
@@ -61,6 +61,9 @@ describe('embedded keyword agent', function () {
     // (and not taken for a running line because the next page has a row of the same shape).
     const revenue = await answerAfter(client, 'What consolidated revenue in EUR millions did Quornex Robotics record for fiscal 2022?', 'quornex consolidated revenue');
     assert.deepEqual(revenue.answer, ['480.5']);
+    // A number under a "(%)" column header is a percentage.
+    const margin = await answerAfter(client, 'What operating margin did the Defense segment of Quornex Robotics report in 2023?', 'quornex defense margin');
+    assert.deepEqual(margin, { answer: ['24.1%'], citations: [{ file: 'QUORNEX_2023.pdf', page: 6 }] });
   });
 
   it('answers which item is the highest or lowest with the label of that table row', async () => {

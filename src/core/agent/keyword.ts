@@ -119,18 +119,33 @@ export class KeywordAgentClient implements ChatClient {
     // comes after every such sentence; between equal matches, the one that adds fewer words.
     const quantity = QUANTITY.test(question);
     let best = '';
+    let bestLine = -1;
     let bestScore = -Infinity;
-    for (const line of lines) {
+    lines.forEach((line, i) => {
       for (const sentence of line.split(/(?<=[.!?])\s+/)) {
         if (!sentence.trim()) continue;
         const extra = beyondQuestion(sentence, asked).extra;
         const informative = extra.length > 0 && (!quantity || extra.some((w) => /\d/.test(w)));
         const score = new Set(analyze(sentence).filter((t) => terms.has(t))).size + (informative ? 1000 : 0) - extra.length / 1000;
-        if (score > bestScore) { best = sentence.trim(); bestScore = score; }
+        if (score > bestScore) { best = sentence.trim(); bestLine = i; bestScore = score; }
       }
-    }
-    return { answer: best ? [extractValue(best, question, asked).slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
+    });
+    let value = best ? extractValue(best, question, asked) : '';
+    // A bare number out of a table row whose column header says "(%)" is a percentage.
+    if (/^-?\d[\d,]*(\.\d+)?$/.test(value) && percentColumn(lines, bestLine)) value += '%';
+    return { answer: value ? [value.slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
   }
+}
+
+/**
+ * Whether the table row at `row` sits under a header that marks its values as percentages: the
+ * nearest line above it with no digits (the rows between have digits) says "(%)" or "in %".
+ */
+function percentColumn(lines: readonly string[], row: number): boolean {
+  for (let i = row - 1; i >= 0 && i >= row - 12; i--) {
+    if (!/\d/.test(lines[i])) return /\(%\)|\bin %|percent\)/i.test(lines[i]);
+  }
+  return false;
 }
 
 /** Questions that ask for a quantity: their answer is a number. */
