@@ -11,10 +11,8 @@ import { toJsonLine, writeJsonAtomic } from '../../core/io/write';
 import { formatProcessed, seededShuffle } from '../../core/pipeline/format';
 import { runProcess } from '../../core/pipeline/runProcess';
 import { openSearchEngine } from '../../core/search/open';
+import { DEMO_OUTPUTS, isDemoWorkspace } from '../../core/workspace/layout';
 import { type CliCommand, UsageError } from '../args';
-
-/** What drag demo writes into its folder; --force deletes exactly these before rebuilding. */
-const DEMO_OUTPUTS = ['questions.jsonl', 'questions_train.jsonl', 'questions_heldout.jsonl', 'drag.config.json', 'corpus', 'runs', 'datasets', 'models', 'evals'];
 
 export const demoCommand: CliCommand = {
   name: 'demo',
@@ -34,8 +32,7 @@ that holds any other DRAG workspace is never touched.`,
     } });
     const dir = path.resolve(positionals[0] ?? 'demo-workspace');
     if (existsSync(path.join(dir, 'drag.config.json'))) {
-      const fromDemo = DEMO_OUTPUTS.filter((f) => f.endsWith('.jsonl')).every((f) => existsSync(path.join(dir, f)));
-      if (!fromDemo) throw new UsageError(`${dir} already holds a DRAG workspace: choose an empty folder`);
+      if (!isDemoWorkspace(dir)) throw new UsageError(`${dir} already holds a DRAG workspace: choose an empty folder`);
       if (!values.force) throw new UsageError(`${dir} already holds a demo workspace: choose an empty folder, or rebuild this one with --force (npm run demo -- --force)`);
       for (const f of DEMO_OUTPUTS) await fsp.rm(path.join(dir, f), { recursive: true, force: true });
       io.stderr(`removed the earlier demo's ${DEMO_OUTPUTS.join(', ')} from ${dir}\n`);

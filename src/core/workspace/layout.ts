@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { DragConfig } from '../schema/config';
@@ -14,6 +14,14 @@ export const CONVENTIONS = {
   datasetsGlob: 'datasets/*/',
   curationLog: 'curation/decisions.jsonl',
 } as const;
+
+/** What drag demo writes into its folder; `drag demo --force` deletes exactly these before rebuilding. */
+export const DEMO_OUTPUTS = ['questions.jsonl', 'questions_train.jsonl', 'questions_heldout.jsonl', 'drag.config.json', 'corpus', 'runs', 'datasets', 'models', 'evals'];
+
+/** Whether a folder holds a workspace an earlier drag demo made (its config and question files). */
+export function isDemoWorkspace(dir: string): boolean {
+  return DEMO_OUTPUTS.filter((f) => f.endsWith('.json') || f.endsWith('.jsonl')).every((f) => existsSync(path.join(dir, f)));
+}
 
 export interface LoadedConfig {
   config: DragConfig;

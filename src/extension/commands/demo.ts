@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { isDemoWorkspace } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
 
 /** "DRAG: Create Demo Workspace": the whole loop offline into an empty folder (drag demo). */
@@ -17,8 +18,7 @@ export async function createDemoWorkspace(context: vscode.ExtensionContext, log:
   }
   if (!dir) return undefined;
   if (existsSync(path.join(dir, 'drag.config.json'))) {
-    const demo = existsSync(path.join(dir, 'questions_heldout.jsonl'));
-    throw new Error(`${dir} already holds a DRAG workspace: choose an empty folder${demo ? ' (to rebuild this demo: drag demo <folder> --force)' : ''}`);
+    throw new Error(`${dir} already holds a DRAG workspace: choose an empty folder${isDemoWorkspace(dir) ? ' (to rebuild this demo: drag demo <folder> --force)' : ''}`);
   }
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), ['demo', dir], {
     title: 'DRAG: creating the demo workspace', log,
