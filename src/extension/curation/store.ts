@@ -9,7 +9,7 @@ import { appendDecision, type CurationState, type Decision, decisionsPath, type 
 export class CurationStore implements vscode.Disposable {
   private state: CurationState = replay([]);
   /** A hash of the decisions the state was replayed from. */
-  private signature = `${fnv1a('[]').toString(36)}:0`;
+  private signature = signatureOf([]);
   private loaded: Promise<void> | null = null;
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [this.changed];
@@ -37,7 +37,7 @@ export class CurationStore implements vscode.Disposable {
     for (const e of errors) this.log.warn(`${e.file}:${e.line}: ${e.fieldPath}: ${e.message}`);
     // Nothing new (the first load of an empty log, a watcher event for our own append): no event,
     // so the views do not re-render under a person's click for nothing.
-    const signature = fnv1a(JSON.stringify(decisions)).toString(36) + `:${decisions.length}`;
+    const signature = signatureOf(decisions);
     if (signature === this.signature) return;
     this.signature = signature;
     this.state = replay(decisions);
@@ -57,4 +57,9 @@ export class CurationStore implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** What a replayed state depends on: the decisions, hashed, and their count. */
+function signatureOf(decisions: readonly Decision[]): string {
+  return `${fnv1a(JSON.stringify(decisions)).toString(36)}:${decisions.length}`;
 }
