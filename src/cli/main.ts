@@ -30,9 +30,10 @@ Run "drag <command> --help" for a command's options; "drag --version" prints the
 `;
 }
 
-/** Runs the CLI; returns the process exit code (0 ok, 1 problems found or failed, 2 usage). */
+/** The package's version, which scripts/build.mjs writes into the bundle; absent when run from source. */
 declare const __DRAG_VERSION__: string | undefined;
 
+/** Runs the CLI; returns the process exit code (0 ok, 1 problems found or failed, 2 usage). */
 export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
