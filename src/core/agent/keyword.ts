@@ -100,6 +100,7 @@ export class KeywordAgentClient implements ChatClient {
   private async answer(query: string, question: string): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
     const [top] = this.engine.search(query, 1);
     if (!top) return null;
+    const citations = [{ file: top.file, page: top.page_number }];
     const text = (await this.pageText(top.file, top.page_number)) ?? '';
     // A running header or footer (the same words on the next or previous page, numbers aside)
     // matches every question about the document: it is never the answer. Lines of numbers only
@@ -113,7 +114,7 @@ export class KeywordAgentClient implements ChatClient {
     // "Which model has the highest rated power?": the label of the table row with the extreme value.
     const superlative = SUPERLATIVE.exec(question);
     const row = superlative ? extremeRow(lines, LOWEST.test(superlative[1])) : null;
-    if (row) return { answer: [row], citations: [{ file: top.file, page: top.page_number }] };
+    if (row) return { answer: [row], citations };
     // The sentence that matches most of the question's words among those that add something to it
     // (a number when a quantity is asked); a title or table header that only repeats the question
     // comes after every such sentence; between equal matches, the one that adds fewer words.
@@ -133,7 +134,7 @@ export class KeywordAgentClient implements ChatClient {
     let value = best ? extractValue(best, question, asked) : '';
     // A bare number out of a table row whose column header says "(%)" is a percentage.
     if (/^-?\d[\d,]*(\.\d+)?$/.test(value) && percentColumn(lines, bestLine)) value += '%';
-    return { answer: value ? [value.slice(0, 300)] : [], citations: [{ file: top.file, page: top.page_number }] };
+    return { answer: value ? [value.slice(0, 300)] : [], citations };
   }
 }
 
