@@ -135,6 +135,18 @@ export async function runCommand(page, title, { timeout = 10_000 } = {}) {
   return box;
 }
 
+/**
+ * Types `text` into the quick input that a command opened and submits it there (Enter in that box,
+ * not wherever focus is). Returns the box.
+ */
+export async function submitInput(page, text, { timeout = 10_000 } = {}) {
+  const box = page.locator('.quick-input-widget input');
+  await box.waitFor({ timeout });
+  await box.fill(text);
+  await box.press('Enter');
+  return box;
+}
+
 /** What the quick input shows now (placeholder, value, rows) and any toasts: for a step's error. */
 export async function describeQuickInput(page) {
   const widget = page.locator('.quick-input-widget');

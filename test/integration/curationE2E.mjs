@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
+import { launchBrowser, ROOT, runCommand, startCodeServer, stepRunner, submitInput, workbenchUrl } from './codeServer.mjs';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'financebench-mini');
 const RESULTS = path.join(ROOT, 'test-results');
@@ -85,10 +85,7 @@ export async function runCurationE2E(installRoot) {
     await step('curation: `e` edits a query, verified live, then `x` pairs it against a step\'s query', async () => {
       await inspector().locator('h1').click();
       await page.keyboard.press('e');
-      const box = page.locator('.quick-input-widget input');
-      await box.waitFor({ timeout: 20_000 });
-      await box.fill('capital expenditures purchases property plant equipment');
-      await box.press('Enter');
+      await submitInput(page, 'capital expenditures purchases property plant equipment', { timeout: 20_000 });
       const save = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Save Query' });
       await save.waitFor({ timeout: 30_000 });
       const verdict = await page.locator('.monaco-dialog-box').innerText();
@@ -121,10 +118,8 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it', async () => {
       await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
-      const box = await runCommand(page, 'DRAG: Export Curated Dataset');
-      await box.waitFor({ timeout: 10_000 });
-      await box.fill('e2e-curated');
-      await box.press('Enter');
+      await runCommand(page, 'DRAG: Export Curated Dataset');
+      await submitInput(page, 'e2e-curated');
       await page.locator('.notifications-toasts', { hasText: 'exported e2e-curated' }).first().waitFor({ timeout: 60_000 });
       const manifest = JSON.parse(readFileSync(path.join(ws, 'datasets', 'e2e-curated', 'manifest.json'), 'utf8'));
       if (!manifest.curated || manifest.decisions_used.length < 2) throw new Error(`manifest: ${JSON.stringify(manifest).slice(0, 300)}`);
@@ -132,10 +127,8 @@ export async function runCurationE2E(installRoot) {
     });
     await step('curation: a question that is HTML shows as text, and nothing runs', async () => {
       const title = await page.title();
-      const box = await runCommand(page, 'DRAG: Filter Trajectories');
-      await box.waitFor({ timeout: 10_000 });
-      await box.fill('onerror');
-      await box.press('Enter');
+      await runCommand(page, 'DRAG: Filter Trajectories');
+      await submitInput(page, 'onerror');
       const xss = page.locator('.monaco-list-row[aria-level="3"]', { hasText: '<img src=x' }).first();
       const group = page.locator('.monaco-list-row[aria-level="2"]').first();
       await group.waitFor({ timeout: 20_000 });

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
+import { launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, submitInput, workbenchUrl } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -73,10 +73,7 @@ export async function runUiTests(installRoot) {
     await step('the filter button narrows the tree to matching questions and queries', async () => {
       await page.locator('.sidebar .pane-header', { hasText: /trajectories/i }).first().hover();
       await page.locator('.sidebar [aria-label^="Filter Trajectories"]').first().click();
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ timeout: 10_000 });
-      await input.fill('cyclical');
-      await input.press('Enter');
+      await submitInput(page, 'cyclical');
       await row('1 of 8 trajectories').waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(RESULTS, 'trajectories-filtered.png') });
     });
@@ -109,12 +106,10 @@ export async function runUiTests(installRoot) {
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
     await step('DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree', async () => {
-      const box = await runCommand(page, 'DRAG: Collect Trajectories');
+      await runCommand(page, 'DRAG: Collect Trajectories');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' }).first().click({ timeout: 20_000 });
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'high_temp' }).first().click({ timeout: 20_000 });
-      await box.waitFor({ timeout: 10_000 });
-      await box.fill('5');
-      await box.press('Enter');
+      await submitInput(page, '5');
       await page.locator('.notifications-toasts', { hasText: /collected|collecting/ }).first().waitFor({ timeout: 60_000 });
       await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
       await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
