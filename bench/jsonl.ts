@@ -12,7 +12,9 @@ import { indexJsonl } from '../src/core/io/jsonl';
 import { trajectorySummarizer } from '../src/core/trajectories/summary';
 import { trajectoryFile } from './_data';
 
-const { values } = parseArgs({ options: { trajectories: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: { trajectories: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '4' } },
+});
 const N = Number(values.trajectories);
 const ROUNDS = Number(values.rounds);
 
@@ -45,7 +47,9 @@ const file = trajectoryFile(N);
 async function main(): Promise<void> {
   const g0 = performance.now();
   const bytes = statSync(file).size;
-  console.log(`file: ${file} (${N} trajectories, ${(bytes / 1e6).toFixed(1)} MB; ready in ${((performance.now() - g0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `file: ${file} (${N} trajectories, ${(bytes / 1e6).toFixed(1)} MB; ready in ${((performance.now() - g0) / 1000).toFixed(1)} s)`,
+  );
   readFileSync(file); // warm the page cache so neither side pays for the disk
   const base: number[] = [];
   const mine: number[] = [];
@@ -53,11 +57,13 @@ async function main(): Promise<void> {
     // Alternate the order so neither side always runs on a warmer heap.
     const o = r % 2 === 1 ? await time(ours) : null;
     const b = await time(baseline);
-    const o2 = o ?? await time(ours);
+    const o2 = o ?? (await time(ours));
     if (b.n !== N || o2.n !== N) throw new Error(`line counts differ: baseline ${b.n}, ours ${o2.n}, expected ${N}`);
     base.push(b.ms);
     mine.push(o2.ms);
-    console.log(`round ${r + 1}: readline+JSON.parse ${b.ms.toFixed(0)} ms, indexJsonl (offsets + validated summaries) ${o2.ms.toFixed(0)} ms`);
+    console.log(
+      `round ${r + 1}: readline+JSON.parse ${b.ms.toFixed(0)} ms, indexJsonl (offsets + validated summaries) ${o2.ms.toFixed(0)} ms`,
+    );
   }
   (globalThis as { gc?: () => void }).gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
@@ -68,9 +74,25 @@ async function main(): Promise<void> {
   const bestOurs = Math.min(...mine);
   const ratio = bestOurs / bestBase;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  console.log(`best of ${ROUNDS}: baseline ${bestBase.toFixed(0)} ms (${(bytes / 1e6 / (bestBase / 1000)).toFixed(0)} MB/s), ours ${bestOurs.toFixed(0)} ms; ratio ${ratio.toFixed(3)} (target <= 1.25)`);
-  console.log(`index held in memory: ${indexMb.toFixed(1)} MB for ${kept.summaries.length} trajectories; peak RSS ${peakRssMb.toFixed(0)} MB`);
-  console.log(JSON.stringify({ bench: 'jsonl', trajectories: N, bytes, baseline_ms: Math.round(bestBase), ours_ms: Math.round(bestOurs), ratio: Number(ratio.toFixed(3)), target: 1.25, index_mb: Number(indexMb.toFixed(1)), peak_rss_mb: Math.round(peakRssMb) }));
+  console.log(
+    `best of ${ROUNDS}: baseline ${bestBase.toFixed(0)} ms (${(bytes / 1e6 / (bestBase / 1000)).toFixed(0)} MB/s), ours ${bestOurs.toFixed(0)} ms; ratio ${ratio.toFixed(3)} (target <= 1.25)`,
+  );
+  console.log(
+    `index held in memory: ${indexMb.toFixed(1)} MB for ${kept.summaries.length} trajectories; peak RSS ${peakRssMb.toFixed(0)} MB`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'jsonl',
+      trajectories: N,
+      bytes,
+      baseline_ms: Math.round(bestBase),
+      ours_ms: Math.round(bestOurs),
+      ratio: Number(ratio.toFixed(3)),
+      target: 1.25,
+      index_mb: Number(indexMb.toFixed(1)),
+      peak_rss_mb: Math.round(peakRssMb),
+    }),
+  );
 }
 
 void main();

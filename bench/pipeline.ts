@@ -33,7 +33,10 @@ async function bareParse(file: string): Promise<number> {
  * file (format must read it) and serialising every output line once (JSON.stringify of the parsed
  * output records, timed per batch; reading them back is not timed). No computing, no disk writes.
  */
-async function serialiseFloor(processed: string, outDir: string): Promise<{ parseProcessedMs: number; stringifyOutputsMs: number; outputBytes: number }> {
+async function serialiseFloor(
+  processed: string,
+  outDir: string,
+): Promise<{ parseProcessedMs: number; stringifyOutputsMs: number; outputBytes: number }> {
   let t0 = performance.now();
   await bareParse(processed);
   const parseProcessedMs = performance.now() - t0;
@@ -73,18 +76,46 @@ async function main(): Promise<void> {
     const outcome = await runProcess([file], processed, path.join(work, 'stats.json'));
     const processMs = performance.now() - t0;
     t0 = performance.now();
-    const report = await formatProcessed([processed], path.join(work, 'ds'), { formats: [...ALL_FORMATS], trainRatio: 0.9, seed: 42, splitBy: 'question', reasoning: true });
+    const report = await formatProcessed([processed], path.join(work, 'ds'), {
+      formats: [...ALL_FORMATS],
+      trainRatio: 0.9,
+      seed: 42,
+      splitBy: 'question',
+      reasoning: true,
+    });
     const formatMs = performance.now() - t0;
     const ratio = (processMs + formatMs) / parseMs;
     const floor = await serialiseFloor(processed, path.join(work, 'ds'));
     const floorRatio = (parseMs + floor.parseProcessedMs + floor.stringifyOutputsMs) / parseMs;
     const examples = Object.values(report.formats).reduce((n, f) => n + f.total, 0);
-    console.log(`input: ${N} trajectories, ${(statSync(file).size / 1e6).toFixed(0)} MB (${parsed} parsed by the baseline)`);
+    console.log(
+      `input: ${N} trajectories, ${(statSync(file).size / 1e6).toFixed(0)} MB (${parsed} parsed by the baseline)`,
+    );
     console.log(`bare readline + JSON.parse: ${parseMs.toFixed(0)} ms`);
-    console.log(`process: ${processMs.toFixed(0)} ms (${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs); format (${Object.keys(report.formats).length} formats, ${examples} examples): ${formatMs.toFixed(0)} ms`);
-    console.log(`floor (parse the input, parse processed.jsonl, JSON.stringify the ${(floor.outputBytes / 1e6).toFixed(0)} MB of output lines; nothing else): ${(parseMs + floor.parseProcessedMs + floor.stringifyOutputsMs).toFixed(0)} ms = ${floorRatio.toFixed(3)} x the bare parse`);
-    console.log(`ratio ${ratio.toFixed(3)} (target <= 2.0); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
-    console.log(JSON.stringify({ bench: 'pipeline', trajectories: N, parse_ms: Math.round(parseMs), process_ms: Math.round(processMs), format_ms: Math.round(formatMs), output_mb: Math.round(floor.outputBytes / 1e6), floor_ratio: Number(floorRatio.toFixed(3)), ratio: Number(ratio.toFixed(3)), target: 2.0, examples, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }));
+    console.log(
+      `process: ${processMs.toFixed(0)} ms (${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs); format (${Object.keys(report.formats).length} formats, ${examples} examples): ${formatMs.toFixed(0)} ms`,
+    );
+    console.log(
+      `floor (parse the input, parse processed.jsonl, JSON.stringify the ${(floor.outputBytes / 1e6).toFixed(0)} MB of output lines; nothing else): ${(parseMs + floor.parseProcessedMs + floor.stringifyOutputsMs).toFixed(0)} ms = ${floorRatio.toFixed(3)} x the bare parse`,
+    );
+    console.log(
+      `ratio ${ratio.toFixed(3)} (target <= 2.0); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'pipeline',
+        trajectories: N,
+        parse_ms: Math.round(parseMs),
+        process_ms: Math.round(processMs),
+        format_ms: Math.round(formatMs),
+        output_mb: Math.round(floor.outputBytes / 1e6),
+        floor_ratio: Number(floorRatio.toFixed(3)),
+        ratio: Number(ratio.toFixed(3)),
+        target: 2.0,
+        examples,
+        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      }),
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

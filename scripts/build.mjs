@@ -21,7 +21,13 @@ const common = {
 
 // `drag --version` and the extension report the package's version.
 const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const node = { ...common, platform: 'node', target: 'node20', format: 'cjs', define: { __DRAG_VERSION__: JSON.stringify(version) } };
+const node = {
+  ...common,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  define: { __DRAG_VERSION__: JSON.stringify(version) },
+};
 
 const webviewDir = path.join(root, 'webview');
 const panels = existsSync(webviewDir)
@@ -31,15 +37,31 @@ const panels = existsSync(webviewDir)
   : [];
 
 const configs = [
-  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: ['vscode', 'pdfjs-dist', '@napi-rs/canvas'] },
+  {
+    ...node,
+    entryPoints: { extension: 'src/extension/extension.ts' },
+    outdir: 'dist',
+    external: ['vscode', 'pdfjs-dist', '@napi-rs/canvas'],
+  },
   // pdf.js and the native canvas stay in node_modules (loaded at run time by the worker only).
-  { ...node, entryPoints: { cli: 'src/cli/cli.ts', pdfWorker: 'src/core/corpus/worker.ts' }, outdir: 'dist', external: ['pdfjs-dist', '@napi-rs/canvas'] },
+  {
+    ...node,
+    entryPoints: { cli: 'src/cli/cli.ts', pdfWorker: 'src/core/corpus/worker.ts' },
+    outdir: 'dist',
+    external: ['pdfjs-dist', '@napi-rs/canvas'],
+  },
   ...panels.map((panel) => ({
-    ...common, platform: 'browser', target: 'es2022', format: 'iife',
-    entryPoints: { [panel]: `webview/${panel}/main.ts` }, outdir: 'dist/webview',
+    ...common,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    entryPoints: { [panel]: `webview/${panel}/main.ts` },
+    outdir: 'dist/webview',
   })),
   {
-    ...node, entryPoints: { index: 'test/integration/suite/index.ts', tests: 'test/integration/suite/tests.ts' }, outdir: 'dist/test/integration',
+    ...node,
+    entryPoints: { index: 'test/integration/suite/index.ts', tests: 'test/integration/suite/tests.ts' },
+    outdir: 'dist/test/integration',
     external: ['vscode', 'mocha'],
   },
 ];
@@ -47,12 +69,22 @@ const configs = [
 async function writeConfigSchema() {
   // Bundle the schema module to a temp cjs file and call it, so the JSON Schema comes from zod itself.
   const out = path.join(root, 'dist', '.schema-gen.cjs');
-  await build({ ...node, entryPoints: ['src/core/schema/config.ts'], outfile: out, sourcemap: false, logLevel: 'error' });
+  await build({
+    ...node,
+    entryPoints: ['src/core/schema/config.ts'],
+    outfile: out,
+    sourcemap: false,
+    logLevel: 'error',
+  });
   const require = createRequire(import.meta.url);
   const { dragConfigJsonSchema } = require(out);
-  rmSync(out, { force: true }); rmSync(`${out}.map`, { force: true });
+  rmSync(out, { force: true });
+  rmSync(`${out}.map`, { force: true });
   mkdirSync(path.join(root, 'dist', 'schemas'), { recursive: true });
-  writeFileSync(path.join(root, 'dist', 'schemas', 'drag.config.schema.json'), `${JSON.stringify(dragConfigJsonSchema(), null, 2)}\n`);
+  writeFileSync(
+    path.join(root, 'dist', 'schemas', 'drag.config.schema.json'),
+    `${JSON.stringify(dragConfigJsonSchema(), null, 2)}\n`,
+  );
 }
 
 if (watch) {

@@ -6,7 +6,10 @@ function run(command, args, patterns) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     let out = '';
-    child.stdout.on('data', (d) => { process.stdout.write(d); out += d; });
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      out += d;
+    });
     child.on('close', (code) => {
       let passed = 0;
       let failed = 0;
@@ -29,18 +32,26 @@ if (only === undefined || only === 'trainer') {
   // The Python trainer's tests: standard library only (tests needing torch skip with a reason).
   console.log('\n== trainer tests (python3 -m unittest, standard library) ==');
   const python = process.env.PYTHON ?? 'python3';
-  results.push(await new Promise((resolve) => {
-    const child = spawn(python, ['-m', 'unittest', 'discover', '-v', '-s', 'tests'], { cwd: 'trainer', stdio: ['ignore', 'inherit', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => { process.stderr.write(d); err += d; });
-    child.on('close', (code) => {
-      const ran = Number(/^Ran (\d+) tests?/m.exec(err)?.[1] ?? 0);
-      const bad = /^FAILED \((?:failures=(\d+))?(?:, )?(?:errors=(\d+))?/m.exec(err);
-      const failed = bad ? Number(bad[1] ?? 0) + Number(bad[2] ?? 0) || 1 : code === 0 ? 0 : 1;
-      const skipped = Number(/skipped=(\d+)/.exec(err)?.[1] ?? 0);
-      resolve({ code, passed: ran - skipped - (bad ? failed : 0), failed });
-    });
-  }));
+  results.push(
+    await new Promise((resolve) => {
+      const child = spawn(python, ['-m', 'unittest', 'discover', '-v', '-s', 'tests'], {
+        cwd: 'trainer',
+        stdio: ['ignore', 'inherit', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d) => {
+        process.stderr.write(d);
+        err += d;
+      });
+      child.on('close', (code) => {
+        const ran = Number(/^Ran (\d+) tests?/m.exec(err)?.[1] ?? 0);
+        const bad = /^FAILED \((?:failures=(\d+))?(?:, )?(?:errors=(\d+))?/m.exec(err);
+        const failed = bad ? Number(bad[1] ?? 0) + Number(bad[2] ?? 0) || 1 : code === 0 ? 0 : 1;
+        const skipped = Number(/skipped=(\d+)/.exec(err)?.[1] ?? 0);
+        resolve({ code, passed: ran - skipped - (bad ? failed : 0), failed });
+      });
+    }),
+  );
 }
 if (only === 'trainer') {
   const r = results[0];
@@ -53,7 +64,13 @@ if (only !== 'integration') {
 }
 if (only !== 'unit') {
   console.log('\n== integration tests (code-server extension host + Playwright UI) ==');
-  results.push(await run(process.execPath, ['test/integration/runCodeServer.mjs'], [/: (?<passed>\d+) passing, (?<failed>\d+) failing$/gm]));
+  results.push(
+    await run(
+      process.execPath,
+      ['test/integration/runCodeServer.mjs'],
+      [/: (?<passed>\d+) passing, (?<failed>\d+) failing$/gm],
+    ),
+  );
 }
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);

@@ -11,12 +11,23 @@ process.on('SIGINT', () => {
 process.on('SIGTERM', () => controller.abort(new Error('cancelled')));
 
 // A closed pipe (drag jobs ls | head) ends the output, not the process with a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); });
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+});
 
-runCli(process.argv.slice(2), {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-}, controller.signal).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`drag: ${(err as Error).stack ?? err}\n`); process.exitCode = 1; },
+runCli(
+  process.argv.slice(2),
+  {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  },
+  controller.signal,
+).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`drag: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  },
 );

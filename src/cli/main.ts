@@ -15,7 +15,26 @@ import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
 /** Every `drag` subcommand, one place. */
-export const COMMANDS: readonly CliCommand[] = [validateCommand, corpusCommand, indexCommand, searchCommand, serveCommand, collectCommand, evalCommand, healthCommand, processCommand, formatCommand, exportCuratedCommand, writerCommand, scoreCommand, compareCommand, jobsCommand, trainCommand, evalAdapterCommand, demoCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  validateCommand,
+  corpusCommand,
+  indexCommand,
+  searchCommand,
+  serveCommand,
+  collectCommand,
+  evalCommand,
+  healthCommand,
+  processCommand,
+  formatCommand,
+  exportCuratedCommand,
+  writerCommand,
+  scoreCommand,
+  compareCommand,
+  jobsCommand,
+  trainCommand,
+  evalAdapterCommand,
+  demoCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -8,8 +8,11 @@ export class EvaluationsProvider implements vscode.TreeDataProvider<EvaluationEn
   private readonly watcher: vscode.FileSystemWatcher;
 
   constructor(private readonly workspace: string) {
-    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'evals/**/*.{json,txt}'));
-    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete]) e(() => this.changed.fire());
+    this.watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(workspace, 'evals/**/*.{json,txt}'),
+    );
+    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete])
+      e(() => this.changed.fire());
   }
 
   getChildren(item?: EvaluationEntry): Promise<EvaluationEntry[]> | EvaluationEntry[] {

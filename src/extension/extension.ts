@@ -49,7 +49,9 @@ type CommandHandler = (...args: never[]) => unknown;
  * no contributed command is ever "not found". scripts/check-commands.mjs checks this table
  * against package.json.
  */
-interface Views { evaluations: vscode.TreeView<EvaluationEntry> | null }
+interface Views {
+  evaluations: vscode.TreeView<EvaluationEntry> | null;
+}
 
 function workspaceRoot(): string {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -57,7 +59,12 @@ function workspaceRoot(): string {
   return root;
 }
 
-function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log: vscode.LogOutputChannel, views: Views): Record<string, CommandHandler> {
+function commandTable(
+  api: DragStudioApi,
+  context: vscode.ExtensionContext,
+  log: vscode.LogOutputChannel,
+  views: Views,
+): Record<string, CommandHandler> {
   const { trajectories, store } = api;
   const openSearch = async (query?: string) => {
     const service = await api.searchService();
@@ -66,7 +73,11 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
         `DRAG: no corpus at ${vscode.workspace.asRelativePath(service.paths.ocrFile)}. Build it from PDFs with "drag corpus build", or set corpus.ocrFile in drag.config.json.`,
         'Open drag.config.json',
       );
-      if (choice) await vscode.commands.executeCommand('vscode.open', vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'drag.config.json'));
+      if (choice)
+        await vscode.commands.executeCommand(
+          'vscode.open',
+          vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'drag.config.json'),
+        );
       return undefined;
     }
     return SearchPanel.show(context, service, log, query);
@@ -84,17 +95,27 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     const tracked = store.get(node.fileKey);
     if (!tracked || !api.curation) return undefined;
     const t = await store.readTrajectory(tracked, node.position);
-    return InspectorPanel.show(context, { service: api.searchService, curation: api.curation, log }, t, vscode.workspace.asRelativePath(tracked.uri), toSide);
+    return InspectorPanel.show(
+      context,
+      { service: api.searchService, curation: api.curation, log },
+      t,
+      vscode.workspace.asRelativePath(tracked.uri),
+      toSide,
+    );
   };
   const onInspector = async (fn: (p: InspectorPanel) => Promise<unknown>) => {
     const p = InspectorPanel.current;
-    if (!p) { void vscode.window.showInformationMessage('DRAG: open a trajectory in the inspector first.'); return undefined; }
+    if (!p) {
+      void vscode.window.showInformationMessage('DRAG: open a trajectory in the inspector first.');
+      return undefined;
+    }
     return fn(p);
   };
   return {
     'drag.inspectTrajectory': (node?: TrajectoryNode) => inspect(node, false),
     'drag.inspectTrajectoryToSide': (node?: TrajectoryNode) => inspect(node, true),
-    'drag.inspectFailedSearch': (item?: FailedItem) => (item ? inspect({ kind: 'trajectory', fileKey: item.fileKey, position: item.position }, false) : undefined),
+    'drag.inspectFailedSearch': (item?: FailedItem) =>
+      item ? inspect({ kind: 'trajectory', fileKey: item.fileKey, position: item.position }, false) : undefined,
     'drag.acceptTrajectory': () => onInspector((p) => p.decide('accept')),
     'drag.rejectTrajectory': () => onInspector((p) => p.decide('reject')),
     'drag.undoCuration': () => onInspector((p) => p.decide('undo')),
@@ -103,9 +124,16 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
         const tracked = store.get(item.fileKey);
         const s = tracked?.index?.summaries[item.position];
         if (!s) return undefined;
-        const reason = await vscode.window.showQuickPick(['wrong page', 'wrong document', 'answer not on the page'], { title: 'What is wrong with the label?' });
+        const reason = await vscode.window.showQuickPick(['wrong page', 'wrong document', 'answer not on the page'], {
+          title: 'What is wrong with the label?',
+        });
         if (!reason) return undefined;
-        return api.curation.decide({ trajectory_id: s.id, question_id: s.questionId ?? s.id, decision: 'label-problem', reason });
+        return api.curation.decide({
+          trajectory_id: s.id,
+          question_id: s.questionId ?? s.id,
+          decision: 'label-problem',
+          reason,
+        });
       }
       return onInspector((p) => p.decide('label-problem'));
     },
@@ -117,10 +145,15 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     'drag.buildCorpus': () => buildCorpusCommand(context, log),
     'drag.createDemoWorkspace': async (dir?: unknown) => {
       const result = await createDemoWorkspace(context, log, typeof dir === 'string' ? dir : undefined);
-      if (result) { await store.rescan(); api.datasets?.refresh(); api.evaluations?.refresh(); }
+      if (result) {
+        await store.rescan();
+        api.datasets?.refresh();
+        api.evaluations?.refresh();
+      }
       return result;
     },
-    'drag.trainWriter': (dataset?: unknown) => trainLocalWriter(context, log, typeof dataset === 'string' ? dataset : undefined),
+    'drag.trainWriter': (dataset?: unknown) =>
+      trainLocalWriter(context, log, typeof dataset === 'string' ? dataset : undefined),
     'drag.buildTrainingData': async (args?: PipelineArgs) => {
       const result = await buildTrainingData(context, log, args && typeof args === 'object' ? args : {});
       api.datasets?.refresh();
@@ -136,19 +169,33 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       if (!folder) throw new Error('open a workspace folder first');
       const all = await listEvaluations(folder.uri.fsPath);
       let chosen: Array<{ target: string; label: string; date?: string }> | undefined;
-      if (Array.isArray(first) && first.length >= 2 && typeof first[0] === 'object' && 'target' in first[0]) chosen = first as EvaluationEntry[];
+      if (Array.isArray(first) && first.length >= 2 && typeof first[0] === 'object' && 'target' in first[0])
+        chosen = first as EvaluationEntry[];
       else if (Array.isArray(selected) && selected.length >= 2) chosen = selected as EvaluationEntry[];
       else if (views.evaluations && views.evaluations.selection.length >= 2) chosen = [...views.evaluations.selection];
       if (!chosen) {
-        if (all.length < 2) throw new Error('compare needs two evaluations in evals/ (run "DRAG: Evaluate Model…" or drag eval / drag score)');
+        if (all.length < 2)
+          throw new Error(
+            'compare needs two evaluations in evals/ (run "DRAG: Evaluate Model…" or drag eval / drag score)',
+          );
         // The two newest are preselected, so Enter alone compares them.
-        const items = all.map((e, i) => ({ label: e.label, description: `${e.model ?? ''} · ${e.date.slice(0, 16).replace('T', ' ')}`, picked: i < 2, entry: e }));
-        const picks = await vscode.window.showQuickPick(items, { canPickMany: true, title: 'Compare evaluations (the older one is the baseline)' });
+        const items = all.map((e, i) => ({
+          label: e.label,
+          description: `${e.model ?? ''} · ${e.date.slice(0, 16).replace('T', ' ')}`,
+          picked: i < 2,
+          entry: e,
+        }));
+        const picks = await vscode.window.showQuickPick(items, {
+          canPickMany: true,
+          title: 'Compare evaluations (the older one is the baseline)',
+        });
         if (!picks || picks.length < 2) return undefined;
         chosen = picks.map((p) => p.entry);
       }
       // Baseline = older, compared = newer (order of the list otherwise).
-      const sorted = [...chosen].sort((x, y) => ((x as EvaluationEntry).date ?? '').localeCompare((y as EvaluationEntry).date ?? ''));
+      const sorted = [...chosen].sort((x, y) =>
+        ((x as EvaluationEntry).date ?? '').localeCompare((y as EvaluationEntry).date ?? ''),
+      );
       return ComparePanel.show(context, log, [sorted[0], sorted[sorted.length - 1]], openBoth);
     },
     'drag.compareWithPrevious': async (item?: EvaluationEntry) => {
@@ -157,7 +204,10 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       const all = await listEvaluations(folder.uri.fsPath);
       const i = all.findIndex((e) => e.target === item.target);
       const previous = all[i + 1];
-      if (!previous) { void vscode.window.showInformationMessage(`DRAG: ${item.label} is the oldest evaluation.`); return undefined; }
+      if (!previous) {
+        void vscode.window.showInformationMessage(`DRAG: ${item.label} is the oldest evaluation.`);
+        return undefined;
+      }
       return ComparePanel.show(context, log, [previous, item], openBoth);
     },
     'drag.renameEvaluation': async (item?: EvaluationEntry) => {
@@ -173,24 +223,45 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       let questionId = typeof arg === 'string' ? arg : undefined;
       if (arg && typeof arg === 'object' && arg.kind === 'trajectory') {
         const s = store.get(arg.fileKey)?.index?.summaries[arg.position];
-        questionId = s ? s.questionId ?? s.id : undefined;
+        questionId = s ? (s.questionId ?? s.id) : undefined;
       }
       questionId ??= api.inspector()?.shown?.questionId;
-      if (!questionId) { void vscode.window.showInformationMessage('DRAG: pick a trajectory first (its question\'s queries are edited).'); return undefined; }
-      return PairEditorPanel.show(context, { store, curation: api.curation, service: api.searchService, log }, questionId);
+      if (!questionId) {
+        void vscode.window.showInformationMessage("DRAG: pick a trajectory first (its question's queries are edited).");
+        return undefined;
+      }
+      return PairEditorPanel.show(
+        context,
+        { store, curation: api.curation, service: api.searchService, log },
+        questionId,
+      );
     },
     'drag.exportCuratedDataset': async (name?: unknown) => {
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder) throw new Error('open a workspace folder first');
-      const dataset = typeof name === 'string' ? name : await vscode.window.showInputBox({
-        title: 'Export curated dataset', prompt: 'Name of datasets/<name>/', ignoreFocusOut: true, value: `curated-${new Date().toISOString().slice(0, 10)}`,
-        validateInput: (v) => (/^[\w.-]+$/.test(v) ? null : 'letters, digits, . _ - only'),
-      });
+      const dataset =
+        typeof name === 'string'
+          ? name
+          : await vscode.window.showInputBox({
+              title: 'Export curated dataset',
+              prompt: 'Name of datasets/<name>/',
+              ignoreFocusOut: true,
+              value: `curated-${new Date().toISOString().slice(0, 10)}`,
+              validateInput: (v) => (/^[\w.-]+$/.test(v) ? null : 'letters, digits, . _ - only'),
+            });
       if (!dataset) return undefined;
-      const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), ['export-curated', '--workspace', folder.uri.fsPath, '--name', dataset, '--json'], { title: `DRAG: exporting ${dataset}`, log });
+      const result = await runCliJob(
+        context.asAbsolutePath('dist/cli.js'),
+        ['export-curated', '--workspace', folder.uri.fsPath, '--name', dataset, '--json'],
+        { title: `DRAG: exporting ${dataset}`, log },
+      );
       api.datasets?.refresh();
-      const done = result.events.find((e) => (e as { type?: string }).type === 'done') as { accepted: number; pairs: number; edits: number } | undefined;
-      if (result.code === 0 && done) void vscode.window.showInformationMessage(`DRAG: exported ${dataset}: ${done.accepted} accepted, ${done.pairs} pairs, ${done.edits} edited queries.`);
+      const done = result.events.find((e) => (e as { type?: string }).type === 'done') as
+        { accepted: number; pairs: number; edits: number } | undefined;
+      if (result.code === 0 && done)
+        void vscode.window.showInformationMessage(
+          `DRAG: exported ${dataset}: ${done.accepted} accepted, ${done.pairs} pairs, ${done.edits} edited queries.`,
+        );
       else void vscode.window.showErrorMessage(`DRAG: export failed; see the DRAG Studio log.`);
       return done;
     },
@@ -234,7 +305,9 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       const tracked = store.get(node.fileKey);
       const line = tracked?.index?.lines[node.position];
       if (!tracked || line === undefined) return;
-      const doc = await vscode.workspace.openTextDocument(RecordDocumentProvider.uriFor(tracked.uri, node.position, line));
+      const doc = await vscode.workspace.openTextDocument(
+        RecordDocumentProvider.uriFor(tracked.uri, node.position, line),
+      );
       await vscode.languages.setTextDocumentLanguage(doc, 'json');
       await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: true });
     },
@@ -247,7 +320,8 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       await vscode.window.showTextDocument(tracked.uri, { selection: new vscode.Range(position, position) });
     },
     'drag.showLog': () => log.show(),
-    'drag.startTraining': (args?: TrainArgs) => startTraining(context, log, args && typeof args === 'object' ? args : {}),
+    'drag.startTraining': (args?: TrainArgs) =>
+      startTraining(context, log, args && typeof args === 'object' ? args : {}),
     'drag.refreshJobs': async () => {
       await api.jobs?.poll();
       api.jobs?.refresh();
@@ -257,8 +331,19 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
       let id = typeof job === 'string' ? job : job?.id;
       if (!id) {
         const { jobs } = await listJobs(root);
-        if (jobs.length === 0) throw new Error('no jobs yet: start one with "DRAG: Start Training…" or drag jobs submit');
-        id = (await vscode.window.showQuickPick(jobs.map((j) => ({ label: j.name, description: `${j.last?.state ?? '?'} · ${j.host}`, detail: j.id, id: j.id })), { placeHolder: 'Job to monitor' }))?.id;
+        if (jobs.length === 0)
+          throw new Error('no jobs yet: start one with "DRAG: Start Training…" or drag jobs submit');
+        id = (
+          await vscode.window.showQuickPick(
+            jobs.map((j) => ({
+              label: j.name,
+              description: `${j.last?.state ?? '?'} · ${j.host}`,
+              detail: j.id,
+              id: j.id,
+            })),
+            { placeHolder: 'Job to monitor' },
+          )
+        )?.id;
         if (!id) return undefined;
       }
       const panel = TrainingMonitorPanel.show(context, log, root, id, () => api.jobs?.refresh());
@@ -267,14 +352,21 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     },
     'drag.cancelJob': async (job?: JobRecord) => {
       if (!job?.id) return vscode.commands.executeCommand('drag.openTrainingMonitor');
-      const ok = await vscode.window.showWarningMessage(`Cancel job ${job.name} (${job.id})?`, { modal: true }, 'Cancel Job');
+      const ok = await vscode.window.showWarningMessage(
+        `Cancel job ${job.name} (${job.id})?`,
+        { modal: true },
+        'Cancel Job',
+      );
       if (ok !== 'Cancel Job') return undefined;
       const s = await cancelJob(workspaceRoot(), job.id);
       api.jobs?.refresh();
       void vscode.window.showInformationMessage(`DRAG: job ${job.name} ${s.state}.`);
       return s;
     },
-    'drag.evaluateAdapter': async (job?: JobRecord | string, options?: { base?: string | null; questions?: string; vllm?: string }) => {
+    'drag.evaluateAdapter': async (
+      job?: JobRecord | string,
+      options?: { base?: string | null; questions?: string; vllm?: string },
+    ) => {
       const id = typeof job === 'string' ? job : job?.id;
       if (!id) throw new Error('choose a finished training job in the Jobs view');
       const out = await evaluateAdapter(context, log, id, options && typeof options === 'object' ? options : {});
@@ -284,11 +376,20 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     'drag.continueWithDpo': async (job?: JobRecord | string, args?: TrainArgs) => {
       const record = typeof job === 'string' ? await readJob(workspaceRoot(), job) : job;
       if (!record?.id) throw new Error('choose a finished SFT job in the Jobs view');
-      return startTraining(context, log, { ...(args && typeof args === 'object' ? args : {}), task: 'dpo', host: record.host, fromJob: record.id });
+      return startTraining(context, log, {
+        ...(args && typeof args === 'object' ? args : {}),
+        task: 'dpo',
+        host: record.host,
+        fromJob: record.id,
+      });
     },
     'drag.cleanJob': async (job?: JobRecord) => {
       if (!job?.id) throw new Error('choose a finished job in the Jobs view');
-      const ok = await vscode.window.showWarningMessage(`Delete the files of ${job.name} on ${job.host} (${job.remoteDir})? Checkpoints and an adapter not fetched yet are lost; the job stays listed.`, { modal: true }, 'Delete Remote Files');
+      const ok = await vscode.window.showWarningMessage(
+        `Delete the files of ${job.name} on ${job.host} (${job.remoteDir})? Checkpoints and an adapter not fetched yet are lost; the job stays listed.`,
+        { modal: true },
+        'Delete Remote Files',
+      );
       if (ok !== 'Delete Remote Files') return undefined;
       const record = await cleanJob(workspaceRoot(), job.id);
       api.jobs?.refresh();
@@ -297,9 +398,14 @@ function commandTable(api: DragStudioApi, context: vscode.ExtensionContext, log:
     'drag.fetchAdapter': async (job?: JobRecord | string) => {
       const id = typeof job === 'string' ? job : job?.id;
       if (!id) throw new Error('choose a finished training job in the Jobs view');
-      const target = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${id}` }, () => fetchAdapter(workspaceRoot(), id));
+      const target = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${id}` },
+        () => fetchAdapter(workspaceRoot(), id),
+      );
       api.jobs?.refresh();
-      void vscode.window.showInformationMessage(`DRAG: adapter in ${vscode.workspace.asRelativePath(target)}.`, 'Reveal').then((c) => c && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(target)));
+      void vscode.window
+        .showInformationMessage(`DRAG: adapter in ${vscode.workspace.asRelativePath(target)}.`, 'Reveal')
+        .then((c) => c && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(target)));
       return target;
     },
   };
@@ -341,40 +447,76 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     api.failedSearches = new FailedSearchesProvider(store, api.curation, api.searchService);
     api.datasets = new DatasetsProvider(folder.uri.fsPath);
     trajectories.setCuration((id) => api.curation?.current().byTrajectory.get(id)?.status ?? null);
-    context.subscriptions.push(api.curation, api.failedSearches, api.datasets, api.curation.onDidChange(() => trajectories.refresh()));
-    context.subscriptions.push(vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }));
+    context.subscriptions.push(
+      api.curation,
+      api.failedSearches,
+      api.datasets,
+      api.curation.onDidChange(() => trajectories.refresh()),
+    );
+    context.subscriptions.push(
+      vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }),
+    );
     context.subscriptions.push(vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }));
     api.evaluations = new EvaluationsProvider(folder.uri.fsPath);
-    views.evaluations = vscode.window.createTreeView('drag.evaluations', { treeDataProvider: api.evaluations, canSelectMany: true });
+    views.evaluations = vscode.window.createTreeView('drag.evaluations', {
+      treeDataProvider: api.evaluations,
+      canSelectMany: true,
+    });
     context.subscriptions.push(api.evaluations, views.evaluations);
     const jobs = new JobsProvider(folder.uri.fsPath, log);
     api.jobs = jobs;
     const jobsView = vscode.window.createTreeView('drag.jobs', { treeDataProvider: jobs });
     jobs.setVisible(jobsView.visible);
-    context.subscriptions.push(jobs, jobsView, jobsView.onDidChangeVisibility((e) => jobs.setVisible(e.visible)));
+    context.subscriptions.push(
+      jobs,
+      jobsView,
+      jobsView.onDidChangeVisibility((e) => jobs.setVisible(e.visible)),
+    );
   }
-  context.subscriptions.push(log, store, trajectories, { dispose: () => SearchPanel.current?.dispose() }, { dispose: () => InspectorPanel.current?.dispose() }, { dispose: () => PairEditorPanel.current?.dispose() }, { dispose: () => ComparePanel.current?.dispose() }, { dispose: () => { for (const p of [...TrainingMonitorPanel.panels.values()]) p.dispose(); } });
+  context.subscriptions.push(
+    log,
+    store,
+    trajectories,
+    { dispose: () => SearchPanel.current?.dispose() },
+    { dispose: () => InspectorPanel.current?.dispose() },
+    { dispose: () => PairEditorPanel.current?.dispose() },
+    { dispose: () => ComparePanel.current?.dispose() },
+    {
+      dispose: () => {
+        for (const p of [...TrainingMonitorPanel.panels.values()]) p.dispose();
+      },
+    },
+  );
 
   for (const [id, handler] of Object.entries(commandTable(api, context, log, views))) {
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
-      try {
-        return await handler(...args);
-      } catch (err) {
-        log.error(`${id}: ${(err as Error).stack ?? err}`);
-        void vscode.window.showErrorMessage(`DRAG: ${(err as Error).message}`, 'Show Log').then((choice) => {
-          if (choice) log.show();
-        });
-        return undefined;
-      }
-    }));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: never[]) => {
+        try {
+          return await handler(...args);
+        } catch (err) {
+          log.error(`${id}: ${(err as Error).stack ?? err}`);
+          void vscode.window.showErrorMessage(`DRAG: ${(err as Error).message}`, 'Show Log').then((choice) => {
+            if (choice) log.show();
+          });
+          return undefined;
+        }
+      }),
+    );
   }
 
-  const view = vscode.window.createTreeView('drag.trajectories', { treeDataProvider: trajectories, showCollapseAll: true });
+  const view = vscode.window.createTreeView('drag.trajectories', {
+    treeDataProvider: trajectories,
+    showCollapseAll: true,
+  });
   context.subscriptions.push(view);
-  context.subscriptions.push(trajectories.onDidChangeFilter((filter) => {
-    view.message = filter ? `Filter: "${filter}"` : undefined;
-  }));
-  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(RECORD_SCHEME, new RecordDocumentProvider(store)));
+  context.subscriptions.push(
+    trajectories.onDidChangeFilter((filter) => {
+      view.message = filter ? `Filter: "${filter}"` : undefined;
+    }),
+  );
+  context.subscriptions.push(
+    vscode.workspace.registerTextDocumentContentProvider(RECORD_SCHEME, new RecordDocumentProvider(store)),
+  );
   void vscode.commands.executeCommand('setContext', 'drag:trajectoriesFiltered', false);
 
   // Scanning does I/O, so it starts after activation returns.

@@ -17,16 +17,34 @@ export class SearchService implements vscode.Disposable {
   private child: ChildProcess | null = null;
   private ready: Promise<{ pages: number }> | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
 
-  constructor(private readonly cliPath: string, readonly paths: CorpusPaths, private readonly log: vscode.LogOutputChannel) {}
+  constructor(
+    private readonly cliPath: string,
+    readonly paths: CorpusPaths,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
 
   start(): Promise<{ pages: number }> {
     if (this.ready) return this.ready;
     this.ready = new Promise((resolve, reject) => {
-      const args = ['serve', '--ocr', this.paths.ocrFile, '--pdf-dir', this.paths.pdfDir, '--cache-dir', this.paths.cacheDir];
+      const args = [
+        'serve',
+        '--ocr',
+        this.paths.ocrFile,
+        '--pdf-dir',
+        this.paths.pdfDir,
+        '--cache-dir',
+        this.paths.cacheDir,
+      ];
       this.log.info(`starting ${path.basename(this.cliPath)} ${args.join(' ')}`);
-      const child = fork(this.cliPath, args, { stdio: ['pipe', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+      const child = fork(this.cliPath, args, {
+        stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      });
       this.child = child;
       child.stderr?.on('data', (d: Buffer) => this.log.warn(`[drag serve] ${d.toString().trimEnd()}`));
       createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -53,7 +71,10 @@ export class SearchService implements vscode.Disposable {
       child.on('exit', (code) => {
         this.log.info(`drag serve exited (${code})`);
         reject(new Error(`the search process exited (${code}) before it was ready; see the DRAG Studio log`));
-        for (const [, w] of this.pending) { clearTimeout(w.timer); w.reject(new Error('the search process exited')); }
+        for (const [, w] of this.pending) {
+          clearTimeout(w.timer);
+          w.reject(new Error('the search process exited'));
+        }
         this.pending.clear();
         this.child = null;
         this.ready = null;

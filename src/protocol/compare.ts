@@ -3,8 +3,15 @@ import { z } from 'zod';
 /** Messages of the Evaluation Comparison webview (zod on both sides; no paths, no commands). */
 const Num = z.number().nullable();
 export const CompareMetric = z.strictObject({
-  key: z.string(), label: z.string(), higherIsBetter: z.boolean(),
-  a: Num, b: Num, delta: Num, relative: Num, ci95: z.tuple([z.number(), z.number()]).nullable(), p: Num,
+  key: z.string(),
+  label: z.string(),
+  higherIsBetter: z.boolean(),
+  a: Num,
+  b: Num,
+  delta: Num,
+  relative: Num,
+  ci95: z.tuple([z.number(), z.number()]).nullable(),
+  p: Num,
 });
 
 export const HostToCompare = z.discriminatedUnion('type', [
@@ -18,12 +25,18 @@ export const HostToCompare = z.discriminatedUnion('type', [
       losses: z.array(z.strictObject({ id: z.string(), question: z.string() })),
       ties: z.array(z.strictObject({ id: z.string(), question: z.string() })),
     }),
-    charts: z.strictObject({
-      hitAtK: z.array(z.strictObject({ k: z.number().int(), a: z.number(), b: z.number() })),
-      rankDistribution: z.strictObject({ labels: z.array(z.string()), a: z.array(z.number()), b: z.array(z.number()) }),
-      iterations: z.strictObject({ labels: z.array(z.string()), a: z.array(z.number()), b: z.array(z.number()) }),
-      scatter: z.array(z.strictObject({ id: z.string(), a: Num, b: Num })),
-    }).nullable(),
+    charts: z
+      .strictObject({
+        hitAtK: z.array(z.strictObject({ k: z.number().int(), a: z.number(), b: z.number() })),
+        rankDistribution: z.strictObject({
+          labels: z.array(z.string()),
+          a: z.array(z.number()),
+          b: z.array(z.number()),
+        }),
+        iterations: z.strictObject({ labels: z.array(z.string()), a: z.array(z.number()), b: z.array(z.number()) }),
+        scatter: z.array(z.strictObject({ id: z.string(), a: Num, b: Num })),
+      })
+      .nullable(),
   }),
   z.strictObject({ type: z.literal('notice'), message: z.string() }),
 ]);

@@ -6,7 +6,13 @@ import { PageRef } from './searchPanel';
  * Pages are (file name, page) pairs resolved by the host inside the corpus; no message names a
  * path or a command. All strings are untrusted text (model output, OCR, questions).
  */
-export const InspectorResult = z.strictObject({ file: z.string(), page: z.number().int(), rank: z.number().int(), isGt: z.boolean(), hasPdf: z.boolean() });
+export const InspectorResult = z.strictObject({
+  file: z.string(),
+  page: z.number().int(),
+  rank: z.number().int(),
+  isGt: z.boolean(),
+  hasPdf: z.boolean(),
+});
 
 export const InspectorStep = z.strictObject({
   step: z.number().int(),
@@ -28,7 +34,11 @@ export const InspectorCuration = z.strictObject({
   labelProblem: z.string().nullable(),
   pairs: z.array(z.strictObject({ chosen: z.string(), rejected: z.string() })),
   edits: z.array(z.strictObject({ query: z.string(), rank: z.number().int().nullable() })),
-  marks: z.strictObject({ chosen: z.number().int().nullable(), rejected: z.number().int().nullable(), chosenQuery: z.string().nullable() }),
+  marks: z.strictObject({
+    chosen: z.number().int().nullable(),
+    rejected: z.number().int().nullable(),
+    chosenQuery: z.string().nullable(),
+  }),
 });
 export type InspectorCuration = z.infer<typeof InspectorCuration>;
 
@@ -53,7 +63,12 @@ export type InspectorTrajectory = z.infer<typeof InspectorTrajectory>;
 export const InspectorToHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
   z.strictObject({ type: z.literal('thumbnail'), requestId: z.number().int(), page: PageRef }),
-  z.strictObject({ type: z.literal('openPage'), requestId: z.number().int(), page: PageRef, query: z.string().max(2000) }),
+  z.strictObject({
+    type: z.literal('openPage'),
+    requestId: z.number().int(),
+    page: PageRef,
+    query: z.string().max(2000),
+  }),
   z.strictObject({ type: z.literal('decide'), decision: z.enum(['accept', 'reject', 'undo', 'label-problem']) }),
   z.strictObject({ type: z.literal('mark'), step: z.number().int(), as: z.enum(['chosen', 'rejected']) }),
   z.strictObject({ type: z.literal('edit'), step: z.number().int() }),
@@ -65,7 +80,13 @@ export const HostToInspector = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('trajectory'), trajectory: InspectorTrajectory, curation: InspectorCuration }),
   z.strictObject({ type: z.literal('curation'), trajectoryId: z.string(), curation: InspectorCuration }),
   z.strictObject({
-    type: z.literal('image'), requestId: z.number().int(), page: PageRef, uri: z.string(), width: z.number().int(), height: z.number().int(), large: z.boolean(),
+    type: z.literal('image'),
+    requestId: z.number().int(),
+    page: PageRef,
+    uri: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    large: z.boolean(),
     boxes: z.array(z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number() })),
   }),
   z.strictObject({ type: z.literal('notice'), message: z.string(), level: z.enum(['info', 'warning', 'error']) }),

@@ -20,7 +20,10 @@ export type PairsToHost = z.infer<typeof PairsToHost>;
 
 export const HostToPairs = z.discriminatedUnion('type', [
   z.strictObject({
-    type: z.literal('question'), questionId: z.string(), question: z.string(), topK: z.number().int(),
+    type: z.literal('question'),
+    questionId: z.string(),
+    question: z.string(),
+    topK: z.number().int(),
     groundTruth: z.array(z.strictObject({ file: z.string(), page: z.number().int().nullable() })),
     candidates: z.array(PairCandidate),
     proposals: z.array(z.strictObject({ chosen: z.number().int(), rejected: z.number().int(), margin: z.number() })),

@@ -8,7 +8,11 @@ import { z } from 'zod';
 export const SearchParams = z.strictObject({ query: z.string().max(2000), topK: z.number().int().min(1).max(50) });
 /** `file` must be a bare PDF name from the corpus (no path): the server resolves it in its PDF folder. */
 export const RenderParams = z.strictObject({
-  file: z.string().min(1).max(500).refine((f) => !/[\\/]/.test(f) && f !== '..' && f !== '.', 'must be a file name, not a path'),
+  file: z
+    .string()
+    .min(1)
+    .max(500)
+    .refine((f) => !/[\\/]/.test(f) && f !== '..' && f !== '.', 'must be a file name, not a path'),
   page: z.number().int().min(1),
   maxPixels: z.number().int().min(10_000).max(20_000_000),
   format: z.enum(['png', 'jpeg']).default('jpeg'),
@@ -18,12 +22,31 @@ export const ServeRequest = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('search'), params: SearchParams }),
   z.strictObject({ id: z.number().int(), method: z.literal('render'), params: RenderParams }),
   z.strictObject({ id: z.number().int(), method: z.literal('status'), params: z.strictObject({}).default({}) }),
-  z.strictObject({ id: z.number().int(), method: z.literal('boxes'), params: z.strictObject({ file: RenderParams.shape.file, page: z.number().int().min(1), query: z.string().max(2000) }) }),
-  z.strictObject({ id: z.number().int(), method: z.literal('rankOf'), params: z.strictObject({ query: z.string().max(2000), depth: z.number().int().min(1).max(1000), targets: z.array(z.strictObject({ file: z.string(), page: z.number().int() })).max(50) }) }),
+  z.strictObject({
+    id: z.number().int(),
+    method: z.literal('boxes'),
+    params: z.strictObject({
+      file: RenderParams.shape.file,
+      page: z.number().int().min(1),
+      query: z.string().max(2000),
+    }),
+  }),
+  z.strictObject({
+    id: z.number().int(),
+    method: z.literal('rankOf'),
+    params: z.strictObject({
+      query: z.string().max(2000),
+      depth: z.number().int().min(1).max(1000),
+      targets: z.array(z.strictObject({ file: z.string(), page: z.number().int() })).max(50),
+    }),
+  }),
 ]);
 export type ServeRequest = z.infer<typeof ServeRequest>;
 
-export const Snippet = z.strictObject({ text: z.string(), highlights: z.array(z.tuple([z.number().int(), z.number().int()])) });
+export const Snippet = z.strictObject({
+  text: z.string(),
+  highlights: z.array(z.tuple([z.number().int(), z.number().int()])),
+});
 
 export const SearchHitResult = z.strictObject({
   file: z.string(),
@@ -45,16 +68,35 @@ export const SearchResult = z.strictObject({
 });
 export type SearchResult = z.infer<typeof SearchResult>;
 
-export const RenderResult = z.strictObject({ path: z.string(), width: z.number().int(), height: z.number().int(), cached: z.boolean() });
-export const BoxesResult = z.strictObject({ boxes: z.array(z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number(), text: z.string() })) });
+export const RenderResult = z.strictObject({
+  path: z.string(),
+  width: z.number().int(),
+  height: z.number().int(),
+  cached: z.boolean(),
+});
+export const BoxesResult = z.strictObject({
+  boxes: z.array(
+    z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number(), text: z.string() }),
+  ),
+});
 /** Rank of the first target page within the top `depth` results (null when deeper), and the hit count. */
 export const RankOfResult = z.strictObject({ rank: z.number().int().nullable(), hits: z.number().int() });
-export const StatusResult = z.strictObject({ pages: z.number().int(), terms: z.number().int(), source: z.enum(['cache', 'built']), ocrFile: z.string() });
+export const StatusResult = z.strictObject({
+  pages: z.number().int(),
+  terms: z.number().int(),
+  source: z.enum(['cache', 'built']),
+  ocrFile: z.string(),
+});
 
 export const ServeReply = z.union([
   z.strictObject({ id: z.number().int(), result: z.unknown() }),
   z.strictObject({ id: z.number().int(), error: z.string() }),
-  z.strictObject({ event: z.literal('ready'), pages: z.number().int(), source: z.enum(['cache', 'built']), ms: z.number() }),
+  z.strictObject({
+    event: z.literal('ready'),
+    pages: z.number().int(),
+    source: z.enum(['cache', 'built']),
+    ms: z.number(),
+  }),
   z.strictObject({ event: z.literal('progress'), message: z.string() }),
   z.strictObject({ event: z.literal('fatal'), error: z.string() }),
 ]);

@@ -8,14 +8,36 @@ const { existsSync, readFileSync } = require('node:fs');
 const { homedir } = require('node:os');
 const path = require('node:path');
 
-const SERVICES_FILE = path.join(process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'), 'env.json');
+const SERVICES_FILE = path.join(
+  process.env.DRAG_TEST_SERVICES ?? path.join(homedir(), '.cache', 'drag-studio', 'test-services'),
+  'env.json',
+);
 
 /** {sshConfig, sshHost, sshUnknownKeyHost, ssh, slurm} or null when the services were never started. */
 function loadTestServices() {
   if (!existsSync(SERVICES_FILE)) return null;
   const services = JSON.parse(readFileSync(SERVICES_FILE, 'utf8'));
-  if (services.ssh && spawnSync('ssh', ['-F', services.sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPath=none', services.sshHost, 'true']).status !== 0) services.ssh = false;
-  if (services.slurm && !/^(idle|mix|alloc)/m.test(spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' }).stdout ?? '')) services.slurm = false;
+  if (
+    services.ssh &&
+    spawnSync('ssh', [
+      '-F',
+      services.sshConfig,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=5',
+      '-o',
+      'ControlPath=none',
+      services.sshHost,
+      'true',
+    ]).status !== 0
+  )
+    services.ssh = false;
+  if (
+    services.slurm &&
+    !/^(idle|mix|alloc)/m.test(spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8' }).stdout ?? '')
+  )
+    services.slurm = false;
   return services;
 }
 

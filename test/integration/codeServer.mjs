@@ -12,12 +12,17 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CHROMIUM = process.env.DRAG_CHROMIUM ?? '/usr/bin/chromium';
 
 export function installCodeServer() {
-  const out = execFileSync('bash', [path.join(ROOT, 'scripts', 'install-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync('bash', [path.join(ROOT, 'scripts', 'install-code-server.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return out.trim().split('\n').pop();
 }
 
 export function codeServerVersion(installRoot) {
-  const pkg = JSON.parse(readFileSync(path.join(installRoot, 'node_modules', 'code-server', 'lib', 'vscode', 'package.json'), 'utf8'));
+  const pkg = JSON.parse(
+    readFileSync(path.join(installRoot, 'node_modules', 'code-server', 'lib', 'vscode', 'package.json'), 'utf8'),
+  );
   return pkg.version;
 }
 
@@ -38,7 +43,17 @@ export function makeWorkspace(name = 'workspace') {
   const ws = path.join(dir, name);
   cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), ws, { recursive: true });
   // A child of the extension host may still be writing a cache as it stops: retry, and never fail a test on cleanup.
-  return { dir, ws, cleanup: () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* left in tmp */ } } };
+  return {
+    dir,
+    ws,
+    cleanup: () => {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch {
+        /* left in tmp */
+      }
+    },
+  };
 }
 
 /** Starts code-server on a free loopback port; resolves once it answers HTTP. */
@@ -65,11 +80,25 @@ export async function startCodeServer(installRoot, workspace, env = {}, options 
   const logPath = path.join(state, 'code-server.log');
   const { openSync } = await import('node:fs');
   const logFd = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [
-    entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
-    '--user-data-dir', path.join(state, 'ud'), '--extensions-dir', options.extensionsDir ?? path.join(state, 'ext'),
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace,
-  ], { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true });
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--user-data-dir',
+      path.join(state, 'ud'),
+      '--extensions-dir',
+      options.extensionsDir ?? path.join(state, 'ext'),
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      workspace,
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true },
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -77,14 +106,22 @@ export async function startCodeServer(installRoot, workspace, env = {}, options 
     try {
       const res = await fetch(`${url}/`, { redirect: 'manual' });
       if (res.status === 302 || res.status === 200) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) throw new Error(`code-server did not answer within 60 s; log: ${logPath}`);
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
-    url, port, logPath,
+    url,
+    port,
+    logPath,
     stop: () => {
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
       setTimeout(() => rmSync(state, { recursive: true, force: true }), 500).unref();
     },
   };
@@ -103,8 +140,16 @@ export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -115,8 +160,18 @@ export async function openPalette(page, text) {
   // notification; one CI run waited 30 s on a hidden box): reopen it and type again.
   for (let attempt = 0; attempt < 4; attempt++) {
     await page.keyboard.press('F1');
-    const shown = await box.waitFor({ timeout: 5_000 }).then(() => true, () => false);
-    if (shown && (await box.fill(text, { timeout: 5_000 }).then(() => true, () => false))) return box;
+    const shown = await box.waitFor({ timeout: 5_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (
+      shown &&
+      (await box.fill(text, { timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return box;
     await page.keyboard.press('Escape');
   }
   await page.keyboard.press('F1');
@@ -154,9 +209,28 @@ export async function describeQuickInput(page) {
   const input = page.locator('.quick-input-widget input').first();
   const placeholder = shown ? await input.getAttribute('placeholder').catch(() => null) : null;
   const value = shown ? await input.inputValue().catch(() => '') : '';
-  const rows = shown ? (await page.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => [])).slice(0, 8).map((t) => t.replace(/\s+/g, ' ').trim()) : [];
-  const toasts = (await page.locator('.notifications-toasts .notification-toast').allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' ').trim());
-  const focused = await page.evaluate(() => { const e = document.activeElement; return e ? `${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).split(' ')[0]}` : ''}` : 'none'; }).catch(() => '?');
+  const rows = shown
+    ? (
+        await page
+          .locator('.quick-input-list .monaco-list-row')
+          .allInnerTexts()
+          .catch(() => [])
+      )
+        .slice(0, 8)
+        .map((t) => t.replace(/\s+/g, ' ').trim())
+    : [];
+  const toasts = (
+    await page
+      .locator('.notifications-toasts .notification-toast')
+      .allInnerTexts()
+      .catch(() => [])
+  ).map((t) => t.replace(/\s+/g, ' ').trim());
+  const focused = await page
+    .evaluate(() => {
+      const e = document.activeElement;
+      return e ? `${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).split(' ')[0]}` : ''}` : 'none';
+    })
+    .catch(() => '?');
   return shown
     ? `quick input "${placeholder ?? ''}" value "${value}" rows ${JSON.stringify(rows)}; focus ${focused}; toasts ${JSON.stringify(toasts)}`
     : `no quick input shown; focus ${focused}; toasts ${JSON.stringify(toasts)}`;
@@ -178,7 +252,9 @@ export async function choose(page, placeholder, filter, row = filter) {
     await box.press('Enter');
     await box.waitFor({ state: 'hidden', timeout: 10_000 });
   } catch (err) {
-    throw new Error(`choosing "${filter}" in the "${placeholder}" pick: ${String(err.message).split('\n')[0]}\n${await describeQuickInput(page)}`);
+    throw new Error(
+      `choosing "${filter}" in the "${placeholder}" pick: ${String(err.message).split('\n')[0]}\n${await describeQuickInput(page)}`,
+    );
   }
 }
 

@@ -3,14 +3,31 @@
 // selects a trajectory, sees the page images, accepts it with `a`, edits a query (verified live)
 // and pairs it, exports a dataset; the HTML question shows as text. Screenshots in test-results/.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, ROOT, runCommand, startCodeServer, stepRunner, submitInput, workbenchUrl } from './codeServer.mjs';
+import {
+  launchBrowser,
+  ROOT,
+  runCommand,
+  startCodeServer,
+  stepRunner,
+  submitInput,
+  workbenchUrl,
+} from './codeServer.mjs';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'financebench-mini');
 const RESULTS = path.join(ROOT, 'test-results');
-export const XSS_QUESTION = '<img src=x onerror="document.title=\'pwned\'">What is 3M\'s capex?';
+export const XSS_QUESTION = "<img src=x onerror=\"document.title='pwned'\">What is 3M's capex?";
 
 function makeWorkspace() {
   const dir = mkdtempSync(path.join(tmpdir(), 'drag-e2e-'));
@@ -22,12 +39,39 @@ function makeWorkspace() {
   cpSync(path.join(SHARED, 'questions.jsonl'), path.join(ws, 'questions.jsonl'));
   writeFileSync(path.join(ws, 'drag.config.json'), JSON.stringify({ questions: 'questions.jsonl' }, null, 2));
   const cli = path.join(ROOT, 'dist', 'cli.js');
-  execFileSync(process.execPath, [cli, 'collect', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'runs', 'keyword'), '--sampling-config', 'high_temp'], { stdio: 'ignore' });
+  execFileSync(
+    process.execPath,
+    [
+      cli,
+      'collect',
+      '--agent',
+      'keyword',
+      '--questions',
+      path.join(ws, 'questions.jsonl'),
+      '--ocr',
+      path.join(ws, 'corpus', 'ocr_output.jsonl'),
+      '--out',
+      path.join(ws, 'runs', 'keyword'),
+      '--sampling-config',
+      'high_temp',
+    ],
+    { stdio: 'ignore' },
+  );
   const file = path.join(ws, 'runs', 'keyword', 'trajectories.jsonl');
   const first = JSON.parse(readFileSync(file, 'utf8').split('\n')[0]);
   appendFileSync(file, `${JSON.stringify({ ...first, id: 'traj_xss', question_id: 'xss', question: XSS_QUESTION })}\n`);
   // A child of the extension host may still be writing a cache as it stops: retry, and never fail a test on cleanup.
-  return { dir, ws, cleanup: () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* left in tmp */ } } };
+  return {
+    dir,
+    ws,
+    cleanup: () => {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch {
+        /* left in tmp */
+      }
+    },
+  };
 }
 
 export async function runCurationE2E(installRoot) {
@@ -41,13 +85,21 @@ export async function runCurationE2E(installRoot) {
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   let dialogs = 0;
-  page.on('dialog', async (d) => { dialogs++; await d.dismiss(); });
+  page.on('dialog', async (d) => {
+    dialogs++;
+    await d.dismiss();
+  });
   const { step, tally } = stepRunner();
   const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
   const inspector = () => page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
   const decisions = () => {
     const f = path.join(ws, 'curation', 'decisions.jsonl');
-    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+    return existsSync(f)
+      ? readFileSync(f, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+      : [];
   };
   try {
     await page.goto(workbenchUrl(server, ws));
@@ -63,7 +115,15 @@ export async function runCurationE2E(installRoot) {
       // Once in a CI run the click selected the row and opened nothing; the likely cause, the first
       // load of the (empty) curation log refreshing the tree under the click, is gone. A person
       // would click again; so does the test, and says so.
-      if (!(await inspector().locator('h1').waitFor({ timeout: 20_000 }).then(() => true, () => false))) {
+      if (
+        !(await inspector()
+          .locator('h1')
+          .waitFor({ timeout: 20_000 })
+          .then(
+            () => true,
+            () => false,
+          ))
+      ) {
         console.log('    (the first click on the trajectory opened no inspector within 20 s; clicking again)');
         await trajectory.click();
         await inspector().locator('h1').waitFor({ timeout: 60_000 });
@@ -82,7 +142,7 @@ export async function runCurationE2E(installRoot) {
       if (!decisions().some((d) => d.decision === 'accept')) throw new Error('no accept decision in the log');
       await page.screenshot({ path: path.join(RESULTS, 'inspector.png') });
     });
-    await step('curation: `e` edits a query, verified live, then `x` pairs it against a step\'s query', async () => {
+    await step("curation: `e` edits a query, verified live, then `x` pairs it against a step's query", async () => {
       await inspector().locator('h1').click();
       await page.keyboard.press('e');
       await submitInput(page, 'capital expenditures purchases property plant equipment', { timeout: 20_000 });
@@ -96,35 +156,52 @@ export async function runCurationE2E(installRoot) {
       await page.keyboard.press('x');
       const guard = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Save Pair' });
       // The guards ask for confirmation when the pair is weak (here the edited query may well not beat the step's).
-      if (await guard.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
+      if (
+        await guard.waitFor({ timeout: 5000 }).then(
+          () => true,
+          () => false,
+        )
+      ) {
         await page.screenshot({ path: path.join(RESULTS, 'inspector-guard.png') });
         await guard.click();
       }
       await inspector().locator('.meta', { hasText: 'pair:' }).waitFor({ timeout: 20_000 });
       const pair = decisions().find((d) => d.decision === 'pair');
-      if (!pair || pair.chosen.query !== 'capital expenditures purchases property plant equipment') throw new Error(`pair not saved: ${JSON.stringify(pair)}`);
-      if (!decisions().some((d) => d.decision === 'edit' && 'verified_rank' in d)) throw new Error('no verified edit in the log');
+      if (!pair || pair.chosen.query !== 'capital expenditures purchases property plant equipment')
+        throw new Error(`pair not saved: ${JSON.stringify(pair)}`);
+      if (!decisions().some((d) => d.decision === 'edit' && 'verified_rank' in d))
+        throw new Error('no verified edit in the log');
       await page.screenshot({ path: path.join(RESULTS, 'inspector-pair.png') });
     });
-    await step('curation: `p` opens the DPO Pair Editor with every query of the question; Try verifies a query live', async () => {
-      await inspector().locator('h1').click();
-      await page.keyboard.press('p');
-      const editor = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await editor.locator('table tbody tr').first().waitFor({ timeout: 30_000 });
-      await editor.locator('vscode-textfield input').fill('dividends paid per share 2022');
-      await editor.locator('vscode-textfield input').press('Enter');
-      await editor.locator('.notice', { hasText: /ground-truth page|finds it at rank/ }).waitFor({ timeout: 30_000 });
-      await page.screenshot({ path: path.join(RESULTS, 'pair-editor.png') });
-    });
-    await step('curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it', async () => {
-      await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
-      await runCommand(page, 'DRAG: Export Curated Dataset');
-      await submitInput(page, 'e2e-curated');
-      await page.locator('.notifications-toasts', { hasText: 'exported e2e-curated' }).first().waitFor({ timeout: 60_000 });
-      const manifest = JSON.parse(readFileSync(path.join(ws, 'datasets', 'e2e-curated', 'manifest.json'), 'utf8'));
-      if (!manifest.curated || manifest.decisions_used.length < 2) throw new Error(`manifest: ${JSON.stringify(manifest).slice(0, 300)}`);
-      await row('e2e-curated').waitFor({ timeout: 30_000 });
-    });
+    await step(
+      'curation: `p` opens the DPO Pair Editor with every query of the question; Try verifies a query live',
+      async () => {
+        await inspector().locator('h1').click();
+        await page.keyboard.press('p');
+        const editor = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await editor.locator('table tbody tr').first().waitFor({ timeout: 30_000 });
+        await editor.locator('vscode-textfield input').fill('dividends paid per share 2022');
+        await editor.locator('vscode-textfield input').press('Enter');
+        await editor.locator('.notice', { hasText: /ground-truth page|finds it at rank/ }).waitFor({ timeout: 30_000 });
+        await page.screenshot({ path: path.join(RESULTS, 'pair-editor.png') });
+      },
+    );
+    await step(
+      'curation: DRAG: Export Curated Dataset… writes datasets/<name>/ and the Datasets view lists it',
+      async () => {
+        await page.locator('.sidebar .composite.title').first().click(); // focus out of the webview
+        await runCommand(page, 'DRAG: Export Curated Dataset');
+        await submitInput(page, 'e2e-curated');
+        await page
+          .locator('.notifications-toasts', { hasText: 'exported e2e-curated' })
+          .first()
+          .waitFor({ timeout: 60_000 });
+        const manifest = JSON.parse(readFileSync(path.join(ws, 'datasets', 'e2e-curated', 'manifest.json'), 'utf8'));
+        if (!manifest.curated || manifest.decisions_used.length < 2)
+          throw new Error(`manifest: ${JSON.stringify(manifest).slice(0, 300)}`);
+        await row('e2e-curated').waitFor({ timeout: 30_000 });
+      },
+    );
     await step('curation: a question that is HTML shows as text, and nothing runs', async () => {
       const title = await page.title();
       await runCommand(page, 'DRAG: Filter Trajectories');

@@ -6,7 +6,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadTestServices } from '../helpers/services.cjs';
-import { choose, launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, workbenchUrl } from './codeServer.mjs';
+import {
+  choose,
+  launchBrowser,
+  makeWorkspace,
+  ROOT,
+  runCommand,
+  startCodeServer,
+  stepRunner,
+  workbenchUrl,
+} from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 const FAKE_TRAINER = `import json, math, os, sys, time
@@ -31,38 +40,122 @@ with open("out/final/adapter_config.json", "w") as f:
 export async function runMonitorE2E(installRoot) {
   const { ws, cleanup } = makeWorkspace('monitor-ws');
   const services = loadTestServices();
-  const host = services?.ssh ? { ssh: services.sshHost, workdir: path.join(path.dirname(ws), 'remote-jobs'), launcher: 'ssh' } : { workdir: path.join(path.dirname(ws), 'local-jobs'), launcher: 'local' };
+  const host = services?.ssh
+    ? { ssh: services.sshHost, workdir: path.join(path.dirname(ws), 'remote-jobs'), launcher: 'ssh' }
+    : { workdir: path.join(path.dirname(ws), 'local-jobs'), launcher: 'local' };
   console.log(`  (monitor job on ${services?.ssh ? 'the test sshd' : 'the local launcher: no test sshd'})`);
   const env = services?.ssh ? { DRAG_SSH_CONFIG: services.sshConfig } : {};
   const configFile = path.join(ws, 'drag.config.json');
-  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2));
+  writeFileSync(
+    configFile,
+    JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host } }, null, 2),
+  );
   writeFileSync(path.join(ws, 'fake_trainer.py'), FAKE_TRAINER);
   // "python" and "vllm" on the host are stand-ins: the trainer's env check passes, training is the
   // stand-in trainer (30 quick steps, then an adapter), vLLM is test/helpers/fakeVllm.mjs.
   const bin = path.join(path.dirname(ws), 'host-bin');
   mkdirSync(bin, { recursive: true });
   const q = (p) => `'${p.replace(/'/g, `'\\''`)}'`;
-  writeFileSync(path.join(bin, 'python'), `#!/bin/sh\ncase " $* " in *" env "*) echo '{"ok": true, "problems": []}' ;; *) exec python3 ${q(path.join(ws, 'fake_trainer.py'))} train-e2e 30 0.1 ;; esac\n`, { mode: 0o755 });
-  writeFileSync(path.join(bin, 'vllm'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`, { mode: 0o755 });
+  writeFileSync(
+    path.join(bin, 'python'),
+    `#!/bin/sh\ncase " $* " in *" env "*) echo '{"ok": true, "problems": []}' ;; *) exec python3 ${q(path.join(ws, 'fake_trainer.py'))} train-e2e 30 0.1 ;; esac\n`,
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    path.join(bin, 'vllm'),
+    `#!/bin/sh\nexec ${q(process.execPath)} ${q(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`,
+    { mode: 0o755 },
+  );
   host.python = path.join(bin, 'python');
   host.vllm = path.join(bin, 'vllm');
   // A second host with a plain python3 (no torch, no GPU): the trainer's check must refuse it.
-  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), hosts: { gpu: host, 'cpu-box': { ...host, python: 'python3' } } }, null, 2));
+  writeFileSync(
+    configFile,
+    JSON.stringify(
+      {
+        ...JSON.parse(readFileSync(configFile, 'utf8')),
+        hosts: { gpu: host, 'cpu-box': { ...host, python: 'python3' } },
+      },
+      null,
+      2,
+    ),
+  );
   mkdirSync(path.join(ws, 'datasets', 'curated'), { recursive: true });
-  writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_sft_train.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<search>a</search>' }] })}\n`);
+  writeFileSync(
+    path.join(ws, 'datasets', 'curated', 'trl_sft_train.jsonl'),
+    `${JSON.stringify({
+      messages: [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: '<search>a</search>' },
+      ],
+    })}\n`,
+  );
   const turn = (query) => [{ role: 'assistant', content: `<search>${query}</search>` }];
-  writeFileSync(path.join(ws, 'datasets', 'curated', 'trl_dpo_train.jsonl'), `${JSON.stringify({ prompt: [{ role: 'user', content: 'q' }], chosen: turn('a'), rejected: turn('b') })}\n`);
-  execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', 'base')], { stdio: 'ignore' });
+  writeFileSync(
+    path.join(ws, 'datasets', 'curated', 'trl_dpo_train.jsonl'),
+    `${JSON.stringify({ prompt: [{ role: 'user', content: 'q' }], chosen: turn('a'), rejected: turn('b') })}\n`,
+  );
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist', 'cli.js'),
+      'eval',
+      '--agent',
+      'keyword',
+      '--questions',
+      path.join(ws, 'questions.jsonl'),
+      '--ocr',
+      path.join(ws, 'corpus', 'ocr_output.jsonl'),
+      '--out',
+      path.join(ws, 'evals', 'base'),
+    ],
+    { stdio: 'ignore' },
+  );
   // `drag jobs <args> --json` in this workspace, and the job records (job.json) whose folder passes `test`
-  const jobsJson = (...args) => JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', ...args, '--json', '--workspace', ws], { env: { ...process.env, ...env }, encoding: 'utf8' }));
-  const jobRecords = (test) => readdirSync(path.join(ws, 'jobs')).filter(test).map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
+  const jobsJson = (...args) =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        [path.join(ROOT, 'dist', 'cli.js'), 'jobs', ...args, '--json', '--workspace', ws],
+        { env: { ...process.env, ...env }, encoding: 'utf8' },
+      ),
+    );
+  const jobRecords = (test) =>
+    readdirSync(path.join(ws, 'jobs'))
+      .filter(test)
+      .map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
   const marker = `monitor-e2e-${process.pid}`;
-  const id = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'submit', '--host', 'gpu', '--workspace', ws, '--name', 'sft-demo', '--upload', path.join(ws, 'fake_trainer.py'), '--progress-file', 'out/trainer_log.jsonl', '--', 'python3', 'fake_trainer.py', marker], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+  const id = execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist', 'cli.js'),
+      'jobs',
+      'submit',
+      '--host',
+      'gpu',
+      '--workspace',
+      ws,
+      '--name',
+      'sft-demo',
+      '--upload',
+      path.join(ws, 'fake_trainer.py'),
+      '--progress-file',
+      'out/trainer_log.jsonl',
+      '--',
+      'python3',
+      'fake_trainer.py',
+      marker,
+    ],
+    { env: { ...process.env, ...env }, encoding: 'utf8' },
+  ).trim();
   const server = await startCodeServer(installRoot, ws, env);
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   const { step, tally } = stepRunner();
-  const alive = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.includes(marker) && !l.includes('ps -eo'));
+  const alive = () =>
+    execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+      .split('\n')
+      .some((l) => l.includes(marker) && !l.includes('ps -eo'));
   const command = (title) => runCommand(page, title);
   try {
     await page.goto(workbenchUrl(server, ws));
@@ -86,9 +179,12 @@ export async function runMonitorE2E(installRoot) {
       if (!alive()) throw new Error('the stand-in trainer is not running before cancel');
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('vscode-button', { hasText: 'Cancel Job' }).click();
-      await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Job' }).first().click({ timeout: 10_000 });
+      await page
+        .locator('.monaco-dialog-box .monaco-button', { hasText: 'Cancel Job' })
+        .first()
+        .click({ timeout: 10_000 });
       await panel.locator('.state.cancelled').waitFor({ timeout: 30_000 });
-      if (alive()) throw new Error('the job\'s process is still running after cancel');
+      if (alive()) throw new Error("the job's process is still running after cancel");
       const status = jobsJson('status', id);
       if (status.state !== 'cancelled') throw new Error(`drag jobs status says ${status.state}`);
     });
@@ -99,71 +195,97 @@ export async function runMonitorE2E(installRoot) {
       await choose(page, 'GPU host', hostName);
       await choose(page, 'Preset', 'Quick check');
     };
-    await step('DRAG: Start Training… on a host without torch or a GPU says what is missing and starts nothing', async () => {
-      await command('View: Close All Editors');
-      await startTraining('cpu-box');
-      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not ready for training' }).first();
-      await toast.waitFor({ timeout: 60_000 });
-      const text = await toast.innerText();
-      if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
-      await page.screenshot({ path: path.join(RESULTS, 'training-host-not-ready.png') });
-      await page.keyboard.press('Escape');
-    });
-    await step('DRAG: Start Training… (dataset, SFT, host, preset) starts drag train on the host and opens its monitor', async () => {
-      await startTraining('gpu');
-      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await panel.locator('h1', { hasText: 'sft-curated' }).waitFor({ timeout: 60_000 });
-      await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
-      await panel.locator('text=/step 30 \\/ 30/').first().waitFor({ timeout: 10_000 });
-      const jobs = jobsJson('ls');
-      const trained = jobs.find((j) => j.id.includes('sft-curated'));
-      if (!trained || trained.state !== 'succeeded') throw new Error(`drag jobs ls: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
-      const [record] = jobRecords((d) => d === trained.id);
-      for (const a of ['--lora-r', '8', '--epochs', '1', '--mask-strategy', 'assistant']) if (!record.command.includes(a)) throw new Error(`preset option ${a} missing from ${record.command.join(' ')}`);
-    });
+    await step(
+      'DRAG: Start Training… on a host without torch or a GPU says what is missing and starts nothing',
+      async () => {
+        await command('View: Close All Editors');
+        await startTraining('cpu-box');
+        const toast = page
+          .locator('.notifications-toasts .notification-toast', { hasText: 'is not ready for training' })
+          .first();
+        await toast.waitFor({ timeout: 60_000 });
+        const text = await toast.innerText();
+        if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
+        await page.screenshot({ path: path.join(RESULTS, 'training-host-not-ready.png') });
+        await page.keyboard.press('Escape');
+      },
+    );
+    await step(
+      'DRAG: Start Training… (dataset, SFT, host, preset) starts drag train on the host and opens its monitor',
+      async () => {
+        await startTraining('gpu');
+        const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await panel.locator('h1', { hasText: 'sft-curated' }).waitFor({ timeout: 60_000 });
+        await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
+        await panel.locator('text=/step 30 \\/ 30/').first().waitFor({ timeout: 10_000 });
+        const jobs = jobsJson('ls');
+        const trained = jobs.find((j) => j.id.includes('sft-curated'));
+        if (!trained || trained.state !== 'succeeded')
+          throw new Error(`drag jobs ls: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
+        const [record] = jobRecords((d) => d === trained.id);
+        for (const a of ['--lora-r', '8', '--epochs', '1', '--mask-strategy', 'assistant'])
+          if (!record.command.includes(a))
+            throw new Error(`preset option ${a} missing from ${record.command.join(' ')}`);
+      },
+    );
     await step('Fetch Adapter in the monitor copies out/final from the host into jobs/<id>/adapter/', async () => {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('vscode-button', { hasText: 'Fetch Adapter' }).click();
       await panel.locator('[role="status"]', { hasText: 'adapter fetched into' }).waitFor({ timeout: 30_000 });
       const jobs = jobsJson('ls');
       const trained = jobs.find((j) => j.id.includes('sft-curated'));
-      if (!existsSync(path.join(ws, 'jobs', trained.id, 'adapter', 'adapter_config.json'))) throw new Error('no jobs/<id>/adapter/adapter_config.json after Fetch Adapter');
+      if (!existsSync(path.join(ws, 'jobs', trained.id, 'adapter', 'adapter_config.json')))
+        throw new Error('no jobs/<id>/adapter/adapter_config.json after Fetch Adapter');
       await panel.locator('vscode-button', { hasText: 'Fetch Adapter Again' }).waitFor({ timeout: 10_000 });
     });
-    await step('Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens', async () => {
-      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
-      await choose(page, 'Compare the adapter', 'base');
-      const compare = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await compare.locator('h1', { hasText: /adapter-.*sft-curated.* vs base/ }).waitFor({ timeout: 90_000 });
-      await compare.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
-      await page.screenshot({ path: path.join(RESULTS, 'adapter-comparison.png') });
-      const jobs = jobsJson('ls', '--refresh');
-      const serve = jobs.find((j) => j.id.includes('vllm-'));
-      if (!serve || serve.state !== 'cancelled') throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
-    });
-    await step('DRAG: Start Training… with DPO offers the finished SFT job on that host and continues its adapter', async () => {
-      await command('DRAG: Start Training');
-      await choose(page, 'Training method', 'DPO');
-      const from = page.locator('.quick-input-widget input[placeholder^="Start DPO from"]');
-      await choose(page, 'GPU host', 'gpu');
-      await from.waitFor({ timeout: 20_000 });
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: /Continue .*sft-curated/ }).first().waitFor({ timeout: 10_000 });
-      await page.screenshot({ path: path.join(RESULTS, 'dpo-from-sft.png') });
-      await choose(page, 'Start DPO from', 'Continue', /Continue .*sft-curated/);
-      await choose(page, 'Preset', 'Quick check');
-      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await panel.locator('h1', { hasText: 'dpo-curated' }).waitFor({ timeout: 60_000 });
-      await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
-      const dpo = jobsJson('ls').find((j) => j.id.includes('dpo-curated'));
-      const [record] = jobRecords((d) => d === dpo.id);
-      // the SFT job trained on "gpu" (the one on cpu-box failed its check and never started)
-      const sftRecord = jobRecords((d) => /^\d{8}-\d{6}-sft-curated-/.test(d)).find((j) => j.host === 'gpu');
-      const sft = sftRecord.id;
-      const at = record.command.indexOf('--sft-adapter');
-      if (at < 0 || record.command[at + 1] !== `${sftRecord.remoteDir}/out/final`) throw new Error(`--sft-adapter missing or wrong in ${record.command.join(' ')} (the SFT job ${sft} is in ${sftRecord.remoteDir})`);
-      if (record.meta?.fromJob !== sft) throw new Error(`job.json meta.fromJob is ${record.meta?.fromJob}, not ${sft}`);
-    });
+    await step(
+      'Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens',
+      async () => {
+        const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
+        await choose(page, 'Compare the adapter', 'base');
+        const compare = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await compare.locator('h1', { hasText: /adapter-.*sft-curated.* vs base/ }).waitFor({ timeout: 90_000 });
+        await compare.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
+        await page.screenshot({ path: path.join(RESULTS, 'adapter-comparison.png') });
+        const jobs = jobsJson('ls', '--refresh');
+        const serve = jobs.find((j) => j.id.includes('vllm-'));
+        if (!serve || serve.state !== 'cancelled')
+          throw new Error(`the vLLM job should be stopped: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
+      },
+    );
+    await step(
+      'DRAG: Start Training… with DPO offers the finished SFT job on that host and continues its adapter',
+      async () => {
+        await command('DRAG: Start Training');
+        await choose(page, 'Training method', 'DPO');
+        const from = page.locator('.quick-input-widget input[placeholder^="Start DPO from"]');
+        await choose(page, 'GPU host', 'gpu');
+        await from.waitFor({ timeout: 20_000 });
+        await page
+          .locator('.quick-input-list .monaco-list-row', { hasText: /Continue .*sft-curated/ })
+          .first()
+          .waitFor({ timeout: 10_000 });
+        await page.screenshot({ path: path.join(RESULTS, 'dpo-from-sft.png') });
+        await choose(page, 'Start DPO from', 'Continue', /Continue .*sft-curated/);
+        await choose(page, 'Preset', 'Quick check');
+        const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await panel.locator('h1', { hasText: 'dpo-curated' }).waitFor({ timeout: 60_000 });
+        await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
+        const dpo = jobsJson('ls').find((j) => j.id.includes('dpo-curated'));
+        const [record] = jobRecords((d) => d === dpo.id);
+        // the SFT job trained on "gpu" (the one on cpu-box failed its check and never started)
+        const sftRecord = jobRecords((d) => /^\d{8}-\d{6}-sft-curated-/.test(d)).find((j) => j.host === 'gpu');
+        const sft = sftRecord.id;
+        const at = record.command.indexOf('--sft-adapter');
+        if (at < 0 || record.command[at + 1] !== `${sftRecord.remoteDir}/out/final`)
+          throw new Error(
+            `--sft-adapter missing or wrong in ${record.command.join(' ')} (the SFT job ${sft} is in ${sftRecord.remoteDir})`,
+          );
+        if (record.meta?.fromJob !== sft)
+          throw new Error(`job.json meta.fromJob is ${record.meta?.fromJob}, not ${sft}`);
+      },
+    );
     await step('the Jobs view lists every job with its state, elapsed time and host', async () => {
       await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
       const header = page.locator('.sidebar .pane-header', { hasText: /^\s*Jobs/i }).first();
@@ -173,12 +295,21 @@ export async function runMonitorE2E(installRoot) {
         const h = page.locator('.sidebar .pane-header.expanded', { hasText: new RegExp(`^\\s*${name}`, 'i') }).first();
         if (await h.count()) await h.click();
       }
-      await page.locator('.monaco-list-row', { hasText: /sft-curated\s*succeeded · \d+ s · gpu/ }).first().waitFor({ timeout: 20_000 });
-      await page.locator('.monaco-list-row', { hasText: /sft-demo\s*cancelled/ }).first().waitFor({ timeout: 10_000 });
-      await page.locator('.monaco-list-row', { hasText: /vllm-sft-curated\s*cancelled/ }).first().waitFor({ timeout: 10_000 });
+      await page
+        .locator('.monaco-list-row', { hasText: /sft-curated\s*succeeded · \d+ s · gpu/ })
+        .first()
+        .waitFor({ timeout: 20_000 });
+      await page
+        .locator('.monaco-list-row', { hasText: /sft-demo\s*cancelled/ })
+        .first()
+        .waitFor({ timeout: 10_000 });
+      await page
+        .locator('.monaco-list-row', { hasText: /vllm-sft-curated\s*cancelled/ })
+        .first()
+        .waitFor({ timeout: 10_000 });
       await page.screenshot({ path: path.join(RESULTS, 'jobs-view.png') });
     });
-    await step('Continue with DPO… on a succeeded SFT job\'s row starts DPO from its adapter', async () => {
+    await step("Continue with DPO… on a succeeded SFT job's row starts DPO from its adapter", async () => {
       const row = page.locator('.monaco-list-row', { hasText: /sft-curated\s*succeeded · \d+ s · gpu/ }).first();
       await row.click({ button: 'right' });
       const item = page.locator('.context-view .action-label', { hasText: 'Continue with DPO' }).first();
@@ -191,18 +322,32 @@ export async function runMonitorE2E(installRoot) {
         await new Promise((r) => setTimeout(r, 500));
         dpo = dpoJobs();
       }
-      const newest = dpo.map((j) => j.id).sort().pop();
+      const newest = dpo
+        .map((j) => j.id)
+        .sort()
+        .pop();
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator(`text=${newest}`).first().waitFor({ timeout: 60_000 });
       await panel.locator('.state.succeeded').waitFor({ timeout: 60_000 });
-      if (dpo.length !== 2 || !dpo.every((j) => j.meta?.fromJob && j.meta.fromJob.includes('sft-curated') && j.host === 'gpu')) throw new Error(`DPO jobs: ${JSON.stringify(dpo.map((j) => [j.id, j.host, j.meta?.fromJob]))}`);
+      if (
+        dpo.length !== 2 ||
+        !dpo.every((j) => j.meta?.fromJob && j.meta.fromJob.includes('sft-curated') && j.host === 'gpu')
+      )
+        throw new Error(`DPO jobs: ${JSON.stringify(dpo.map((j) => [j.id, j.host, j.meta?.fromJob]))}`);
     });
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'monitor-failure.png') }).catch(() => {});
   } finally {
     await browser.close();
     server.stop();
-    try { execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], { env: { ...process.env, ...env }, stdio: 'ignore' }); } catch { /* already finished */ }
+    try {
+      execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
+    } catch {
+      /* already finished */
+    }
     cleanup();
   }
   // Every step must have run: the runner (ui.mjs) trusts this count.

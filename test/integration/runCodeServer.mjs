@@ -3,7 +3,15 @@
 // exits non-zero on any failure or timeout.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { codeServerVersion, installCodeServer, launchBrowser, makeWorkspace, ROOT, startCodeServer, workbenchUrl } from './codeServer.mjs';
+import {
+  codeServerVersion,
+  installCodeServer,
+  launchBrowser,
+  makeWorkspace,
+  ROOT,
+  startCodeServer,
+  workbenchUrl,
+} from './codeServer.mjs';
 
 const TIMEOUT_MS = Number(process.env.DRAG_IT_TIMEOUT_MS ?? 8 * 60_000);
 const testsPath = path.join(ROOT, 'dist', 'test', 'integration', 'index.js');
@@ -24,19 +32,32 @@ try {
   await page.goto(workbenchUrl(server, ws, { testsPath }));
   const deadline = Date.now() + TIMEOUT_MS;
   while (!existsSync(resultsFile)) {
-    if (Date.now() > deadline) throw new Error(`no results after ${TIMEOUT_MS / 1000} s; code-server log: ${server.logPath}`);
+    if (Date.now() > deadline)
+      throw new Error(`no results after ${TIMEOUT_MS / 1000} s; code-server log: ${server.logPath}`);
     await new Promise((r) => setTimeout(r, 500));
   }
   await new Promise((r) => setTimeout(r, 200)); // let the writer finish
   const outcome = JSON.parse(readFileSync(resultsFile, 'utf8'));
   for (const t of outcome.passes) console.log(`  ✔ ${t}`);
   for (const t of outcome.pending) console.log(`  - ${t} (pending)`);
-  for (const f of outcome.failures) console.log(`  ✘ ${f.title}\n${f.error.split('\n').map((l) => `      ${l}`).join('\n')}`);
-  console.log(`VS Code ${outcome.version ?? version} extension host: ${outcome.passes.length} passing, ${outcome.failures.length} failing`);
+  for (const f of outcome.failures)
+    console.log(
+      `  ✘ ${f.title}\n${f.error
+        .split('\n')
+        .map((l) => `      ${l}`)
+        .join('\n')}`,
+    );
+  console.log(
+    `VS Code ${outcome.version ?? version} extension host: ${outcome.passes.length} passing, ${outcome.failures.length} failing`,
+  );
   exitCode = outcome.failures.length === 0 && outcome.passes.length > 0 ? 0 : 1;
 } catch (err) {
   console.error(`integration run failed: ${err.message}`);
-  try { console.error(readFileSync(server.logPath, 'utf8').split('\n').slice(-40).join('\n')); } catch { /* no log */ }
+  try {
+    console.error(readFileSync(server.logPath, 'utf8').split('\n').slice(-40).join('\n'));
+  } catch {
+    /* no log */
+  }
   console.log(`VS Code ${version} extension host: 0 passing, 1 failing`);
 } finally {
   await browser.close();

@@ -3,7 +3,16 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, makeWorkspace, ROOT, runCommand, startCodeServer, stepRunner, submitInput, workbenchUrl } from './codeServer.mjs';
+import {
+  launchBrowser,
+  makeWorkspace,
+  ROOT,
+  runCommand,
+  startCodeServer,
+  stepRunner,
+  submitInput,
+  workbenchUrl,
+} from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -12,8 +21,28 @@ export async function runUiTests(installRoot) {
   const { ws, cleanup } = makeWorkspace('financebench-demo');
   // Two evaluations to compare (the embedded keyword agent, two presets), one second apart.
   const cli = path.join(ROOT, 'dist', 'cli.js');
-  for (const [name, preset] of [['keyword-greedy', 'greedy'], ['keyword-creative', 'creative']]) {
-    execFileSync(process.execPath, [cli, 'eval', '--agent', 'keyword', '--questions', path.join(ws, 'questions.jsonl'), '--ocr', path.join(ws, 'corpus', 'ocr_output.jsonl'), '--out', path.join(ws, 'evals', name), '--sampling-config', preset], { stdio: 'ignore' });
+  for (const [name, preset] of [
+    ['keyword-greedy', 'greedy'],
+    ['keyword-creative', 'creative'],
+  ]) {
+    execFileSync(
+      process.execPath,
+      [
+        cli,
+        'eval',
+        '--agent',
+        'keyword',
+        '--questions',
+        path.join(ws, 'questions.jsonl'),
+        '--ocr',
+        path.join(ws, 'corpus', 'ocr_output.jsonl'),
+        '--out',
+        path.join(ws, 'evals', name),
+        '--sampling-config',
+        preset,
+      ],
+      { stdio: 'ignore' },
+    );
     await new Promise((r) => setTimeout(r, 1100));
   }
   const server = await startCodeServer(installRoot, ws);
@@ -26,7 +55,10 @@ export async function runUiTests(installRoot) {
       const entry = page.locator('.activitybar [aria-label^="DRAG"]').first();
       await entry.waitFor({ timeout: 90_000 });
       await entry.click();
-      await page.locator('.sidebar .pane-header', { hasText: /trajectories/i }).first().waitFor({ timeout: 30_000 });
+      await page
+        .locator('.sidebar .pane-header', { hasText: /trajectories/i })
+        .first()
+        .waitFor({ timeout: 30_000 });
       // Widen the side bar so descriptions (counts, ranks) are readable in the screenshots.
       const box = await page.locator('.part.sidebar').first().boundingBox();
       if (box) {
@@ -41,7 +73,9 @@ export async function runUiTests(installRoot) {
     const row = (text) => page.locator('.monaco-list-row', { hasText: text }).first();
     // Five views share the side bar; collapse the others so the Trajectories tree has the room.
     for (const name of ['Failed Searches', 'Datasets', 'Evaluations']) {
-      const header = page.locator('.sidebar .pane-header.expanded', { hasText: new RegExp(`^\\s*${name}`, 'i') }).first();
+      const header = page
+        .locator('.sidebar .pane-header.expanded', { hasText: new RegExp(`^\\s*${name}`, 'i') })
+        .first();
       if (await header.count()) await header.click();
     }
     await step('the tree lists the runs and groups a run by outcome with counts', async () => {
@@ -50,7 +84,8 @@ export async function runUiTests(installRoot) {
       // Collapse the broken run so the good run's groups are on screen.
       await row('runs/broken/trajectories.jsonl').click();
       await page.keyboard.press('ArrowLeft');
-      for (const label of ['Found at rank 1', 'Found lower', 'Never found', 'Errored']) await row(label).waitFor({ timeout: 20_000 });
+      for (const label of ['Found at rank 1', 'Found lower', 'Never found', 'Errored'])
+        await row(label).waitFor({ timeout: 20_000 });
       const text = await row('Found at rank 1').innerText();
       if (!/Found at rank 1\s*4/.test(text)) throw new Error(`expected the group count 4, row reads "${text}"`);
     });
@@ -66,12 +101,20 @@ export async function runUiTests(installRoot) {
       const text = await gt.innerText();
       if (!/rank 2 · ground truth/.test(text)) throw new Error(`ground-truth row reads "${text}"`);
       // Selecting the trajectory opened it in the inspector beside the tree.
-      await page.frameLocator('iframe.webview').last().frameLocator('#active-frame').locator('h1', { hasText: 'Assume that you are a public equities analyst' }).waitFor({ timeout: 60_000 });
+      await page
+        .frameLocator('iframe.webview')
+        .last()
+        .frameLocator('#active-frame')
+        .locator('h1', { hasText: 'Assume that you are a public equities analyst' })
+        .waitFor({ timeout: 60_000 });
       await page.mouse.move(900, 600);
       await page.screenshot({ path: path.join(RESULTS, 'trajectories-view.png') });
     });
     await step('the filter button narrows the tree to matching questions and queries', async () => {
-      await page.locator('.sidebar .pane-header', { hasText: /trajectories/i }).first().hover();
+      await page
+        .locator('.sidebar .pane-header', { hasText: /trajectories/i })
+        .first()
+        .hover();
       await page.locator('.sidebar [aria-label^="Filter Trajectories"]').first().click();
       await submitInput(page, 'cyclical');
       await row('1 of 8 trajectories').waitFor({ timeout: 20_000 });
@@ -79,7 +122,10 @@ export async function runUiTests(installRoot) {
     });
     await step('the broken file shows its bad lines in the Problems panel', async () => {
       await page.keyboard.press('Control+Shift+M');
-      await page.locator('.markers-panel .monaco-list-row', { hasText: 'question: Invalid input' }).first().waitFor({ timeout: 20_000 });
+      await page
+        .locator('.markers-panel .monaco-list-row', { hasText: 'question: Invalid input' })
+        .first()
+        .waitFor({ timeout: 20_000 });
       await page.screenshot({ path: path.join(RESULTS, 'problems-panel.png') });
     });
     await step('DRAG: Search Corpus ranks pages as you type, with snippets, thumbnails and a page view', async () => {
@@ -97,7 +143,8 @@ export async function runUiTests(installRoot) {
       const firstText = await first.innerText();
       if (!/ACME_2023_10K\.pdf p\.\d\/4/.test(firstText)) throw new Error(`first result reads "${firstText}"`);
       const marks = await frame.locator('li mark').allInnerTexts();
-      if (!marks.map((m) => m.toLowerCase()).includes('equipment')) throw new Error(`highlighted terms: ${marks.join(', ')}`);
+      if (!marks.map((m) => m.toLowerCase()).includes('equipment'))
+        throw new Error(`highlighted terms: ${marks.join(', ')}`);
       await frame.locator('.parsed', { hasText: 'AND(property, plant, equipment)' }).waitFor({ timeout: 10_000 });
       await frame.locator('li .thumb img').first().waitFor({ timeout: 60_000 });
       await first.click();
@@ -105,38 +152,70 @@ export async function runUiTests(installRoot) {
       await page.waitForTimeout(500);
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
-    await step('DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree', async () => {
-      await runCommand(page, 'DRAG: Collect Trajectories');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' }).first().click({ timeout: 20_000 });
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'high_temp' }).first().click({ timeout: 20_000 });
-      await submitInput(page, '5');
-      await page.locator('.notifications-toasts', { hasText: /collected|collecting/ }).first().waitFor({ timeout: 60_000 });
-      await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
-      await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
-      await page.locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ }).first().waitFor({ timeout: 30_000 });
-      await runCommand(page, 'DRAG: Clear Trajectories Filter');
-      await page.locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ }).first().waitFor({ timeout: 30_000 });
-      await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
-    });
-    await step('DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories', async () => {
-      await runCommand(page, 'DRAG: Compare Evaluations');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' }).first().waitFor({ timeout: 20_000 });
-      await page.locator('.quick-input-widget input').press('Enter'); // the two newest are preselected
-      const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
-      await panel.locator('h1', { hasText: 'keyword-creative vs keyword-greedy' }).waitFor({ timeout: 30_000 });
-      await panel.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
-      await panel.locator('svg').first().waitFor({ timeout: 10_000 });
-      await runCommand(page, 'View: Close Primary Side Bar');
-      await page.waitForTimeout(500);
-      await page.screenshot({ path: path.join(RESULTS, 'compare-panel.png') });
-      await panel.locator('svg').first().scrollIntoViewIfNeeded();
-      await page.screenshot({ path: path.join(RESULTS, 'compare-charts.png') });
-      await panel.locator('.lists li').first().click();
-      await page.locator('.tab', { hasText: 'Inspect:' }).nth(1).waitFor({ timeout: 30_000 });
-      for (const i of [0, 1]) await page.frameLocator('iframe.webview').nth(i).frameLocator('#active-frame').locator('h1').first().waitFor({ timeout: 30_000 }).catch(() => {});
-      await page.waitForTimeout(1500);
-      await page.screenshot({ path: path.join(RESULTS, 'compare-side-by-side.png') });
-    });
+    await step(
+      'DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree',
+      async () => {
+        await runCommand(page, 'DRAG: Collect Trajectories');
+        await page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'Embedded keyword agent' })
+          .first()
+          .click({ timeout: 20_000 });
+        await page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'high_temp' })
+          .first()
+          .click({ timeout: 20_000 });
+        await submitInput(page, '5');
+        await page
+          .locator('.notifications-toasts', { hasText: /collected|collecting/ })
+          .first()
+          .waitFor({ timeout: 60_000 });
+        await page.locator('.notifications-toasts', { hasText: 'collected' }).first().waitFor({ timeout: 60_000 });
+        await page.locator('.activitybar [aria-label^="DRAG"]').first().click();
+        await page
+          .locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ })
+          .first()
+          .waitFor({ timeout: 30_000 });
+        await runCommand(page, 'DRAG: Clear Trajectories Filter');
+        await page
+          .locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ })
+          .first()
+          .waitFor({ timeout: 30_000 });
+        await page.screenshot({ path: path.join(RESULTS, 'collect-keyword.png') });
+      },
+    );
+    await step(
+      'DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories',
+      async () => {
+        await runCommand(page, 'DRAG: Compare Evaluations');
+        await page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'keyword-creative' })
+          .first()
+          .waitFor({ timeout: 20_000 });
+        await page.locator('.quick-input-widget input').press('Enter'); // the two newest are preselected
+        const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
+        await panel.locator('h1', { hasText: 'keyword-creative vs keyword-greedy' }).waitFor({ timeout: 30_000 });
+        await panel.locator('tr[data-metric="hit_at_1"]').waitFor({ timeout: 10_000 });
+        await panel.locator('svg').first().waitFor({ timeout: 10_000 });
+        await runCommand(page, 'View: Close Primary Side Bar');
+        await page.waitForTimeout(500);
+        await page.screenshot({ path: path.join(RESULTS, 'compare-panel.png') });
+        await panel.locator('svg').first().scrollIntoViewIfNeeded();
+        await page.screenshot({ path: path.join(RESULTS, 'compare-charts.png') });
+        await panel.locator('.lists li').first().click();
+        await page.locator('.tab', { hasText: 'Inspect:' }).nth(1).waitFor({ timeout: 30_000 });
+        for (const i of [0, 1])
+          await page
+            .frameLocator('iframe.webview')
+            .nth(i)
+            .frameLocator('#active-frame')
+            .locator('h1')
+            .first()
+            .waitFor({ timeout: 30_000 })
+            .catch(() => {});
+        await page.waitForTimeout(1500);
+        await page.screenshot({ path: path.join(RESULTS, 'compare-side-by-side.png') });
+      },
+    );
   } catch {
     await page.screenshot({ path: path.join(RESULTS, 'ui-failure.png') }).catch(() => {});
   } finally {
@@ -150,6 +229,10 @@ export async function runUiTests(installRoot) {
   const monitor = await runMonitorE2E(installRoot);
   const { runVsixE2E } = await import('./vsixE2E.mjs');
   const vsix = await runVsixE2E(installRoot);
-  console.log(`UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`);
-  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0 ? 0 : 1;
+  console.log(
+    `UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`,
+  );
+  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0
+    ? 0
+    : 1;
 }

@@ -16,7 +16,9 @@ export async function runVsixE2E(installRoot) {
   if (!existsSync(vsix)) throw new Error('npm run package made no drag-studio.vsix');
   const extensions = mkdtempSync(path.join(tmpdir(), 'drag-vsix-ext-'));
   const entry = path.join(installRoot, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
-  execFileSync(process.execPath, [entry, '--extensions-dir', extensions, '--install-extension', vsix], { stdio: 'ignore' });
+  execFileSync(process.execPath, [entry, '--extensions-dir', extensions, '--install-extension', vsix], {
+    stdio: 'ignore',
+  });
   const { ws, cleanup } = makeWorkspace('vsix-workspace');
   const server = await startCodeServer(installRoot, ws, {}, { extensionsDir: extensions });
   const browser = await launchBrowser();
@@ -33,9 +35,13 @@ export async function runVsixE2E(installRoot) {
     await frame.locator('li .thumb img').first().waitFor({ timeout: 60_000 });
     await page.screenshot({ path: path.join(RESULTS, 'vsix-installed.png') });
     ok = true;
-    console.log('  ✔ UI: the packaged .vsix installs into code-server and its Search Corpus command works (pdf.js and canvas from the package)');
+    console.log(
+      '  ✔ UI: the packaged .vsix installs into code-server and its Search Corpus command works (pdf.js and canvas from the package)',
+    );
   } catch (err) {
-    console.log(`  ✘ UI: the packaged .vsix installs and runs\n      ${String(err.message).split('\n').join('\n      ')}`);
+    console.log(
+      `  ✘ UI: the packaged .vsix installs and runs\n      ${String(err.message).split('\n').join('\n      ')}`,
+    );
   } finally {
     await browser.close();
     server.stop();

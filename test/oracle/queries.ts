@@ -7,7 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { STOP_WORDS } from '../../src/core/search/analyzer';
 
-interface Question { question: string; answer_locations?: Array<{ document?: string }> }
+interface Question {
+  question: string;
+  answer_locations?: Array<{ document?: string }>;
+}
 
 function words(text: string): string[] {
   return text
@@ -27,9 +30,14 @@ function uniq(list: string[]): string[] {
 }
 
 export function makeQueries(questionsFile: string, ocrFile: string): string[] {
-  const questions = readFileSync(questionsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Question);
+  const questions = readFileSync(questionsFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Question);
   const out: string[] = [];
-  const add = (q: string) => { if (q.trim() && !out.includes(q)) out.push(q); };
+  const add = (q: string) => {
+    if (q.trim() && !out.includes(q)) out.push(q);
+  };
   questions.forEach((q, i) => {
     const w = uniq(words(q.question));
     add(q.question); // the whole question, natural '?' and all
@@ -37,14 +45,22 @@ export function makeQueries(questionsFile: string, ocrFile: string): string[] {
     add(w.slice(0, 5).join(' '));
     add(w.slice(1, 4).join(' '));
     add(w.slice(-4).join(' '));
-    add(w.filter((_, j) => j % 2 === 0).slice(0, 4).join(' '));
+    add(
+      w
+        .filter((_, j) => j % 2 === 0)
+        .slice(0, 4)
+        .join(' '),
+    );
     add(w.slice(2, 4).join(' '));
     add(w.slice(0, 2).join(' '));
     for (let j = 2; j + 2 <= w.length && j < 12; j += 2) add(w.slice(j, j + 2).join(' '));
     if (w.length >= 2) add(`${w[0]} ${w[w.length - 1]}`);
     // Operator cases.
     const raw = q.question.split(/\s+/).map((x) => x.replace(/[?,.;:]+$/, ''));
-    const pair = raw.findIndex((x, j) => j + 1 < raw.length && /^\w{3,}$/.test(x) && /^\w{3,}$/.test(raw[j + 1]) && !STOP_WORDS.has(x.toLowerCase()));
+    const pair = raw.findIndex(
+      (x, j) =>
+        j + 1 < raw.length && /^\w{3,}$/.test(x) && /^\w{3,}$/.test(raw[j + 1]) && !STOP_WORDS.has(x.toLowerCase()),
+    );
     if (pair >= 0) add(`"${raw[pair]} ${raw[pair + 1]}" ${w[0] ?? ''}`.trim());
     if (w.length >= 3) add(`${w[0]} ${w[1]} OR ${w[2]}`);
     if (w.length >= 3) add(`${w[0]} or ${w[1]} ${w[2]}`);
@@ -66,6 +82,10 @@ export function makeQueries(questionsFile: string, ocrFile: string): string[] {
   const decimals = uniq([...text.matchAll(/\b\d+\.\d+\b/g)].map((m) => m[0])).slice(0, 400);
   for (let k = 0; k < 12; k++) add(`${hyphenated[(k * 31) % hyphenated.length]} ${k % 2 ? 'revenue' : 'net'}`);
   for (let k = 0; k < 12; k++) add(`${decimals[(k * 29) % decimals.length]} ${k % 2 ? 'million' : 'percent'}`);
-  add('AH-64 Apache'); add('3.5 million'); add('COVID-19 impact'); add('non-GAAP measures'); add('U.S. revenue');
+  add('AH-64 Apache');
+  add('3.5 million');
+  add('COVID-19 impact');
+  add('non-GAAP measures');
+  add('U.S. revenue');
   return out;
 }

@@ -21,13 +21,42 @@ export interface OracleResult {
   ms: number;
 }
 
-export interface OracleStats { build_s: number | null; load_s: number; queries: number; p50_ms: number; p95_ms: number; peak_rss_mb: number }
+export interface OracleStats {
+  build_s: number | null;
+  load_s: number;
+  queries: number;
+  p50_ms: number;
+  p95_ms: number;
+  peak_rss_mb: number;
+}
 
-export function runWhoosh(ocr: string, indexDir: string, queriesFile: string, outFile: string, topK: number, rebuild = false): { results: OracleResult[]; stats: OracleStats } {
-  const args = [SCRIPT, '--ocr', ocr, '--index-dir', indexDir, '--queries', queriesFile, '--top-k', String(topK), '--out', outFile];
+export function runWhoosh(
+  ocr: string,
+  indexDir: string,
+  queriesFile: string,
+  outFile: string,
+  topK: number,
+  rebuild = false,
+): { results: OracleResult[]; stats: OracleStats } {
+  const args = [
+    SCRIPT,
+    '--ocr',
+    ocr,
+    '--index-dir',
+    indexDir,
+    '--queries',
+    queriesFile,
+    '--top-k',
+    String(topK),
+    '--out',
+    outFile,
+  ];
   if (rebuild) args.push('--rebuild');
   const stdout = execFileSync(WHOOSH_PYTHON, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   const stats = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as OracleStats;
-  const results = readFileSync(outFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as OracleResult);
+  const results = readFileSync(outFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as OracleResult);
   return { results, stats };
 }

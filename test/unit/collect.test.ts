@@ -8,14 +8,25 @@ import { answerCall, type ChatBody, FakeOpenAI, searchCall } from '../helpers/fa
 import { FIXTURES, ROOT, useTempDir } from './helpers';
 
 const OCR = path.join(FIXTURES, 'workspace', 'corpus', 'ocr_output.jsonl');
-const PHRASES = ['property plant equipment', 'cash flows investing', 'segment net sales', 'net income quarter', 'capital expenditures outlook', 'total assets balance'];
+const PHRASES = [
+  'property plant equipment',
+  'cash flows investing',
+  'segment net sales',
+  'net income quarter',
+  'capital expenditures outlook',
+  'total assets balance',
+];
 
 /** N questions over the fixture corpus, each with a ground-truth page. */
 function writeQuestions(file: string, n: number): void {
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({
-    question_id: `q${i}`, question: `Question ${i} about ${PHRASES[i % PHRASES.length]}?`, answers: ['x'],
-    answer_locations: [{ document: 'ACME_2023_10K.pdf', page: 1 + (i % 4) }],
-  }));
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      question_id: `q${i}`,
+      question: `Question ${i} about ${PHRASES[i % PHRASES.length]}?`,
+      answers: ['x'],
+      answer_locations: [{ document: 'ACME_2023_10K.pdf', page: 1 + (i % 4) }],
+    }),
+  );
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
@@ -23,27 +34,49 @@ function writeQuestions(file: string, n: number): void {
 const agentScript = (body: ChatBody) => {
   const q = String(body.messages[1].content);
   const phrase = PHRASES.find((p) => q.includes(p)) ?? 'net';
-  return body.messages.some((m) => m.role === 'tool') ? answerCall(['x'], [{ file: 'ACME_2023_10K.pdf', page: 1 }]) : searchCall(phrase);
+  return body.messages.some((m) => m.role === 'tool')
+    ? answerCall(['x'], [{ file: 'ACME_2023_10K.pdf', page: 1 }])
+    : searchCall(phrase);
 };
 
 function records(file: string): Array<{ id: string; question_id: string; sample: number; error: string | null }> {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 describe('drag collect', function () {
   this.timeout(180_000);
   const tmp = useTempDir();
   let server: FakeOpenAI | undefined;
-  afterEach(async () => { await server?.stop(); server = undefined; });
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
 
   it('collects with concurrency and samples, writes run.json, resumes without duplicates, retries errored ones', async () => {
     const questions = path.join(tmp(), 'q.jsonl');
     writeQuestions(questions, 12);
     let failing = true;
-    server = new FakeOpenAI((body) => (failing && String(body.messages[1].content).startsWith('Question 3 ') ? { status: 400, body: { error: { message: 'bad request' } } } : agentScript(body)));
+    server = new FakeOpenAI((body) =>
+      failing && String(body.messages[1].content).startsWith('Question 3 ')
+        ? { status: 400, body: { error: { message: 'bad request' } } }
+        : agentScript(body),
+    );
     const url = await server.start();
     const out = path.join(tmp(), 'run');
-    const base = { questions, ocr: OCR, outDir: out, agent: 'openai' as const, baseUrls: [url], model: 'm', concurrency: 4, samples: 2, retry: { baseDelayMs: 5 } };
+    const base = {
+      questions,
+      ocr: OCR,
+      outDir: out,
+      agent: 'openai' as const,
+      baseUrls: [url],
+      model: 'm',
+      concurrency: 4,
+      samples: 2,
+      retry: { baseDelayMs: 5 },
+    };
     const first = await runCollection(base);
     assert.equal(first.total, 24);
     assert.equal(first.errors, 2); // question 3, both samples: a 400 is not retried
@@ -65,9 +98,19 @@ describe('drag collect', function () {
   it('runs the embedded keyword agent offline with real ranks', async () => {
     const questions = path.join(tmp(), 'q.jsonl');
     writeQuestions(questions, 6);
-    const summary = await runCollection({ questions, ocr: OCR, outDir: path.join(tmp(), 'kw'), agent: 'keyword', samples: 2, samplingPreset: 'high_temp' });
+    const summary = await runCollection({
+      questions,
+      ocr: OCR,
+      outDir: path.join(tmp(), 'kw'),
+      agent: 'keyword',
+      samples: 2,
+      samplingPreset: 'high_temp',
+    });
     assert.equal(summary.done, 12);
-    const recs = records(summary.file) as unknown as Array<{ iterations: Array<{ action: string; query: string | null; results: unknown[] | null }>; model: string }>;
+    const recs = records(summary.file) as unknown as Array<{
+      iterations: Array<{ action: string; query: string | null; results: unknown[] | null }>;
+      model: string;
+    }>;
     assert.ok(recs.every((r) => r.model === 'keyword-agent'));
     assert.ok(recs.every((r) => r.iterations.some((i) => i.action === 'search' && i.query)));
     assert.ok(summary.gtFound > 0, 'the keyword agent finds some ground-truth pages');
@@ -75,7 +118,10 @@ describe('drag collect', function () {
 
   it('soak: 1,000 questions, 20% injected faults, concurrency 16, SIGKILL mid-run, resume: exactly one final record each', async function () {
     const cli = path.join(ROOT, 'dist', 'cli.js');
-    if (!existsSync(cli)) { console.log('      skipped: dist/cli.js is not built (npm run build)'); this.skip(); }
+    if (!existsSync(cli)) {
+      console.log('      skipped: dist/cli.js is not built (npm run build)');
+      this.skip();
+    }
     const questions = path.join(tmp(), 'q.jsonl');
     writeQuestions(questions, 1000);
     let n = 0;
@@ -83,21 +129,55 @@ describe('drag collect', function () {
     server = new FakeOpenAI((body) => {
       const k = n++;
       if (k % 5 === 1) return { status: 500 };
-      if (k % 5 === 3) return [{ reset: true } as const, { status: 429, headers: { 'retry-after-ms': '20' } }, { reply: { tool_calls: [{ name: 'search_documents', arguments: '{bad json' }] } }][k % 3];
+      if (k % 5 === 3)
+        return [
+          { reset: true } as const,
+          { status: 429, headers: { 'retry-after-ms': '20' } },
+          { reply: { tool_calls: [{ name: 'search_documents', arguments: '{bad json' }] } },
+        ][k % 3];
       return { ...agentScript(body), delayMs: 5 } as ReturnType<typeof agentScript>;
     });
     const url = await server.start();
     const out = path.join(tmp(), 'soak');
-    const args = [cli, 'collect', '--questions', questions, '--ocr', OCR, '--out', out, '--agent', 'openai', '--base-url', url, '--model', 'm', '--concurrency', '16', '--retry-base-ms', '10', '--retries', '3', '--json'];
+    const args = [
+      cli,
+      'collect',
+      '--questions',
+      questions,
+      '--ocr',
+      OCR,
+      '--out',
+      out,
+      '--agent',
+      'openai',
+      '--base-url',
+      url,
+      '--model',
+      'm',
+      '--concurrency',
+      '16',
+      '--retry-base-ms',
+      '10',
+      '--retries',
+      '3',
+      '--json',
+    ];
     const file = path.join(out, 'trajectories.jsonl');
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // Kill it hard once a few hundred records are on disk.
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         const size = existsSync(file) ? readFileSync(file, 'utf8').split('\n').length : 0;
-        if (size > 300) { clearInterval(timer); child.kill('SIGKILL'); resolve(); }
+        if (size > 300) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
       }, 20);
-      child.on('exit', () => { clearInterval(timer); resolve(); });
+      child.on('exit', () => {
+        clearInterval(timer);
+        resolve();
+      });
       child.on('error', reject);
     });
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(undefined) : child.on('exit', r)));
@@ -108,7 +188,11 @@ describe('drag collect', function () {
     for (let attempt = 0; attempt < 5; attempt++) {
       const resume = spawn(process.execPath, [...args, '--resume'], { stdio: ['ignore', 'ignore', 'pipe'] });
       await new Promise((r) => resume.on('exit', r));
-      const finals = new Set(records(file).filter(isFinal).map((r) => r.question_id));
+      const finals = new Set(
+        records(file)
+          .filter(isFinal)
+          .map((r) => r.question_id),
+      );
       if (finals.size === 1000) break;
     }
     const all = records(file);
@@ -116,10 +200,16 @@ describe('drag collect', function () {
     const perQuestion = new Map<string, number>();
     for (const r of finals) perQuestion.set(r.question_id, (perQuestion.get(r.question_id) ?? 0) + 1);
     assert.equal(perQuestion.size, 1000, 'every question has a final record');
-    assert.deepEqual([...perQuestion.values()].filter((c) => c !== 1), [], 'never two final records for one question');
+    assert.deepEqual(
+      [...perQuestion.values()].filter((c) => c !== 1),
+      [],
+      'never two final records for one question',
+    );
     // Every line of the file parses: the kill left no glued or broken lines behind.
     assert.equal(readFileSync(file, 'utf8').split('\n').filter(Boolean).length, all.length);
-    console.log(`      soak: ${server.requests.length} requests, ${all.length - finals.length} errored records retried`);
+    console.log(
+      `      soak: ${server.requests.length} requests, ${all.length - finals.length} errored records retried`,
+    );
   });
 });
 
@@ -127,13 +217,17 @@ describe('drag eval', function () {
   this.timeout(60_000);
   const tmp = useTempDir();
   it('runs the agent over a question set and writes the metrics next to the trajectories', async () => {
-
     const answers: Record<string, [string, string, number, string]> = {
       'net property': ['property plant equipment net', '8,700', 3, 'ACME_2023_10K.pdf'],
       'purchases of property': ['purchases property plant equipment', '1,577', 2, 'ACME_2023_10K.pdf'],
       'Health Care': ['"health care" net sales', '8,400', 4, 'ACME_2023_10K.pdf'],
       'net income did Globex': ['globex net income quarter', '340.8 million', 1, 'GLOBEX_2022_EARNINGS.pdf'],
-      'capital expenditures does Globex': ['capital expenditures outlook', '400 million', 2, 'GLOBEX_2022_EARNINGS.pdf'],
+      'capital expenditures does Globex': [
+        'capital expenditures outlook',
+        '400 million',
+        2,
+        'GLOBEX_2022_EARNINGS.pdf',
+      ],
     };
     const server = new FakeOpenAI((body) => {
       const q = String(body.messages[1].content);
@@ -144,15 +238,40 @@ describe('drag eval', function () {
     try {
       const out = path.join(tmp(), 'eval');
       let stderr = '';
-      const code = await runCli(['eval', '--questions', path.join(FIXTURES, 'workspace', 'questions.jsonl'), '--ocr', OCR, '--out', out, '--base-url', url, '--model', 'm', '--sampling-config', 'greedy'],
-        { stdout: () => undefined, stderr: (t) => { stderr += t; } }, new AbortController().signal);
+      const code = await runCli(
+        [
+          'eval',
+          '--questions',
+          path.join(FIXTURES, 'workspace', 'questions.jsonl'),
+          '--ocr',
+          OCR,
+          '--out',
+          out,
+          '--base-url',
+          url,
+          '--model',
+          'm',
+          '--sampling-config',
+          'greedy',
+        ],
+        {
+          stdout: () => undefined,
+          stderr: (t) => {
+            stderr += t;
+          },
+        },
+        new AbortController().signal,
+      );
       assert.equal(code, 0, stderr);
       const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
       assert.equal(summary.total_questions, 5);
       assert.equal(summary.avg_anls, 1);
       assert.equal(summary.avg_page_f1, 1);
       assert.equal(summary.model, 'm');
-      const perQuestion = readFileSync(path.join(out, 'per_question.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const perQuestion = readFileSync(path.join(out, 'per_question.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.ok(perQuestion.every((r) => r.searches.length === 1 && typeof r.searches[0].query === 'string'));
       assert.equal(server.requests[0].temperature, 0, 'greedy sampling is sent explicitly');
     } finally {

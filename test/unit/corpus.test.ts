@@ -18,7 +18,10 @@ export function minimalPdf(content: string): Buffer {
   ];
   let out = '%PDF-1.4\n';
   const offsets: number[] = [];
-  objects.forEach((o, i) => { offsets.push(out.length); out += `${i + 1} 0 obj\n${o}\nendobj\n`; });
+  objects.forEach((o, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+  });
   const xref = out.length;
   out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
   out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
@@ -38,18 +41,35 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
   }
 
   beforeEach(function () {
-    if (!existsSync(path.join(SHARED_DATA, 'pdfs'))) { console.log(`      skipped: ${SHARED_DATA}/pdfs is absent`); this.skip(); }
+    if (!existsSync(path.join(SHARED_DATA, 'pdfs'))) {
+      console.log(`      skipped: ${SHARED_DATA}/pdfs is absent`);
+      this.skip();
+    }
   });
 
-  it('extracts every page in DRAG\'s format, on worker threads, in file and page order', async () => {
+  it("extracts every page in DRAG's format, on worker threads, in file and page order", async () => {
     const dir = setup();
     const out = path.join(tmp(), 'ocr_output.jsonl');
     const events: string[] = [];
-    const report = await buildCorpus(dir, out, { workers: 2, onEvent: (e) => { if (e.type === 'file') events.push(`${e.file}:${e.status}`); } });
+    const report = await buildCorpus(dir, out, {
+      workers: 2,
+      onEvent: (e) => {
+        if (e.type === 'file') events.push(`${e.file}:${e.status}`);
+      },
+    });
     assert.equal(report.pages, 15 + 9);
     assert.deepEqual(report.failed, []);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.slice(0, 2).map((l) => [l.file, l.page_number, l.total_pages]), [['MGMRESORTS_2022Q4_EARNINGS.pdf', 1, 15], ['MGMRESORTS_2022Q4_EARNINGS.pdf', 2, 15]]);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.slice(0, 2).map((l) => [l.file, l.page_number, l.total_pages]),
+      [
+        ['MGMRESORTS_2022Q4_EARNINGS.pdf', 1, 15],
+        ['MGMRESORTS_2022Q4_EARNINGS.pdf', 2, 15],
+      ],
+    );
     const ulta1 = lines.find((l) => l.file.startsWith('ULTA') && l.page_number === 1);
     assert.match(ulta1.text, /Ulta Beauty Announces Fourth Quarter/);
     assert.match(ulta1.text, /Net Sales of \$3\.2 Billion/);
@@ -63,7 +83,10 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
     const second = await buildCorpus(dir, out);
     assert.deepEqual(second.extracted, []);
     assert.deepEqual(second.reused.sort(), [...small].sort());
-    copyFileSync(path.join(SHARED_DATA, 'pdfs', 'ULTABEAUTY_2023Q4_EARNINGS.pdf'), path.join(dir, 'MGMRESORTS_2022Q4_EARNINGS.pdf'));
+    copyFileSync(
+      path.join(SHARED_DATA, 'pdfs', 'ULTABEAUTY_2023Q4_EARNINGS.pdf'),
+      path.join(dir, 'MGMRESORTS_2022Q4_EARNINGS.pdf'),
+    );
     const third = await buildCorpus(dir, out);
     assert.deepEqual(third.extracted, ['MGMRESORTS_2022Q4_EARNINGS.pdf']);
     assert.equal(third.pages, 9 + 9);
@@ -73,17 +96,34 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
     const dir = setup();
     writeFileSync(path.join(dir, 'broken.pdf'), 'this is not a PDF at all');
     writeFileSync(path.join(dir, 'scanned.pdf'), minimalPdf('0 0 1 rg 20 20 100 100 re f'));
-    const qpdf = spawnSync('qpdf', ['--encrypt', 'secret', 'secret', '256', '--', path.join(dir, small[0]), path.join(dir, 'locked.pdf')]);
+    const qpdf = spawnSync('qpdf', [
+      '--encrypt',
+      'secret',
+      'secret',
+      '256',
+      '--',
+      path.join(dir, small[0]),
+      path.join(dir, 'locked.pdf'),
+    ]);
     const haveQpdf = qpdf.status === 0;
-    if (!haveQpdf) console.log('      note: qpdf is not installed (apt-get install qpdf): the password-protected case is not checked');
+    if (!haveQpdf)
+      console.log(
+        '      note: qpdf is not installed (apt-get install qpdf): the password-protected case is not checked',
+      );
     const out = path.join(tmp(), 'ocr_output.jsonl');
     const report = await buildCorpus(dir, out);
     const failed = Object.fromEntries(report.failed.map((f) => [f.file, f.kind]));
     assert.equal(failed['broken.pdf'], 'damaged');
     if (haveQpdf) assert.equal(failed['locked.pdf'], 'password');
     assert.deepEqual(report.imageOnly, ['scanned.pdf']);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.filter((l) => l.file === 'scanned.pdf'), [{ file: 'scanned.pdf', page_number: 1, total_pages: 1, text: '' }]);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.filter((l) => l.file === 'scanned.pdf'),
+      [{ file: 'scanned.pdf', page_number: 1, total_pages: 1, text: '' }],
+    );
     assert.equal(lines.filter((l) => l.file.startsWith('ULTA')).length, 9);
     const manifest = JSON.parse(readFileSync(manifestPath(out), 'utf8'));
     assert.equal(manifest.files['broken.pdf'].status, 'failed');
@@ -112,13 +152,19 @@ describe('corpus: page images', function () {
 
   it('renders on a worker, within the budget, as PNG or JPEG, and caches by content hash', async function () {
     const pdf = path.join(SHARED_DATA, 'pdfs', 'ULTABEAUTY_2023Q4_EARNINGS.pdf');
-    if (!existsSync(pdf)) { console.log(`      skipped: ${pdf} is absent`); this.skip(); }
+    if (!existsSync(pdf)) {
+      console.log(`      skipped: ${pdf} is absent`);
+      this.skip();
+    }
     const pool = new PdfWorkerPool(1);
     const cache = new PageImageCache(path.join(tmp(), 'pages'));
     try {
       let renders = 0;
       const opts = { maxPixels: 200_000, format: 'png' as const };
-      const render = () => { renders++; return pool.render(pdf, 1, opts); };
+      const render = () => {
+        renders++;
+        return pool.render(pdf, 1, opts);
+      };
       const a = await cache.get(pdf, 1, opts, render);
       assert.equal(a.cached, false);
       assert.ok(a.width * a.height <= 200_000 && a.width * a.height > 190_000, `${a.width}x${a.height}`);
@@ -127,7 +173,9 @@ describe('corpus: page images', function () {
       const b = await cache.get(pdf, 1, opts, render);
       assert.equal(b.cached, true);
       assert.equal(renders, 1);
-      const jpeg = await cache.get(pdf, 1, { ...opts, format: 'jpeg' }, () => pool.render(pdf, 1, { ...opts, format: 'jpeg' }));
+      const jpeg = await cache.get(pdf, 1, { ...opts, format: 'jpeg' }, () =>
+        pool.render(pdf, 1, { ...opts, format: 'jpeg' }),
+      );
       assert.deepEqual([...readFileSync(jpeg.file).subarray(0, 2)], [0xff, 0xd8]);
       await assert.rejects(pool.render(pdf, 99, opts), /page 99 does not exist \(the PDF has 9 pages\)/);
     } finally {
@@ -140,7 +188,13 @@ describe('corpus: page images', function () {
     const cache = new PageImageCache(dir, 2500);
     const pdf = path.join(tmp(), 'x.pdf');
     writeFileSync(pdf, minimalPdf(''));
-    const fake = (n: number) => async () => ({ data: Buffer.alloc(1000, n), width: 1, height: 1, format: 'png' as const, pageCount: 3 });
+    const fake = (n: number) => async () => ({
+      data: Buffer.alloc(1000, n),
+      width: 1,
+      height: 1,
+      format: 'png' as const,
+      pageCount: 3,
+    });
     const first = await cache.get(pdf, 1, { dpi: 10 }, fake(1));
     await new Promise((r) => setTimeout(r, 20));
     await cache.get(pdf, 2, { dpi: 10 }, fake(2));

@@ -27,7 +27,13 @@ describe('curation log', function () {
     await appendDecision(file, { ...base, decision: 'undo', target: a.id, user: 'ana' });
     state = replay((await readDecisions(file)).decisions);
     assert.equal(state.byTrajectory.get('t1')?.status ?? null, null);
-    await appendDecision(file, { ...base, decision: 'pair', chosen: { query: 'good', rank: 1 }, rejected: { query: 'bad', rank: null }, user: 'ana' });
+    await appendDecision(file, {
+      ...base,
+      decision: 'pair',
+      chosen: { query: 'good', rank: 1 },
+      rejected: { query: 'bad', rank: null },
+      user: 'ana',
+    });
     state = replay((await readDecisions(file)).decisions);
     assert.equal(state.pairsByQuestion.get('q1')?.length, 1);
     assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 5, 'append-only: nothing rewritten');
@@ -38,10 +44,11 @@ describe('curation log', function () {
     const script = `
       const { appendDecision } = require(${JSON.stringify(path.join(ROOT, 'src/core/curation/decisions.ts'))});
       (async () => { for (let i = 0; i < 100; i++) await appendDecision(process.argv[1], { trajectory_id: 't' + i, question_id: 'q', decision: 'accept', user: process.argv[2] }); })();`;
-    const run = (who: string) => new Promise<void>((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, file, who], { stdio: 'inherit' });
-      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
-    });
+    const run = (who: string) =>
+      new Promise<void>((resolve, reject) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, file, who], { stdio: 'inherit' });
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+      });
     await Promise.all([run('window-a'), run('window-b')]);
     const { decisions, errors } = await readDecisions(file);
     assert.deepEqual(errors, []);
@@ -63,15 +70,51 @@ describe('curation log', function () {
 describe('pair guards and proposals', () => {
   const ctx = { topK: 3, minMargin: 0.34, answers: ['$1577.00', '1,577'], gtFiles: ['3M_2018_10K.pdf'] };
   it('warns about small margins, both failing, near-duplicates and leaks', () => {
-    assert.deepEqual(pairWarnings({ query: 'capex 2018', rank: 2 }, { query: 'cash flow', rank: 3 }, ctx).map((w) => w.code), ['small-margin']);
-    assert.deepEqual(pairWarnings({ query: 'capex', rank: null }, { query: 'cash', rank: null }, ctx).map((w) => w.code), ['both-fail']);
-    assert.deepEqual(pairWarnings({ query: 'capital expenditure fiscal 2018 total', rank: 1 }, { query: 'capital expenditure fiscal 2018 total 3M', rank: null }, ctx).map((w) => w.code), ['near-duplicate']);
-    assert.deepEqual(pairWarnings({ query: 'capex 1,577 3M_2018_10K', rank: 1 }, { query: 'cash', rank: null }, ctx).map((w) => w.code), ['leaks-answer', 'leaks-file']);
-    assert.deepEqual(pairWarnings({ query: 'purchases property plant equipment 2018', rank: 1 }, { query: 'capex', rank: null }, ctx), []);
+    assert.deepEqual(
+      pairWarnings({ query: 'capex 2018', rank: 2 }, { query: 'cash flow', rank: 3 }, ctx).map((w) => w.code),
+      ['small-margin'],
+    );
+    assert.deepEqual(
+      pairWarnings({ query: 'capex', rank: null }, { query: 'cash', rank: null }, ctx).map((w) => w.code),
+      ['both-fail'],
+    );
+    assert.deepEqual(
+      pairWarnings(
+        { query: 'capital expenditure fiscal 2018 total', rank: 1 },
+        { query: 'capital expenditure fiscal 2018 total 3M', rank: null },
+        ctx,
+      ).map((w) => w.code),
+      ['near-duplicate'],
+    );
+    assert.deepEqual(
+      pairWarnings({ query: 'capex 1,577 3M_2018_10K', rank: 1 }, { query: 'cash', rank: null }, ctx).map(
+        (w) => w.code,
+      ),
+      ['leaks-answer', 'leaks-file'],
+    );
+    assert.deepEqual(
+      pairWarnings({ query: 'purchases property plant equipment 2018', rank: 1 }, { query: 'capex', rank: null }, ctx),
+      [],
+    );
   });
   it('proposes the largest margins first, once per distinct query', () => {
-    const p = proposePairs([{ query: 'net sales', rank: 1 }, { query: 'revenue', rank: null }, { query: 'Net  SALES', rank: 2 }, { query: 'sales growth', rank: 3 }], 3);
-    assert.deepEqual(p.map((x) => [x.chosen.query, x.rejected.query, Number(x.margin.toFixed(2))]), [['net sales', 'revenue', 1], ['net sales', 'sales growth', 0.67], ['sales growth', 'revenue', 0.33]]);
+    const p = proposePairs(
+      [
+        { query: 'net sales', rank: 1 },
+        { query: 'revenue', rank: null },
+        { query: 'Net  SALES', rank: 2 },
+        { query: 'sales growth', rank: 3 },
+      ],
+      3,
+    );
+    assert.deepEqual(
+      p.map((x) => [x.chosen.query, x.rejected.query, Number(x.margin.toFixed(2))]),
+      [
+        ['net sales', 'revenue', 1],
+        ['net sales', 'sales growth', 0.67],
+        ['sales growth', 'revenue', 0.33],
+      ],
+    );
   });
 });
 
@@ -81,25 +124,67 @@ describe('export curated dataset', function () {
   it('builds SFT and DPO sets from accepted trajectories, edits and pairs, naming the decisions used', async () => {
     const ws = tmp();
     const file = decisionsPath(ws);
-    const acc = await appendDecision(file, { trajectory_id: 'traj_financebench_id_03029', question_id: 'financebench_id_03029', decision: 'accept', user: 'u' });
-    await appendDecision(file, { trajectory_id: 'traj_financebench_id_00799', question_id: 'financebench_id_00799', decision: 'reject', reason: 'lucky', user: 'u' });
-    const edit = await appendDecision(file, { trajectory_id: 'traj_financebench_id_01079', question_id: 'financebench_id_01079', decision: 'edit', step: 4, query: 'Amcor acquisitions 2023 2022 2021', verified_rank: 1, user: 'u' });
-    const pair = await appendDecision(file, { trajectory_id: 'traj_financebench_id_01079', question_id: 'financebench_id_01079', decision: 'pair', chosen: { query: 'Amcor acquisitions 2023 2022 2021', rank: 1 }, rejected: { query: 'Amcor acquisitions', rank: null, step: 1 }, user: 'u' });
+    const acc = await appendDecision(file, {
+      trajectory_id: 'traj_financebench_id_03029',
+      question_id: 'financebench_id_03029',
+      decision: 'accept',
+      user: 'u',
+    });
+    await appendDecision(file, {
+      trajectory_id: 'traj_financebench_id_00799',
+      question_id: 'financebench_id_00799',
+      decision: 'reject',
+      reason: 'lucky',
+      user: 'u',
+    });
+    const edit = await appendDecision(file, {
+      trajectory_id: 'traj_financebench_id_01079',
+      question_id: 'financebench_id_01079',
+      decision: 'edit',
+      step: 4,
+      query: 'Amcor acquisitions 2023 2022 2021',
+      verified_rank: 1,
+      user: 'u',
+    });
+    const pair = await appendDecision(file, {
+      trajectory_id: 'traj_financebench_id_01079',
+      question_id: 'financebench_id_01079',
+      decision: 'pair',
+      chosen: { query: 'Amcor acquisitions 2023 2022 2021', rank: 1 },
+      rejected: { query: 'Amcor acquisitions', rank: null, step: 1 },
+      user: 'u',
+    });
     const out = await exportCuratedDataset(ws, [FIXTURE_RUN], 'v1', { trainRatio: 1 });
     assert.deepEqual(out.decisionsUsed, [acc.id, edit.id, pair.id].sort());
     assert.equal(out.accepted, 1);
     assert.equal(out.pairs, 1);
     const dir = path.join(ws, 'datasets', 'v1');
-    const sft = readFileSync(path.join(dir, 'sft_query_train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(sft.map((r) => r.question_id), ['financebench_id_03029'], 'the rejected one is out; the edited one has no accept');
-    const dpo = readFileSync(path.join(dir, 'dpo_train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(dpo.map((r) => [r.better_query, r.worse_query]), [['Amcor acquisitions 2023 2022 2021', 'Amcor acquisitions']]);
+    const sft = readFileSync(path.join(dir, 'sft_query_train.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      sft.map((r) => r.question_id),
+      ['financebench_id_03029'],
+      'the rejected one is out; the edited one has no accept',
+    );
+    const dpo = readFileSync(path.join(dir, 'dpo_train.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      dpo.map((r) => [r.better_query, r.worse_query]),
+      [['Amcor acquisitions 2023 2022 2021', 'Amcor acquisitions']],
+    );
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
     assert.equal(manifest.curated, true);
     assert.deepEqual(manifest.decisions_used, out.decisionsUsed);
     // Deterministic: the same log gives the same files.
     const again = await exportCuratedDataset(ws, [FIXTURE_RUN], 'v2', { trainRatio: 1 });
-    assert.equal(readFileSync(path.join(ws, 'datasets', 'v2', 'dpo_train.jsonl'), 'utf8'), readFileSync(path.join(dir, 'dpo_train.jsonl'), 'utf8'));
+    assert.equal(
+      readFileSync(path.join(ws, 'datasets', 'v2', 'dpo_train.jsonl'), 'utf8'),
+      readFileSync(path.join(dir, 'dpo_train.jsonl'), 'utf8'),
+    );
     void again;
   });
 });

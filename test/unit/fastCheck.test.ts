@@ -13,13 +13,34 @@ import { FIXTURE_RUN } from './helpers';
 /** Seeded, so a disagreement reproduces. */
 const prng = mulberry32;
 
-const REPLACEMENTS: unknown[] = [null, undefined, '', 'x', 'file.pdf:3', 0, 1, -1, 1.5, 2 ** 60, true, false, [], {}, ['a'], [{}], { page: 1 }, 'search', 'browse'];
+const REPLACEMENTS: unknown[] = [
+  null,
+  undefined,
+  '',
+  'x',
+  'file.pdf:3',
+  0,
+  1,
+  -1,
+  1.5,
+  2 ** 60,
+  true,
+  false,
+  [],
+  {},
+  ['a'],
+  [{}],
+  { page: 1 },
+  'search',
+  'browse',
+];
 
 /** All paths to values inside `value`. */
 function paths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   const out: Array<Array<string | number>> = [prefix];
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
+  else if (value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
   return out;
 }
 
@@ -41,7 +62,8 @@ function agree(schema: z.ZodType, seeds: unknown[], mutations: number, seed: num
   const check = compileFastCheck(schema);
   const rand = prng(seed);
   let rejected = 0;
-  for (const s of seeds) assert.equal(check(s), schema.safeParse(s).success, `seed record: ${JSON.stringify(s).slice(0, 200)}`);
+  for (const s of seeds)
+    assert.equal(check(s), schema.safeParse(s).success, `seed record: ${JSON.stringify(s).slice(0, 200)}`);
   for (let i = 0; i < mutations; i++) {
     let v: unknown = seeds[i % seeds.length];
     const depth = 1 + Math.floor(rand() * 3);
@@ -54,7 +76,10 @@ function agree(schema: z.ZodType, seeds: unknown[], mutations: number, seed: num
 }
 
 describe('fast schema checks agree with zod', () => {
-  const trajectories = readFileSync(FIXTURE_RUN, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  const trajectories = readFileSync(FIXTURE_RUN, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
 
   it('on 4,000 mutated DRAG trajectories', () => {
     const rejected = agree(Trajectory, trajectories, 4000, 1);
@@ -63,11 +88,51 @@ describe('fast schema checks agree with zod', () => {
   });
   it('on mutated OCR pages, questions and evaluation records', () => {
     agree(OcrPage, [{ file: 'a.pdf', page_number: 2, total_pages: 3, text: 'x' }], 1500, 2);
-    agree(QuestionRecord, [{ id: 'q', question: 'Q?', answers: [['a'], 'b'], answer_locations: [{ document: 'a.pdf', page: 1 }, 'b.pdf:2'], category: null }], 1500, 3);
-    agree(EvalQuestionRecord, [{ id: 'q', question: 'Q', answer: ['x'], citations: [{ file: 'a', page: 1 }], success: true, iterations: 2, first_hit_rank: 1, page_f1: 0.5 }], 1500, 4);
+    agree(
+      QuestionRecord,
+      [
+        {
+          id: 'q',
+          question: 'Q?',
+          answers: [['a'], 'b'],
+          answer_locations: [{ document: 'a.pdf', page: 1 }, 'b.pdf:2'],
+          category: null,
+        },
+      ],
+      1500,
+      3,
+    );
+    agree(
+      EvalQuestionRecord,
+      [
+        {
+          id: 'q',
+          question: 'Q',
+          answer: ['x'],
+          citations: [{ file: 'a', page: 1 }],
+          success: true,
+          iterations: 2,
+          first_hit_rank: 1,
+          page_f1: 0.5,
+        },
+      ],
+      1500,
+      4,
+    );
     agree(EvalSummary, [{ model: 'm', total_questions: 3, hit_at_1: 0.5 }], 800, 5);
   });
   it('on a strict object with defaults and a URL check (delegated to zod)', () => {
-    agree(DragConfig, [{ search: { topK: 3 }, endpoints: { a: { baseUrl: 'http://localhost:8001/v1' } }, hosts: { h: { workdir: '/w', launcher: 'ssh' } } }], 1500, 6);
+    agree(
+      DragConfig,
+      [
+        {
+          search: { topK: 3 },
+          endpoints: { a: { baseUrl: 'http://localhost:8001/v1' } },
+          hosts: { h: { workdir: '/w', launcher: 'ssh' } },
+        },
+      ],
+      1500,
+      6,
+    );
   });
 });

@@ -19,7 +19,10 @@ async function registry(): Promise<vsctm.Registry> {
     patterns: [{ begin: '"', end: '"', name: 'string.quoted.double.json' }],
   };
   return new vsctm.Registry({
-    onigLib: Promise.resolve({ createOnigScanner: (p: string[]) => new oniguruma.OnigScanner(p), createOnigString: (s: string) => new oniguruma.OnigString(s) }),
+    onigLib: Promise.resolve({
+      createOnigScanner: (p: string[]) => new oniguruma.OnigScanner(p),
+      createOnigString: (s: string) => new oniguruma.OnigString(s),
+    }),
     loadGrammar: async (scope) => {
       if (scope === 'source.json') return vsctm.parseRawGrammar(JSON.stringify(json), 'json.json');
       const file = grammars[scope];
@@ -36,7 +39,9 @@ function scopesOf(grammar: vsctm.IGrammar, line: string): Array<[string, string]
 
 describe('drag-query TextMate grammar', () => {
   let reg: vsctm.Registry;
-  before(async () => { reg = await registry(); });
+  before(async () => {
+    reg = await registry();
+  });
 
   it('highlights operators, phrases with slop, fields, wildcards and boosts', async () => {
     const g = (await reg.loadGrammar('source.drag-query'))!;

@@ -12,7 +12,9 @@ export const SHARED_DATA = path.resolve(ROOT, '..', 'shared', 'data', 'financebe
 /** A fresh temp folder per test, removed afterwards. */
 export function useTempDir(): () => string {
   let dir = '';
-  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'drag-test-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'drag-test-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   return () => dir;
 }

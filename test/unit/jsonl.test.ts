@@ -29,13 +29,20 @@ describe('JSONL index', () => {
 
   it('records the exact byte offset and length of every line, with multi-byte text', async () => {
     const file = path.join(tmp(), 'a.jsonl');
-    const lines = [{ n: 1, t: 'plain' }, { n: 2, t: 'Zürich — 東京 🚀' }, { n: 3, t: 'x'.repeat(5000) }];
+    const lines = [
+      { n: 1, t: 'plain' },
+      { n: 2, t: 'Zürich — 東京 🚀' },
+      { n: 3, t: 'x'.repeat(5000) },
+    ];
     writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     // A tiny chunk size forces lines to span reads.
     const index = await indexJsonl(file, keepN, undefined, { chunkSize: 7 });
     assert.deepEqual(index.summaries, [1, 2, 3]);
     assert.deepEqual(index.lines, [1, 2, 3]);
-    assert.deepEqual(index.offsets.map((o, i) => [o, index.lengths[i]]), expectedSpans(readFileSync(file)));
+    assert.deepEqual(
+      index.offsets.map((o, i) => [o, index.lengths[i]]),
+      expectedSpans(readFileSync(file)),
+    );
     for (let i = 0; i < 3; i++) assert.deepEqual(await readLine(file, index.offsets[i], index.lengths[i]), lines[i]);
     assert.equal(index.errors.length, 0);
     assert.equal(index.indexedBytes, readFileSync(file).length);
@@ -47,7 +54,10 @@ describe('JSONL index', () => {
     const index = await indexJsonl(file, keepN, undefined, { chunkSize: 4 });
     assert.deepEqual(index.summaries, [1, 2, 3]);
     assert.deepEqual(index.lines, [1, 4, 6]);
-    assert.deepEqual(index.offsets.map((o, i) => [o, index.lengths[i]]), expectedSpans(readFileSync(file)));
+    assert.deepEqual(
+      index.offsets.map((o, i) => [o, index.lengths[i]]),
+      expectedSpans(readFileSync(file)),
+    );
     assert.equal(indexProblems(index).length, 0);
   });
 
@@ -62,15 +72,27 @@ describe('JSONL index', () => {
 
   it('reports invalid JSON, non-objects and invalid UTF-8 by line and keeps going', async () => {
     const file = path.join(tmp(), 'bad.jsonl');
-    writeFileSync(file, Buffer.concat([
-      Buffer.from('{"n":1}\n{"n":\n[1,2]\n'),
-      Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x0a]), // {"n":"\xff\xfe"}
-      Buffer.from('"text"\nnull\n{"n":7}\n'),
-    ]));
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from('{"n":1}\n{"n":\n[1,2]\n'),
+        Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x0a]), // {"n":"\xff\xfe"}
+        Buffer.from('"text"\nnull\n{"n":7}\n'),
+      ]),
+    );
     const index = await indexJsonl(file, keepN);
     assert.deepEqual(index.summaries, [1, 7]);
     assert.deepEqual(index.lines, [1, 7]);
-    assert.deepEqual(index.errors.map((e) => [e.line, e.fieldPath]), [[2, ''], [3, ''], [4, ''], [5, ''], [6, '']]);
+    assert.deepEqual(
+      index.errors.map((e) => [e.line, e.fieldPath]),
+      [
+        [2, ''],
+        [3, ''],
+        [4, ''],
+        [5, ''],
+        [6, ''],
+      ],
+    );
     assert.match(index.errors[0].message, /invalid JSON/);
     assert.match(index.errors[1].message, /expected a JSON object, found an array/);
     assert.match(index.errors[2].message, /invalid UTF-8/);
@@ -93,7 +115,10 @@ describe('JSONL index', () => {
     assert.deepEqual(second.summaries, [1, 2, 3]);
     assert.deepEqual(second.lines, [1, 2, 3]);
     assert.equal(second.tailError, null);
-    assert.deepEqual(second.offsets.map((o, i) => [o, second.lengths[i]]), expectedSpans(readFileSync(file)));
+    assert.deepEqual(
+      second.offsets.map((o, i) => [o, second.lengths[i]]),
+      expectedSpans(readFileSync(file)),
+    );
   });
 
   it('keeps a complete last line without a newline', async () => {
@@ -109,7 +134,10 @@ describe('JSONL index', () => {
     const file = path.join(tmp(), 'live.jsonl');
     writeFileSync(file, '{"n":1}\n');
     let seen = 0;
-    const counting: Summarizer<unknown> = (v) => { seen++; return { ok: true, summary: v.n }; };
+    const counting: Summarizer<unknown> = (v) => {
+      seen++;
+      return { ok: true, summary: v.n };
+    };
     const a = await indexJsonl(file, counting);
     appendFileSync(file, '{"n":2}\n');
     const b = await indexJsonl(file, counting, a);
@@ -136,14 +164,20 @@ describe('JSONL index', () => {
 
   it('reports schema problems in DRAG trajectories with line and field path', async () => {
     const index = await indexJsonl(BROKEN_RUN, trajectorySummarizer);
-    assert.deepEqual(index.summaries.map((s) => s.id), ['traj_financebench_id_03029', 'traj_financebench_id_00685']);
-    assert.deepEqual(indexProblems(index).map((e) => [e.line, e.fieldPath]), [
-      [2, ''],
-      [3, 'question'],
-      [6, 'iterations[1].results[0].page_number'],
-      [7, ''],
-      [8, ''],
-    ]);
+    assert.deepEqual(
+      index.summaries.map((s) => s.id),
+      ['traj_financebench_id_03029', 'traj_financebench_id_00685'],
+    );
+    assert.deepEqual(
+      indexProblems(index).map((e) => [e.line, e.fieldPath]),
+      [
+        [2, ''],
+        [3, 'question'],
+        [6, 'iterations[1].results[0].page_number'],
+        [7, ''],
+        [8, ''],
+      ],
+    );
   });
 
   it('can be cancelled', async () => {

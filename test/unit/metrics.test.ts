@@ -44,11 +44,23 @@ describe('ANLS* (Peer et al. 2024)', () => {
     close(anlsStar({ a: 'Hello', b: 'World' }, { a: 'Hello' }), 0.5);
     close(anlsStar({ a: 'Hello' }, { a: 'Hello', c: 'x' }), 0.5); // hallucinated key: 1 / 2
     close(anlsStar({ a: 'Hello' }, { a: 'Hello', c: null }), 0.5); // length still counts the key, its score does not
-    close(anlsStar({ name: 'ACME', items: ['apple', 'pear'] }, { name: 'Acme', items: ['pear', 'apple', 'plum'] }), 3 / 4);
+    close(
+      anlsStar({ name: 'ACME', items: ['apple', 'pear'] }, { name: 'Acme', items: ['pear', 'apple', 'plum'] }),
+      3 / 4,
+    );
   });
   it('finds the optimal assignment (not the greedy one)', () => {
     // Greedy would take (0,0)=0.9 then (1,1)=0.1 = 1.0; optimal is (0,1)+(1,0) = 0.8+0.8.
-    assert.deepEqual(hungarianMax([[0.9, 0.8], [0.8, 0.1]]), [[0, 1], [1, 0]]);
+    assert.deepEqual(
+      hungarianMax([
+        [0.9, 0.8],
+        [0.8, 0.1],
+      ]),
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    );
     assert.deepEqual(hungarianMax([[0.2, 0.9, 0.1]]), [[0, 1]]);
   });
   it('scores DRAG answers against every gold variant, 0 when either side is empty', () => {
@@ -63,13 +75,20 @@ describe('ANLS* (Peer et al. 2024)', () => {
 describe('citation precision/recall/F1', () => {
   it('page and document level, any location shape, string pages equal to integer pages', () => {
     const gt = [{ document: 'a.pdf', page: 3 }, 'b.pdf:7'];
-    const c = citationScores(gt, [{ file: 'a.pdf', page: '3' }, { file: 'a.pdf', page: 4 }, { document: 'c.pdf', page: 1 }]);
+    const c = citationScores(gt, [
+      { file: 'a.pdf', page: '3' },
+      { file: 'a.pdf', page: 4 },
+      { document: 'c.pdf', page: 1 },
+    ]);
     close(c.page.precision, 1 / 3);
     close(c.page.recall, 1 / 2);
     close(c.page.f1, (2 * (1 / 3) * (1 / 2)) / (1 / 3 + 1 / 2));
     close(c.doc.precision, 1 / 2);
     close(c.doc.recall, 1 / 2);
-    assert.deepEqual(citationScores(gt, []), { page: { precision: 0, recall: 0, f1: 0 }, doc: { precision: 0, recall: 0, f1: 0 } });
+    assert.deepEqual(citationScores(gt, []), {
+      page: { precision: 0, recall: 0, f1: 0 },
+      doc: { precision: 0, recall: 0, f1: 0 },
+    });
     assert.deepEqual(citationScores(null, [{ file: 'a.pdf', page: 3 }]).page, { precision: 0, recall: 0, f1: 0 });
   });
 });
@@ -77,12 +96,30 @@ describe('citation precision/recall/F1', () => {
 describe('retrieval metrics', () => {
   it('first hit, best search and reciprocal ranks', () => {
     const gt = [{ file: 'a.pdf', page: 2 }];
-    const r = retrievalMetrics([
-      { iteration: 1, query: 'x', results: [{ file: 'a.pdf', page_number: 9 }] },
-      { iteration: 2, query: 'y', results: [{ file: 'a.pdf', page_number: 1 }, { file: 'a.pdf', page_number: 2 }] },
-      { iteration: 4, query: 'z', results: [{ file: 'a.pdf', page_number: 2 }] },
-    ], gt);
-    assert.deepEqual(r, { success: true, iterations_to_success: 2, first_hit_rank: null, first_search_rr: 0, best_rank: 1, best_rr: 1, ranks: [null, 2, 1] });
+    const r = retrievalMetrics(
+      [
+        { iteration: 1, query: 'x', results: [{ file: 'a.pdf', page_number: 9 }] },
+        {
+          iteration: 2,
+          query: 'y',
+          results: [
+            { file: 'a.pdf', page_number: 1 },
+            { file: 'a.pdf', page_number: 2 },
+          ],
+        },
+        { iteration: 4, query: 'z', results: [{ file: 'a.pdf', page_number: 2 }] },
+      ],
+      gt,
+    );
+    assert.deepEqual(r, {
+      success: true,
+      iterations_to_success: 2,
+      first_hit_rank: null,
+      first_search_rr: 0,
+      best_rank: 1,
+      best_rr: 1,
+      ranks: [null, 2, 1],
+    });
   });
 });
 
@@ -109,9 +146,13 @@ describe('drag score on a small DRAG file (hand-computed)', () => {
     close(s.avg_doc_f1 as number, 6 / 8);
     await writeEvaluation(path.join(tmp(), 'ev'), result);
     const line = JSON.parse(readFileSync(path.join(tmp(), 'ev', 'per_question.jsonl'), 'utf8').split('\n')[1]);
-    assert.deepEqual(line.searches.map((x: { query: string; gt_rank: number }) => [x.query, x.gt_rank]), [
-      ['3M balance sheet property plant equipment net', 2], ['"property, plant and equipment - net" 2018', 1],
-    ]);
+    assert.deepEqual(
+      line.searches.map((x: { query: string; gt_rank: number }) => [x.query, x.gt_rank]),
+      [
+        ['3M balance sheet property plant equipment net', 2],
+        ['"property, plant and equipment - net" 2018', 1],
+      ],
+    );
   });
 });
 
@@ -122,8 +163,16 @@ describe('drag compare', () => {
     const dir = path.join(tmp(), name);
     mkdirSync(dir, { recursive: true });
     const records = ranks.map((r, i) => ({
-      id: `q${i}`, question: `Q${i}`, success: r !== null, first_hit_rank: r, best_rank: r, iterations_to_success: r === null ? null : 1,
-      anls_score: r === 1 ? 1 : 0, page_f1: 0, doc_f1: 0, first_search_rr: r ? 1 / r : 0,
+      id: `q${i}`,
+      question: `Q${i}`,
+      success: r !== null,
+      first_hit_rank: r,
+      best_rank: r,
+      iterations_to_success: r === null ? null : 1,
+      anls_score: r === 1 ? 1 : 0,
+      page_f1: 0,
+      doc_f1: 0,
+      first_search_rr: r ? 1 / r : 0,
     }));
     writeFileSync(path.join(dir, 'per_question.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
     writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ model: name }));
@@ -134,7 +183,15 @@ describe('drag compare', () => {
     const a = await loadEvaluation(evalDir('none', [null, null, null]));
     const b = await loadEvaluation(evalDir('some', [2, null, 1]));
     const c = compareRuns(a, b, { seed: 1 });
-    assert.deepEqual([c.metrics.avg_first_hit_rank.a, c.metrics.avg_first_hit_rank.b, c.metrics.avg_first_hit_rank.delta, c.metrics.avg_first_hit_rank.ci95], [null, 1.5, null, null]);
+    assert.deepEqual(
+      [
+        c.metrics.avg_first_hit_rank.a,
+        c.metrics.avg_first_hit_rank.b,
+        c.metrics.avg_first_hit_rank.delta,
+        c.metrics.avg_first_hit_rank.ci95,
+      ],
+      [null, 1.5, null, null],
+    );
     assert.equal(c.metrics.avg_iterations_to_success.a, null);
     assert.match(comparisonMarkdown(c), /\| First-hit rank \| – \| 1\.500 \| – \|/);
     // where both runs have hits the interval skips the resamples in which one has none
@@ -143,7 +200,7 @@ describe('drag compare', () => {
   });
 
   it('computes the exact McNemar p by hand', () => {
-    close(mcnemarExact(1, 4), 2 * (1 + 5) / 32);
+    close(mcnemarExact(1, 4), (2 * (1 + 5)) / 32);
     close(mcnemarExact(0, 0), 1);
     close(mcnemarExact(3, 3), 1);
     close(mcnemarExact(0, 10), 2 / 1024);
@@ -176,9 +233,21 @@ describe('drag compare', () => {
     const a = path.join(tmp(), 'eval_base_summary.json');
     const b = path.join(tmp(), 'eval_adapter_summary.json');
     writeFileSync(a, JSON.stringify({ model: 'Qwen3-VL-8B', success_rate: 0.5, hit_at_1: 0.4, first_search_mrr: 0.6 }));
-    writeFileSync(b, JSON.stringify({ model: 'my-adapter', success_rate: 0.48, hit_at_1: 0.46, first_search_mrr: 0.66 }));
+    writeFileSync(
+      b,
+      JSON.stringify({ model: 'my-adapter', success_rate: 0.48, hit_at_1: 0.46, first_search_mrr: 0.66 }),
+    );
     let out = '';
-    const code = await runCli(['compare', a, b, '--json'], { stdout: (t) => { out += t; }, stderr: () => undefined }, new AbortController().signal);
+    const code = await runCli(
+      ['compare', a, b, '--json'],
+      {
+        stdout: (t) => {
+          out += t;
+        },
+        stderr: () => undefined,
+      },
+      new AbortController().signal,
+    );
     assert.equal(code, 0);
     const json = JSON.parse(out);
     assert.deepEqual(json.runs, ['eval_base', 'eval_adapter']);

@@ -6,15 +6,50 @@ import { ROOT } from './helpers';
 describe('the .vsix contents (vsce ls)', function () {
   this.timeout(60_000);
   it('ships the bundles, the pdf worker, pdf.js, the native canvas and codicons, and no source maps or screenshots', () => {
-    const files = execFileSync(process.execPath, [path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'ls'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/extension.js', 'dist/cli.js', 'dist/pdfWorker.js', 'dist/webview/inspector.js', 'dist/webview/search.js',
-      'dist/webview/pairs.js', 'dist/webview/compare.js', 'dist/schemas/drag.config.schema.json', 'syntaxes/drag-query.tmLanguage.json',
-      'node_modules/pdfjs-dist/legacy/build/pdf.mjs', 'node_modules/pdfjs-dist/legacy/build/pdf.worker.mjs', 'node_modules/@vscode/codicons/dist/codicon.css', 'node_modules/@vscode/codicons/dist/codicon.ttf', 'media/walkthrough/demo.md', 'dist/webview/monitor.js', 'trainer/pyproject.toml', 'trainer/drag_trainer/__main__.py', 'trainer/drag_trainer/train.py']) {
+    const files = execFileSync(process.execPath, [path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'ls'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter(Boolean);
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/extension.js',
+      'dist/cli.js',
+      'dist/pdfWorker.js',
+      'dist/webview/inspector.js',
+      'dist/webview/search.js',
+      'dist/webview/pairs.js',
+      'dist/webview/compare.js',
+      'dist/schemas/drag.config.schema.json',
+      'syntaxes/drag-query.tmLanguage.json',
+      'node_modules/pdfjs-dist/legacy/build/pdf.mjs',
+      'node_modules/pdfjs-dist/legacy/build/pdf.worker.mjs',
+      'node_modules/@vscode/codicons/dist/codicon.css',
+      'node_modules/@vscode/codicons/dist/codicon.ttf',
+      'media/walkthrough/demo.md',
+      'dist/webview/monitor.js',
+      'trainer/pyproject.toml',
+      'trainer/drag_trainer/__main__.py',
+      'trainer/drag_trainer/train.py',
+    ]) {
       assert.ok(files.includes(f), `${f} is not packaged`);
     }
-    assert.ok(files.some((f) => /^node_modules\/@napi-rs\/canvas-[\w-]+\/.*\.node$/.test(f)), 'the native canvas binary is not packaged');
+    assert.ok(
+      files.some((f) => /^node_modules\/@napi-rs\/canvas-[\w-]+\/.*\.node$/.test(f)),
+      'the native canvas binary is not packaged',
+    );
     // Nothing that does not run: source maps (pdf.js ships .mjs.map), minified twins and the sandbox
     // of pdf.js, codicons' preview page and sprite, screenshots, sources, tests.
-    assert.deepEqual(files.filter((f) => /\.m?js\.map$|\.min\.mjs$|pdf\.sandbox|codicon\.(html|svg)$|^media\/screenshots\/|^src\/|^test\/|__pycache__|^trainer\/tests\//.test(f)), []);
+    assert.deepEqual(
+      files.filter((f) =>
+        /\.m?js\.map$|\.min\.mjs$|pdf\.sandbox|codicon\.(html|svg)$|^media\/screenshots\/|^src\/|^test\/|__pycache__|^trainer\/tests\//.test(
+          f,
+        ),
+      ),
+      [],
+    );
   });
 });

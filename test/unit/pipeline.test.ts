@@ -16,19 +16,31 @@ const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} 
 /** A trajectory whose searches put the ground truth (a.pdf p.1) at the given ranks (null = missed). */
 function traj(id: string, qid: string, ranks: Array<number | null>, reasoning: Array<string | null> = []): Trajectory {
   return Trajectory.parse({
-    id, question_id: qid, question: `Question ${qid}?`,
+    id,
+    question_id: qid,
+    question: `Question ${qid}?`,
     ground_truth: { answers: [['x']], answer_locations: [{ document: 'a.pdf', page: 1 }], category: null },
     iterations: ranks.map((rank, i) => ({
-      step: i + 1, action: 'search', query: `${qid} query ${i + 1}`, reasoning: reasoning[i] ?? null,
-      results: [1, 2, 3].map((r) => ({ file: 'a.pdf', page_number: r === rank ? 1 : 10 + r, total_pages: 20, rank: r })),
-      gt_found: rank !== null, gt_rank: rank, rank_score: rank === null ? null : (3 - rank + 1) / 3,
+      step: i + 1,
+      action: 'search',
+      query: `${qid} query ${i + 1}`,
+      reasoning: reasoning[i] ?? null,
+      results: [1, 2, 3].map((r) => ({
+        file: 'a.pdf',
+        page_number: r === rank ? 1 : 10 + r,
+        total_pages: 20,
+        rank: r,
+      })),
+      gt_found: rank !== null,
+      gt_rank: rank,
+      rank_score: rank === null ? null : (3 - rank + 1) / 3,
     })),
     final_answer: ['x'],
   });
 }
 
 describe('drag process (DRAG-SPEC §4)', () => {
-  it('computes DRAG\'s effort score, and the corrected one that ignores searches after the first hit', () => {
+  it("computes DRAG's effort score, and the corrected one that ignores searches after the first hit", () => {
     // DRAG's own example: 2 searches, hit at rank 2 in search 2 -> 1 - 4/6.
     const a = processTrajectory(traj('t1', 'q1', [null, 2]), 3);
     close(a.cumulative_effort_score, 1 - 4 / 6);
@@ -62,7 +74,11 @@ describe('drag process (DRAG-SPEC §4)', () => {
     const s0 = processTrajectory(traj('t0', 'q', [null, 3]), 3); // scores -1, 1/3
     const s1 = processTrajectory(traj('t1', 'q', [1]), 3); // 1
     minePairs([s0, s1]);
-    const pairs = [...s0.query_pairs, ...s1.query_pairs].map((p) => [p.better.query, p.worse.query, Number(p.margin.toFixed(3))]);
+    const pairs = [...s0.query_pairs, ...s1.query_pairs].map((p) => [
+      p.better.query,
+      p.worse.query,
+      Number(p.margin.toFixed(3)),
+    ]);
     // t0 search 1 vs t1 search 1 have the same text and are never paired.
     assert.deepEqual(pairs.sort(), [
       ['q query 1', 'q query 2', 0.667], // t1's search (1) beats t0's search 2 (1/3)
@@ -74,7 +90,10 @@ describe('drag process (DRAG-SPEC §4)', () => {
     const m0 = processTrajectory(traj('t0', 'q', [null, 3]), 3);
     const m1 = processTrajectory(traj('t1', 'q', [1]), 3);
     minePairs([m0, m1], 1);
-    assert.deepEqual([...m0.query_pairs, ...m1.query_pairs].map((p) => p.better.step), [2]);
+    assert.deepEqual(
+      [...m0.query_pairs, ...m1.query_pairs].map((p) => p.better.step),
+      [2],
+    );
   });
 
   it('formats statistics keys as Python does (half to even on exact ties)', () => {
@@ -84,9 +103,18 @@ describe('drag process (DRAG-SPEC §4)', () => {
     assert.equal(pyFixed(1 / 3, 1), '0.3');
   });
 
-  it('processes a real DRAG file: failed trajectories out unless asked, DRAG\'s statistics keys', async () => {
+  it("processes a real DRAG file: failed trajectories out unless asked, DRAG's statistics keys", async () => {
     const out = await processFiles([FIXTURE_RUN]);
-    assert.deepEqual(out.records.map((r) => r.question_id), ['financebench_id_03029', 'financebench_id_04672', 'financebench_id_00799', 'financebench_id_00517', 'financebench_id_00685']);
+    assert.deepEqual(
+      out.records.map((r) => r.question_id),
+      [
+        'financebench_id_03029',
+        'financebench_id_04672',
+        'financebench_id_00799',
+        'financebench_id_00517',
+        'financebench_id_00685',
+      ],
+    );
     assert.equal(out.stats.total_trajectories, 8);
     assert.equal(out.stats.valid_trajectories, 5);
     assert.equal(out.stats.total_searches_all, 18);
@@ -99,44 +127,83 @@ describe('drag process (DRAG-SPEC §4)', () => {
 describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
   const tmp = useTempDir();
 
-  it('writes DRAG\'s shapes exactly, with question_id', () => {
+  it("writes DRAG's shapes exactly, with question_id", () => {
     const r = processTrajectory(traj('t', 'q', [null, 2, 1], [null, 'check the notes', null]), 3);
     minePairs([r]);
     const [sq] = examplesOf('sft_query', r, true);
-    assert.deepEqual(sq, { input: '<question>Question q?</question>', output: '<search>q query 3</search>', trajectory_id: 't', question_id: 'q', rank_score: 1, format: 'query_generation' });
+    assert.deepEqual(sq, {
+      input: '<question>Question q?</question>',
+      output: '<search>q query 3</search>',
+      trajectory_id: 't',
+      question_id: 'q',
+      rank_score: 1,
+      format: 'query_generation',
+    });
     const [st] = examplesOf('sft_trajectory', r, true);
-    assert.equal(st.output, [
-      '<search>q query 1</search>', '<result>No relevant results</result>',
-      '<think>check the notes</think>', '<search>q query 2</search>', '<result>Found relevant document at rank 2</result>',
-      '<search>q query 3</search>', '<result>Found relevant document at rank 1</result>',
-    ].join('\n'));
+    assert.equal(
+      st.output,
+      [
+        '<search>q query 1</search>',
+        '<result>No relevant results</result>',
+        '<think>check the notes</think>',
+        '<search>q query 2</search>',
+        '<result>Found relevant document at rank 2</result>',
+        '<search>q query 3</search>',
+        '<result>Found relevant document at rank 1</result>',
+      ].join('\n'),
+    );
     const ctx = examplesOf('sft_context', r, true);
-    assert.deepEqual(ctx.map((c) => c.input), [
-      '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found',
-      '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found\nPrevious query: q query 2\n  Result: Found at rank 2',
-    ]);
+    assert.deepEqual(
+      ctx.map((c) => c.input),
+      [
+        '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found',
+        '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found\nPrevious query: q query 2\n  Result: Found at rank 2',
+      ],
+    );
     assert.equal(ctx[0].output, '<think>check the notes</think>\n<search>q query 2</search>');
     const dpo = examplesOf('dpo', r, false);
     assert.equal(dpo.length, 3);
     assert.equal(dpo[0].prompt, '<question>Question q?</question>\n\nGenerate a search query to find the answer:');
     const reward = examplesOf('reward', r, true);
-    assert.deepEqual(reward.map((x) => [x.input, Number((x.score as number).toFixed(3))]), [
-      ['Question: Question q?\nQuery: q query 1', 0], ['Question: Question q?\nQuery: q query 2', 0.667], ['Question: Question q?\nQuery: q query 3', 1],
-    ]);
+    assert.deepEqual(
+      reward.map((x) => [x.input, Number((x.score as number).toFixed(3))]),
+      [
+        ['Question: Question q?\nQuery: q query 1', 0],
+        ['Question: Question q?\nQuery: q query 2', 0.667],
+        ['Question: Question q?\nQuery: q query 3', 1],
+      ],
+    );
   });
 
-  it('exports training-ready data with the agent\'s real prompt and tool schema', () => {
+  it("exports training-ready data with the agent's real prompt and tool schema", () => {
     const r = processTrajectory(traj('t', 'q', [2, 1]), 3);
     minePairs([r]);
-    const [sft] = examplesOf('trl_sft', r, true) as unknown as Array<{ messages: Array<{ role: string; content: string; tool_calls?: unknown }>; tools: unknown[] }>;
-    assert.deepEqual(sft.messages.map((m) => m.role), ['system', 'user', 'assistant']);
+    const [sft] = examplesOf('trl_sft', r, true) as unknown as Array<{
+      messages: Array<{ role: string; content: string; tool_calls?: unknown }>;
+      tools: unknown[];
+    }>;
+    assert.deepEqual(
+      sft.messages.map((m) => m.role),
+      ['system', 'user', 'assistant'],
+    );
     assert.equal(sft.messages[0].content, SYSTEM_PROMPT);
-    assert.deepEqual(sft.messages[2].tool_calls, [{ type: 'function', function: { name: 'search_documents', arguments: { query: 'q query 2' } } }]);
+    assert.deepEqual(sft.messages[2].tool_calls, [
+      { type: 'function', function: { name: 'search_documents', arguments: { query: 'q query 2' } } },
+    ]);
     assert.equal(sft.tools.length, 2);
-    const [pref] = examplesOf('trl_dpo', r, true) as unknown as Array<{ prompt: unknown[]; chosen: unknown[]; rejected: unknown[] }>;
+    const [pref] = examplesOf('trl_dpo', r, true) as unknown as Array<{
+      prompt: unknown[];
+      chosen: unknown[];
+      rejected: unknown[];
+    }>;
     assert.equal(pref.prompt.length, 2);
-    const [lf] = examplesOf('llamafactory_sft', r, true) as unknown as Array<{ conversations: Array<{ from: string; value: string }> }>;
-    assert.deepEqual(lf.conversations[1], { from: 'function_call', value: '{"name":"search_documents","arguments":{"query":"q query 2"}}' });
+    const [lf] = examplesOf('llamafactory_sft', r, true) as unknown as Array<{
+      conversations: Array<{ from: string; value: string }>;
+    }>;
+    assert.deepEqual(lf.conversations[1], {
+      from: 'function_call',
+      value: '{"name":"search_documents","arguments":{"query":"q query 2"}}',
+    });
   });
 
   it('splits by question with a seeded shuffle: no question in both train and val, in any format', async () => {
@@ -146,16 +213,32 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
     const processed = path.join(tmp(), 'processed.jsonl');
     await runProcess([input], processed, path.join(tmp(), 'stats.json'));
     const outDir = path.join(tmp(), 'ds');
-    const report = await formatProcessed([processed], outDir, { formats: ['sft_query', 'dpo', 'reward', 'trl_sft', 'llamafactory_dpo'], trainRatio: 0.75, seed: 42, splitBy: 'question', reasoning: true });
+    const report = await formatProcessed([processed], outDir, {
+      formats: ['sft_query', 'dpo', 'reward', 'trl_sft', 'llamafactory_dpo'],
+      trainRatio: 0.75,
+      seed: 42,
+      splitBy: 'question',
+      reasoning: true,
+    });
     assert.equal(report.trainQuestions + report.valQuestions, 20);
     assert.equal(report.trainQuestions, 15);
-    const questions = (file: string) => new Set(readFileSync(path.join(outDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l).question_id as string));
+    const questions = (file: string) =>
+      new Set(
+        readFileSync(path.join(outDir, file), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).question_id as string),
+      );
     const trainQ = new Set<string>();
     const valQ = new Set<string>();
     for (const f of readdirSync(outDir).filter((f) => f.endsWith('.jsonl'))) {
       for (const q of questions(f)) (f.includes('_train') ? trainQ : valQ).add(q);
     }
-    assert.deepEqual([...trainQ].filter((q) => valQ.has(q)), [], 'a question leaked');
+    assert.deepEqual(
+      [...trainQ].filter((q) => valQ.has(q)),
+      [],
+      'a question leaked',
+    );
     const manifest = JSON.parse(readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
     assert.equal(manifest.inputs[0].sha256, await hashFile(processed));
     assert.equal(manifest.counts.sft_query.total, 40);
@@ -164,19 +247,55 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
     assert.equal(info.drag_dpo_train.ranking, true);
     // Same seed, same files.
     const again = path.join(tmp(), 'ds2');
-    await formatProcessed([processed], again, { formats: ['sft_query'], trainRatio: 0.75, seed: 42, splitBy: 'question', reasoning: true });
-    assert.equal(readFileSync(path.join(again, 'sft_query_train.jsonl'), 'utf8'), readFileSync(path.join(outDir, 'sft_query_train.jsonl'), 'utf8'));
+    await formatProcessed([processed], again, {
+      formats: ['sft_query'],
+      trainRatio: 0.75,
+      seed: 42,
+      splitBy: 'question',
+      reasoning: true,
+    });
+    assert.equal(
+      readFileSync(path.join(again, 'sft_query_train.jsonl'), 'utf8'),
+      readFileSync(path.join(outDir, 'sft_query_train.jsonl'), 'utf8'),
+    );
   });
 
   it('writes files the trainer accepts: python -m drag_trainer check-data on every SFT/DPO file, and a broken line is named', async function () {
     const input = path.join(tmp(), 'traj.jsonl');
-    writeFileSync(input, Array.from({ length: 12 }, (_, i) => JSON.stringify(traj(`t${i}`, `q${i % 6}`, [i % 3 === 0 ? null : 2, 1]))).join('\n') + '\n');
+    writeFileSync(
+      input,
+      Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify(traj(`t${i}`, `q${i % 6}`, [i % 3 === 0 ? null : 2, 1])),
+      ).join('\n') + '\n',
+    );
     const processed = path.join(tmp(), 'processed.jsonl');
     await runProcess([input], processed, path.join(tmp(), 'stats.json'));
     const outDir = path.join(tmp(), 'ds');
-    await formatProcessed([processed], outDir, { formats: ['sft_query', 'sft_trajectory', 'sft_context', 'dpo', 'trl_sft', 'trl_dpo', 'llamafactory_sft', 'llamafactory_dpo'], trainRatio: 0.7, seed: 1, splitBy: 'question', reasoning: true });
-    const check = (task: string, file: string) => spawnSync(process.env.PYTHON ?? 'python3', ['-m', 'drag_trainer', 'check-data', '--task', task, file], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8' });
-    if (check('sft', path.join(outDir, 'trl_sft_train.jsonl')).error) { console.log('      skipped: no python3'); this.skip(); }
+    await formatProcessed([processed], outDir, {
+      formats: [
+        'sft_query',
+        'sft_trajectory',
+        'sft_context',
+        'dpo',
+        'trl_sft',
+        'trl_dpo',
+        'llamafactory_sft',
+        'llamafactory_dpo',
+      ],
+      trainRatio: 0.7,
+      seed: 1,
+      splitBy: 'question',
+      reasoning: true,
+    });
+    const check = (task: string, file: string) =>
+      spawnSync(process.env.PYTHON ?? 'python3', ['-m', 'drag_trainer', 'check-data', '--task', task, file], {
+        cwd: path.join(ROOT, 'trainer'),
+        encoding: 'utf8',
+      });
+    if (check('sft', path.join(outDir, 'trl_sft_train.jsonl')).error) {
+      console.log('      skipped: no python3');
+      this.skip();
+    }
     const files = readdirSync(outDir).filter((f) => f.endsWith('.jsonl') && !f.startsWith('reward'));
     assert.ok(files.length >= 12, files.join(', '));
     for (const f of files) {
@@ -184,7 +303,10 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
       assert.equal(r.status, 0, `${f}: ${r.stderr}${r.stdout}`);
     }
     const broken = path.join(tmp(), 'broken.jsonl');
-    writeFileSync(broken, readFileSync(path.join(outDir, 'trl_dpo_train.jsonl'), 'utf8') + '{"prompt": [], "chosen": "x"}\n');
+    writeFileSync(
+      broken,
+      readFileSync(path.join(outDir, 'trl_dpo_train.jsonl'), 'utf8') + '{"prompt": [], "chosen": "x"}\n',
+    );
     const r = check('dpo', broken);
     assert.equal(r.status, 1);
     const line = readFileSync(broken, 'utf8').trim().split('\n').length;
@@ -193,7 +315,8 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
 
   it('can split by ground-truth document', () => {
     const recs: ProcessedRecord[] = ['a.pdf', 'a.pdf', 'b.pdf', 'c.pdf'].map((doc, i) => ({
-      ...processTrajectory(traj(`t${i}`, `q${i}`, [1]), 3), ground_truth: { answer_locations: [{ document: doc, page: 1 }] },
+      ...processTrajectory(traj(`t${i}`, `q${i}`, [1]), 3),
+      ground_truth: { answer_locations: [{ document: doc, page: 1 }] },
     }));
     const split = assignSplit(recs, { trainRatio: 0.5, seed: 1, splitBy: 'document' });
     assert.equal(split.get('q0'), split.get('q1'), 'both questions of a.pdf on one side');

@@ -13,7 +13,13 @@ import { existsSync } from 'node:fs';
 describe('schemas', () => {
   describe('OCR page', () => {
     it('accepts DRAG records and keeps unknown fields', () => {
-      const page = OcrPage.parse({ file: '1007969.pdf', page_number: 3, total_pages: 12, text: 'hello', ocr_engine: 'x' });
+      const page = OcrPage.parse({
+        file: '1007969.pdf',
+        page_number: 3,
+        total_pages: 12,
+        text: 'hello',
+        ocr_engine: 'x',
+      });
       assert.equal(page.page_number, 3);
       assert.equal((page as Record<string, unknown>).ocr_engine, 'x');
       assert.equal(OcrPage.parse({ file: 'a.pdf', page_number: 1, total_pages: 1 }).text, undefined);
@@ -31,7 +37,10 @@ describe('schemas', () => {
     });
     it('loads every line of the shared financebench OCR file unchanged', function () {
       const file = path.join(SHARED_DATA, 'ocr_output.jsonl');
-      if (!existsSync(file)) { console.log(`      skipped: ${file} is absent (no ../shared beside this clone)`); this.skip(); }
+      if (!existsSync(file)) {
+        console.log(`      skipped: ${file} is absent (no ../shared beside this clone)`);
+        this.skip();
+      }
       const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
       assert.equal(lines.length, 1003);
       for (const line of lines) OcrPage.parse(JSON.parse(line));
@@ -43,8 +52,25 @@ describe('schemas', () => {
       ['object with document', { document: 'a.pdf', page: 4 }, [{ file: 'a.pdf', page: 4 }]],
       ['object with file', { file: 'b.pdf', page: 2 }, [{ file: 'b.pdf', page: 2 }]],
       ['"file:page" string', 'c.pdf:7', [{ file: 'c.pdf', page: 7 }]],
-      ['list of objects', [{ document: 'a.pdf', page: 1 }, { file: 'b.pdf', page: 9 }], [{ file: 'a.pdf', page: 1 }, { file: 'b.pdf', page: 9 }]],
-      ['list of strings and objects', ['x.pdf:3', { document: 'y.pdf', page: '5' }], [{ file: 'x.pdf', page: 3 }, { file: 'y.pdf', page: 5 }]],
+      [
+        'list of objects',
+        [
+          { document: 'a.pdf', page: 1 },
+          { file: 'b.pdf', page: 9 },
+        ],
+        [
+          { file: 'a.pdf', page: 1 },
+          { file: 'b.pdf', page: 9 },
+        ],
+      ],
+      [
+        'list of strings and objects',
+        ['x.pdf:3', { document: 'y.pdf', page: '5' }],
+        [
+          { file: 'x.pdf', page: 3 },
+          { file: 'y.pdf', page: 5 },
+        ],
+      ],
       ['string page is normalised', { document: 'a.pdf', page: '12' }, [{ file: 'a.pdf', page: 12 }]],
       ['unparseable page is null', 'a.pdf:abc', [{ file: 'a.pdf', page: null }]],
       ['null', null, []],
@@ -63,13 +89,19 @@ describe('schemas', () => {
       assert.deepEqual(r.error?.issues[0].path, ['question']);
     });
     it('matches every ground-truth location, not only the first (DRAG-SPEC §9.7)', () => {
-      const locs = answerLocations([{ document: 'a.pdf', page: 1 }, { document: 'b.pdf', page: 2 }]);
+      const locs = answerLocations([
+        { document: 'a.pdf', page: 1 },
+        { document: 'b.pdf', page: 2 },
+      ]);
       assert.equal(isGroundTruthPage({ file: 'b.pdf', page_number: 2 }, locs), true);
       assert.equal(isGroundTruthPage({ file: 'b.pdf', page_number: 3 }, locs), false);
     });
     it('loads the shared financebench questions', function () {
       const file = path.join(SHARED_DATA, 'questions.jsonl');
-      if (!existsSync(file)) { console.log(`      skipped: ${file} is absent`); this.skip(); }
+      if (!existsSync(file)) {
+        console.log(`      skipped: ${file} is absent`);
+        this.skip();
+      }
       for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
         const q = QuestionRecord.parse(JSON.parse(line));
         assert.ok(answerLocations(q.answer_locations).length >= 1);
@@ -78,7 +110,10 @@ describe('schemas', () => {
   });
 
   describe('trajectory', () => {
-    const records = readFileSync(FIXTURE_RUN, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = readFileSync(FIXTURE_RUN, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     it('loads DRAG collector records unchanged, keeping unknown fields', () => {
       for (const r of records) {
         const t = Trajectory.parse({ ...r, extra_field: { nested: true } });
@@ -88,7 +123,10 @@ describe('schemas', () => {
     });
     it('accepts every iteration action and nulls everywhere DRAG writes them', () => {
       const t = Trajectory.parse(records[4]);
-      assert.deepEqual(t.iterations.map((i) => i.action), ['search', 'search', 'text_response', 'search', 'unknown']);
+      assert.deepEqual(
+        t.iterations.map((i) => i.action),
+        ['search', 'search', 'text_response', 'search', 'unknown'],
+      );
     });
     it('names the nested field of a wrong type', () => {
       const bad = structuredClone(records[2]) as { iterations: Array<{ results: Array<Record<string, unknown>> }> };
@@ -107,10 +145,25 @@ describe('schemas', () => {
   describe('evaluation records', () => {
     it('accepts a DRAG per-question record and summary, and knows the 21 aggregate keys', () => {
       EvalQuestionRecord.parse({
-        id: 'q1', question: 'Q', answer: ['x'], citations: [{ file: 'a.pdf', page: 1 }], iterations: 2,
-        ground_truth_answers: [['x']], ground_truth_locations: [{ document: 'a.pdf', page: 1 }], category: 'c',
-        success: true, iterations_to_success: 1, first_hit_rank: 1, best_rank: 1, anls_score: 1,
-        page_f1: 1, page_precision: 1, page_recall: 1, doc_f1: 1, doc_precision: 1, doc_recall: 1,
+        id: 'q1',
+        question: 'Q',
+        answer: ['x'],
+        citations: [{ file: 'a.pdf', page: 1 }],
+        iterations: 2,
+        ground_truth_answers: [['x']],
+        ground_truth_locations: [{ document: 'a.pdf', page: 1 }],
+        category: 'c',
+        success: true,
+        iterations_to_success: 1,
+        first_hit_rank: 1,
+        best_rank: 1,
+        anls_score: 1,
+        page_f1: 1,
+        page_precision: 1,
+        page_recall: 1,
+        doc_f1: 1,
+        doc_precision: 1,
+        doc_recall: 1,
       });
       assert.equal(SUMMARY_KEYS.length, 21);
       EvalSummary.parse({ model: 'm', ...Object.fromEntries(SUMMARY_KEYS.map((k) => [k, 0.5])) });
@@ -134,7 +187,9 @@ describe('schemas', () => {
       DragConfig.parse({
         corpus: { ocrFile: 'corpus/ocr_output.jsonl' },
         endpoints: { local: { baseUrl: 'http://localhost:8001/v1', model: 'Qwen/Qwen2.5-VL-3B-Instruct' } },
-        hosts: { gpu: { ssh: 'gpu-box', workdir: '/scratch/drag', launcher: 'slurm', slurm: { partition: 'gpu', gpus: 1 } } },
+        hosts: {
+          gpu: { ssh: 'gpu-box', workdir: '/scratch/drag', launcher: 'slurm', slurm: { partition: 'gpu', gpus: 1 } },
+        },
       });
     });
     it('rejects unknown keys and bad values', () => {
@@ -142,7 +197,10 @@ describe('schemas', () => {
       assert.equal(DragConfig.safeParse({ hosts: { h: { workdir: '/x', launcher: 'kubernetes' } } }).success, false);
     });
     it('generates a JSON Schema that describes the same fields', () => {
-      const schema = dragConfigJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }>; additionalProperties: boolean };
+      const schema = dragConfigJsonSchema() as {
+        properties: Record<string, { properties?: Record<string, unknown> }>;
+        additionalProperties: boolean;
+      };
       assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(DragConfig.shape).sort());
       assert.ok(schema.properties.corpus.properties?.ocrFile);
       assert.equal(schema.additionalProperties, false);

@@ -9,8 +9,17 @@ import { formatQuery, parseQuery } from '../../src/core/search/query';
 import { useTempDir } from './helpers';
 
 describe('search: analyzer (Whoosh StandardAnalyzer)', () => {
-  it('keeps inner dots, splits on - \' /, lower-cases, drops short tokens and stop words', () => {
-    assert.deepEqual(analyze('The U.S. AH-64 Apache, F-16\'s and/or 3.5% of a Boeing-737'), ['u.s', 'ah', '64', 'apache', '16', '3.5', 'boeing', '737']);
+  it("keeps inner dots, splits on - ' /, lower-cases, drops short tokens and stop words", () => {
+    assert.deepEqual(analyze("The U.S. AH-64 Apache, F-16's and/or 3.5% of a Boeing-737"), [
+      'u.s',
+      'ah',
+      '64',
+      'apache',
+      '16',
+      '3.5',
+      'boeing',
+      '737',
+    ]);
     assert.deepEqual(analyze('Zürich ÉTÉ naïve_word x y'), ['zürich', 'été', 'naïve_word']);
     assert.deepEqual(analyze('this is the end of it'), ['end']);
   });
@@ -68,7 +77,12 @@ describe('search: engine', () => {
   const tmp = useTempDir();
   const pages = [
     { file: 'a.pdf', page_number: 1, total_pages: 3, text: 'Net income rose. Net income was strong in 2018.' },
-    { file: 'a.pdf', page_number: 2, total_pages: 3, text: 'Income from operations; net of taxes. Revenue revenue revenue.' },
+    {
+      file: 'a.pdf',
+      page_number: 2,
+      total_pages: 3,
+      text: 'Income from operations; net of taxes. Revenue revenue revenue.',
+    },
     { file: 'a.pdf', page_number: 3, total_pages: 3, text: 'Capital expenditures and revenues grew.' },
     { file: 'b.pdf', page_number: 1, total_pages: 2, text: 'Net income rose. Net income was strong in 2018.' },
     { file: 'b.pdf', page_number: 2, total_pages: 2, text: '' },
@@ -86,7 +100,7 @@ describe('search: engine', () => {
     // "revenue" is on page 2 only ("revenues" is another term): df = 1.
     const idf = Math.log(pages.length / (1 + 1)) + 1;
     const tf = 3;
-    const expected = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * lengths[1] / avg)));
+    const expected = idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * lengths[1]) / avg)));
     const [hit] = e.search('revenue', 5);
     assert.equal(hit.page_number, 2);
     assert.equal(hit.score, expected);
@@ -94,26 +108,65 @@ describe('search: engine', () => {
 
   it('breaks score ties by document order and ranks from 1', async () => {
     const hits = (await engine()).search('"net income" 2018', 5);
-    assert.deepEqual(hits.map((h) => [h.file, h.page_number, h.rank]), [['a.pdf', 1, 1], ['b.pdf', 1, 2]]);
+    assert.deepEqual(
+      hits.map((h) => [h.file, h.page_number, h.rank]),
+      [
+        ['a.pdf', 1, 1],
+        ['b.pdf', 1, 2],
+      ],
+    );
     assert.equal(hits[0].score, hits[1].score);
   });
 
   it('matches phrases only when adjacent (after stop-word removal), and honours slop', async () => {
     const e = await engine();
-    assert.deepEqual(e.search('"income net"').map((h) => h.page_number), []);
-    assert.deepEqual(e.search('"net taxes"').map((h) => [h.file, h.page_number]), [['a.pdf', 2]]); // "net of taxes"
-    assert.deepEqual(e.search('"income operations"').map((h) => h.page_number), [2]);
-    assert.deepEqual(e.search('"income taxes"~3').map((h) => h.page_number), [2]);
-    assert.deepEqual(e.search('"income taxes"').map((h) => h.page_number), []);
+    assert.deepEqual(
+      e.search('"income net"').map((h) => h.page_number),
+      [],
+    );
+    assert.deepEqual(
+      e.search('"net taxes"').map((h) => [h.file, h.page_number]),
+      [['a.pdf', 2]],
+    ); // "net of taxes"
+    assert.deepEqual(
+      e.search('"income operations"').map((h) => h.page_number),
+      [2],
+    );
+    assert.deepEqual(
+      e.search('"income taxes"~3').map((h) => h.page_number),
+      [2],
+    );
+    assert.deepEqual(
+      e.search('"income taxes"').map((h) => h.page_number),
+      [],
+    );
   });
 
   it('supports NOT, OR, file: and page_number:, and wildcards', async () => {
     const e = await engine();
-    assert.deepEqual(e.search('income NOT revenue', 5).map((h) => `${h.file}:${h.page_number}`), ['a.pdf:1', 'b.pdf:1']);
-    assert.deepEqual(e.search('file:b.pdf income').map((h) => `${h.file}:${h.page_number}`), ['b.pdf:1']);
-    assert.deepEqual(e.search('page_number:3 revenues').map((h) => h.page_number), [3]);
-    assert.deepEqual(e.search('revenue*', 5).map((h) => h.page_number).sort(), [2, 3]);
-    assert.deepEqual(e.search('revenue?', 5).map((h) => h.page_number), [3]);
+    assert.deepEqual(
+      e.search('income NOT revenue', 5).map((h) => `${h.file}:${h.page_number}`),
+      ['a.pdf:1', 'b.pdf:1'],
+    );
+    assert.deepEqual(
+      e.search('file:b.pdf income').map((h) => `${h.file}:${h.page_number}`),
+      ['b.pdf:1'],
+    );
+    assert.deepEqual(
+      e.search('page_number:3 revenues').map((h) => h.page_number),
+      [3],
+    );
+    assert.deepEqual(
+      e
+        .search('revenue*', 5)
+        .map((h) => h.page_number)
+        .sort(),
+      [2, 3],
+    );
+    assert.deepEqual(
+      e.search('revenue?', 5).map((h) => h.page_number),
+      [3],
+    );
     assert.equal(e.search('capital OR taxes', 5).length, 2);
     assert.deepEqual(e.search('the of'), []);
   });
@@ -130,7 +183,10 @@ describe('search: engine', () => {
   it('marks query terms in a snippet without HTML', () => {
     const s = snippet('Net income <b>rose</b> sharply. Net income fell.', ['income']);
     assert.equal(s.text.includes('<b>'), true, 'text stays text');
-    assert.deepEqual(s.highlights.map(([a, b]) => s.text.slice(a, b)), ['income', 'income']);
+    assert.deepEqual(
+      s.highlights.map(([a, b]) => s.text.slice(a, b)),
+      ['income', 'income'],
+    );
   });
 
   it('persists: loads an unchanged corpus from cache, rebuilds a changed one, survives a corrupt cache', async () => {
@@ -141,8 +197,14 @@ describe('search: engine', () => {
     assert.equal(first.source, 'built');
     const second = await loadOrBuildIndex(file, cache);
     assert.equal(second.source, 'cache');
-    assert.deepEqual(new WhooshCompatibleEngine(second.index).search('net income', 5), new WhooshCompatibleEngine(first.index).search('net income', 5));
-    appendFileSync(file, JSON.stringify({ file: 'c.pdf', page_number: 1, total_pages: 1, text: 'net income again' }) + '\n');
+    assert.deepEqual(
+      new WhooshCompatibleEngine(second.index).search('net income', 5),
+      new WhooshCompatibleEngine(first.index).search('net income', 5),
+    );
+    appendFileSync(
+      file,
+      JSON.stringify({ file: 'c.pdf', page_number: 1, total_pages: 1, text: 'net income again' }) + '\n',
+    );
     const third = await loadOrBuildIndex(file, cache);
     assert.equal(third.source, 'built');
     assert.equal(third.index.docCount, 6);
@@ -163,9 +225,18 @@ describe('search: engine', () => {
 
   it('reports bad OCR lines with line and field, and indexes the rest', async () => {
     const file = path.join(tmp(), 'ocr.jsonl');
-    writeFileSync(file, `${JSON.stringify(pages[0])}\n{"file":"x.pdf","page_number":"two","total_pages":2}\nnot json\n${JSON.stringify(pages[2])}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify(pages[0])}\n{"file":"x.pdf","page_number":"two","total_pages":2}\nnot json\n${JSON.stringify(pages[2])}\n`,
+    );
     const { index, errors } = await buildIndex(file);
     assert.equal(index.docCount, 2);
-    assert.deepEqual(errors.map((e) => [e.line, e.fieldPath]), [[2, 'page_number'], [3, '']]);
+    assert.deepEqual(
+      errors.map((e) => [e.line, e.fieldPath]),
+      [
+        [2, 'page_number'],
+        [3, ''],
+      ],
+    );
   });
 });

@@ -8,7 +8,18 @@ import { BROKEN_RUN, FIXTURE_RUN, ROOT, SHARED_DATA, useTempDir } from './helper
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(argv, { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } }, new AbortController().signal);
+  const code = await runCli(
+    argv,
+    {
+      stdout: (t) => {
+        out += t;
+      },
+      stderr: (t) => {
+        err += t;
+      },
+    },
+    new AbortController().signal,
+  );
   return { code, out, err };
 }
 
@@ -27,19 +38,32 @@ describe('drag validate', () => {
     assert.equal(r.code, 1);
     const lines = r.out.trim().split('\n');
     assert.equal(lines.length, 5);
-    assert.match(lines[0], new RegExp(`^${BROKEN_RUN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: \\(line\\): invalid JSON`));
+    assert.match(
+      lines[0],
+      new RegExp(`^${BROKEN_RUN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: \\(line\\): invalid JSON`),
+    );
     assert.match(lines[1], /:3: question: Invalid input: expected string, received number$/);
-    assert.match(lines[2], /:6: iterations\[1\]\.results\[0\]\.page_number: Invalid input: expected number, received string$/);
+    assert.match(
+      lines[2],
+      /:6: iterations\[1\]\.results\[0\]\.page_number: Invalid input: expected number, received string$/,
+    );
     assert.match(lines[3], /:7: \(line\): expected a JSON object, found an array$/);
     assert.match(lines[4], /:8: \(line\): truncated last line/);
   });
 
   it('prints a JSON report with --json', async () => {
     const r = await cli('validate', BROKEN_RUN, '--json');
-    const report = JSON.parse(r.out) as { kind: string; records: number; errors: Array<{ line: number; fieldPath: string }> };
+    const report = JSON.parse(r.out) as {
+      kind: string;
+      records: number;
+      errors: Array<{ line: number; fieldPath: string }>;
+    };
     assert.equal(report.kind, 'trajectories');
     assert.equal(report.records, 2);
-    assert.deepEqual(report.errors.map((e) => e.line), [2, 3, 6, 7, 8]);
+    assert.deepEqual(
+      report.errors.map((e) => e.line),
+      [2, 3, 6, 7, 8],
+    );
   });
 
   it('checks against a forced kind', async () => {
@@ -73,7 +97,10 @@ describe('drag validate', () => {
   });
 
   it('validates the shared financebench OCR and question files', async function () {
-    if (!existsSync(SHARED_DATA)) { console.log(`      skipped: ${SHARED_DATA} is absent`); this.skip(); }
+    if (!existsSync(SHARED_DATA)) {
+      console.log(`      skipped: ${SHARED_DATA} is absent`);
+      this.skip();
+    }
     const ocr = await cli('validate', path.join(SHARED_DATA, 'ocr_output.jsonl'));
     assert.equal(ocr.code, 0, ocr.out);
     assert.match(ocr.err, /ocr, 1003 valid records/);
@@ -84,7 +111,10 @@ describe('drag validate', () => {
 
   it('works as the built dist/cli.js binary with exit codes', function () {
     const bin = path.join(ROOT, 'dist', 'cli.js');
-    if (!existsSync(bin)) { console.log('      skipped: dist/cli.js is not built (npm run build)'); this.skip(); }
+    if (!existsSync(bin)) {
+      console.log('      skipped: dist/cli.js is not built (npm run build)');
+      this.skip();
+    }
     assert.match(execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' }), /validate/);
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim(), version);

@@ -8,7 +8,13 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { HostElement, vscodeApi } from '../shared/host';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
-import { HostToInspector, type InspectorCuration, type InspectorStep, type InspectorToHost, type InspectorTrajectory } from '../../src/protocol/inspector';
+import {
+  HostToInspector,
+  type InspectorCuration,
+  type InspectorStep,
+  type InspectorToHost,
+  type InspectorTrajectory,
+} from '../../src/protocol/inspector';
 
 const send = (m: InspectorToHost) => vscodeApi.postMessage(m);
 
@@ -41,64 +47,258 @@ function placeBox(el: Element | undefined, b: { left: number; top: number; width
   el.style.height = `${(b.height * 100).toFixed(3)}%`;
 }
 
-const OUTCOME: Record<InspectorTrajectory['outcome'], string> = { rank1: 'found at rank 1', lower: 'found lower', never: 'never found', errored: 'errored' };
+const OUTCOME: Record<InspectorTrajectory['outcome'], string> = {
+  rank1: 'found at rank 1',
+  lower: 'found lower',
+  never: 'never found',
+  errored: 'errored',
+};
 
 class DragInspectorApp extends HostElement {
   static override properties = {
-    t: { state: true }, curation: { state: true }, selected: { state: true }, thumbs: { state: true }, large: { state: true }, help: { state: true }, notice: { state: true },
+    t: { state: true },
+    curation: { state: true },
+    selected: { state: true },
+    thumbs: { state: true },
+    large: { state: true },
+    help: { state: true },
+    notice: { state: true },
   };
 
   t: InspectorTrajectory | null = null;
   curation: InspectorCuration | null = null;
   selected = 0;
   thumbs: Record<string, string> = {};
-  large: { key: string; uri: string; width: number; height: number; label: string; boxes: Array<{ left: number; top: number; width: number; height: number }> } | null = null;
+  large: {
+    key: string;
+    uri: string;
+    width: number;
+    height: number;
+    label: string;
+    boxes: Array<{ left: number; top: number; width: number; height: number }>;
+  } | null = null;
   help = false;
   notice: { message: string; level: string } | null = null;
   private requestId = 0;
 
-
   static override styles = css`
-    :host { display: block; padding: 12px 16px 40px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
-    h1 { font-size: 1.15em; margin: 0 0 6px; line-height: 1.4; white-space: pre-wrap; word-break: break-word; }
-    .meta, .gt { color: var(--vscode-descriptionForeground); display: flex; gap: 10px; flex-wrap: wrap; align-items: center; margin: 4px 0; }
-    .badge { padding: 1px 8px; border-radius: 10px; font-size: 0.85em; border: 1px solid var(--vscode-panel-border); }
-    .rank1 { color: var(--vscode-testing-iconPassed); border-color: var(--vscode-testing-iconPassed); }
-    .lower { color: var(--vscode-charts-yellow); border-color: var(--vscode-charts-yellow); }
-    .never, .errored { color: var(--vscode-testing-iconFailed); border-color: var(--vscode-testing-iconFailed); }
-    .accepted { background: var(--vscode-testing-iconPassed); color: var(--vscode-editor-background); }
-    .rejected { background: var(--vscode-testing-iconFailed); color: var(--vscode-editor-background); }
-    .step { border: 1px solid var(--vscode-panel-border); border-radius: 4px; padding: 8px 10px; margin: 10px 0; }
-    .step[aria-current='true'] { outline: 2px solid var(--vscode-focusBorder); }
-    .step h2 { font-size: 1em; margin: 0; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-    .query { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); padding: 1px 6px; border-radius: 3px; white-space: pre-wrap; word-break: break-word; }
-    .q-op { color: var(--vscode-debugTokenExpression-name, #c586c0); font-weight: 600; }
-    .q-phrase { color: var(--vscode-debugTokenExpression-string, #ce9178); }
-    .q-field { color: var(--vscode-debugTokenExpression-value, #4fc1ff); }
-    .q-wild { color: var(--vscode-charts-orange); }
-    .mark { font-size: 0.8em; padding: 0 6px; border-radius: 3px; }
-    .mark.chosen { background: var(--vscode-testing-iconPassed); color: var(--vscode-editor-background); }
-    .mark.rejected { background: var(--vscode-testing-iconFailed); color: var(--vscode-editor-background); }
-    details { margin: 6px 0; color: var(--vscode-descriptionForeground); white-space: pre-wrap; word-break: break-word; }
-    .results { display: flex; gap: 10px; flex-wrap: wrap; margin-top: 6px; }
-    figure { margin: 0; width: 110px; cursor: pointer; text-align: center; font-size: 0.8em; color: var(--vscode-descriptionForeground); }
-    figure .img { width: 110px; height: 142px; display: flex; align-items: center; justify-content: center; background: var(--vscode-editorWidget-background); border: 2px solid transparent; }
-    figure.gt .img { border-color: var(--vscode-testing-iconPassed); }
-    figure img { max-width: 106px; max-height: 138px; }
-    figcaption { margin-top: 2px; overflow-wrap: anywhere; }
-    .answer { border-top: 1px solid var(--vscode-panel-border); margin-top: 14px; padding-top: 8px; }
-    .answer li { white-space: pre-wrap; word-break: break-word; }
-    .overlay { position: fixed; inset: 0; background: rgba(0,0,0,0.6); display: flex; align-items: flex-start; justify-content: center; overflow: auto; padding: 20px; z-index: 10; }
-    .page { position: relative; background: white; }
-    .page img { display: block; max-width: 90vw; height: auto; }
-    .box { position: absolute; background: rgba(255, 213, 0, 0.35); outline: 1px solid rgba(230, 160, 0, 0.9); }
-    .overlay .bar { position: fixed; top: 8px; right: 24px; color: white; }
-    .help { background: var(--vscode-editorWidget-background); color: var(--vscode-foreground); padding: 16px 24px; border: 1px solid var(--vscode-panel-border); margin-top: 10vh; }
-    .help kbd { font-family: var(--vscode-editor-font-family); border: 1px solid var(--vscode-panel-border); padding: 0 5px; border-radius: 3px; }
-    .notice { position: fixed; bottom: 8px; left: 16px; right: 16px; padding: 6px 10px; border-radius: 4px; background: var(--vscode-editorWidget-background); border: 1px solid var(--vscode-panel-border); }
-    .notice.error { border-color: var(--vscode-errorForeground); color: var(--vscode-errorForeground); }
-    .notice.warning { border-color: var(--vscode-charts-yellow); }
-    .toolbar { display: flex; gap: 6px; flex-wrap: wrap; margin: 8px 0; }
+    :host {
+      display: block;
+      padding: 12px 16px 40px;
+      color: var(--vscode-foreground);
+      font-family: var(--vscode-font-family);
+      font-size: var(--vscode-font-size);
+    }
+    h1 {
+      font-size: 1.15em;
+      margin: 0 0 6px;
+      line-height: 1.4;
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .meta,
+    .gt {
+      color: var(--vscode-descriptionForeground);
+      display: flex;
+      gap: 10px;
+      flex-wrap: wrap;
+      align-items: center;
+      margin: 4px 0;
+    }
+    .badge {
+      padding: 1px 8px;
+      border-radius: 10px;
+      font-size: 0.85em;
+      border: 1px solid var(--vscode-panel-border);
+    }
+    .rank1 {
+      color: var(--vscode-testing-iconPassed);
+      border-color: var(--vscode-testing-iconPassed);
+    }
+    .lower {
+      color: var(--vscode-charts-yellow);
+      border-color: var(--vscode-charts-yellow);
+    }
+    .never,
+    .errored {
+      color: var(--vscode-testing-iconFailed);
+      border-color: var(--vscode-testing-iconFailed);
+    }
+    .accepted {
+      background: var(--vscode-testing-iconPassed);
+      color: var(--vscode-editor-background);
+    }
+    .rejected {
+      background: var(--vscode-testing-iconFailed);
+      color: var(--vscode-editor-background);
+    }
+    .step {
+      border: 1px solid var(--vscode-panel-border);
+      border-radius: 4px;
+      padding: 8px 10px;
+      margin: 10px 0;
+    }
+    .step[aria-current='true'] {
+      outline: 2px solid var(--vscode-focusBorder);
+    }
+    .step h2 {
+      font-size: 1em;
+      margin: 0;
+      display: flex;
+      gap: 8px;
+      align-items: center;
+      flex-wrap: wrap;
+    }
+    .query {
+      font-family: var(--vscode-editor-font-family);
+      background: var(--vscode-textCodeBlock-background);
+      padding: 1px 6px;
+      border-radius: 3px;
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .q-op {
+      color: var(--vscode-debugTokenExpression-name, #c586c0);
+      font-weight: 600;
+    }
+    .q-phrase {
+      color: var(--vscode-debugTokenExpression-string, #ce9178);
+    }
+    .q-field {
+      color: var(--vscode-debugTokenExpression-value, #4fc1ff);
+    }
+    .q-wild {
+      color: var(--vscode-charts-orange);
+    }
+    .mark {
+      font-size: 0.8em;
+      padding: 0 6px;
+      border-radius: 3px;
+    }
+    .mark.chosen {
+      background: var(--vscode-testing-iconPassed);
+      color: var(--vscode-editor-background);
+    }
+    .mark.rejected {
+      background: var(--vscode-testing-iconFailed);
+      color: var(--vscode-editor-background);
+    }
+    details {
+      margin: 6px 0;
+      color: var(--vscode-descriptionForeground);
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .results {
+      display: flex;
+      gap: 10px;
+      flex-wrap: wrap;
+      margin-top: 6px;
+    }
+    figure {
+      margin: 0;
+      width: 110px;
+      cursor: pointer;
+      text-align: center;
+      font-size: 0.8em;
+      color: var(--vscode-descriptionForeground);
+    }
+    figure .img {
+      width: 110px;
+      height: 142px;
+      display: flex;
+      align-items: center;
+      justify-content: center;
+      background: var(--vscode-editorWidget-background);
+      border: 2px solid transparent;
+    }
+    figure.gt .img {
+      border-color: var(--vscode-testing-iconPassed);
+    }
+    figure img {
+      max-width: 106px;
+      max-height: 138px;
+    }
+    figcaption {
+      margin-top: 2px;
+      overflow-wrap: anywhere;
+    }
+    .answer {
+      border-top: 1px solid var(--vscode-panel-border);
+      margin-top: 14px;
+      padding-top: 8px;
+    }
+    .answer li {
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .overlay {
+      position: fixed;
+      inset: 0;
+      background: rgba(0, 0, 0, 0.6);
+      display: flex;
+      align-items: flex-start;
+      justify-content: center;
+      overflow: auto;
+      padding: 20px;
+      z-index: 10;
+    }
+    .page {
+      position: relative;
+      background: white;
+    }
+    .page img {
+      display: block;
+      max-width: 90vw;
+      height: auto;
+    }
+    .box {
+      position: absolute;
+      background: rgba(255, 213, 0, 0.35);
+      outline: 1px solid rgba(230, 160, 0, 0.9);
+    }
+    .overlay .bar {
+      position: fixed;
+      top: 8px;
+      right: 24px;
+      color: white;
+    }
+    .help {
+      background: var(--vscode-editorWidget-background);
+      color: var(--vscode-foreground);
+      padding: 16px 24px;
+      border: 1px solid var(--vscode-panel-border);
+      margin-top: 10vh;
+    }
+    .help kbd {
+      font-family: var(--vscode-editor-font-family);
+      border: 1px solid var(--vscode-panel-border);
+      padding: 0 5px;
+      border-radius: 3px;
+    }
+    .notice {
+      position: fixed;
+      bottom: 8px;
+      left: 16px;
+      right: 16px;
+      padding: 6px 10px;
+      border-radius: 4px;
+      background: var(--vscode-editorWidget-background);
+      border: 1px solid var(--vscode-panel-border);
+    }
+    .notice.error {
+      border-color: var(--vscode-errorForeground);
+      color: var(--vscode-errorForeground);
+    }
+    .notice.warning {
+      border-color: var(--vscode-charts-yellow);
+    }
+    .toolbar {
+      display: flex;
+      gap: 6px;
+      flex-wrap: wrap;
+      margin: 8px 0;
+    }
   `;
 
   protected override onMessage = (event: MessageEvent): void => {
@@ -113,20 +313,33 @@ class DragInspectorApp extends HostElement {
         this.thumbs = {};
         this.large = null;
         this.notice = null;
-        for (const s of msg.trajectory.steps) for (const r of s.results) if (r.hasPdf) send({ type: 'thumbnail', requestId: ++this.requestId, page: { file: r.file, page: r.page } });
+        for (const s of msg.trajectory.steps)
+          for (const r of s.results)
+            if (r.hasPdf)
+              send({ type: 'thumbnail', requestId: ++this.requestId, page: { file: r.file, page: r.page } });
         break;
       case 'curation':
         if (this.t?.id === msg.trajectoryId) this.curation = msg.curation;
         break;
       case 'image': {
         const key = `${msg.page.file}#${msg.page.page}`;
-        if (msg.large) this.large = { key, uri: msg.uri, width: msg.width, height: msg.height, label: `${msg.page.file} p.${msg.page.page}`, boxes: msg.boxes };
+        if (msg.large)
+          this.large = {
+            key,
+            uri: msg.uri,
+            width: msg.width,
+            height: msg.height,
+            label: `${msg.page.file} p.${msg.page.page}`,
+            boxes: msg.boxes,
+          };
         else this.thumbs = { ...this.thumbs, [key]: msg.uri };
         break;
       }
       case 'notice':
         this.notice = { message: msg.message, level: msg.level };
-        setTimeout(() => { if (this.notice?.message === msg.message) this.notice = null; }, 6000);
+        setTimeout(() => {
+          if (this.notice?.message === msg.message) this.notice = null;
+        }, 6000);
         break;
       default: {
         const never: never = msg;
@@ -142,7 +355,9 @@ class DragInspectorApp extends HostElement {
   private select(i: number): void {
     if (!this.t) return;
     this.selected = Math.max(0, Math.min(this.t.steps.length - 1, i));
-    void this.updateComplete.then(() => this.renderRoot.querySelector(`[data-step-index="${this.selected}"]`)?.scrollIntoView({ block: 'nearest' }));
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector(`[data-step-index="${this.selected}"]`)?.scrollIntoView({ block: 'nearest' }),
+    );
   }
 
   private openPage(file: string, page: number, query: string | null): void {
@@ -151,34 +366,68 @@ class DragInspectorApp extends HostElement {
 
   protected override onKey = (e: KeyboardEvent): void => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === 'Escape') { this.large = null; this.help = false; return; }
+    if (e.key === 'Escape') {
+      this.large = null;
+      this.help = false;
+      return;
+    }
     if (!this.t) return;
     const step = this.step;
     switch (e.key) {
-      case 'j': case 'ArrowDown': this.select(this.selected + 1); break;
-      case 'k': case 'ArrowUp': this.select(this.selected - 1); break;
-      case 'a': send({ type: 'decide', decision: 'accept' }); break;
-      case 'r': send({ type: 'decide', decision: 'reject' }); break;
-      case 'l': send({ type: 'decide', decision: 'label-problem' }); break;
-      case 'u': send({ type: 'decide', decision: 'undo' }); break;
-      case 'c': if (step?.query) send({ type: 'mark', step: step.step, as: 'chosen' }); break;
-      case 'x': if (step?.query) send({ type: 'mark', step: step.step, as: 'rejected' }); break;
-      case 'e': if (step) send({ type: 'edit', step: step.step }); break;
+      case 'j':
+      case 'ArrowDown':
+        this.select(this.selected + 1);
+        break;
+      case 'k':
+      case 'ArrowUp':
+        this.select(this.selected - 1);
+        break;
+      case 'a':
+        send({ type: 'decide', decision: 'accept' });
+        break;
+      case 'r':
+        send({ type: 'decide', decision: 'reject' });
+        break;
+      case 'l':
+        send({ type: 'decide', decision: 'label-problem' });
+        break;
+      case 'u':
+        send({ type: 'decide', decision: 'undo' });
+        break;
+      case 'c':
+        if (step?.query) send({ type: 'mark', step: step.step, as: 'chosen' });
+        break;
+      case 'x':
+        if (step?.query) send({ type: 'mark', step: step.step, as: 'rejected' });
+        break;
+      case 'e':
+        if (step) send({ type: 'edit', step: step.step });
+        break;
       case 'o': {
         const r = step?.results.find((x) => x.isGt) ?? step?.results[0];
         if (r?.hasPdf) this.openPage(r.file, r.page, step?.query ?? null);
         break;
       }
-      case 'p': send({ type: 'pairs' }); break;
-      case '?': this.help = !this.help; break;
-      default: return;
+      case 'p':
+        send({ type: 'pairs' });
+        break;
+      case '?':
+        this.help = !this.help;
+        break;
+      default:
+        return;
     }
     e.preventDefault();
   };
 
   private renderStep(s: InspectorStep, i: number): TemplateResult {
     const marks = this.curation?.marks;
-    return html`<section class="step" data-step-index=${i} aria-current=${i === this.selected ? 'true' : 'false'} @click=${() => this.select(i)}>
+    return html`<section
+      class="step"
+      data-step-index=${i}
+      aria-current=${i === this.selected ? 'true' : 'false'}
+      @click=${() => this.select(i)}
+    >
       <h2>
         <span>${s.step}. ${s.action}</span>
         ${s.query !== null ? html`<span class="query" title="query">${highlightQuery(s.query)}</span>` : nothing}
@@ -187,15 +436,36 @@ class DragInspectorApp extends HostElement {
         ${marks?.rejected === s.step ? html`<span class="mark rejected">rejected</span>` : nothing}
       </h2>
       ${s.error ? html`<div class="error">⚠ ${s.error}</div>` : nothing}
-      ${s.reasoning ? html`<details ?open=${i === this.selected}><summary>Reasoning</summary>${s.reasoning}</details>` : nothing}
+      ${
+        s.reasoning
+          ? html`<details ?open=${i === this.selected}>
+              <summary>Reasoning</summary>
+              ${s.reasoning}
+            </details>`
+          : nothing
+      }
       ${s.answer ? html`<div>Answer: ${s.answer.join(' · ')}</div>` : nothing}
-      ${s.results.length ? html`<div class="results">${s.results.map((r) => {
-        const key = `${r.file}#${r.page}`;
-        return html`<figure class=${r.isGt ? 'gt' : ''} @click=${(e: Event) => { e.stopPropagation(); if (r.hasPdf) this.openPage(r.file, r.page, s.query); }}>
-          <div class="img">${this.thumbs[key] ? html`<img src=${this.thumbs[key]} alt="${r.file} page ${r.page}">` : r.hasPdf ? '…' : 'no PDF'}</div>
-          <figcaption>#${r.rank} ${r.file} p.${r.page}${r.isGt ? ' ✓ GT' : ''}</figcaption>
-        </figure>`;
-      })}</div>` : nothing}
+      ${
+        s.results.length
+          ? html`<div class="results">
+              ${s.results.map((r) => {
+                const key = `${r.file}#${r.page}`;
+                return html`<figure
+                  class=${r.isGt ? 'gt' : ''}
+                  @click=${(e: Event) => {
+                    e.stopPropagation();
+                    if (r.hasPdf) this.openPage(r.file, r.page, s.query);
+                  }}
+                >
+                  <div class="img">
+                    ${this.thumbs[key] ? html`<img src=${this.thumbs[key]} alt="${r.file} page ${r.page}" />` : r.hasPdf ? '…' : 'no PDF'}
+                  </div>
+                  <figcaption>#${r.rank} ${r.file} p.${r.page}${r.isGt ? ' ✓ GT' : ''}</figcaption>
+                </figure>`;
+              })}
+            </div>`
+          : nothing
+      }
     </section>`;
   }
 
@@ -212,44 +482,117 @@ class DragInspectorApp extends HostElement {
         <span>${t.id}</span>${t.model ? html`<span>${t.model}</span>` : nothing}
         ${t.error ? html`<span class="badge errored">${t.error}</span>` : nothing}
       </div>
-      <div class="gt">Ground truth: ${t.locations.map((l) => html`<span>${l.file} p.${l.page ?? '?'}</span>`)}
-        ${t.answers.length ? html`<span>· answers: ${t.answers.map((a) => a.join(' | ')).join(' / ')}</span>` : nothing}</div>
+      <div class="gt">
+        Ground truth: ${t.locations.map((l) => html`<span>${l.file} p.${l.page ?? '?'}</span>`)}
+        ${t.answers.length ? html`<span>· answers: ${t.answers.map((a) => a.join(' | ')).join(' / ')}</span>` : nothing}
+      </div>
       <div class="toolbar">
         <vscode-button @click=${() => send({ type: 'decide', decision: 'accept' })} title="a">Accept (a)</vscode-button>
-        <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'reject' })} title="r">Reject (r)</vscode-button>
-        <vscode-button secondary @click=${() => { const s = this.step; if (s?.query) send({ type: 'mark', step: s.step, as: 'chosen' }); }}>Chosen (c)</vscode-button>
-        <vscode-button secondary @click=${() => { const s = this.step; if (s?.query) send({ type: 'mark', step: s.step, as: 'rejected' }); }}>Rejected (x)</vscode-button>
-        <vscode-button secondary @click=${() => { const s = this.step; if (s) send({ type: 'edit', step: s.step }); }}>Edit query (e)</vscode-button>
+        <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'reject' })} title="r"
+          >Reject (r)</vscode-button
+        >
+        <vscode-button
+          secondary
+          @click=${() => {
+            const s = this.step;
+            if (s?.query) send({ type: 'mark', step: s.step, as: 'chosen' });
+          }}
+          >Chosen (c)</vscode-button
+        >
+        <vscode-button
+          secondary
+          @click=${() => {
+            const s = this.step;
+            if (s?.query) send({ type: 'mark', step: s.step, as: 'rejected' });
+          }}
+          >Rejected (x)</vscode-button
+        >
+        <vscode-button
+          secondary
+          @click=${() => {
+            const s = this.step;
+            if (s) send({ type: 'edit', step: s.step });
+          }}
+          >Edit query (e)</vscode-button
+        >
         <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'undo' })}>Undo (u)</vscode-button>
         <vscode-button secondary @click=${() => send({ type: 'pairs' })}>All queries → pairs (p)</vscode-button>
-        <vscode-button secondary @click=${() => { this.help = true; }}>Keys (?)</vscode-button>
+        <vscode-button
+          secondary
+          @click=${() => {
+            this.help = true;
+          }}
+          >Keys (?)</vscode-button
+        >
       </div>
-      ${c && (c.pairs.length || c.edits.length) ? html`<div class="meta">
-        ${c.pairs.map((p) => html`<span>pair: <span class="query">${p.chosen}</span> ≻ <span class="query">${p.rejected}</span></span>`)}
-        ${c.edits.map((e) => html`<span>edited: <span class="query">${e.query}</span> (${e.rank ? `rank ${e.rank}` : 'not found'})</span>`)}
-      </div>` : nothing}
+      ${
+        c && (c.pairs.length || c.edits.length)
+          ? html`<div class="meta">
+              ${c.pairs.map((p) => html`<span>pair: <span class="query">${p.chosen}</span> ≻ <span class="query">${p.rejected}</span></span>`)}
+              ${c.edits.map((e) => html`<span>edited: <span class="query">${e.query}</span> (${e.rank ? `rank ${e.rank}` : 'not found'})</span>`)}
+            </div>`
+          : nothing
+      }
       ${t.steps.map((s, i) => this.renderStep(s, i))}
       <div class="answer">
         <strong>Final answer</strong>
-        ${t.finalAnswer?.length ? html`<ul>${t.finalAnswer.map((a) => html`<li>${a}</li>`)}</ul>` : html`<p>(none)</p>`}
-        <div class="meta">Citations: ${t.citations.length ? t.citations.map((x) => html`<span>${x.file} p.${x.page ?? '?'}</span>`) : '(none)'}
-          · ANLS* ${t.metrics.anls.toFixed(3)} · citation F1 page ${t.metrics.pageF1.toFixed(2)} / document ${t.metrics.docF1.toFixed(2)}</div>
-      </div>
-      ${this.large ? html`<div class="overlay" @click=${() => { this.large = null; }}>
-        <span class="bar">${this.large.label} · Esc closes</span>
-        <div class="page" @click=${(e: Event) => e.stopPropagation()}>
-          <img src=${this.large.uri} width=${this.large.width} alt=${this.large.label}>
-          ${this.large.boxes.map((b) => html`<div class="box" ${ref((el) => placeBox(el, b))}></div>`)}
+        ${
+          t.finalAnswer?.length
+            ? html`<ul>
+                ${t.finalAnswer.map((a) => html`<li>${a}</li>`)}
+              </ul>`
+            : html`<p>(none)</p>`
+        }
+        <div class="meta">
+          Citations:
+          ${t.citations.length ? t.citations.map((x) => html`<span>${x.file} p.${x.page ?? '?'}</span>`) : '(none)'} ·
+          ANLS* ${t.metrics.anls.toFixed(3)} · citation F1 page ${t.metrics.pageF1.toFixed(2)} / document
+          ${t.metrics.docF1.toFixed(2)}
         </div>
-      </div>` : nothing}
-      ${this.help ? html`<div class="overlay" @click=${() => { this.help = false; }}><div class="help">
-        <h3>Keys</h3>
-        <p><kbd>j</kbd>/<kbd>k</kbd> next/previous step · <kbd>o</kbd> open the page (query words highlighted)</p>
-        <p><kbd>a</kbd> accept · <kbd>r</kbd> reject with a reason · <kbd>l</kbd> the label is wrong · <kbd>u</kbd> undo</p>
-        <p><kbd>c</kbd>/<kbd>x</kbd> mark this step's query chosen/rejected (both marked: the pair is saved) · <kbd>e</kbd> edit the query and verify it live</p>
-        <p><kbd>p</kbd> the DPO Pair Editor: every query of this question, across runs and samples</p>
-        <p><kbd>Esc</kbd> closes · <kbd>?</kbd> this help</p>
-      </div></div>` : nothing}
+      </div>
+      ${
+        this.large
+          ? html`<div
+              class="overlay"
+              @click=${() => {
+                this.large = null;
+              }}
+            >
+              <span class="bar">${this.large.label} · Esc closes</span>
+              <div class="page" @click=${(e: Event) => e.stopPropagation()}>
+                <img src=${this.large.uri} width=${this.large.width} alt=${this.large.label} />
+                ${this.large.boxes.map((b) => html`<div class="box" ${ref((el) => placeBox(el, b))}></div>`)}
+              </div>
+            </div>`
+          : nothing
+      }
+      ${
+        this.help
+          ? html`<div
+              class="overlay"
+              @click=${() => {
+                this.help = false;
+              }}
+            >
+              <div class="help">
+                <h3>Keys</h3>
+                <p>
+                  <kbd>j</kbd>/<kbd>k</kbd> next/previous step · <kbd>o</kbd> open the page (query words highlighted)
+                </p>
+                <p>
+                  <kbd>a</kbd> accept · <kbd>r</kbd> reject with a reason · <kbd>l</kbd> the label is wrong ·
+                  <kbd>u</kbd> undo
+                </p>
+                <p>
+                  <kbd>c</kbd>/<kbd>x</kbd> mark this step's query chosen/rejected (both marked: the pair is saved) ·
+                  <kbd>e</kbd> edit the query and verify it live
+                </p>
+                <p><kbd>p</kbd> the DPO Pair Editor: every query of this question, across runs and samples</p>
+                <p><kbd>Esc</kbd> closes · <kbd>?</kbd> this help</p>
+              </div>
+            </div>`
+          : nothing
+      }
       ${this.notice ? html`<div class="notice ${this.notice.level}" role="status">${this.notice.message}</div>` : nothing}
     `;
   }

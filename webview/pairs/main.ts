@@ -14,7 +14,15 @@ const send = (m: PairsToHost) => vscodeApi.postMessage(m);
 type Question = Extract<HostToPairs, { type: 'question' }>;
 
 class DragPairsApp extends HostElement {
-  static override properties = { q: { state: true }, selected: { state: true }, chosen: { state: true }, rejected: { state: true }, tried: { state: true }, draft: { state: true }, notice: { state: true } };
+  static override properties = {
+    q: { state: true },
+    selected: { state: true },
+    chosen: { state: true },
+    rejected: { state: true },
+    tried: { state: true },
+    draft: { state: true },
+    notice: { state: true },
+  };
   q: Question | null = null;
   selected = 0;
   chosen: PairCandidate | null = null;
@@ -24,23 +32,81 @@ class DragPairsApp extends HostElement {
   notice = '';
   private requestId = 0;
 
-
   static override styles = css`
-    :host { display: block; padding: 12px 16px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
-    h1 { font-size: 1.1em; margin: 0 0 6px; white-space: pre-wrap; word-break: break-word; }
-    .meta { color: var(--vscode-descriptionForeground); margin-bottom: 8px; }
-    table { border-collapse: collapse; width: 100%; }
-    td, th { text-align: left; padding: 3px 8px; border-bottom: 1px solid var(--vscode-panel-border); vertical-align: top; }
-    tr[aria-selected='true'] { background: var(--vscode-list-inactiveSelectionBackground); outline: 1px solid var(--vscode-focusBorder); }
-    .q { font-family: var(--vscode-editor-font-family); white-space: pre-wrap; word-break: break-word; }
-    .rank1 { color: var(--vscode-testing-iconPassed); } .miss { color: var(--vscode-testing-iconFailed); }
-    .side { font-size: 0.8em; padding: 0 6px; border-radius: 3px; }
-    .side.c { background: var(--vscode-testing-iconPassed); color: var(--vscode-editor-background); }
-    .side.x { background: var(--vscode-testing-iconFailed); color: var(--vscode-editor-background); }
-    .row { display: flex; gap: 8px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
-    vscode-textfield { flex: 1; min-width: 240px; }
-    section { margin-top: 14px; }
-    .notice { margin-top: 8px; color: var(--vscode-descriptionForeground); }
+    :host {
+      display: block;
+      padding: 12px 16px;
+      color: var(--vscode-foreground);
+      font-family: var(--vscode-font-family);
+      font-size: var(--vscode-font-size);
+    }
+    h1 {
+      font-size: 1.1em;
+      margin: 0 0 6px;
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .meta {
+      color: var(--vscode-descriptionForeground);
+      margin-bottom: 8px;
+    }
+    table {
+      border-collapse: collapse;
+      width: 100%;
+    }
+    td,
+    th {
+      text-align: left;
+      padding: 3px 8px;
+      border-bottom: 1px solid var(--vscode-panel-border);
+      vertical-align: top;
+    }
+    tr[aria-selected='true'] {
+      background: var(--vscode-list-inactiveSelectionBackground);
+      outline: 1px solid var(--vscode-focusBorder);
+    }
+    .q {
+      font-family: var(--vscode-editor-font-family);
+      white-space: pre-wrap;
+      word-break: break-word;
+    }
+    .rank1 {
+      color: var(--vscode-testing-iconPassed);
+    }
+    .miss {
+      color: var(--vscode-testing-iconFailed);
+    }
+    .side {
+      font-size: 0.8em;
+      padding: 0 6px;
+      border-radius: 3px;
+    }
+    .side.c {
+      background: var(--vscode-testing-iconPassed);
+      color: var(--vscode-editor-background);
+    }
+    .side.x {
+      background: var(--vscode-testing-iconFailed);
+      color: var(--vscode-editor-background);
+    }
+    .row {
+      display: flex;
+      gap: 8px;
+      align-items: center;
+      margin: 10px 0;
+      flex-wrap: wrap;
+    }
+    vscode-textfield {
+      flex: 1;
+      min-width: 240px;
+    }
+    section {
+      margin-top: 14px;
+    }
+    .notice {
+      margin-top: 8px;
+      color: var(--vscode-descriptionForeground);
+    }
   `;
 
   private get rows(): PairCandidate[] {
@@ -53,17 +119,28 @@ class DragPairsApp extends HostElement {
     const msg = parsed.data;
     switch (msg.type) {
       case 'question':
-        if (this.q?.questionId !== msg.questionId) { this.selected = 0; this.chosen = null; this.rejected = null; this.tried = []; }
+        if (this.q?.questionId !== msg.questionId) {
+          this.selected = 0;
+          this.chosen = null;
+          this.rejected = null;
+          this.tried = [];
+        }
         this.q = msg;
         break;
       case 'tried':
         this.tried = [msg.candidate, ...this.tried.filter((t) => t.query !== msg.candidate.query)];
         this.selected = 0;
-        this.notice = msg.candidate.rank === null ? `"${msg.candidate.query}" does not find the ground-truth page in the top ${this.q?.topK ?? 3}.` : `"${msg.candidate.query}" finds it at rank ${msg.candidate.rank}.`;
+        this.notice =
+          msg.candidate.rank === null
+            ? `"${msg.candidate.query}" does not find the ground-truth page in the top ${this.q?.topK ?? 3}.`
+            : `"${msg.candidate.query}" finds it at rank ${msg.candidate.rank}.`;
         break;
       case 'notice':
         this.notice = msg.message;
-        if (msg.message.startsWith('Pair saved')) { this.chosen = null; this.rejected = null; }
+        if (msg.message.startsWith('Pair saved')) {
+          this.chosen = null;
+          this.rejected = null;
+        }
         break;
       default: {
         const never: never = msg;
@@ -79,14 +156,33 @@ class DragPairsApp extends HostElement {
     }
     const rows = this.rows;
     switch (e.key) {
-      case 'j': case 'ArrowDown': this.selected = Math.min(rows.length - 1, this.selected + 1); break;
-      case 'k': case 'ArrowUp': this.selected = Math.max(0, this.selected - 1); break;
-      case 'c': this.chosen = rows[this.selected] ?? null; break;
-      case 'x': this.rejected = rows[this.selected] ?? null; break;
-      case 'Enter': this.save(); break;
-      case 't': (this.renderRoot.querySelector('vscode-textfield') as HTMLElement | null)?.focus(); break;
-      case '1': case '2': case '3': this.acceptProposal(Number(e.key) - 1); break;
-      default: return;
+      case 'j':
+      case 'ArrowDown':
+        this.selected = Math.min(rows.length - 1, this.selected + 1);
+        break;
+      case 'k':
+      case 'ArrowUp':
+        this.selected = Math.max(0, this.selected - 1);
+        break;
+      case 'c':
+        this.chosen = rows[this.selected] ?? null;
+        break;
+      case 'x':
+        this.rejected = rows[this.selected] ?? null;
+        break;
+      case 'Enter':
+        this.save();
+        break;
+      case 't':
+        (this.renderRoot.querySelector('vscode-textfield') as HTMLElement | null)?.focus();
+        break;
+      case '1':
+      case '2':
+      case '3':
+        this.acceptProposal(Number(e.key) - 1);
+        break;
+      default:
+        return;
     }
     e.preventDefault();
   };
@@ -107,7 +203,9 @@ class DragPairsApp extends HostElement {
   }
 
   private rank(c: PairCandidate): TemplateResult {
-    return c.rank === null ? html`<span class="miss">not found</span>` : html`<span class=${c.rank === 1 ? 'rank1' : ''}>rank ${c.rank} · ${c.rankScore.toFixed(2)}</span>`;
+    return c.rank === null
+      ? html`<span class="miss">not found</span>`
+      : html`<span class=${c.rank === 1 ? 'rank1' : ''}>rank ${c.rank} · ${c.rankScore.toFixed(2)}</span>`;
   }
 
   override render(): TemplateResult {
@@ -115,22 +213,77 @@ class DragPairsApp extends HostElement {
     if (!q) return html`<p>Open a question's pairs from a trajectory ("Edit DPO Pairs").</p>`;
     return html`
       <h1>${q.question}</h1>
-      <div class="meta">Ground truth: ${q.groundTruth.map((g) => `${g.file} p.${g.page ?? '?'}`).join(', ')} · ${q.candidates.length} ${q.candidates.length === 1 ? 'query' : 'queries'} from every run and sample · keys: j/k move, c chosen, x rejected, Enter save, t try, 1-3 proposals</div>
-      <div class="row">
-        <vscode-textfield placeholder="Try a query live against the index (Enter)" .value=${this.draft} @input=${(e: Event) => { this.draft = (e.target as HTMLInputElement).value; }}></vscode-textfield>
-        <vscode-button @click=${() => this.tryDraft()}>Try</vscode-button>
-        <vscode-button @click=${() => this.save()} ?disabled=${!this.chosen || !this.rejected}>Save pair (Enter)</vscode-button>
+      <div class="meta">
+        Ground truth: ${q.groundTruth.map((g) => `${g.file} p.${g.page ?? '?'}`).join(', ')} · ${q.candidates.length}
+        ${q.candidates.length === 1 ? 'query' : 'queries'} from every run and sample · keys: j/k move, c chosen, x
+        rejected, Enter save, t try, 1-3 proposals
       </div>
-      <div class="row">Chosen: ${this.chosen ? html`<span class="q">${this.chosen.query}</span> (${this.rank(this.chosen)})` : '—'} · Rejected: ${this.rejected ? html`<span class="q">${this.rejected.query}</span> (${this.rank(this.rejected)})` : '—'}</div>
+      <div class="row">
+        <vscode-textfield
+          placeholder="Try a query live against the index (Enter)"
+          .value=${this.draft}
+          @input=${(e: Event) => {
+            this.draft = (e.target as HTMLInputElement).value;
+          }}
+        ></vscode-textfield>
+        <vscode-button @click=${() => this.tryDraft()}>Try</vscode-button>
+        <vscode-button @click=${() => this.save()} ?disabled=${!this.chosen || !this.rejected}
+          >Save pair (Enter)</vscode-button
+        >
+      </div>
+      <div class="row">
+        Chosen: ${this.chosen ? html`<span class="q">${this.chosen.query}</span> (${this.rank(this.chosen)})` : '—'} ·
+        Rejected:
+        ${this.rejected ? html`<span class="q">${this.rejected.query}</span> (${this.rank(this.rejected)})` : '—'}
+      </div>
       <table aria-label="Queries">
-        <thead><tr><th></th><th>query</th><th>ground truth</th><th>from</th></tr></thead>
-        <tbody>${this.rows.map((c, i) => html`<tr aria-selected=${i === this.selected ? 'true' : 'false'} @click=${() => { this.selected = i; }}>
-          <td>${this.chosen === c ? html`<span class="side c">chosen</span>` : nothing}${this.rejected === c ? html`<span class="side x">rejected</span>` : nothing}</td>
-          <td class="q">${c.query}</td><td>${this.rank(c)}</td><td>${c.source}${c.step !== null ? ` · step ${c.step}` : ''}</td></tr>`)}</tbody>
+        <thead>
+          <tr>
+            <th></th>
+            <th>query</th>
+            <th>ground truth</th>
+            <th>from</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${this.rows.map(
+            (c, i) =>
+              html`<tr
+                aria-selected=${i === this.selected ? 'true' : 'false'}
+                @click=${() => {
+                  this.selected = i;
+                }}
+              >
+                <td>
+                  ${this.chosen === c ? html`<span class="side c">chosen</span>` : nothing}${this.rejected === c ? html`<span class="side x">rejected</span>` : nothing}
+                </td>
+                <td class="q">${c.query}</td>
+                <td>${this.rank(c)}</td>
+                <td>${c.source}${c.step !== null ? ` · step ${c.step}` : ''}</td>
+              </tr>`,
+          )}
+        </tbody>
       </table>
-      ${q.proposals.length ? html`<section><strong>Proposed pairs</strong> (press 1-3 to save)
-        <ol>${q.proposals.map((p) => html`<li><span class="q">${q.candidates[p.chosen].query}</span> ≻ <span class="q">${q.candidates[p.rejected].query}</span> (margin ${p.margin.toFixed(2)})</li>`)}</ol></section>` : nothing}
-      ${q.pairs.length ? html`<section><strong>Saved pairs</strong><ul>${q.pairs.map((p) => html`<li><span class="q">${p.chosen}</span> ≻ <span class="q">${p.rejected}</span> · ${p.user}</li>`)}</ul></section>` : nothing}
+      ${
+        q.proposals.length
+          ? html`<section>
+              <strong>Proposed pairs</strong> (press 1-3 to save)
+              <ol>
+                ${q.proposals.map((p) => html`<li><span class="q">${q.candidates[p.chosen].query}</span> ≻ <span class="q">${q.candidates[p.rejected].query}</span> (margin ${p.margin.toFixed(2)})</li>`)}
+              </ol>
+            </section>`
+          : nothing
+      }
+      ${
+        q.pairs.length
+          ? html`<section>
+              <strong>Saved pairs</strong>
+              <ul>
+                ${q.pairs.map((p) => html`<li><span class="q">${p.chosen}</span> ≻ <span class="q">${p.rejected}</span> · ${p.user}</li>`)}
+              </ul>
+            </section>`
+          : nothing
+      }
       ${this.notice ? html`<div class="notice" role="status">${this.notice}</div>` : nothing}
     `;
   }

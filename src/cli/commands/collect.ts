@@ -9,20 +9,47 @@ import { type CliCommand, UsageError } from '../args';
 const num = (v: string | undefined, name: string, integer = false): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${name} must be a number${integer ? ' (integer)' : ''}`);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+    throw new UsageError(`${name} must be a number${integer ? ' (integer)' : ''}`);
   return n;
 };
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 const OPTIONS = {
-  questions: { type: 'string' }, dataset: { type: 'string' }, ocr: { type: 'string' }, 'ocr-file': { type: 'string' }, out: { type: 'string' }, output: { type: 'string', short: 'o' },
-  agent: { type: 'string' }, 'base-url': { type: 'string', multiple: true }, model: { type: 'string' }, 'api-key': { type: 'string' },
-  concurrency: { type: 'string', default: '8' }, timeout: { type: 'string', default: '120' }, 'max-iterations': { type: 'string', default: '5' }, 'top-k': { type: 'string', default: '3' },
-  samples: { type: 'string', default: '1' }, 'sampling-config': { type: 'string', default: 'default' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
-  limit: { type: 'string' }, 'include-json': { type: 'string', multiple: true }, 'exclude-json': { type: 'string', multiple: true }, resume: { type: 'boolean', default: false },
-  'tag-mode': { type: 'boolean', default: false }, 'system-prompt-file': { type: 'string' }, 'writer-model': { type: 'string' }, 'pdf-dir': { type: 'string' }, 'max-pixels': { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean', default: false },
-  sequential: { type: 'boolean', default: false }, retries: { type: 'string', default: '5' }, 'retry-base-ms': { type: 'string', default: '500' },
+  questions: { type: 'string' },
+  dataset: { type: 'string' },
+  ocr: { type: 'string' },
+  'ocr-file': { type: 'string' },
+  out: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  agent: { type: 'string' },
+  'base-url': { type: 'string', multiple: true },
+  model: { type: 'string' },
+  'api-key': { type: 'string' },
+  concurrency: { type: 'string', default: '8' },
+  timeout: { type: 'string', default: '120' },
+  'max-iterations': { type: 'string', default: '5' },
+  'top-k': { type: 'string', default: '3' },
+  samples: { type: 'string', default: '1' },
+  'sampling-config': { type: 'string', default: 'default' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  limit: { type: 'string' },
+  'include-json': { type: 'string', multiple: true },
+  'exclude-json': { type: 'string', multiple: true },
+  resume: { type: 'boolean', default: false },
+  'tag-mode': { type: 'boolean', default: false },
+  'system-prompt-file': { type: 'string' },
+  'writer-model': { type: 'string' },
+  'pdf-dir': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  sequential: { type: 'boolean', default: false },
+  retries: { type: 'string', default: '5' },
+  'retry-base-ms': { type: 'string', default: '500' },
 } as const;
 
 /** The agent options shared by drag collect and drag eval. */
@@ -34,30 +61,71 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
   let outFile: string | undefined;
   if (!outDir && str('output')) {
     const o = str('output')!;
-    if (o.endsWith('.jsonl')) { outFile = o; outDir = path.dirname(o); } else outDir = o;
+    if (o.endsWith('.jsonl')) {
+      outFile = o;
+      outDir = path.dirname(o);
+    } else outDir = o;
   }
   if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
-  const baseUrls = (values['base-url'] as string[] | undefined) ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
-  const agent = (str('agent') ?? (baseUrls.length ? 'openai' : str('writer-model') ? 'writer' : 'keyword')) as 'openai' | 'keyword' | 'writer';
-  if (agent !== 'openai' && agent !== 'keyword' && agent !== 'writer') throw new UsageError('--agent must be openai, keyword or writer');
-  if (agent === 'writer' && !str('writer-model')) throw new UsageError('--agent writer needs --writer-model <model.json> (see drag writer train)');
+  const baseUrls =
+    (values['base-url'] as string[] | undefined) ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
+  const agent = (str('agent') ?? (baseUrls.length ? 'openai' : str('writer-model') ? 'writer' : 'keyword')) as
+    'openai' | 'keyword' | 'writer';
+  if (agent !== 'openai' && agent !== 'keyword' && agent !== 'writer')
+    throw new UsageError('--agent must be openai, keyword or writer');
+  if (agent === 'writer' && !str('writer-model'))
+    throw new UsageError('--agent writer needs --writer-model <model.json> (see drag writer train)');
   const concurrency = values.sequential ? 1 : num(str('concurrency'), '--concurrency', true)!;
   if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
   return {
-    questions, ocr, outDir, outFile, agent, baseUrls, model: str('model'), apiKey: str('api-key') ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
-    concurrency, timeoutMs: num(str('timeout'), '--timeout')! * 1000, maxIterations: num(str('max-iterations'), '--max-iterations', true),
-    topK: num(str('top-k'), '--top-k', true), samples: num(str('samples'), '--samples', true), samplingPreset: str('sampling-config'),
-    samplingOverrides: { temperature: num(str('temperature'), '--temperature'), top_p: num(str('top-p'), '--top-p'), repetition_penalty: num(str('repetition-penalty'), '--repetition-penalty') },
-    limit: num(str('limit'), '--limit', true), include: values['include-json'] as string[] | undefined, exclude: values['exclude-json'] as string[] | undefined,
-    resume: !!values.resume, tagMode: !!values['tag-mode'], systemPromptFile: str('system-prompt-file'), writerModel: str('writer-model'),
-    retry: { maxAttempts: num(str('retries'), '--retries', true)!, baseDelayMs: num(str('retry-base-ms'), '--retry-base-ms')! },
-    pdfDir: str('pdf-dir'), maxPixels: num(str('max-pixels'), '--max-pixels', true), cacheDir: str('cache-dir'), signal,
+    questions,
+    ocr,
+    outDir,
+    outFile,
+    agent,
+    baseUrls,
+    model: str('model'),
+    apiKey: str('api-key') ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
+    concurrency,
+    timeoutMs: num(str('timeout'), '--timeout')! * 1000,
+    maxIterations: num(str('max-iterations'), '--max-iterations', true),
+    topK: num(str('top-k'), '--top-k', true),
+    samples: num(str('samples'), '--samples', true),
+    samplingPreset: str('sampling-config'),
+    samplingOverrides: {
+      temperature: num(str('temperature'), '--temperature'),
+      top_p: num(str('top-p'), '--top-p'),
+      repetition_penalty: num(str('repetition-penalty'), '--repetition-penalty'),
+    },
+    limit: num(str('limit'), '--limit', true),
+    include: values['include-json'] as string[] | undefined,
+    exclude: values['exclude-json'] as string[] | undefined,
+    resume: !!values.resume,
+    tagMode: !!values['tag-mode'],
+    systemPromptFile: str('system-prompt-file'),
+    writerModel: str('writer-model'),
+    retry: {
+      maxAttempts: num(str('retries'), '--retries', true)!,
+      baseDelayMs: num(str('retry-base-ms'), '--retry-base-ms')!,
+    },
+    pdfDir: str('pdf-dir'),
+    maxPixels: num(str('max-pixels'), '--max-pixels', true),
+    cacheDir: str('cache-dir'),
+    signal,
     onEvent: (e) => {
       if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
-      if (e.type === 'start') io.stderr(`run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`);
+      if (e.type === 'start')
+        io.stderr(
+          `run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`,
+        );
       else if (e.type === 'progress' && (e.done % 10 === 0 || e.done === e.total)) {
-        io.stderr(`[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`);
-      } else if (e.type === 'done') io.stderr(`${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`);
+        io.stderr(
+          `[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`,
+        );
+      } else if (e.type === 'done')
+        io.stderr(
+          `${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`,
+        );
     },
   };
 }
@@ -99,7 +167,9 @@ evaluations with drag compare. --resume continues an interrupted evaluation.`,
     const result = await runEvaluation(agentOptions(values, signal, io));
     const s = result.summary;
     const pct = (k: string) => (typeof s[k] === 'number' ? `${(100 * (s[k] as number)).toFixed(1)}%` : '–');
-    io.stderr(`${s.total_questions} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, MRR ${Number(s.mrr).toFixed(3)}, ANLS* ${Number(s.avg_anls).toFixed(3)}, page F1 ${Number(s.avg_page_f1).toFixed(3)}\n`);
+    io.stderr(
+      `${s.total_questions} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, MRR ${Number(s.mrr).toFixed(3)}, ANLS* ${Number(s.avg_anls).toFixed(3)}, page F1 ${Number(s.avg_page_f1).toFixed(3)}\n`,
+    );
     if (values.json) io.stdout(`${JSON.stringify({ type: 'summary', ...s })}\n`);
     return result.cancelled ? 130 : 0;
   },

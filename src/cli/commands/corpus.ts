@@ -28,34 +28,57 @@ export const corpusCommand: CliCommand = {
     const [sub, ...rest] = argv;
     if (sub === 'build') {
       const { values, positionals } = parseArgs({
-        args: rest, allowPositionals: true,
-        options: { out: { type: 'string' }, workers: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+        args: rest,
+        allowPositionals: true,
+        options: {
+          out: { type: 'string' },
+          workers: { type: 'string' },
+          force: { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false },
+        },
       });
       if (positionals.length !== 1 || !values.out) throw new UsageError(BUILD_USAGE);
       const workers = values.workers ? Number(values.workers) : undefined;
-      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers must be a positive integer');
+      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1))
+        throw new UsageError('--workers must be a positive integer');
       try {
         const report = await buildCorpus(positionals[0], values.out, {
-          workers, force: values.force, signal,
+          workers,
+          force: values.force,
+          signal,
           onEvent: (e) => {
             if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
-            else if (e.type === 'file') io.stderr(`[${e.done}/${e.total}] ${e.file}: ${e.status}${e.pages ? `, ${e.pages} pages` : ''}${e.ms ? ` (done after ${(e.ms / 1000).toFixed(1)} s)` : ''}${e.message ? ` (${e.message})` : ''}\n`);
+            else if (e.type === 'file')
+              io.stderr(
+                `[${e.done}/${e.total}] ${e.file}: ${e.status}${e.pages ? `, ${e.pages} pages` : ''}${e.ms ? ` (done after ${(e.ms / 1000).toFixed(1)} s)` : ''}${e.message ? ` (${e.message})` : ''}\n`,
+              );
           },
         });
         if (values.json) io.stdout(`${JSON.stringify({ type: 'done', ...report })}\n`);
-        else io.stderr(`${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`);
+        else
+          io.stderr(
+            `${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`,
+          );
         return report.failed.length ? 1 : 0;
       } catch (err) {
-        if (err instanceof ForeignOcrFileError) { io.stderr(`drag corpus build: ${err.message}\n`); return 1; }
+        if (err instanceof ForeignOcrFileError) {
+          io.stderr(`drag corpus build: ${err.message}\n`);
+          return 1;
+        }
         throw err;
       }
     }
     if (sub === 'render') {
       const { values, positionals } = parseArgs({
-        args: rest, allowPositionals: true,
+        args: rest,
+        allowPositionals: true,
         options: {
-          out: { type: 'string' }, 'max-pixels': { type: 'string' }, dpi: { type: 'string' }, format: { type: 'string', default: 'png' },
-          quality: { type: 'string' }, 'cache-dir': { type: 'string' },
+          out: { type: 'string' },
+          'max-pixels': { type: 'string' },
+          dpi: { type: 'string' },
+          format: { type: 'string', default: 'png' },
+          quality: { type: 'string' },
+          'cache-dir': { type: 'string' },
         },
       });
       if (positionals.length !== 2 || !values.out) throw new UsageError(RENDER_USAGE);
@@ -73,7 +96,9 @@ export const corpusCommand: CliCommand = {
         const image = await cache.get(pdf, page, options, () => pool.render(pdf, page, options));
         const { readFile } = await import('node:fs/promises');
         await writeFile(values.out, await readFile(image.file));
-        io.stderr(`${values.out}: ${image.width}x${image.height} ${image.format}${image.cached ? ' (from cache)' : ''}\n`);
+        io.stderr(
+          `${values.out}: ${image.width}x${image.height} ${image.format}${image.cached ? ' (from cache)' : ''}\n`,
+        );
         return 0;
       } finally {
         await pool.close();

@@ -10,7 +10,7 @@ import { workspaceOf } from './jobs';
 
 export const evalAdapterCommand: CliCommand = {
   name: 'eval-adapter',
-  summary: 'serve a training job\'s LoRA adapter with vLLM on its host, evaluate it, compare with the base',
+  summary: "serve a training job's LoRA adapter with vLLM on its host, evaluate it, compare with the base",
   usage: `drag eval-adapter <train job id> [--base-model M] [--lora-name N] [--port 8001] [--vllm CMD] [--vllm-arg A ...]
                   [--ready-timeout 900] [--compare-with <eval dir>] [--workspace DIR] -- <drag eval options>
 
@@ -25,20 +25,38 @@ Example: drag eval-adapter 20261126-0315-sft-curated-a1b2 --compare-with evals/b
     const dash = argv.indexOf('--');
     if (dash < 0) throw new UsageError('give drag eval options after "--" (--questions, --ocr, --out)');
     const { values, positionals } = parseArgs({
-      args: argv.slice(0, dash), allowPositionals: true,
-      options: { workspace: { type: 'string' }, 'base-model': { type: 'string' }, 'lora-name': { type: 'string' }, port: { type: 'string' }, vllm: { type: 'string' }, 'vllm-arg': { type: 'string', multiple: true }, 'ready-timeout': { type: 'string', default: '900' }, 'compare-with': { type: 'string' } },
+      args: argv.slice(0, dash),
+      allowPositionals: true,
+      options: {
+        workspace: { type: 'string' },
+        'base-model': { type: 'string' },
+        'lora-name': { type: 'string' },
+        port: { type: 'string' },
+        vllm: { type: 'string' },
+        'vllm-arg': { type: 'string', multiple: true },
+        'ready-timeout': { type: 'string', default: '900' },
+        'compare-with': { type: 'string' },
+      },
     });
     const id = positionals[0];
     if (!id) throw new UsageError('give the training job id (drag jobs ls)');
     const evalArgs = argv.slice(dash + 1);
-    if (evalArgs.some((a) => a === '--base-url' || a === '--model' || a === '--agent')) throw new UsageError('--base-url, --model and --agent are set by eval-adapter');
+    if (evalArgs.some((a) => a === '--base-url' || a === '--model' || a === '--agent'))
+      throw new UsageError('--base-url, --model and --agent are set by eval-adapter');
     const outAt = evalArgs.indexOf('--out');
     const out = outAt >= 0 ? evalArgs[outAt + 1] : undefined;
     if (!out) throw new UsageError('--out <eval dir> is required after "--"');
     const workspace = workspaceOf(values.workspace);
     const server = await startAdapterServer({
-      workspace, trainJobId: id, baseModel: values['base-model'], loraName: values['lora-name'], port: values.port ? Number(values.port) : undefined,
-      vllm: values.vllm, vllmArgs: values['vllm-arg'], readyTimeoutMs: Number(values['ready-timeout']) * 1000, signal,
+      workspace,
+      trainJobId: id,
+      baseModel: values['base-model'],
+      loraName: values['lora-name'],
+      port: values.port ? Number(values.port) : undefined,
+      vllm: values.vllm,
+      vllmArgs: values['vllm-arg'],
+      readyTimeoutMs: Number(values['ready-timeout']) * 1000,
+      signal,
       onProgress: (m) => io.stderr(`${m}\n`),
     });
     let code: number;

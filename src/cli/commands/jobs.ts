@@ -2,7 +2,20 @@ import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatLineError } from '../../core/io/errors';
-import { cancelJob, cleanJob, fetchFromJob, FINAL_STATES, type JobStatus, jobStatus, listJobs, logReadScript, probeJob, readJobLog, submitJob, takeLogChunk } from '../../core/jobs/engine';
+import {
+  cancelJob,
+  cleanJob,
+  fetchFromJob,
+  FINAL_STATES,
+  type JobStatus,
+  jobStatus,
+  listJobs,
+  logReadScript,
+  probeJob,
+  readJobLog,
+  submitJob,
+  takeLogChunk,
+} from '../../core/jobs/engine';
 import type { HostConfig } from '../../core/jobs/transport';
 import { loadConfig } from '../../core/workspace/layout';
 import { type CliCommand, type CliIO, UsageError } from '../args';
@@ -13,30 +26,50 @@ export function workspaceOf(value: string | undefined): string {
 }
 
 /** A host from the workspace's drag.config.json, with a message that lists the ones there are. */
-export async function resolveHost(workspace: string, name: string | undefined): Promise<{ name: string; host: HostConfig }> {
+export async function resolveHost(
+  workspace: string,
+  name: string | undefined,
+): Promise<{ name: string; host: HostConfig }> {
   const loaded = await loadConfig(workspace);
   if (loaded.errors.length) throw new Error(loaded.errors.map(formatLineError).join('\n'));
   const hosts = loaded.config.hosts ?? {};
   const names = Object.keys(hosts);
   if (!name) {
     if (names.length === 1) return { name: names[0]!, host: hosts[names[0]!]! };
-    throw new UsageError(names.length ? `--host is required (configured: ${names.join(', ')})` : `--host is required, and ${path.join(workspace, 'drag.config.json')} has no "hosts"`);
+    throw new UsageError(
+      names.length
+        ? `--host is required (configured: ${names.join(', ')})`
+        : `--host is required, and ${path.join(workspace, 'drag.config.json')} has no "hosts"`,
+    );
   }
   const host = hosts[name];
-  if (!host) throw new UsageError(`no host "${name}" in ${path.join(workspace, 'drag.config.json')} (configured: ${names.join(', ') || 'none'})`);
+  if (!host)
+    throw new UsageError(
+      `no host "${name}" in ${path.join(workspace, 'drag.config.json')} (configured: ${names.join(', ') || 'none'})`,
+    );
   return { name, host };
 }
 
 function describe(s: JobStatus): string {
   const p = s.progress;
-  const progress = p && typeof p.current_steps === 'number' ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}` : '';
+  const progress =
+    p && typeof p.current_steps === 'number'
+      ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}`
+      : '';
   return `${s.id}  ${s.state}${s.exit_code !== null ? ` (exit ${s.exit_code})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
 }
 
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** Prints a job's log, and with `follow` keeps printing until the job ends; returns the final status. */
-export async function followLog(workspace: string, id: string, io: CliIO, signal: AbortSignal, follow: boolean, intervalMs = 1000): Promise<JobStatus | null> {
+export async function followLog(
+  workspace: string,
+  id: string,
+  io: CliIO,
+  signal: AbortSignal,
+  follow: boolean,
+  intervalMs = 1000,
+): Promise<JobStatus | null> {
   let offset = 0;
   for (;;) {
     // Following: the status and the next lines come in one round trip.
@@ -44,7 +77,9 @@ export async function followLog(workspace: string, id: string, io: CliIO, signal
     const status = probe?.status ?? null;
     const done = !follow || (status !== null && FINAL_STATES.has(status.state));
     // After the job ends, read everything, the last partial line included.
-    let chunk = probe ? takeLogChunk(probe.extra, offset, done) : await readJobLog(workspace, id, offset, { final: done, signal });
+    let chunk = probe
+      ? takeLogChunk(probe.extra, offset, done)
+      : await readJobLog(workspace, id, offset, { final: done, signal });
     while (chunk.offset !== offset) {
       if (chunk.text) io.stdout(chunk.text);
       offset = chunk.offset;
@@ -83,8 +118,14 @@ export const jobsCommand: CliCommand = {
       args: optionArgs,
       allowPositionals: true,
       options: {
-        workspace: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, upload: { type: 'string', multiple: true },
-        'progress-file': { type: 'string' }, json: { type: 'boolean', default: false }, follow: { type: 'boolean', short: 'f', default: false }, refresh: { type: 'boolean', default: false },
+        workspace: { type: 'string' },
+        host: { type: 'string' },
+        name: { type: 'string' },
+        upload: { type: 'string', multiple: true },
+        'progress-file': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        follow: { type: 'boolean', short: 'f', default: false },
+        refresh: { type: 'boolean', default: false },
       },
     });
     const workspace = workspaceOf(values.workspace);
@@ -95,13 +136,27 @@ export const jobsCommand: CliCommand = {
     };
     switch (sub) {
       case 'submit': {
-        if (command.length === 0) throw new UsageError('give the command after "--", e.g. drag jobs submit --host gpu -- python train.py');
+        if (command.length === 0)
+          throw new UsageError('give the command after "--", e.g. drag jobs submit --host gpu -- python train.py');
         const { name, host } = await resolveHost(workspace, values.host);
         const record = await submitJob({
-          workspace, hostName: name, host, command, name: values.name, uploads: values.upload, progressFile: values['progress-file'], signal,
-          onProgress: (m) => { if (!values.json) io.stderr(`${m}\n`); },
+          workspace,
+          hostName: name,
+          host,
+          command,
+          name: values.name,
+          uploads: values.upload,
+          progressFile: values['progress-file'],
+          signal,
+          onProgress: (m) => {
+            if (!values.json) io.stderr(`${m}\n`);
+          },
         });
-        io.stdout(values.json ? `${JSON.stringify({ id: record.id, host: record.host, remote_dir: record.remoteDir, slurm_job_id: record.slurmJobId ?? null })}\n` : `${record.id}\n`);
+        io.stdout(
+          values.json
+            ? `${JSON.stringify({ id: record.id, host: record.host, remote_dir: record.remoteDir, slurm_job_id: record.slurmJobId ?? null })}\n`
+            : `${record.id}\n`,
+        );
         return 0;
       }
       case 'status': {

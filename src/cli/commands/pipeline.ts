@@ -15,19 +15,33 @@ samples and runs of the same question (a pair needs a better search with a posit
 score difference above 0 and at least --min-margin). Trajectories that never found the ground
 truth are left out unless --include-failed. DRAG's option aliases -i, -o, -s work.`,
   async run(argv, io, signal) {
-    const { values } = parseArgs({ args: argv, options: {
-      input: { type: 'string', short: 'i', multiple: true }, output: { type: 'string', short: 'o' }, stats: { type: 'string', short: 's' },
-      'top-k': { type: 'string', default: '3' }, 'include-failed': { type: 'boolean', default: false }, 'min-margin': { type: 'string', default: '0' },
-    } });
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        input: { type: 'string', short: 'i', multiple: true },
+        output: { type: 'string', short: 'o' },
+        stats: { type: 'string', short: 's' },
+        'top-k': { type: 'string', default: '3' },
+        'include-failed': { type: 'boolean', default: false },
+        'min-margin': { type: 'string', default: '0' },
+      },
+    });
     if (!values.input?.length || !values.output) throw new UsageError('--input and --output are required');
     const topK = Number(values['top-k']);
     const minMargin = Number(values['min-margin']);
     if (!Number.isInteger(topK) || topK < 1) throw new UsageError('--top-k must be a positive integer');
     if (!(minMargin >= 0)) throw new UsageError('--min-margin must be >= 0');
-    const outcome = await runProcess(values.input, values.output, values.stats, { topK, includeFailed: values['include-failed'], minMargin, signal });
+    const outcome = await runProcess(values.input, values.output, values.stats, {
+      topK,
+      includeFailed: values['include-failed'],
+      minMargin,
+      signal,
+    });
     for (const e of outcome.errors) io.stderr(`${formatLineError(e)}\n`);
     const s = outcome.stats;
-    io.stderr(`${s.total_trajectories} trajectories: ${s.valid_trajectories} found the ground truth, ${s.failed_trajectories} did not; wrote ${s.output_examples} processed records with ${s.total_query_pairs} DPO pairs to ${values.output}\n`);
+    io.stderr(
+      `${s.total_trajectories} trajectories: ${s.valid_trajectories} found the ground truth, ${s.failed_trajectories} did not; wrote ${s.output_examples} processed records with ${s.total_query_pairs} DPO pairs to ${values.output}\n`,
+    );
     return outcome.errors.length ? 1 : 0;
   },
 };
@@ -41,26 +55,41 @@ Writes <format>_train.jsonl / <format>_val.jsonl per format, stats.json, manifes
 content hashes, options, counts) and, for the LLaMA-Factory exports, dataset_info.json. No question
 (or, with --split-by document, no document) is in both train and val.`,
   async run(argv, io) {
-    const { values } = parseArgs({ args: argv, options: {
-      input: { type: 'string', short: 'i', multiple: true }, 'output-dir': { type: 'string', short: 'o' }, formats: { type: 'string', multiple: true },
-      'train-ratio': { type: 'string', default: '0.9' }, seed: { type: 'string', default: '42' }, 'split-by': { type: 'string', default: 'question' },
-      'no-reasoning': { type: 'boolean', default: false },
-    } });
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        input: { type: 'string', short: 'i', multiple: true },
+        'output-dir': { type: 'string', short: 'o' },
+        formats: { type: 'string', multiple: true },
+        'train-ratio': { type: 'string', default: '0.9' },
+        seed: { type: 'string', default: '42' },
+        'split-by': { type: 'string', default: 'question' },
+        'no-reasoning': { type: 'boolean', default: false },
+      },
+    });
     if (!values.input?.length || !values['output-dir']) throw new UsageError('--input and --output-dir are required');
     const requested = (values.formats ?? ['all']).flatMap((f) => f.split(/[\s,]+/)).filter(Boolean);
     const formats = requested.includes('all') ? [...ALL_FORMATS] : requested;
     const unknown = formats.filter((f) => !(ALL_FORMATS as readonly string[]).includes(f));
-    if (unknown.length) throw new UsageError(`unknown format(s): ${unknown.join(', ')}; choose from ${ALL_FORMATS.join(', ')}, all`);
+    if (unknown.length)
+      throw new UsageError(`unknown format(s): ${unknown.join(', ')}; choose from ${ALL_FORMATS.join(', ')}, all`);
     const trainRatio = Number(values['train-ratio']);
     if (!(trainRatio >= 0 && trainRatio <= 1)) throw new UsageError('--train-ratio must be between 0 and 1');
     const splitBy = values['split-by'];
-    if (splitBy !== 'question' && splitBy !== 'document') throw new UsageError('--split-by must be question or document');
+    if (splitBy !== 'question' && splitBy !== 'document')
+      throw new UsageError('--split-by must be question or document');
     const report = await formatProcessed(values.input, values['output-dir'], {
-      formats: formats as FormatName[], trainRatio, seed: Number(values.seed), splitBy, reasoning: !values['no-reasoning'],
+      formats: formats as FormatName[],
+      trainRatio,
+      seed: Number(values.seed),
+      splitBy,
+      reasoning: !values['no-reasoning'],
     });
     for (const e of report.errors) io.stderr(`${formatLineError(e)}\n`);
     for (const [name, f] of Object.entries(report.formats)) io.stderr(`${name}: ${f.train} train, ${f.val} val\n`);
-    io.stderr(`split by ${splitBy}: ${report.trainQuestions} questions in train, ${report.valQuestions} in val; wrote ${values['output-dir']}\n`);
+    io.stderr(
+      `split by ${splitBy}: ${report.trainQuestions} questions in train, ${report.valQuestions} in val; wrote ${values['output-dir']}\n`,
+    );
     return report.errors.length ? 1 : 0;
   },
 };

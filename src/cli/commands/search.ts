@@ -5,10 +5,17 @@ import { openSearchEngine } from '../../core/search/open';
 import { formatQuery, parseQuery } from '../../core/search/query';
 import { type CliCommand, type CliIO, UsageError } from '../args';
 
-async function open(values: { ocr?: string; 'cache-dir'?: string; rebuild?: boolean }, io: CliIO, signal: AbortSignal, quiet: boolean) {
+async function open(
+  values: { ocr?: string; 'cache-dir'?: string; rebuild?: boolean },
+  io: CliIO,
+  signal: AbortSignal,
+  quiet: boolean,
+) {
   if (!values.ocr) throw new UsageError('--ocr <ocr_output.jsonl> is required');
   const opened = await openSearchEngine(values.ocr, {
-    cacheDir: values['cache-dir'], rebuild: values.rebuild, signal,
+    cacheDir: values['cache-dir'],
+    rebuild: values.rebuild,
+    signal,
     onProgress: quiet || !process.stderr.isTTY ? undefined : (pages) => io.stderr(`\rindexing: ${pages} pages`),
   });
   if (opened.fallbackNote) io.stderr(`note: ${opened.fallbackNote}\n`);
@@ -25,24 +32,38 @@ The index is cached in D (default: .cache/ beside the OCR file) under the OCR fi
 hash: an unchanged corpus loads, a changed one rebuilds. Bad OCR lines are reported and skipped.`,
   async run(argv, io, signal) {
     const { values, positionals } = parseArgs({
-      args: argv, allowPositionals: true,
-      options: { ocr: { type: 'string' }, 'cache-dir': { type: 'string' }, rebuild: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ocr: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        rebuild: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+      },
     });
     if (positionals[0] !== 'build' || positionals.length !== 1) throw new UsageError('expected "drag index build"');
     const opened = await open(values, io, signal, values.json);
     const summary = {
-      ocr: values.ocr, pages: opened.engine.docCount, terms: opened.engine.index.terms.length, source: opened.source,
-      cacheFile: opened.cacheFile, ms: Math.round(opened.ms), badLines: opened.errors.length,
+      ocr: values.ocr,
+      pages: opened.engine.docCount,
+      terms: opened.engine.index.terms.length,
+      source: opened.source,
+      cacheFile: opened.cacheFile,
+      ms: Math.round(opened.ms),
+      badLines: opened.errors.length,
     };
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
-    else io.stderr(`\r${opened.source === 'cache' ? 'loaded' : 'built'} index of ${summary.pages} pages, ${summary.terms} terms in ${summary.ms} ms: ${summary.cacheFile}\n`);
+    else
+      io.stderr(
+        `\r${opened.source === 'cache' ? 'loaded' : 'built'} index of ${summary.pages} pages, ${summary.terms} terms in ${summary.ms} ms: ${summary.cacheFile}\n`,
+      );
     return opened.errors.length ? 1 : 0;
   },
 };
 
 export const searchCommand: CliCommand = {
   name: 'search',
-  summary: 'search the corpus with Whoosh-compatible BM25 (DRAG\'s query language)',
+  summary: "search the corpus with Whoosh-compatible BM25 (DRAG's query language)",
   usage: `drag search --ocr <ocr_output.jsonl> [--cache-dir D] [--top-k K] [--json] [--explain] (--query Q | --queries-file F)
 
 Query language (Whoosh's): words are ANDed; AND, OR, NOT, ANDNOT, ANDMAYBE (upper case);
@@ -53,15 +74,21 @@ parentheses; "phrases" and "phrases"~N; * and ? wildcards, prefix*; file:NAME, p
     const { values } = parseArgs({
       args: argv,
       options: {
-        ocr: { type: 'string' }, 'cache-dir': { type: 'string' }, 'top-k': { type: 'string', default: '3' },
-        json: { type: 'boolean', default: false }, explain: { type: 'boolean', default: false },
-        query: { type: 'string', short: 'q', multiple: true }, 'queries-file': { type: 'string' }, rebuild: { type: 'boolean', default: false },
+        ocr: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'top-k': { type: 'string', default: '3' },
+        json: { type: 'boolean', default: false },
+        explain: { type: 'boolean', default: false },
+        query: { type: 'string', short: 'q', multiple: true },
+        'queries-file': { type: 'string' },
+        rebuild: { type: 'boolean', default: false },
       },
     });
     const topK = Number(values['top-k']);
     if (!Number.isInteger(topK) || topK < 1) throw new UsageError('--top-k must be a positive integer');
     let queries = values.query ?? [];
-    if (values['queries-file']) queries = queries.concat((await readFile(values['queries-file'], 'utf8')).split(/\r?\n/).filter((q) => q.trim()));
+    if (values['queries-file'])
+      queries = queries.concat((await readFile(values['queries-file'], 'utf8')).split(/\r?\n/).filter((q) => q.trim()));
     if (queries.length === 0) throw new UsageError('give --query Q or --queries-file F');
     const { engine } = await open(values, io, signal, true);
     for (const query of queries) {
@@ -73,7 +100,13 @@ parentheses; "phrases" and "phrases"~N; * and ? wildcards, prefix*; file:NAME, p
       if (values.json) {
         const line: Record<string, unknown> = {
           query,
-          results: hits.map((h) => ({ file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: h.rank, score: h.score })),
+          results: hits.map((h) => ({
+            file: h.file,
+            page_number: h.page_number,
+            total_pages: h.total_pages,
+            rank: h.rank,
+            score: h.score,
+          })),
           ms: Number(ms.toFixed(3)),
         };
         if (values.explain) line.parsed = formatQuery(parsed);
@@ -82,7 +115,8 @@ parentheses; "phrases" and "phrases"~N; * and ? wildcards, prefix*; file:NAME, p
         io.stdout(`${query}\n`);
         if (values.explain) io.stdout(`  parsed: ${formatQuery(parsed)}\n`);
         if (hits.length === 0) io.stdout('  (no results)\n');
-        for (const h of hits) io.stdout(`  ${h.rank}. ${h.file} p.${h.page_number}/${h.total_pages}  ${h.score.toFixed(4)}\n`);
+        for (const h of hits)
+          io.stdout(`  ${h.rank}. ${h.file} p.${h.page_number}/${h.total_pages}  ${h.score.toFixed(4)}\n`);
       }
     }
     return 0;

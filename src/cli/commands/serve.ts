@@ -22,16 +22,24 @@ Loads (or builds) the index, then reads one JSON request per line on stdin:
   {"id":2,"method":"render","params":{"file":"a.pdf","page":3,"maxPixels":200000,"format":"jpeg"}}
 and writes one JSON reply per line on stdout. Exits when stdin closes.`,
   async run(argv, io, signal) {
-    const { values } = parseArgs({ args: argv, options: { ocr: { type: 'string' }, 'pdf-dir': { type: 'string' }, 'cache-dir': { type: 'string' } } });
+    const { values } = parseArgs({
+      args: argv,
+      options: { ocr: { type: 'string' }, 'pdf-dir': { type: 'string' }, 'cache-dir': { type: 'string' } },
+    });
     if (!values.ocr) throw new UsageError('--ocr is required');
     const ocr = values.ocr;
     const pdfDir = values['pdf-dir'] ?? path.join(path.dirname(ocr), 'pdfs');
     const send = (reply: ServeReply) => io.stdout(`${JSON.stringify(reply)}\n`);
     send({ event: 'progress', message: 'loading the search index' });
-    const opened = await openSearchEngine(ocr, { cacheDir: values['cache-dir'] ? path.join(values['cache-dir']) : undefined, signal });
+    const opened = await openSearchEngine(ocr, {
+      cacheDir: values['cache-dir'] ? path.join(values['cache-dir']) : undefined,
+      signal,
+    });
     // Page texts for snippets, read on demand by (file, page).
     const texts = await CorpusText.open(ocr);
-    const cache = new PageImageCache(path.join(values['cache-dir'] ?? path.join(path.dirname(opened.cacheFile), '..'), 'pages'));
+    const cache = new PageImageCache(
+      path.join(values['cache-dir'] ?? path.join(path.dirname(opened.cacheFile), '..'), 'pages'),
+    );
     const pool = new PdfWorkerPool(1);
     send({ event: 'ready', pages: opened.engine.docCount, source: opened.source, ms: Math.round(opened.ms) });
 
@@ -52,40 +60,71 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
             for (const h of hits) {
               const text = await texts.get(h.file, h.page_number);
               out.push({
-                file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: h.rank, score: h.score,
-                snippet: snippet(text ?? '', terms), hasPdf: existsSync(path.join(pdfDir, h.file)),
+                file: h.file,
+                page_number: h.page_number,
+                total_pages: h.total_pages,
+                rank: h.rank,
+                score: h.score,
+                snippet: snippet(text ?? '', terms),
+                hasPdf: existsSync(path.join(pdfDir, h.file)),
               });
             }
-            send({ id: req.id, result: { query: req.params.query, parsed: formatQuery(parsed), terms, ms, hits: out } });
+            send({
+              id: req.id,
+              result: { query: req.params.query, parsed: formatQuery(parsed), terms, ms, hits: out },
+            });
             return;
           }
           case 'render': {
             const pdf = path.join(pdfDir, req.params.file);
             if (!existsSync(pdf)) throw new Error(`no PDF named ${req.params.file} in ${pdfDir}`);
             const options = { maxPixels: req.params.maxPixels, format: req.params.format };
-            const image = await cache.get(pdf, req.params.page, options, () => pool.render(pdf, req.params.page, options));
-            send({ id: req.id, result: { path: image.file, width: image.width, height: image.height, cached: image.cached } });
+            const image = await cache.get(pdf, req.params.page, options, () =>
+              pool.render(pdf, req.params.page, options),
+            );
+            send({
+              id: req.id,
+              result: { path: image.file, width: image.width, height: image.height, cached: image.cached },
+            });
             return;
           }
           case 'boxes': {
             const pdf = path.join(pdfDir, req.params.file);
             if (!existsSync(pdf)) throw new Error(`no PDF named ${req.params.file} in ${pdfDir}`);
-            send({ id: req.id, result: { boxes: await pool.boxes(pdf, req.params.page, opened.engine.queryTerms(req.params.query)) } });
+            send({
+              id: req.id,
+              result: { boxes: await pool.boxes(pdf, req.params.page, opened.engine.queryTerms(req.params.query)) },
+            });
             return;
           }
           case 'rankOf': {
             const hits = opened.engine.search(req.params.query, req.params.depth);
-            const i = hits.findIndex((h) => req.params.targets.some((t) => t.file === h.file && t.page === h.page_number));
+            const i = hits.findIndex((h) =>
+              req.params.targets.some((t) => t.file === h.file && t.page === h.page_number),
+            );
             send({ id: req.id, result: { rank: i < 0 ? null : i + 1, hits: hits.length } });
             return;
           }
           case 'status':
-            send({ id: req.id, result: { pages: opened.engine.docCount, terms: opened.engine.index.terms.length, source: opened.source, ocrFile: ocr } });
+            send({
+              id: req.id,
+              result: {
+                pages: opened.engine.docCount,
+                terms: opened.engine.index.terms.length,
+                source: opened.source,
+                ocrFile: ocr,
+              },
+            });
             return;
         }
       } catch (err) {
         const issues = (err as { issues?: Array<{ path: PropertyKey[]; message: string }> }).issues;
-        send({ id, error: issues ? issues.map((i) => `${formatFieldPath(i.path) || 'request'}: ${i.message}`).join('; ') : (err as Error).message });
+        send({
+          id,
+          error: issues
+            ? issues.map((i) => `${formatFieldPath(i.path) || 'request'}: ${i.message}`).join('; ')
+            : (err as Error).message,
+        });
       }
     };
 

@@ -28,8 +28,13 @@ Bad lines are skipped and the rest of the file is still checked.`,
       io.stdout(`${JSON.stringify(report)}\n`);
     } else {
       for (const error of report.errors) io.stdout(`${formatLineError(error)}\n`);
-      const lines = report.errors.length === 0 ? 'no problems' : `${report.errors.length} problem${report.errors.length === 1 ? '' : 's'}`;
-      io.stderr(`${file}: ${report.kind ?? 'unknown kind'}, ${report.records} valid record${report.records === 1 ? '' : 's'}, ${lines}\n`);
+      const lines =
+        report.errors.length === 0
+          ? 'no problems'
+          : `${report.errors.length} problem${report.errors.length === 1 ? '' : 's'}`;
+      io.stderr(
+        `${file}: ${report.kind ?? 'unknown kind'}, ${report.records} valid record${report.records === 1 ? '' : 's'}, ${lines}\n`,
+      );
     }
     return report.errors.length > 0 ? 1 : 0;
   },

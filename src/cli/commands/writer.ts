@@ -16,17 +16,37 @@ rank score). Use it with: drag collect|eval --agent writer --writer-model <model
   async run(argv, io, signal) {
     const [sub, ...rest] = argv;
     if (sub !== 'train') throw new UsageError('expected "drag writer train"');
-    const { values } = parseArgs({ args: rest, options: { data: { type: 'string', multiple: true }, ocr: { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string', default: '30' }, seed: { type: 'string', default: '1' } } });
-    if (!values.data?.length || !values.ocr || !values.out) throw new UsageError('--data, --ocr and --out are required');
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        data: { type: 'string', multiple: true },
+        ocr: { type: 'string' },
+        out: { type: 'string' },
+        epochs: { type: 'string', default: '30' },
+        seed: { type: 'string', default: '1' },
+      },
+    });
+    if (!values.data?.length || !values.ocr || !values.out)
+      throw new UsageError('--data, --ocr and --out are required');
     const lines = [];
-    for (const f of values.data) for (const l of (await readFile(f, 'utf8')).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+    for (const f of values.data)
+      for (const l of (await readFile(f, 'utf8')).split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
     const examples = examplesFromSftQuery(lines);
-    if (examples.length === 0) throw new UsageError('no usable sft_query examples (need <question>…</question> inputs and <search>…</search> outputs with a positive rank_score)');
+    if (examples.length === 0)
+      throw new UsageError(
+        'no usable sft_query examples (need <question>…</question> inputs and <search>…</search> outputs with a positive rank_score)',
+      );
     const { engine } = await openSearchEngine(values.ocr, { signal });
     const started = performance.now();
-    const model = trainWriter(examples, (t) => engine.termIdf(t), { epochs: Number(values.epochs), seed: Number(values.seed) });
+    const model = trainWriter(examples, (t) => engine.termIdf(t), {
+      epochs: Number(values.epochs),
+      seed: Number(values.seed),
+    });
     await writeJsonAtomic(values.out, model);
-    io.stderr(`trained on ${model.trained.examples} queries (${model.trained.words} candidate words, ${model.trained.positives} used) in ${((performance.now() - started) / 1000).toFixed(1)} s: word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%, first queries of ${model.queryLength} words -> ${values.out}\n`);
+    io.stderr(
+      `trained on ${model.trained.examples} queries (${model.trained.words} candidate words, ${model.trained.positives} used) in ${((performance.now() - started) / 1000).toFixed(1)} s: word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%, first queries of ${model.queryLength} words -> ${values.out}\n`,
+    );
     return 0;
   },
 };

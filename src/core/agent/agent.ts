@@ -7,7 +7,12 @@ import type { Sampling } from './sampling';
 import { extractThinking } from './thinking';
 
 /** A search result as the agent logs it. */
-export interface AgentHit { file: string; page_number: number; total_pages: number; rank: number }
+export interface AgentHit {
+  file: string;
+  page_number: number;
+  total_pages: number;
+  rank: number;
+}
 
 /** What the agent acts on: the search engine, and (optionally) page images for the model. */
 export interface AgentEnvironment {
@@ -36,7 +41,6 @@ export interface AgentOptions {
   /** Replaces the built-in system prompt (src/core/agent/prompts.ts). */
   systemPrompt?: string;
 }
-
 
 type IterationRecord = Iteration & {
   turn: number;
@@ -81,14 +85,24 @@ export function answerFromText(text: string): { answer: string[]; citations: unk
  * a tool error the model sees; a text reply ends the run with the answer read from the text, as
  * DRAG's evaluator does; the last turn forces provide_answer.
  */
-export async function runAgent(client: ChatClient, env: AgentEnvironment, q: AgentQuestion, options: AgentOptions, signal?: AbortSignal): Promise<Trajectory & Record<string, unknown>> {
+export async function runAgent(
+  client: ChatClient,
+  env: AgentEnvironment,
+  q: AgentQuestion,
+  options: AgentOptions,
+  signal?: AbortSignal,
+): Promise<Trajectory & Record<string, unknown>> {
   const gt: Location[] = answerLocations(q.ground_truth?.answer_locations);
   const iterations: IterationRecord[] = [];
   const record: Trajectory & Record<string, unknown> = {
     id: options.id ?? `traj_${q.id}`,
     question_id: q.id,
     question: q.question,
-    ground_truth: (q.ground_truth ?? { answers: null, answer_locations: null, category: null }) as Trajectory['ground_truth'],
+    ground_truth: (q.ground_truth ?? {
+      answers: null,
+      answer_locations: null,
+      category: null,
+    }) as Trajectory['ground_truth'],
     iterations,
     final_answer: null,
     final_citations: null,
@@ -124,17 +138,41 @@ export async function runAgent(client: ChatClient, env: AgentEnvironment, q: Age
 function sampleParams(options: AgentOptions) {
   const s = options.sampling;
   if (!s) return {};
-  return { temperature: s.temperature, top_p: s.top_p, max_tokens: s.max_tokens, ...(s.repetition_penalty !== 1 ? { repetition_penalty: s.repetition_penalty } : {}) };
+  return {
+    temperature: s.temperature,
+    top_p: s.top_p,
+    max_tokens: s.max_tokens,
+    ...(s.repetition_penalty !== 1 ? { repetition_penalty: s.repetition_penalty } : {}),
+  };
 }
 
 function searchStep(env: AgentEnvironment, query: string, options: AgentOptions, gt: Location[]) {
-  const results = env.search(query, options.topK).map((h, i) => ({ file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: i + 1 }));
+  const results = env
+    .search(query, options.topK)
+    .map((h, i) => ({ file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: i + 1 }));
   const hit = gt.length ? results.find((r) => isGroundTruthPage(r, gt)) : undefined;
-  return { results, gt_found: !!hit, gt_rank: hit ? hit.rank : null, rank_score: hit ? rankScore(hit.rank, options.topK) : null };
+  return {
+    results,
+    gt_found: !!hit,
+    gt_rank: hit ? hit.rank : null,
+    rank_score: hit ? rankScore(hit.rank, options.topK) : null,
+  };
 }
 
-async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuestion, options: AgentOptions, gt: Location[], iterations: IterationRecord[], record: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
-  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt ?? SYSTEM_PROMPT }, { role: 'user', content: q.question }];
+async function toolLoop(
+  client: ChatClient,
+  env: AgentEnvironment,
+  q: AgentQuestion,
+  options: AgentOptions,
+  gt: Location[],
+  iterations: IterationRecord[],
+  record: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const messages: ChatMessage[] = [
+    { role: 'system', content: options.systemPrompt ?? SYSTEM_PROMPT },
+    { role: 'user', content: q.question },
+  ];
   for (let turn = 1; turn <= options.maxIterations; turn++) {
     const final = turn === options.maxIterations;
     const request = {
@@ -150,7 +188,20 @@ async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuest
     if (reply.tool_calls.length === 0) {
       // DRAG's evaluator: a text reply ends the run; its answer is read from the text.
       const parsed = answerFromText(reply.content ?? '');
-      iterations.push({ step: iterations.length + 1, reasoning, action: 'text_response', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer: parsed.answer, citations: parsed.citations as never, raw_response: reply.content ?? '', ...meta });
+      iterations.push({
+        step: iterations.length + 1,
+        reasoning,
+        action: 'text_response',
+        query: null,
+        results: null,
+        gt_found: false,
+        gt_rank: null,
+        rank_score: null,
+        answer: parsed.answer,
+        citations: parsed.citations as never,
+        raw_response: reply.content ?? '',
+        ...meta,
+      });
       record.final_answer = parsed.answer;
       record.final_citations = parsed.citations;
       record.answer_from_text = true;
@@ -163,19 +214,46 @@ async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuest
       const base = { step: iterations.length + 1, reasoning, raw_response: reply.content ?? '', ...meta };
       const args = parseJson(call.function.arguments);
       if (call.function.name === 'search_documents') {
-        const query = args.ok && typeof args.value.query === 'string' && args.value.query.trim() ? args.value.query : null;
+        const query =
+          args.ok && typeof args.value.query === 'string' && args.value.query.trim() ? args.value.query : null;
         if (!query) {
           const why = args.ok ? 'missing "query" string' : args.error;
-          iterations.push({ ...base, action: 'search', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer: null, citations: null, error: `invalid search_documents arguments: ${why}` });
-          messages.push({ role: 'tool', tool_call_id: call.id, content: `Error: Invalid search query format (${why}). Call search_documents with {"query": "..."}.` });
+          iterations.push({
+            ...base,
+            action: 'search',
+            query: null,
+            results: null,
+            gt_found: false,
+            gt_rank: null,
+            rank_score: null,
+            answer: null,
+            citations: null,
+            error: `invalid search_documents arguments: ${why}`,
+          });
+          messages.push({
+            role: 'tool',
+            tool_call_id: call.id,
+            content: `Error: Invalid search query format (${why}). Call search_documents with {"query": "..."}.`,
+          });
           continue;
         }
         const s = searchStep(env, query, options, gt);
-        const it: IterationRecord = { ...base, action: 'search', query, ...s, answer: null, citations: null, images: [] };
+        const it: IterationRecord = {
+          ...base,
+          action: 'search',
+          query,
+          ...s,
+          answer: null,
+          citations: null,
+          images: [],
+        };
         iterations.push(it);
         messages.push({ role: 'tool', tool_call_id: call.id, content: `Found ${s.results.length} matching pages.` });
         if (s.results.length) {
-          imageParts.push({ type: 'text', text: imageParts.length ? `\nResults for "${query}":\n` : 'Here are the matching pages:\n' });
+          imageParts.push({
+            type: 'text',
+            text: imageParts.length ? `\nResults for "${query}":\n` : 'Here are the matching pages:\n',
+          });
           for (const r of s.results) {
             imageParts.push({ type: 'text', text: `\nFile: ${r.file}, Page: ${r.page_number}` });
             const url = env.pageImage ? await env.pageImage(r.file, r.page_number).catch(() => null) : null;
@@ -188,20 +266,60 @@ async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuest
       } else if (call.function.name === 'provide_answer') {
         if (!args.ok || !Array.isArray(args.value.answer)) {
           const why = args.ok ? '"answer" must be a list of strings' : args.error;
-          iterations.push({ ...base, action: 'answer', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer: null, citations: null, error: `invalid provide_answer arguments: ${why}` });
-          messages.push({ role: 'tool', tool_call_id: call.id, content: `Error: invalid provide_answer arguments (${why}).` });
+          iterations.push({
+            ...base,
+            action: 'answer',
+            query: null,
+            results: null,
+            gt_found: false,
+            gt_rank: null,
+            rank_score: null,
+            answer: null,
+            citations: null,
+            error: `invalid provide_answer arguments: ${why}`,
+          });
+          messages.push({
+            role: 'tool',
+            tool_call_id: call.id,
+            content: `Error: invalid provide_answer arguments (${why}).`,
+          });
           continue;
         }
         const answer = (args.value.answer as unknown[]).map(String);
         const citations = Array.isArray(args.value.citations) ? args.value.citations : [];
-        iterations.push({ ...base, action: 'answer', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer, citations: citations as never });
+        iterations.push({
+          ...base,
+          action: 'answer',
+          query: null,
+          results: null,
+          gt_found: false,
+          gt_rank: null,
+          rank_score: null,
+          answer,
+          citations: citations as never,
+        });
         record.final_answer = answer;
         record.final_citations = citations;
         record.success = true;
         answered = true;
       } else {
-        iterations.push({ ...base, action: 'unknown', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer: null, citations: null, error: `unknown tool ${call.function.name}` });
-        messages.push({ role: 'tool', tool_call_id: call.id, content: `Error: unknown tool "${call.function.name}". Use search_documents or provide_answer.` });
+        iterations.push({
+          ...base,
+          action: 'unknown',
+          query: null,
+          results: null,
+          gt_found: false,
+          gt_rank: null,
+          rank_score: null,
+          answer: null,
+          citations: null,
+          error: `unknown tool ${call.function.name}`,
+        });
+        messages.push({
+          role: 'tool',
+          tool_call_id: call.id,
+          content: `Error: unknown tool "${call.function.name}". Use search_documents or provide_answer.`,
+        });
       }
     }
     if (answered) return;
@@ -211,9 +329,21 @@ async function toolLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuest
 }
 
 /** DRAG's tag mode (§7.5): <think> then <search>; ends at the first search that returns pages. */
-async function tagLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuestion, options: AgentOptions, gt: Location[], iterations: IterationRecord[], record: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+async function tagLoop(
+  client: ChatClient,
+  env: AgentEnvironment,
+  q: AgentQuestion,
+  options: AgentOptions,
+  gt: Location[],
+  iterations: IterationRecord[],
+  record: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<void> {
   const tagged = `<question>${q.question}</question>`;
-  const messages: ChatMessage[] = [{ role: 'system', content: TAG_MODE_PROMPT }, { role: 'user', content: tagged }];
+  const messages: ChatMessage[] = [
+    { role: 'system', content: TAG_MODE_PROMPT },
+    { role: 'user', content: tagged },
+  ];
   for (let turn = 1; turn <= options.maxIterations; turn++) {
     const reply = await client.complete({ model: options.model, messages, ...sampleParams(options) }, signal);
     const text = reply.content ?? '';
@@ -222,12 +352,38 @@ async function tagLoop(client: ChatClient, env: AgentEnvironment, q: AgentQuesti
     const meta = { turn, latency_ms: Math.round(reply.latency_ms), usage: reply.usage, attempts: reply.attempts };
     messages.push({ role: 'assistant', content: text });
     if (!query) {
-      iterations.push({ step: iterations.length + 1, reasoning: think, action: 'text_response', query: null, results: null, gt_found: false, gt_rank: null, rank_score: null, answer: null, citations: null, raw_response: text, ...meta });
-      messages.push({ role: 'user', content: `Please answer in the format <think>...</think><search>...</search>.\n${tagged}` });
+      iterations.push({
+        step: iterations.length + 1,
+        reasoning: think,
+        action: 'text_response',
+        query: null,
+        results: null,
+        gt_found: false,
+        gt_rank: null,
+        rank_score: null,
+        answer: null,
+        citations: null,
+        raw_response: text,
+        ...meta,
+      });
+      messages.push({
+        role: 'user',
+        content: `Please answer in the format <think>...</think><search>...</search>.\n${tagged}`,
+      });
       continue;
     }
     const s = searchStep(env, query, options, gt);
-    iterations.push({ step: iterations.length + 1, reasoning: think, action: 'search', query, ...s, answer: null, citations: null, raw_response: text, ...meta });
+    iterations.push({
+      step: iterations.length + 1,
+      reasoning: think,
+      action: 'search',
+      query,
+      ...s,
+      answer: null,
+      citations: null,
+      raw_response: text,
+      ...meta,
+    });
     if (s.results.length) return;
     messages.push({ role: 'user', content: `The search "${query}" found no results. Try another query.\n${tagged}` });
   }

@@ -18,7 +18,8 @@ export type ChatMessage =
   | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
   | { role: 'tool'; tool_call_id: string; content: string };
 
-export type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string; detail?: 'high' | 'low' | 'auto' } };
+export type ContentPart =
+  { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string; detail?: 'high' | 'low' | 'auto' } };
 
 export interface ToolCall {
   id: string;
@@ -52,7 +53,11 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 500, ma
 
 /** A request failed for good (after retries, or not retryable). */
 export class ChatError extends Error {
-  constructor(message: string, readonly status: number | null, readonly retryable: boolean) {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+  ) {
     super(message);
   }
 }
@@ -66,8 +71,14 @@ export class CancelledError extends Error {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new CancelledError());
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(timer); reject(new CancelledError()); };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new CancelledError());
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -75,7 +86,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Seconds or HTTP-date in Retry-After, or vLLM/OpenAI's retry-after-ms. */
 export function retryAfterMs(headers: Headers | Record<string, string> | undefined): number | null {
   if (!headers) return null;
-  const get = (k: string) => (headers instanceof Headers ? headers.get(k) : (headers as Record<string, string>)[k] ?? null);
+  const get = (k: string) =>
+    headers instanceof Headers ? headers.get(k) : ((headers as Record<string, string>)[k] ?? null);
   const ms = get('retry-after-ms');
   if (ms && Number.isFinite(Number(ms))) return Number(ms);
   const v = get('retry-after');
@@ -96,9 +108,18 @@ export class OpenAIChatClient implements ChatClient {
   private next = 0;
   readonly label: string;
 
-  constructor(options: { baseUrls: string[]; apiKey: string; timeoutMs?: number; retry?: Partial<RetryPolicy>; random?: () => number }) {
+  constructor(options: {
+    baseUrls: string[];
+    apiKey: string;
+    timeoutMs?: number;
+    retry?: Partial<RetryPolicy>;
+    random?: () => number;
+  }) {
     if (options.baseUrls.length === 0) throw new Error('at least one base URL is needed');
-    this.clients = options.baseUrls.map((baseURL) => new OpenAI({ baseURL, apiKey: options.apiKey, timeout: options.timeoutMs ?? 120_000, maxRetries: 0 }));
+    this.clients = options.baseUrls.map(
+      (baseURL) =>
+        new OpenAI({ baseURL, apiKey: options.apiKey, timeout: options.timeoutMs ?? 120_000, maxRetries: 0 }),
+    );
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.random = options.random ?? Math.random;
     this.label = options.baseUrls.join(', ');
@@ -116,16 +137,29 @@ export class OpenAIChatClient implements ChatClient {
       const { repetition_penalty, ...body } = request;
       try {
         const response = await client.chat.completions.create(
-          { ...(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming), ...(repetition_penalty !== undefined && repetition_penalty !== 1 ? { repetition_penalty } : {}) } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+          {
+            ...(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming),
+            ...(repetition_penalty !== undefined && repetition_penalty !== 1 ? { repetition_penalty } : {}),
+          } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
           { signal },
         );
-        const message = response.choices?.[0]?.message as (OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string | null; reasoning?: string | null }) | undefined;
+        const message = response.choices?.[0]?.message as
+          | (OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string | null; reasoning?: string | null })
+          | undefined;
         if (!message) throw new ChatError('the server returned no choices', null, true);
         return {
           content: message.content ?? null,
           reasoning_content: message.reasoning_content ?? message.reasoning ?? null,
-          tool_calls: (message.tool_calls ?? []).filter((c): c is OpenAI.Chat.ChatCompletionMessageFunctionToolCall => c.type === 'function').map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments ?? '' } })),
-          usage: response.usage ? { prompt_tokens: response.usage.prompt_tokens, completion_tokens: response.usage.completion_tokens } : null,
+          tool_calls: (message.tool_calls ?? [])
+            .filter((c): c is OpenAI.Chat.ChatCompletionMessageFunctionToolCall => c.type === 'function')
+            .map((c) => ({
+              id: c.id,
+              type: 'function',
+              function: { name: c.function.name, arguments: c.function.arguments ?? '' },
+            })),
+          usage: response.usage
+            ? { prompt_tokens: response.usage.prompt_tokens, completion_tokens: response.usage.completion_tokens }
+            : null,
           latency_ms: performance.now() - started,
           attempts: attempt,
         };

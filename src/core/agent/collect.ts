@@ -53,11 +53,48 @@ export interface CollectOptions {
 }
 
 export type CollectEvent =
-  | { type: 'start'; runId: string; total: number; skipped: number; questions: number; samples: number; agent: string; model: string; file: string }
-  | { type: 'progress'; done: number; total: number; gtFound: number; errors: number; perMinute: number; etaSeconds: number | null; last: { id: string; gtRank: number | null; error: string | null } }
-  | { type: 'done'; done: number; total: number; gtFound: number; errors: number; seconds: number; cancelled: boolean; file: string };
+  | {
+      type: 'start';
+      runId: string;
+      total: number;
+      skipped: number;
+      questions: number;
+      samples: number;
+      agent: string;
+      model: string;
+      file: string;
+    }
+  | {
+      type: 'progress';
+      done: number;
+      total: number;
+      gtFound: number;
+      errors: number;
+      perMinute: number;
+      etaSeconds: number | null;
+      last: { id: string; gtRank: number | null; error: string | null };
+    }
+  | {
+      type: 'done';
+      done: number;
+      total: number;
+      gtFound: number;
+      errors: number;
+      seconds: number;
+      cancelled: boolean;
+      file: string;
+    };
 
-export interface CollectSummary { runId: string; file: string; done: number; total: number; gtFound: number; errors: number; cancelled: boolean; problems: LineError[] }
+export interface CollectSummary {
+  runId: string;
+  file: string;
+  done: number;
+  total: number;
+  gtFound: number;
+  errors: number;
+  cancelled: boolean;
+  problems: LineError[];
+}
 
 /** A record is final unless it stopped on an error (running out of steps is final). */
 export function isFinal(record: { error?: unknown }): boolean {
@@ -102,7 +139,11 @@ async function resumeState(file: string): Promise<Set<string>> {
   const done = new Set<string>();
   if (!existsSync(file)) return done;
   const index = await indexJsonl<string | null>(file, (v) => ({
-    ok: true, summary: isFinal(v as { error?: unknown }) && v.question_id != null ? `${String(v.question_id)}\u0000${Number(v.sample ?? 0)}` : null,
+    ok: true,
+    summary:
+      isFinal(v as { error?: unknown }) && v.question_id != null
+        ? `${String(v.question_id)}\u0000${Number(v.sample ?? 0)}`
+        : null,
   }));
   for (const key of index.summaries) if (key) done.add(key);
   const size = (await fsp.stat(file)).size;
@@ -126,11 +167,15 @@ async function resumeState(file: string): Promise<Set<string>> {
  */
 export async function runCollection(o: CollectOptions): Promise<CollectSummary> {
   // A missing, broken or outdated writer model is refused before anything is written.
-  if (o.agent === 'writer' && !o.writerModel) throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
+  if (o.agent === 'writer' && !o.writerModel)
+    throw new Error('--agent writer needs --writer-model <model.json> (drag writer train)');
   const writer = o.agent === 'writer' ? await loadWriterModel(o.writerModel!) : null;
   const file = o.outFile ?? path.join(o.outDir, 'trajectories.jsonl');
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const runId = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  const runId = `${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   const { questions: all, errors: problems } = await loadQuestionSet(o.questions);
   let questions = all;
   for (const f of o.exclude ?? []) {
@@ -149,21 +194,40 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
     throw new Error(`${file} already has trajectories: pass --resume to continue it, or choose another --out`);
   }
   const tasks: Array<{ q: AgentQuestion; sample: number }> = [];
-  for (const q of questions) for (let s = 0; s < samples; s++) if (!done.has(`${q.id}\u0000${s}`)) tasks.push({ q, sample: s });
+  for (const q of questions)
+    for (let s = 0; s < samples; s++) if (!done.has(`${q.id}\u0000${s}`)) tasks.push({ q, sample: s });
 
   const opened = await openSearchEngine(o.ocr, { cacheDir: o.cacheDir, signal: o.signal });
   const engine = opened.engine;
   const systemPrompt = o.systemPromptFile ? await fsp.readFile(o.systemPromptFile, 'utf8') : undefined;
   const samplingName = o.samplingPreset ?? 'default';
   const sampling = resolveSampling(samplingName, o.samplingOverrides);
-  const model = o.agent === 'keyword' ? 'keyword-agent' : o.agent === 'writer' ? `query-writer:${path.basename(o.writerModel ?? 'model.json')}` : o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct';
+  const model =
+    o.agent === 'keyword'
+      ? 'keyword-agent'
+      : o.agent === 'writer'
+        ? `query-writer:${path.basename(o.writerModel ?? 'model.json')}`
+        : (o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct');
   const text = o.agent !== 'openai' ? await CorpusText.open(o.ocr) : null;
   let shared: ChatClient | undefined;
   const clientFor = (sample: number): ChatClient => {
     if (o.client) return o.client;
     if (o.agent === 'keyword') return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample);
-    if (writer) return new KeywordAgentClient(engine, (f, p) => text!.get(f, p), sample, writer.scorer, writer.model.queryLength, 'query writer (local)');
-    return shared ??= new OpenAIChatClient({ baseUrls: o.baseUrls?.length ? o.baseUrls : ['http://localhost:8001/v1'], apiKey: o.apiKey ?? 'abc123', timeoutMs: o.timeoutMs, retry: o.retry });
+    if (writer)
+      return new KeywordAgentClient(
+        engine,
+        (f, p) => text!.get(f, p),
+        sample,
+        writer.scorer,
+        writer.model.queryLength,
+        'query writer (local)',
+      );
+    return (shared ??= new OpenAIChatClient({
+      baseUrls: o.baseUrls?.length ? o.baseUrls : ['http://localhost:8001/v1'],
+      apiKey: o.apiKey ?? 'abc123',
+      timeoutMs: o.timeoutMs,
+      retry: o.retry,
+    }));
   };
 
   // Page images for a vision model: rendered once per (PDF hash, page, budget), sent as base64.
@@ -181,7 +245,10 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
         const pdf = path.join(pdfDir, f);
         const options = { maxPixels: o.maxPixels ?? 1_003_520, format: 'jpeg' as const };
         p = existsSync(pdf)
-          ? cache.get(pdf, page, options, () => pool!.render(pdf, page, options)).then(async (img) => `data:image/jpeg;base64,${(await fsp.readFile(img.file)).toString('base64')}`).catch(() => null)
+          ? cache
+              .get(pdf, page, options, () => pool!.render(pdf, page, options))
+              .then(async (img) => `data:image/jpeg;base64,${(await fsp.readFile(img.file)).toString('base64')}`)
+              .catch(() => null)
           : Promise.resolve(null);
         if (memo.size > 512) memo.clear();
         memo.set(key, p);
@@ -192,13 +259,41 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
 
   const runJson = path.join(path.dirname(file), o.outFile ? `${path.basename(file, '.jsonl')}.run.json` : 'run.json');
   const config = {
-    agent: o.agent, model, base_urls: o.agent === 'openai' ? o.baseUrls ?? ['http://localhost:8001/v1'] : [], questions: path.resolve(o.questions), ocr: path.resolve(o.ocr),
-    concurrency: o.concurrency ?? 8, max_iterations: o.maxIterations ?? 5, top_k: o.topK ?? 3, samples, sampling_preset: samplingName, sampling, tag_mode: !!o.tagMode,
-    limit: o.limit ?? null, resume: !!o.resume, system_prompt_file: o.systemPromptFile ? path.resolve(o.systemPromptFile) : null,
+    agent: o.agent,
+    model,
+    base_urls: o.agent === 'openai' ? (o.baseUrls ?? ['http://localhost:8001/v1']) : [],
+    questions: path.resolve(o.questions),
+    ocr: path.resolve(o.ocr),
+    concurrency: o.concurrency ?? 8,
+    max_iterations: o.maxIterations ?? 5,
+    top_k: o.topK ?? 3,
+    samples,
+    sampling_preset: samplingName,
+    sampling,
+    tag_mode: !!o.tagMode,
+    limit: o.limit ?? null,
+    resume: !!o.resume,
+    system_prompt_file: o.systemPromptFile ? path.resolve(o.systemPromptFile) : null,
   };
   const started = Date.now();
-  await writeJsonAtomic(runJson, { run_id: runId, status: 'running', started: new Date(started).toISOString(), config, counts: { total: tasks.length } });
-  o.onEvent?.({ type: 'start', runId, total: tasks.length, skipped: questions.length * samples - tasks.length, questions: questions.length, samples, agent: o.agent, model, file });
+  await writeJsonAtomic(runJson, {
+    run_id: runId,
+    status: 'running',
+    started: new Date(started).toISOString(),
+    config,
+    counts: { total: tasks.length },
+  });
+  o.onEvent?.({
+    type: 'start',
+    runId,
+    total: tasks.length,
+    skipped: questions.length * samples - tasks.length,
+    questions: questions.length,
+    samples,
+    agent: o.agent,
+    model,
+    file,
+  });
 
   const handle = await fsp.open(file, 'a');
   const appender = new Appender(handle);
@@ -209,31 +304,58 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   let cancelled = false;
   const worker = async () => {
     while (next < tasks.length) {
-      if (o.signal?.aborted) { cancelled = true; return; }
+      if (o.signal?.aborted) {
+        cancelled = true;
+        return;
+      }
       const { q, sample } = tasks[next++];
       let record;
       try {
-        record = await runAgent(clientFor(sample), env, q, {
-          model, sampling, samplingName, maxIterations: o.maxIterations ?? 5, topK: o.topK ?? 3, tagMode: o.tagMode, runId, sample,
-          id: samples > 1 ? `traj_${q.id}_s${sample}` : `traj_${q.id}`, systemPrompt,
-        }, o.signal);
+        record = await runAgent(
+          clientFor(sample),
+          env,
+          q,
+          {
+            model,
+            sampling,
+            samplingName,
+            maxIterations: o.maxIterations ?? 5,
+            topK: o.topK ?? 3,
+            tagMode: o.tagMode,
+            runId,
+            sample,
+            id: samples > 1 ? `traj_${q.id}_s${sample}` : `traj_${q.id}`,
+            systemPrompt,
+          },
+          o.signal,
+        );
       } catch (err) {
-        if (err instanceof CancelledError) { cancelled = true; return; }
+        if (err instanceof CancelledError) {
+          cancelled = true;
+          return;
+        }
         throw err;
       }
       // The next question starts while this record is being fsynced (it counts as in flight until then).
-      writes.push(appender.append(record).then(() => {
-        completed++;
-        if (record.gt_ever_found) gtFound++;
-        if (!isFinal(record)) errors++;
-        const elapsed = (Date.now() - started) / 1000;
-        const perMinute = elapsed > 0 ? (completed / elapsed) * 60 : 0;
-        o.onEvent?.({
-          type: 'progress', done: completed, total: tasks.length, gtFound, errors, perMinute: Math.round(perMinute * 10) / 10,
-          etaSeconds: perMinute > 0 ? Math.round(((tasks.length - completed) / perMinute) * 60) : null,
-          last: { id: record.id, gtRank: record.best_gt_rank ?? null, error: record.error ?? null },
-        });
-      }));
+      writes.push(
+        appender.append(record).then(() => {
+          completed++;
+          if (record.gt_ever_found) gtFound++;
+          if (!isFinal(record)) errors++;
+          const elapsed = (Date.now() - started) / 1000;
+          const perMinute = elapsed > 0 ? (completed / elapsed) * 60 : 0;
+          o.onEvent?.({
+            type: 'progress',
+            done: completed,
+            total: tasks.length,
+            gtFound,
+            errors,
+            perMinute: Math.round(perMinute * 10) / 10,
+            etaSeconds: perMinute > 0 ? Math.round(((tasks.length - completed) / perMinute) * 60) : null,
+            last: { id: record.id, gtRank: record.best_gt_rank ?? null, error: record.error ?? null },
+          });
+        }),
+      );
     }
   };
   const writes: Array<Promise<void>> = [];
@@ -246,8 +368,14 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   }
   const seconds = (Date.now() - started) / 1000;
   await writeJsonAtomic(runJson, {
-    run_id: runId, status: cancelled ? 'cancelled' : 'finished', started: new Date(started).toISOString(), finished: new Date().toISOString(), seconds,
-    config, counts: { total: tasks.length, done: completed, gt_found: gtFound, errors }, model,
+    run_id: runId,
+    status: cancelled ? 'cancelled' : 'finished',
+    started: new Date(started).toISOString(),
+    finished: new Date().toISOString(),
+    seconds,
+    config,
+    counts: { total: tasks.length, done: completed, gt_found: gtFound, errors },
+    model,
   });
   o.onEvent?.({ type: 'done', done: completed, total: tasks.length, gtFound, errors, seconds, cancelled, file });
   return { runId, file, done: completed, total: tasks.length, gtFound, errors, cancelled, problems };

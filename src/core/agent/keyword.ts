@@ -4,7 +4,35 @@ import { fnv1a, mulberry32 } from '../util/random';
 import type { ChatClient, ChatReply, ChatRequest } from './client';
 
 /** Question words that carry no retrieval signal. */
-export const QUESTION_WORDS = new Set(['what', 'which', 'who', 'whom', 'whose', 'how', 'many', 'much', 'does', 'did', 'do', 'was', 'were', 'has', 'had', 'give', 'response', 'question', 'answer', 'based', 'using', 'shown', 'provide', 'assume', 'you', 'please', 'than']);
+export const QUESTION_WORDS = new Set([
+  'what',
+  'which',
+  'who',
+  'whom',
+  'whose',
+  'how',
+  'many',
+  'much',
+  'does',
+  'did',
+  'do',
+  'was',
+  'were',
+  'has',
+  'had',
+  'give',
+  'response',
+  'question',
+  'answer',
+  'based',
+  'using',
+  'shown',
+  'provide',
+  'assume',
+  'you',
+  'please',
+  'than',
+]);
 
 /**
  * The embedded keyword agent: no model server, same protocol (it answers chat requests with tool
@@ -20,7 +48,13 @@ export type TermScorer = (question: string, tokens: string[], idf: (t: string) =
 /** The keyword agent's own heuristic: corpus IDF, with a boost for names and numbers. */
 export const idfScorer: TermScorer = (question, tokens, idf) => {
   // Capitalised words (names) and numbers (years, amounts) are what financial questions hinge on.
-  const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+  const capitalised = new Set(
+    question
+      .split(/\s+/)
+      .slice(1)
+      .filter((w) => /^\p{Lu}/u.test(w))
+      .flatMap((w) => analyze(w)),
+  );
   return new Map(tokens.map((t) => [t, idf(t) * (capitalised.has(t) ? 1.5 : 1) * (/^\d/.test(t) ? 1.3 : 1)]));
 };
 
@@ -43,7 +77,9 @@ export class KeywordAgentClient implements ChatClient {
   plan(question: string, temperature: number): string[] {
     const random = mulberry32(fnv1a(question) ^ Math.imul(this.seed + 1, 0x9e3779b1));
     // Words the corpus never uses would make an AND query empty.
-    const tokens = [...new Set(analyze(question))].filter((t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0);
+    const tokens = [...new Set(analyze(question))].filter(
+      (t) => !QUESTION_WORDS.has(t) && this.engine.docFrequency(t) > 0,
+    );
     const scores = this.scorer(question, tokens, (t) => this.engine.termIdf(t));
     // Temperature is noise relative to the spread of this question's scores, so sampling explores
     // whatever the scale (IDF up to ~8, a writer's logits): at 1.2 ("creative") a word can move by up
@@ -51,17 +87,24 @@ export class KeywordAgentClient implements ChatClient {
     const finite = tokens.map((t) => scores.get(t) ?? 0).filter(Number.isFinite);
     const spread = finite.length > 1 ? Math.max(...finite) - Math.min(...finite) || 1 : 1;
     const ranked = tokens
-      .map((t) => ({ t, score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * temperature * spread : 0) }))
+      .map((t) => ({
+        t,
+        score: (scores.get(t) ?? 0) + (temperature > 0 ? (random() - 0.5) * temperature * spread : 0),
+      }))
       .sort((a, b) => b.score - a.score)
       .map((x) => x.t);
     const top = ranked.slice(0, this.queryLength);
     const plans: string[] = [];
     for (let n = top.length; n >= 2; n--) plans.push(top.slice(0, n).join(' '));
     if (top.length >= 2) plans.push(top.join(' OR '));
-    const words = question.split(/\s+/).map((w) => w.replace(/[^\p{L}\p{N}.-]/gu, '')).filter(Boolean);
+    const words = question
+      .split(/\s+/)
+      .map((w) => w.replace(/[^\p{L}\p{N}.-]/gu, ''))
+      .filter(Boolean);
     for (let i = 0; i + 1 < words.length && plans.length < 8; i++) {
       const pair = analyze(`${words[i]} ${words[i + 1]}`);
-      if (pair.length === 2 && !QUESTION_WORDS.has(pair[0]) && !QUESTION_WORDS.has(pair[1])) plans.push(`"${words[i]} ${words[i + 1]}"`);
+      if (pair.length === 2 && !QUESTION_WORDS.has(pair[0]) && !QUESTION_WORDS.has(pair[1]))
+        plans.push(`"${words[i]} ${words[i + 1]}"`);
     }
     if (plans.length === 0 && ranked.length) plans.push(ranked[0]);
     return [...new Set(plans)];
@@ -74,7 +117,10 @@ export class KeywordAgentClient implements ChatClient {
     const searches: Array<{ query: string; found: number }> = [];
     const pendingQueries = new Map<string, string>();
     for (const m of request.messages) {
-      if (m.role === 'assistant') for (const c of m.tool_calls ?? []) if (c.function.name === 'search_documents') pendingQueries.set(c.id, (JSON.parse(c.function.arguments) as { query: string }).query);
+      if (m.role === 'assistant')
+        for (const c of m.tool_calls ?? [])
+          if (c.function.name === 'search_documents')
+            pendingQueries.set(c.id, (JSON.parse(c.function.arguments) as { query: string }).query);
       if (m.role === 'tool' && pendingQueries.has(m.tool_call_id)) {
         const found = Number(/Found (\d+)/.exec(m.content)?.[1] ?? 0);
         searches.push({ query: pendingQueries.get(m.tool_call_id)!, found });
@@ -85,19 +131,35 @@ export class KeywordAgentClient implements ChatClient {
     const last = searches[searches.length - 1];
     const id = `call_kw_${++this.calls}`;
     const reply = (name: string, args: unknown, thought: string): ChatReply => ({
-      content: `<think>${thought}</think>`, reasoning_content: null,
+      content: `<think>${thought}</think>`,
+      reasoning_content: null,
       tool_calls: [{ id, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
-      usage: null, latency_ms: performance.now() - started, attempts: 1,
+      usage: null,
+      latency_ms: performance.now() - started,
+      attempts: 1,
     });
     if ((last && last.found > 0) || forced || searches.length >= plans.length) {
       const answer = last && last.found > 0 ? await this.answer(last.query, question) : null;
-      return reply('provide_answer', answer ?? { answer: [], citations: [] }, answer ? `The top page for "${last!.query}" should hold the answer.` : 'No search found anything useful.');
+      return reply(
+        'provide_answer',
+        answer ?? { answer: [], citations: [] },
+        answer ? `The top page for "${last!.query}" should hold the answer.` : 'No search found anything useful.',
+      );
     }
     const next = plans[searches.length];
-    return reply('search_documents', { query: next }, searches.length === 0 ? `Keywords ranked by corpus IDF: ${plans[0]}` : `"${last!.query}" found nothing; reformulating.`);
+    return reply(
+      'search_documents',
+      { query: next },
+      searches.length === 0
+        ? `Keywords ranked by corpus IDF: ${plans[0]}`
+        : `"${last!.query}" found nothing; reformulating.`,
+    );
   }
 
-  private async answer(query: string, question: string): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
+  private async answer(
+    query: string,
+    question: string,
+  ): Promise<{ answer: string[]; citations: Array<{ file: string; page: number }> } | null> {
     const [top] = this.engine.search(query, 1);
     if (!top) return null;
     const citations = [{ file: top.file, page: top.page_number }];
@@ -105,9 +167,17 @@ export class KeywordAgentClient implements ChatClient {
     // A running header or footer (the same words on the next or previous page, numbers aside)
     // matches every question about the document: it is never the answer. Lines of numbers only
     // (table rows: "2022 480.5" has the shape of many rows) are never taken for one.
-    const neighbour = (await this.pageText(top.file, top.page_number + 1)) ?? (top.page_number > 1 ? await this.pageText(top.file, top.page_number - 1) : null) ?? '';
+    const neighbour =
+      (await this.pageText(top.file, top.page_number + 1)) ??
+      (top.page_number > 1 ? await this.pageText(top.file, top.page_number - 1) : null) ??
+      '';
     const shape = (line: string) => line.replace(/\d+/g, '#').replace(/\s+/g, ' ').trim();
-    const repeated = new Set(neighbour.split(/\n+/).map(shape).filter((l) => /\p{L}{3}/u.test(l)));
+    const repeated = new Set(
+      neighbour
+        .split(/\n+/)
+        .map(shape)
+        .filter((l) => /\p{L}{3}/u.test(l)),
+    );
     const asked = new Set(analyze(question));
     const terms = new Set([...this.engine.queryTerms(query), ...[...asked].filter((t) => !QUESTION_WORDS.has(t))]);
     const lines = text.split(/\n+/).filter((line) => !repeated.has(shape(line)));
@@ -127,8 +197,13 @@ export class KeywordAgentClient implements ChatClient {
         if (!sentence.trim()) continue;
         const extra = beyondQuestion(sentence, asked).extra;
         const informative = extra.length > 0 && (!quantity || extra.some((w) => /\d/.test(w)));
-        const score = new Set(analyze(sentence).filter((t) => terms.has(t))).size + (informative ? 1000 : 0) - extra.length / 1000;
-        if (score > bestScore) { best = sentence.trim(); bestLine = i; bestScore = score; }
+        const score =
+          new Set(analyze(sentence).filter((t) => terms.has(t))).size + (informative ? 1000 : 0) - extra.length / 1000;
+        if (score > bestScore) {
+          best = sentence.trim();
+          bestLine = i;
+          bestScore = score;
+        }
       }
     });
     let value = best ? extractValue(best, question, asked) : '';
@@ -172,7 +247,10 @@ export function extremeRow(lines: readonly string[], lowest: boolean): string | 
     const i = tokens.findIndex((t) => NUMBER.test(t));
     // Only numbers after the label (a sentence goes on with words).
     if (i < 1 || i > 6 || !tokens.slice(i).every((t) => NUMBER.test(t) || /^[$%—–-]$/.test(t))) continue;
-    const label = tokens.slice(0, i).filter((t) => t !== '$').join(' ');
+    const label = tokens
+      .slice(0, i)
+      .filter((t) => t !== '$')
+      .join(' ');
     // A total is not one of the items compared.
     if (!/\p{L}/u.test(label) || /[.!?:;]$/.test(label) || /^total\b/i.test(label)) continue;
     const raw = tokens[i];
@@ -186,8 +264,17 @@ const NUMBER = /^\(?-?\$?\d[\d,]*(\.\d+)?%?\)?$/;
 
 /** A sentence's words (punctuation trimmed), and those that are not the question's own words. */
 function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: string[]; extra: string[] } {
-  const words = sentence.split(/\s+/).map((w) => w.replace(/^[^\p{L}\p{N}$€£(-]+|[^\p{L}\p{N}%)]+$/gu, '')).filter(Boolean);
-  return { words, extra: words.filter((w) => { const a = analyze(w); return a.length > 0 && !a.every((t) => asked.has(t)); }) };
+  const words = sentence
+    .split(/\s+/)
+    .map((w) => w.replace(/^[^\p{L}\p{N}$€£(-]+|[^\p{L}\p{N}%)]+$/gu, ''))
+    .filter(Boolean);
+  return {
+    words,
+    extra: words.filter((w) => {
+      const a = analyze(w);
+      return a.length > 0 && !a.every((t) => asked.has(t));
+    }),
+  };
 }
 
 /**
@@ -197,7 +284,11 @@ function beyondQuestion(sentence: string, asked: ReadonlySet<string>): { words: 
  * nothing that is a name or a number, stays the whole sentence: left-over words out of a sentence
  * read worse than the sentence ("each", "Company its subsidiaries …").
  */
-export function extractValue(sentence: string, question: string, asked: ReadonlySet<string> = new Set(analyze(question))): string {
+export function extractValue(
+  sentence: string,
+  question: string,
+  asked: ReadonlySet<string> = new Set(analyze(question)),
+): string {
   const { words, extra } = beyondQuestion(sentence, asked);
   if (extra.length === 0 || extra.length === words.filter((w) => analyze(w).length > 0).length) return sentence;
   // A quantity asked and one number given (a day of a date is not one): the number, from a table

@@ -17,7 +17,8 @@ export const SEARCH_TOOL = {
   type: 'function',
   function: {
     name: 'search_documents',
-    description: 'Search the document collection and get back images of the matching pages. The query may use keywords, "exact phrases" and the boolean operators AND, OR, NOT.',
+    description:
+      'Search the document collection and get back images of the matching pages. The query may use keywords, "exact phrases" and the boolean operators AND, OR, NOT.',
     parameters: {
       type: 'object',
       properties: { query: { type: 'string', description: 'Search query: keywords, "exact phrases", AND/OR/NOT.' } },
@@ -37,7 +38,11 @@ export const ANSWER_TOOL = {
         answer: { type: 'array', items: { type: 'string' } },
         citations: {
           type: 'array',
-          items: { type: 'object', properties: { file: { type: 'string' }, page: { type: 'integer' } }, required: ['file', 'page'] },
+          items: {
+            type: 'object',
+            properties: { file: { type: 'string' }, page: { type: 'integer' } },
+            required: ['file', 'page'],
+          },
         },
       },
       required: ['answer', 'citations'],
@@ -48,7 +53,8 @@ export const ANSWER_TOOL = {
 export const TOOLS = [SEARCH_TOOL, ANSWER_TOOL] as const;
 
 /** Appended (not saved) on the last turn, when provide_answer is forced (DRAG-SPEC §3.3). */
-export const FINAL_STEP_MESSAGE = 'This is the last step: give your final answer now with provide_answer, citing the pages you found.';
+export const FINAL_STEP_MESSAGE =
+  'This is the last step: give your final answer now with provide_answer, citing the pages you found.';
 
 /** DRAG's tag mode (§7.5): no tools; the model writes <think> then <search>. */
 export const TAG_MODE_PROMPT = `You are a search assistant. For the question, first reason inside <think>...</think>, then write one search query inside <search>...</search>. The query may use keywords, "exact phrases" and upper-case AND, OR, NOT.`;

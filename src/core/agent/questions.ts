@@ -15,14 +15,19 @@ export async function loadQuestionSet(file: string): Promise<{ questions: AgentQ
   const add = (value: unknown, index: number, line: number) => {
     const q = QuestionRecord.safeParse(value);
     if (!q.success) {
-      for (const i of q.error.issues.slice(0, 3)) errors.push({ file, line, fieldPath: formatFieldPath(i.path), message: i.message });
+      for (const i of q.error.issues.slice(0, 3))
+        errors.push({ file, line, fieldPath: formatFieldPath(i.path), message: i.message });
       return;
     }
     const d = q.data as QuestionRecord & { question_type?: string };
     questions.push({
       id: String(d.id ?? d.question_id ?? `unknown_${index}`),
       question: d.question,
-      ground_truth: { answers: d.answers ?? null, answer_locations: d.answer_locations ?? null, category: d.category ?? d.question_type ?? null },
+      ground_truth: {
+        answers: d.answers ?? null,
+        answer_locations: d.answer_locations ?? null,
+        category: d.category ?? d.question_type ?? null,
+      },
     });
   };
   const text = await fsp.readFile(file, 'utf8');
@@ -46,8 +51,14 @@ export async function loadQuestionSet(file: string): Promise<{ questions: AgentQ
 export async function loadIdList(file: string): Promise<Set<string>> {
   const value = JSON.parse(await fsp.readFile(file, 'utf8')) as unknown;
   const ids = new Set<string>();
-  if (value && typeof value === 'object' && !Array.isArray(value) && Array.isArray((value as { items?: unknown }).items)) {
-    for (const item of (value as { items: Array<{ question_id?: unknown }> }).items) if (item?.question_id != null) ids.add(String(item.question_id));
+  if (
+    value &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Array.isArray((value as { items?: unknown }).items)
+  ) {
+    for (const item of (value as { items: Array<{ question_id?: unknown }> }).items)
+      if (item?.question_id != null) ids.add(String(item.question_id));
   } else if (Array.isArray(value)) {
     for (const item of value as Array<Record<string, unknown> | string>) {
       if (typeof item === 'string') ids.add(item);

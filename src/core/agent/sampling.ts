@@ -18,7 +18,8 @@ export const SAMPLING_PRESETS: Readonly<Record<string, Readonly<Sampling>>> = Ob
 /** A preset with overrides applied; throws on an unknown preset name. */
 export function resolveSampling(name: string, overrides: Partial<Sampling> = {}): Sampling {
   const preset = SAMPLING_PRESETS[name];
-  if (!preset) throw new Error(`unknown sampling preset "${name}"; choose from ${Object.keys(SAMPLING_PRESETS).join(', ')}`);
+  if (!preset)
+    throw new Error(`unknown sampling preset "${name}"; choose from ${Object.keys(SAMPLING_PRESETS).join(', ')}`);
   const out = { ...preset };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (out as Record<string, number>)[k] = v as number;
   return out;

@@ -24,9 +24,25 @@ export interface WriterModel {
   trained: { examples: number; words: number; positives: number; epochs: number; accuracy: number; seed: number };
 }
 
-const DENSE = ['idf', 'position', 'capitalised', 'number', 'has_digit', 'length', 'early', 'idf_rank', 'repeated', 'last_sentence', 'first_sentence_only'] as const;
+const DENSE = [
+  'idf',
+  'position',
+  'capitalised',
+  'number',
+  'has_digit',
+  'length',
+  'early',
+  'idf_rank',
+  'repeated',
+  'last_sentence',
+  'first_sentence_only',
+] as const;
 
-interface Candidate { word: string; dense: number[]; bucket: number }
+interface Candidate {
+  word: string;
+  dense: number[];
+  bucket: number;
+}
 
 /** The candidate words of a question and their features. */
 export function candidates(question: string, idf: (t: string) => number, buckets: number): Candidate[] {
@@ -36,10 +52,19 @@ export function candidates(question: string, idf: (t: string) => number, buckets
   for (const t of all) counts.set(t, (counts.get(t) ?? 0) + 1);
   // Questions often open with context that is not on the answer's page ("X leads Y.", "Assume you
   // are an analyst."): which sentence a word is in, and whether the question repeats it.
-  const sentences = question.split(/(?<=[.?!:])\s+(?=\S)/).map((x) => new Set(analyze(x))).filter((x) => x.size > 0);
+  const sentences = question
+    .split(/(?<=[.?!:])\s+(?=\S)/)
+    .map((x) => new Set(analyze(x)))
+    .filter((x) => x.size > 0);
   const last = sentences[sentences.length - 1] ?? new Set<string>();
   const rest = new Set(sentences.slice(1).flatMap((x) => [...x]));
-  const capitalised = new Set(question.split(/\s+/).slice(1).filter((w) => /^\p{Lu}/u.test(w)).flatMap((w) => analyze(w)));
+  const capitalised = new Set(
+    question
+      .split(/\s+/)
+      .slice(1)
+      .filter((w) => /^\p{Lu}/u.test(w))
+      .flatMap((w) => analyze(w)),
+  );
   const idfs = tokens.map((t) => idf(t));
   const maxIdf = Math.max(1, ...idfs);
   const order = [...idfs].sort((a, b) => b - a);
@@ -71,7 +96,11 @@ function score(model: Pick<WriterModel, 'weights' | 'bias'>, c: Candidate): numb
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /** One training example: a question and the query that worked for it, with how well it worked. */
-export interface WriterExample { question: string; query: string; weight: number }
+export interface WriterExample {
+  question: string;
+  query: string;
+  weight: number;
+}
 
 /** Reads `sft_query` lines: `<question>…</question>` in, `<search>…</search>` out, weighted by rank score. */
 export function examplesFromSftQuery(lines: ReadonlyArray<Record<string, unknown>>): WriterExample[] {
@@ -87,7 +116,11 @@ export function examplesFromSftQuery(lines: ReadonlyArray<Record<string, unknown
 }
 
 /** Trains the writer with seeded SGD (L2-regularised logistic regression). Deterministic for a seed. */
-export function trainWriter(examples: readonly WriterExample[], idf: (t: string) => number, options: { epochs?: number; seed?: number; buckets?: number; learningRate?: number; l2?: number } = {}): WriterModel {
+export function trainWriter(
+  examples: readonly WriterExample[],
+  idf: (t: string) => number,
+  options: { epochs?: number; seed?: number; buckets?: number; learningRate?: number; l2?: number } = {},
+): WriterModel {
   const buckets = options.buckets ?? 4096;
   const epochs = options.epochs ?? 30;
   const seed = options.seed ?? 1;
@@ -96,11 +129,22 @@ export function trainWriter(examples: readonly WriterExample[], idf: (t: string)
   const rows: Array<{ c: Candidate; y: number; w: number }> = [];
   const lengths: number[] = [];
   // The same examples in any order train the same model (collection writes in completion order).
-  const ordered = [...examples].sort((a, b) => (a.question < b.question ? -1 : a.question > b.question ? 1 : a.query < b.query ? -1 : a.query > b.query ? 1 : a.weight - b.weight));
+  const ordered = [...examples].sort((a, b) =>
+    a.question < b.question
+      ? -1
+      : a.question > b.question
+        ? 1
+        : a.query < b.query
+          ? -1
+          : a.query > b.query
+            ? 1
+            : a.weight - b.weight,
+  );
   for (const ex of ordered) {
     const inQuery = new Set(analyze(ex.query));
     lengths.push(inQuery.size);
-    for (const c of candidates(ex.question, idf, buckets)) rows.push({ c, y: inQuery.has(c.word) ? 1 : 0, w: ex.weight });
+    for (const c of candidates(ex.question, idf, buckets))
+      rows.push({ c, y: inQuery.has(c.word) ? 1 : 0, w: ex.weight });
   }
   const model = { weights: new Array<number>(DENSE.length + buckets).fill(0), bias: 0 };
   const random = mulberry32(seed);
@@ -123,16 +167,30 @@ export function trainWriter(examples: readonly WriterExample[], idf: (t: string)
   const correct = rows.filter((r) => (score(model, r.c) > 0 ? 1 : 0) === r.y).length;
   const sorted = [...lengths].sort((a, b) => a - b);
   return {
-    format: 'drag-query-writer', version: 2, buckets, weights: model.weights.map((x) => Number(x.toFixed(6))), bias: Number(model.bias.toFixed(6)),
+    format: 'drag-query-writer',
+    version: 2,
+    buckets,
+    weights: model.weights.map((x) => Number(x.toFixed(6))),
+    bias: Number(model.bias.toFixed(6)),
     queryLength: Math.min(5, Math.max(2, sorted.length ? sorted[Math.floor(sorted.length / 2)] : 3)),
-    trained: { examples: examples.length, words: rows.length, positives: rows.filter((r) => r.y === 1).length, epochs, accuracy: rows.length ? correct / rows.length : 0, seed },
+    trained: {
+      examples: examples.length,
+      words: rows.length,
+      positives: rows.filter((r) => r.y === 1).length,
+      epochs,
+      accuracy: rows.length ? correct / rows.length : 0,
+      seed,
+    },
   };
 }
 
 /** The writer as the agent's term scorer. */
 export function writerScorer(model: WriterModel): TermScorer {
   if (model.format !== 'drag-query-writer') throw new Error('not a DRAG query writer model (format drag-query-writer)');
-  if (model.version !== 2) throw new Error(`a query writer model of version ${String(model.version)}, this DRAG Studio reads version 2 (more question features): train it again with drag writer train`);
+  if (model.version !== 2)
+    throw new Error(
+      `a query writer model of version ${String(model.version)}, this DRAG Studio reads version 2 (more question features): train it again with drag writer train`,
+    );
   return (question, tokens, idf) => {
     const byWord = new Map(candidates(question, idf, model.buckets).map((c) => [c.word, c]));
     return new Map(tokens.map((t) => [t, byWord.has(t) ? score(model, byWord.get(t)!) : -Infinity]));
@@ -145,7 +203,9 @@ export async function loadWriterModel(file: string): Promise<{ model: WriterMode
   try {
     model = JSON.parse(await fsp.readFile(file, 'utf8')) as WriterModel;
   } catch (err) {
-    throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`);
+    throw new Error(
+      `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`,
+    );
   }
   try {
     return { model, scorer: writerScorer(model) };

@@ -16,7 +16,16 @@ export interface CorpusManifest {
 
 export type CorpusEvent =
   | { type: 'start'; total: number; reused: number }
-  | { type: 'file'; file: string; done: number; total: number; status: 'extracted' | 'reused' | 'image-only' | 'failed'; pages: number; message?: string; ms: number };
+  | {
+      type: 'file';
+      file: string;
+      done: number;
+      total: number;
+      status: 'extracted' | 'reused' | 'image-only' | 'failed';
+      pages: number;
+      message?: string;
+      ms: number;
+    };
 
 export interface CorpusReport {
   out: string;
@@ -48,7 +57,9 @@ async function readManifest(outFile: string): Promise<CorpusManifest | null> {
 async function existingPages(outFile: string): Promise<Map<string, OcrPage[]>> {
   const byFile = new Map<string, OcrPage[]>();
   if (!existsSync(outFile)) return byFile;
-  const index = await indexJsonl<{ file: string }>(outFile, (v) => (typeof v.file === 'string' ? { ok: true, summary: { file: v.file } } : { ok: false, problems: [] }));
+  const index = await indexJsonl<{ file: string }>(outFile, (v) =>
+    typeof v.file === 'string' ? { ok: true, summary: { file: v.file } } : { ok: false, problems: [] },
+  );
   for (let i = 0; i < index.summaries.length; i++) {
     const page = (await readLine(outFile, index.offsets[i], index.lengths[i])) as OcrPage;
     const list = byFile.get(page.file) ?? [];
@@ -71,14 +82,24 @@ export async function buildCorpus(
 ): Promise<CorpusReport> {
   const manifest = await readManifest(outFile);
   if (existsSync(outFile) && !manifest && !options.force) {
-    throw new ForeignOcrFileError(`${outFile} was not made by drag corpus build (no ${path.basename(manifestPath(outFile))}): it is used as-is. Pass --force to rebuild it from the PDFs.`);
+    throw new ForeignOcrFileError(
+      `${outFile} was not made by drag corpus build (no ${path.basename(manifestPath(outFile))}): it is used as-is. Pass --force to rebuild it from the PDFs.`,
+    );
   }
   const names = (await fsp.readdir(pdfDir)).filter((n) => n.toLowerCase().endsWith('.pdf')).sort();
   const hashes = await Promise.all(names.map((n) => hashFile(path.join(pdfDir, n))));
   const previous = manifest ? await existingPages(outFile) : new Map<string, OcrPage[]>();
   const pagesByFile = new Map<string, OcrPage[]>();
   const next: CorpusManifest = { version: 1, tool: 'drag-studio pdf.js', files: {} };
-  const report: CorpusReport = { out: outFile, files: names.length, pages: 0, extracted: [], reused: [], imageOnly: [], failed: [] };
+  const report: CorpusReport = {
+    out: outFile,
+    files: names.length,
+    pages: 0,
+    extracted: [],
+    reused: [],
+    imageOnly: [],
+    failed: [],
+  };
   const todo: number[] = [];
   names.forEach((name, i) => {
     const old = manifest?.files[name];
@@ -93,42 +114,76 @@ export async function buildCorpus(
   });
   options.onEvent?.({ type: 'start', total: names.length, reused: report.reused.length });
   let done = report.reused.length;
-  for (const name of report.reused) options.onEvent?.({ type: 'file', file: name, done, total: names.length, status: 'reused', pages: pagesByFile.get(name)!.length, ms: 0 });
+  for (const name of report.reused)
+    options.onEvent?.({
+      type: 'file',
+      file: name,
+      done,
+      total: names.length,
+      status: 'reused',
+      pages: pagesByFile.get(name)!.length,
+      ms: 0,
+    });
 
   const pool = new PdfWorkerPool(options.workers);
   const abort = () => void pool.close();
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
-    await Promise.all(todo.map(async (i) => {
-      const name = names[i];
-      const started = performance.now();
-      try {
-        const texts = await pool.extract(path.join(pdfDir, name));
-        const pages = texts.map((text, p) => ({ file: name, page_number: p + 1, total_pages: texts.length, text }));
-        pagesByFile.set(name, pages);
-        const imageOnly = texts.length > 0 && texts.every((t) => t.trim() === '');
-        next.files[name] = { sha256: hashes[i], pages: texts.length, status: imageOnly ? 'image-only' : 'ok' };
-        if (imageOnly) {
-          next.files[name].message = 'no text layer (scanned or image-only): pages kept with empty text; run an OCR tool for their text';
-          report.imageOnly.push(name);
+    await Promise.all(
+      todo.map(async (i) => {
+        const name = names[i];
+        const started = performance.now();
+        try {
+          const texts = await pool.extract(path.join(pdfDir, name));
+          const pages = texts.map((text, p) => ({ file: name, page_number: p + 1, total_pages: texts.length, text }));
+          pagesByFile.set(name, pages);
+          const imageOnly = texts.length > 0 && texts.every((t) => t.trim() === '');
+          next.files[name] = { sha256: hashes[i], pages: texts.length, status: imageOnly ? 'image-only' : 'ok' };
+          if (imageOnly) {
+            next.files[name].message =
+              'no text layer (scanned or image-only): pages kept with empty text; run an OCR tool for their text';
+            report.imageOnly.push(name);
+          }
+          report.extracted.push(name);
+          options.onEvent?.({
+            type: 'file',
+            file: name,
+            done: ++done,
+            total: names.length,
+            status: imageOnly ? 'image-only' : 'extracted',
+            pages: texts.length,
+            message: next.files[name].message,
+            ms: performance.now() - started,
+          });
+        } catch (err) {
+          if (options.signal?.aborted) throw options.signal.reason ?? new Error('cancelled');
+          const kind = err instanceof PdfError ? err.kind : 'unreadable';
+          const message = (err as Error).message;
+          next.files[name] = { sha256: hashes[i], pages: 0, status: 'failed', message };
+          report.failed.push({ file: name, kind, message });
+          options.onEvent?.({
+            type: 'file',
+            file: name,
+            done: ++done,
+            total: names.length,
+            status: 'failed',
+            pages: 0,
+            message,
+            ms: performance.now() - started,
+          });
         }
-        report.extracted.push(name);
-        options.onEvent?.({ type: 'file', file: name, done: ++done, total: names.length, status: imageOnly ? 'image-only' : 'extracted', pages: texts.length, message: next.files[name].message, ms: performance.now() - started });
-      } catch (err) {
-        if (options.signal?.aborted) throw options.signal.reason ?? new Error('cancelled');
-        const kind = err instanceof PdfError ? err.kind : 'unreadable';
-        const message = (err as Error).message;
-        next.files[name] = { sha256: hashes[i], pages: 0, status: 'failed', message };
-        report.failed.push({ file: name, kind, message });
-        options.onEvent?.({ type: 'file', file: name, done: ++done, total: names.length, status: 'failed', pages: 0, message, ms: performance.now() - started });
-      }
-    }));
+      }),
+    );
   } finally {
     options.signal?.removeEventListener('abort', abort);
     await pool.close();
   }
   let body = '';
-  for (const name of names) for (const page of pagesByFile.get(name) ?? []) { body += toJsonLine(page); report.pages++; }
+  for (const name of names)
+    for (const page of pagesByFile.get(name) ?? []) {
+      body += toJsonLine(page);
+      report.pages++;
+    }
   await writeFileAtomic(outFile, body);
   await writeJsonAtomic(manifestPath(outFile), next);
   return report;

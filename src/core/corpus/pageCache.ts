@@ -20,7 +20,10 @@ export interface CachedImage {
 export class PageImageCache {
   private readonly hashes = new Map<string, { key: string; hash: string }>();
 
-  constructor(readonly dir: string, readonly maxBytes = 1024 * 1024 * 1024) {}
+  constructor(
+    readonly dir: string,
+    readonly maxBytes = 1024 * 1024 * 1024,
+  ) {}
 
   private async pdfHash(pdf: string): Promise<string> {
     const st = await fsp.stat(pdf);
@@ -39,12 +42,21 @@ export class PageImageCache {
   }
 
   /** The cached image, rendering it with `render` on a miss. */
-  async get(pdf: string, page: number, options: RenderOptions, render: () => Promise<RenderedPage>): Promise<CachedImage> {
+  async get(
+    pdf: string,
+    page: number,
+    options: RenderOptions,
+    render: () => Promise<RenderedPage>,
+  ): Promise<CachedImage> {
     const hash = await this.pdfHash(pdf);
     const file = path.join(this.dir, hash.slice(0, 32), `p${page}-${PageImageCache.sizeKey(options)}`);
     const meta = `${file}.json`;
     try {
-      const info = JSON.parse(await fsp.readFile(meta, 'utf8')) as { width: number; height: number; format: 'png' | 'jpeg' };
+      const info = JSON.parse(await fsp.readFile(meta, 'utf8')) as {
+        width: number;
+        height: number;
+        format: 'png' | 'jpeg';
+      };
       await fsp.access(file);
       const now = new Date();
       await fsp.utimes(file, now, now).catch(() => undefined); // recency for the LRU

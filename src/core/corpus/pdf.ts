@@ -18,15 +18,23 @@ export type PdfErrorKind = 'password' | 'damaged' | 'unreadable';
 
 /** A per-file problem that stops that file only. */
 export class PdfError extends Error {
-  constructor(readonly kind: PdfErrorKind, message: string) {
+  constructor(
+    readonly kind: PdfErrorKind,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 function classify(err: unknown): PdfError {
   const e = err as { name?: string; message?: string };
-  if (e?.name === 'PasswordException') return new PdfError('password', 'password-protected: pdf.js cannot open it without the password');
-  if (e?.name === 'InvalidPDFException' || e?.name === 'FormatError' || /Invalid PDF|bad XRef|startxref/i.test(e?.message ?? '')) {
+  if (e?.name === 'PasswordException')
+    return new PdfError('password', 'password-protected: pdf.js cannot open it without the password');
+  if (
+    e?.name === 'InvalidPDFException' ||
+    e?.name === 'FormatError' ||
+    /Invalid PDF|bad XRef|startxref/i.test(e?.message ?? '')
+  ) {
     return new PdfError('damaged', `damaged or not a PDF (${e?.message ?? e})`);
   }
   return new PdfError('unreadable', e?.message ?? String(err));
@@ -36,7 +44,8 @@ async function open(file: string) {
   const { getDocument } = await loadPdfJs();
   const data = new Uint8Array(await readFile(file));
   try {
-    return await getDocument({ data, isEvalSupported: false, useSystemFonts: false, verbosity: 0, stopAtErrors: false }).promise;
+    return await getDocument({ data, isEvalSupported: false, useSystemFonts: false, verbosity: 0, stopAtErrors: false })
+      .promise;
   } catch (err) {
     throw classify(err);
   }
@@ -57,7 +66,12 @@ export async function extractPdfText(file: string): Promise<string[]> {
         if (item.hasEOL) text += '\n';
         else if (item.str && !/\s$/.test(item.str)) text += ' ';
       }
-      pages.push(text.replace(/[ \t]+\n/g, '\n').replace(/[ \t]{2,}/g, ' ').trim());
+      pages.push(
+        text
+          .replace(/[ \t]+\n/g, '\n')
+          .replace(/[ \t]{2,}/g, ' ')
+          .trim(),
+      );
       page.cleanup();
     }
     return pages;
@@ -91,7 +105,11 @@ export function renderScale(w: number, h: number, options: RenderOptions): numbe
   return Math.min(dpiScale, Math.sqrt(options.maxPixels / (w * h)));
 }
 
-export async function renderPdfPage(file: string, pageNumber: number, options: RenderOptions = {}): Promise<RenderedPage> {
+export async function renderPdfPage(
+  file: string,
+  pageNumber: number,
+  options: RenderOptions = {},
+): Promise<RenderedPage> {
   const { createCanvas } = await import('@napi-rs/canvas');
   const doc = await open(file);
   try {
@@ -113,9 +131,14 @@ export async function renderPdfPage(file: string, pageNumber: number, options: R
     const ctx = canvas.getContext('2d');
     ctx.fillStyle = '#ffffff';
     ctx.fillRect(0, 0, width, height);
-    await page.render({ canvasContext: ctx as unknown as CanvasRenderingContext2D, viewport, canvas: canvas as unknown as HTMLCanvasElement }).promise;
+    await page.render({
+      canvasContext: ctx as unknown as CanvasRenderingContext2D,
+      viewport,
+      canvas: canvas as unknown as HTMLCanvasElement,
+    }).promise;
     const format = options.format ?? 'png';
-    const data = format === 'jpeg' ? canvas.toBuffer('image/jpeg', options.quality ?? 85) : canvas.toBuffer('image/png');
+    const data =
+      format === 'jpeg' ? canvas.toBuffer('image/jpeg', options.quality ?? 85) : canvas.toBuffer('image/png');
     page.cleanup();
     return { data, width, height, format, pageCount: doc.numPages };
   } finally {
@@ -124,13 +147,24 @@ export async function renderPdfPage(file: string, pageNumber: number, options: R
 }
 
 /** A highlighted word box, as fractions of the page (left, top, width, height), top-left origin. */
-export interface TextBox { left: number; top: number; width: number; height: number; text: string }
+export interface TextBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  text: string;
+}
 
 /**
  * Where the given (analysed) terms sit on a page, from pdf.js text positions: boxes of the text
  * items that contain one of them. Used to highlight a query's words on the page image.
  */
-export async function termBoxes(file: string, pageNumber: number, terms: readonly string[], analyze: (text: string) => string[]): Promise<TextBox[]> {
+export async function termBoxes(
+  file: string,
+  pageNumber: number,
+  terms: readonly string[],
+  analyze: (text: string) => string[],
+): Promise<TextBox[]> {
   const doc = await open(file);
   try {
     const page = await doc.getPage(pageNumber);
@@ -143,7 +177,13 @@ export async function termBoxes(file: string, pageNumber: number, terms: readonl
       if (!analyze(item.str).some((t) => wanted.has(t))) continue;
       const [, , , d, e, f] = item.transform as number[];
       const height = item.height || Math.abs(d) || 10;
-      boxes.push({ left: e / viewport.width, top: 1 - (f + height) / viewport.height, width: item.width / viewport.width, height: (height * 1.2) / viewport.height, text: item.str });
+      boxes.push({
+        left: e / viewport.width,
+        top: 1 - (f + height) / viewport.height,
+        width: item.width / viewport.width,
+        height: (height * 1.2) / viewport.height,
+        text: item.str,
+      });
     }
     page.cleanup();
     return boxes;

@@ -12,7 +12,9 @@ type Job = { req: Request; resolve: (r: WorkerReply & { ok: true }) => void; rej
 function newWorker(): Worker {
   if (__filename.endsWith('.ts')) {
     // Running from source (tests, benchmarks): register tsx in the worker, then load the entry.
-    return new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(__dirname, 'worker.ts'))});`, { eval: true });
+    return new Worker(`require('tsx/cjs'); require(${JSON.stringify(path.join(__dirname, 'worker.ts'))});`, {
+      eval: true,
+    });
   }
   return new Worker(path.join(__dirname, 'pdfWorker.js'));
 }
@@ -76,7 +78,13 @@ export class PdfWorkerPool {
 
   async render(file: string, page: number, options: RenderOptions): Promise<RenderedPage> {
     const img = (await this.run({ type: 'render', file, page, options })).image!;
-    return { data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), width: img.width, height: img.height, format: img.format, pageCount: img.pageCount };
+    return {
+      data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength),
+      width: img.width,
+      height: img.height,
+      format: img.format,
+      pageCount: img.pageCount,
+    };
   }
 
   async boxes(file: string, page: number, terms: string[]): Promise<TextBox[]> {

@@ -2,14 +2,21 @@ import { indexJsonl, readLine } from '../io/jsonl';
 
 /** Page texts of an OCR file, read on demand by byte offset (never the whole file in memory). */
 export class CorpusText {
-  private constructor(private readonly file: string, private readonly where: Map<string, [number, number]>) {}
+  private constructor(
+    private readonly file: string,
+    private readonly where: Map<string, [number, number]>,
+  ) {}
 
   static async open(ocrFile: string): Promise<CorpusText> {
     const where = new Map<string, [number, number]>();
     const index = await indexJsonl<string | null>(ocrFile, (v) => ({
-      ok: true, summary: typeof v.file === 'string' && typeof v.page_number === 'number' ? `${v.file}\u0000${v.page_number}` : null,
+      ok: true,
+      summary:
+        typeof v.file === 'string' && typeof v.page_number === 'number' ? `${v.file}\u0000${v.page_number}` : null,
     }));
-    index.summaries.forEach((key, i) => { if (key) where.set(key, [index.offsets[i], index.lengths[i]]); });
+    index.summaries.forEach((key, i) => {
+      if (key) where.set(key, [index.offsets[i], index.lengths[i]]);
+    });
     return new CorpusText(ocrFile, where);
   }
 

@@ -26,8 +26,24 @@ export const Decision = z.looseObject({
   decision: DecisionKind,
   reason: z.string().nullable().optional(),
   /** For pairs: the chosen and rejected queries (with their steps/trajectories when they came from one). */
-  chosen: z.looseObject({ query: z.string(), trajectory_id: z.string().nullable().optional(), step: z.number().int().nullable().optional(), rank: z.number().int().nullable().optional() }).nullable().optional(),
-  rejected: z.looseObject({ query: z.string(), trajectory_id: z.string().nullable().optional(), step: z.number().int().nullable().optional(), rank: z.number().int().nullable().optional() }).nullable().optional(),
+  chosen: z
+    .looseObject({
+      query: z.string(),
+      trajectory_id: z.string().nullable().optional(),
+      step: z.number().int().nullable().optional(),
+      rank: z.number().int().nullable().optional(),
+    })
+    .nullable()
+    .optional(),
+  rejected: z
+    .looseObject({
+      query: z.string(),
+      trajectory_id: z.string().nullable().optional(),
+      step: z.number().int().nullable().optional(),
+      rank: z.number().int().nullable().optional(),
+    })
+    .nullable()
+    .optional(),
   /** For edits: the better query a person wrote, and the ground-truth rank it got when verified live. */
   query: z.string().nullable().optional(),
   verified_rank: z.number().int().nullable().optional(),
@@ -83,7 +99,11 @@ export async function readDecisions(file: string): Promise<{ decisions: Decision
   }
   const index = await indexJsonl(file, (v) => {
     const d = Decision.safeParse(v);
-    if (!d.success) return { ok: false, problems: d.error.issues.slice(0, 3).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })) };
+    if (!d.success)
+      return {
+        ok: false,
+        problems: d.error.issues.slice(0, 3).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
+      };
     decisions.push(d.data);
     return { ok: true, summary: null };
   });
@@ -119,7 +139,8 @@ export function replay(decisions: readonly Decision[]): CurationState {
   const live: Decision[] = [];
   for (const d of decisions) {
     if (d.decision === 'undo') {
-      const target = d.target ?? [...live].reverse().find((x) => x.trajectory_id === d.trajectory_id && !undone.has(x.id))?.id;
+      const target =
+        d.target ?? [...live].reverse().find((x) => x.trajectory_id === d.trajectory_id && !undone.has(x.id))?.id;
       if (target) undone.add(target);
       continue;
     }
@@ -130,17 +151,31 @@ export function replay(decisions: readonly Decision[]): CurationState {
   const pairsByQuestion = new Map<string, Decision[]>();
   const get = (id: string) => {
     let c = byTrajectory.get(id);
-    if (!c) byTrajectory.set(id, (c = { status: null, reason: null, labelProblem: null, pairs: [], edits: [], decisions: [] }));
+    if (!c)
+      byTrajectory.set(
+        id,
+        (c = { status: null, reason: null, labelProblem: null, pairs: [], edits: [], decisions: [] }),
+      );
     return c;
   };
   for (const d of effective) {
     const c = get(d.trajectory_id);
     c.decisions.push(d);
     switch (d.decision) {
-      case 'accept': c.status = 'accepted'; c.reason = d.reason ?? null; break;
-      case 'reject': c.status = 'rejected'; c.reason = d.reason ?? null; break;
-      case 'label-problem': c.labelProblem = d.reason ?? 'label problem'; break;
-      case 'edit': c.edits.push(d); break;
+      case 'accept':
+        c.status = 'accepted';
+        c.reason = d.reason ?? null;
+        break;
+      case 'reject':
+        c.status = 'rejected';
+        c.reason = d.reason ?? null;
+        break;
+      case 'label-problem':
+        c.labelProblem = d.reason ?? 'label problem';
+        break;
+      case 'edit':
+        c.edits.push(d);
+        break;
       case 'pair': {
         c.pairs.push(d);
         const list = pairsByQuestion.get(d.question_id) ?? [];
@@ -148,7 +183,8 @@ export function replay(decisions: readonly Decision[]): CurationState {
         pairsByQuestion.set(d.question_id, list);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return { byTrajectory, pairsByQuestion, effective };

@@ -41,26 +41,54 @@ export async function exportCuratedDataset(
     await indexJsonl(file, (v) => {
       if (!isTrajectory(v)) {
         const p = Trajectory.safeParse(v);
-        if (!p.success) return { ok: false, problems: p.error.issues.slice(0, 1).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })) };
+        if (!p.success)
+          return {
+            ok: false,
+            problems: p.error.issues
+              .slice(0, 1)
+              .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
+          };
       }
       const t = v as Trajectory;
       const c = state.byTrajectory.get(t.id);
-      if (!c || (c.status !== 'accepted' && c.pairs.length === 0 && c.edits.length === 0) || c.status === 'rejected' || c.labelProblem) return { ok: true, summary: null };
+      if (
+        !c ||
+        (c.status !== 'accepted' && c.pairs.length === 0 && c.edits.length === 0) ||
+        c.status === 'rejected' ||
+        c.labelProblem
+      )
+        return { ok: true, summary: null };
       const r = processTrajectory(t, topK);
       // A verified edited query is a search the person made: it becomes the best search when better.
       for (const e of c.edits) {
         if (!e.query) continue;
         used.add(e.id);
         const rank = e.verified_rank ?? null;
-        const s = { step: e.step ?? r.searches.length + 1, query: e.query, reasoning: null, results: [], gt_found: rank !== null, gt_rank: rank, rank_score: rank === null ? null : rankScore(rank, topK) };
+        const s = {
+          step: e.step ?? r.searches.length + 1,
+          query: e.query,
+          reasoning: null,
+          results: [],
+          gt_found: rank !== null,
+          gt_rank: rank,
+          rank_score: rank === null ? null : rankScore(rank, topK),
+        };
         r.searches.push(s as never);
-        if (s.rank_score !== null && s.rank_score > r.best_rank_score) { r.best_search = s as never; r.best_rank_score = s.rank_score; }
+        if (s.rank_score !== null && s.rank_score > r.best_rank_score) {
+          r.best_search = s as never;
+          r.best_rank_score = s.rank_score;
+        }
       }
       r.query_pairs = c.pairs.map((p: Decision) => {
         used.add(p.id);
         const side = (x: NonNullable<Decision['chosen']>): PairSide => ({
-          step: x.step ?? 0, query: x.query, reasoning: null, gt_found: x.rank != null, gt_rank: x.rank ?? null,
-          rank_score: x.rank != null ? rankScore(x.rank, topK) : null, trajectory_id: x.trajectory_id ?? t.id,
+          step: x.step ?? 0,
+          query: x.query,
+          reasoning: null,
+          gt_found: x.rank != null,
+          gt_rank: x.rank ?? null,
+          rank_score: x.rank != null ? rankScore(x.rank, topK) : null,
+          trajectory_id: x.trajectory_id ?? t.id,
         });
         const better = side(p.chosen!);
         const worse = side(p.rejected!);
@@ -74,14 +102,26 @@ export async function exportCuratedDataset(
   }
   const outDir = path.join(workspace, 'datasets', name);
   const processedFile = path.join(outDir, 'curated_processed.jsonl');
-  await writeJsonlAtomic(processedFile, [...records.values()].sort((a, b) => a.id.localeCompare(b.id)));
+  await writeJsonlAtomic(
+    processedFile,
+    [...records.values()].sort((a, b) => a.id.localeCompare(b.id)),
+  );
   const report = await formatProcessed([processedFile], outDir, {
-    formats: options.formats ?? [...ALL_FORMATS], trainRatio: options.trainRatio ?? 0.9, seed: options.seed ?? 42, splitBy: 'question', reasoning: true,
+    formats: options.formats ?? [...ALL_FORMATS],
+    trainRatio: options.trainRatio ?? 0.9,
+    seed: options.seed ?? 42,
+    splitBy: 'question',
+    reasoning: true,
   });
   const decisionsUsed = [...used].sort();
   const manifestFile = path.join(outDir, 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, unknown>;
-  await writeJsonAtomic(manifestFile, { ...manifest, curated: true, trajectory_files: trajectoryFiles.map((f) => path.resolve(f)), decisions_used: decisionsUsed });
+  await writeJsonAtomic(manifestFile, {
+    ...manifest,
+    curated: true,
+    trajectory_files: trajectoryFiles.map((f) => path.resolve(f)),
+    decisions_used: decisionsUsed,
+  });
   const values = [...records.values()];
   return {
     report,

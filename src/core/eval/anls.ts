@@ -10,7 +10,8 @@
  * - tuples (ground truth only): alternatives, the best one counts.
  * The score is Σ leaf similarities / Σ pairwise lengths (1 when both are empty).
  */
-export type AnlsValue = string | number | boolean | null | undefined | AnlsValue[] | AnlsAlternatives | { [key: string]: AnlsValue };
+export type AnlsValue =
+  string | number | boolean | null | undefined | AnlsValue[] | AnlsAlternatives | { [key: string]: AnlsValue };
 
 /** Ground-truth alternatives: any one of them is a correct answer (Python's tuple in the paper). */
 export class AnlsAlternatives {
@@ -41,10 +42,14 @@ function isEmpty(v: AnlsValue): boolean {
 /** Leaves a value stands for (its "length" in the paper). */
 function size(v: AnlsValue): number {
   switch (kind(v)) {
-    case 'alt': return Math.max(...(v as AnlsAlternatives).options.map(size));
-    case 'list': return (v as AnlsValue[]).reduce((n: number, x) => n + size(x), 0);
-    case 'dict': return Object.values(v as Record<string, AnlsValue>).reduce((n: number, x) => n + size(x), 0);
-    default: return 1;
+    case 'alt':
+      return Math.max(...(v as AnlsAlternatives).options.map(size));
+    case 'list':
+      return (v as AnlsValue[]).reduce((n: number, x) => n + size(x), 0);
+    case 'dict':
+      return Object.values(v as Record<string, AnlsValue>).reduce((n: number, x) => n + size(x), 0);
+    default:
+      return 1;
   }
 }
 
@@ -78,7 +83,10 @@ export function nls(gt: string | number | boolean, pred: string | number | boole
   return similarity < ANLS_THRESHOLD ? 0 : similarity;
 }
 
-interface Scored { sims: number[]; length: number }
+interface Scored {
+  sims: number[];
+  length: number;
+}
 
 const mean = (s: Scored) => (s.length > 0 ? s.sims.reduce((x, y) => x + y, 0) / s.length : 1);
 
@@ -112,11 +120,20 @@ export function hungarianMax(weights: number[][]): Array<[number, number]> {
       for (let j = 1; j <= n; j++) {
         if (used[j]) continue;
         const cur = cost(i0, j) - u[i0] - v[j];
-        if (cur < minv[j]) { minv[j] = cur; way[j] = j0; }
-        if (minv[j] < delta) { delta = minv[j]; j1 = j; }
+        if (cur < minv[j]) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
       }
       for (let j = 0; j <= n; j++) {
-        if (used[j]) { u[p[j]] += delta; v[j] -= delta; } else minv[j] -= delta;
+        if (used[j]) {
+          u[p[j]] += delta;
+          v[j] -= delta;
+        } else minv[j] -= delta;
       }
       j0 = j1;
     } while (p[j0] !== 0);
@@ -134,7 +151,8 @@ export function hungarianMax(weights: number[][]): Array<[number, number]> {
 function compare(gt: AnlsValue, pred: AnlsValue): Scored {
   const gk = kind(gt);
   const pk = kind(pred);
-  if (pk === 'alt') throw new Error('ANLS*: alternatives (tuples) are for ground truths only; use a list in predictions');
+  if (pk === 'alt')
+    throw new Error('ANLS*: alternatives (tuples) are for ground truths only; use a list in predictions');
   switch (gk) {
     case 'alt': {
       let best: Scored | null = null;
@@ -165,8 +183,12 @@ function compare(gt: AnlsValue, pred: AnlsValue): Scored {
         usedRows.add(r);
         usedCols.add(c);
       }
-      g.forEach((x, i) => { if (!usedRows.has(i)) length += size(x); });
-      p.forEach((y, j) => { if (!usedCols.has(j)) length += size(y); });
+      g.forEach((x, i) => {
+        if (!usedRows.has(i)) length += size(x);
+      });
+      p.forEach((y, j) => {
+        if (!usedCols.has(j)) length += size(y);
+      });
       return { sims, length };
     }
     case 'dict': {
@@ -192,6 +214,7 @@ function compare(gt: AnlsValue, pred: AnlsValue): Scored {
 /** ANLS* of a prediction against a ground truth, in [0, 1]. */
 export function anlsStar(gt: AnlsValue, pred: AnlsValue): number {
   // Compatibility with classical VQA data: a list of strings against a string is a set of alternatives.
-  if (Array.isArray(gt) && gt.every((x) => typeof x === 'string') && typeof pred === 'string') gt = new AnlsAlternatives(gt);
+  if (Array.isArray(gt) && gt.every((x) => typeof x === 'string') && typeof pred === 'string')
+    gt = new AnlsAlternatives(gt);
   return mean(compare(gt, pred));
 }

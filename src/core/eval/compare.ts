@@ -5,7 +5,10 @@ import { mulberry32 } from '../util/random';
 import type { PerQuestion } from './metrics';
 
 /** A per-question record as far as comparison needs it (ours, or DRAG's §7.4 line). */
-export type QuestionScore = Pick<PerQuestion, 'id' | 'success' | 'first_hit_rank' | 'best_rank' | 'anls_score' | 'page_f1' | 'doc_f1'> &
+export type QuestionScore = Pick<
+  PerQuestion,
+  'id' | 'success' | 'first_hit_rank' | 'best_rank' | 'anls_score' | 'page_f1' | 'doc_f1'
+> &
   Partial<Pick<PerQuestion, 'iterations_to_success' | 'first_search_rr' | 'question'>>;
 
 export interface EvalRun {
@@ -17,7 +20,11 @@ export interface EvalRun {
 }
 
 async function readRecords(file: string): Promise<QuestionScore[]> {
-  const index = await indexJsonl<null>(file, (v) => (typeof v.id === 'string' || typeof v.id === 'number' ? { ok: true, summary: null } : { ok: false, problems: [{ fieldPath: 'id', message: 'missing id' }] }));
+  const index = await indexJsonl<null>(file, (v) =>
+    typeof v.id === 'string' || typeof v.id === 'number'
+      ? { ok: true, summary: null }
+      : { ok: false, problems: [{ fieldPath: 'id', message: 'missing id' }] },
+  );
   const out: QuestionScore[] = [];
   for (let i = 0; i < index.offsets.length; i++) {
     const r = (await readLine(file, index.offsets[i], index.lengths[i])) as QuestionScore;
@@ -33,12 +40,22 @@ async function readRecords(file: string): Promise<QuestionScore[]> {
 export async function loadEvaluation(target: string, label?: string): Promise<EvalRun> {
   const st = await fsp.stat(target);
   if (st.isDirectory()) {
-    const summary = JSON.parse(await fsp.readFile(path.join(target, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    const summary = JSON.parse(await fsp.readFile(path.join(target, 'summary.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const pq = path.join(target, 'per_question.jsonl');
-    return { label: label ?? path.basename(path.resolve(target)), source: target, summary, records: existsSync(pq) ? await readRecords(pq) : null };
+    return {
+      label: label ?? path.basename(path.resolve(target)),
+      source: target,
+      summary,
+      records: existsSync(pq) ? await readRecords(pq) : null,
+    };
   }
   const summary = JSON.parse(await fsp.readFile(target, 'utf8')) as Record<string, unknown>;
-  const base = target.endsWith('_summary.json') ? target.slice(0, -'_summary.json'.length) : target.replace(/\.json$/, '');
+  const base = target.endsWith('_summary.json')
+    ? target.slice(0, -'_summary.json'.length)
+    : target.replace(/\.json$/, '');
   const jsonl = `${base}.jsonl`;
   return {
     label: label ?? path.basename(base),
@@ -65,17 +82,64 @@ interface MetricDef {
 }
 
 export const METRICS: MetricDef[] = [
-  { key: 'success_rate', label: 'Success (GT retrieved)', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => (q.success ? 1 : 0))), binary: (q) => q.success },
-  { key: 'avg_iterations_to_success', label: 'Iterations to success', higherIsBetter: false, of: (qs) => meanOrNull(qs.filter((q) => q.success).map((q) => q.iterations_to_success ?? 0)) },
-  { key: 'avg_first_hit_rank', label: 'First-hit rank', higherIsBetter: false, of: (qs) => meanOrNull(qs.filter((q) => q.first_hit_rank !== null).map((q) => q.first_hit_rank!)) },
+  {
+    key: 'success_rate',
+    label: 'Success (GT retrieved)',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.map((q) => (q.success ? 1 : 0))),
+    binary: (q) => q.success,
+  },
+  {
+    key: 'avg_iterations_to_success',
+    label: 'Iterations to success',
+    higherIsBetter: false,
+    of: (qs) => meanOrNull(qs.filter((q) => q.success).map((q) => q.iterations_to_success ?? 0)),
+  },
+  {
+    key: 'avg_first_hit_rank',
+    label: 'First-hit rank',
+    higherIsBetter: false,
+    of: (qs) => meanOrNull(qs.filter((q) => q.first_hit_rank !== null).map((q) => q.first_hit_rank!)),
+  },
   { key: 'mrr', label: 'MRR (first search, all questions)', higherIsBetter: true, of: (qs) => meanOf(qs.map(firstRr)) },
-  { key: 'first_search_mrr', label: 'First-search MRR (hits only, DRAG)', higherIsBetter: true, of: (qs) => meanOf(qs.filter((q) => q.first_hit_rank !== null).map((q) => rr(q.first_hit_rank))) },
-  { key: 'best_search_mrr', label: 'Best-search MRR (hits only, DRAG)', higherIsBetter: true, of: (qs) => meanOf(qs.filter((q) => q.success).map((q) => rr(q.best_rank))) },
-  { key: 'hit_at_1', label: 'Hit@1', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => (q.first_hit_rank === 1 ? 1 : 0))), binary: (q) => q.first_hit_rank === 1 },
-  { key: 'hit_at_3', label: 'Hit@3', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => (q.first_hit_rank !== null && q.first_hit_rank <= 3 ? 1 : 0))) },
+  {
+    key: 'first_search_mrr',
+    label: 'First-search MRR (hits only, DRAG)',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.filter((q) => q.first_hit_rank !== null).map((q) => rr(q.first_hit_rank))),
+  },
+  {
+    key: 'best_search_mrr',
+    label: 'Best-search MRR (hits only, DRAG)',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.filter((q) => q.success).map((q) => rr(q.best_rank))),
+  },
+  {
+    key: 'hit_at_1',
+    label: 'Hit@1',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.map((q) => (q.first_hit_rank === 1 ? 1 : 0))),
+    binary: (q) => q.first_hit_rank === 1,
+  },
+  {
+    key: 'hit_at_3',
+    label: 'Hit@3',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.map((q) => (q.first_hit_rank !== null && q.first_hit_rank <= 3 ? 1 : 0))),
+  },
   { key: 'avg_anls', label: 'ANLS*', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => q.anls_score ?? 0)) },
-  { key: 'avg_page_f1', label: 'Citation F1 (page)', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => q.page_f1 ?? 0)) },
-  { key: 'avg_doc_f1', label: 'Citation F1 (document)', higherIsBetter: true, of: (qs) => meanOf(qs.map((q) => q.doc_f1 ?? 0)) },
+  {
+    key: 'avg_page_f1',
+    label: 'Citation F1 (page)',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.map((q) => q.page_f1 ?? 0)),
+  },
+  {
+    key: 'avg_doc_f1',
+    label: 'Citation F1 (document)',
+    higherIsBetter: true,
+    of: (qs) => meanOf(qs.map((q) => q.doc_f1 ?? 0)),
+  },
 ];
 
 /** Seeded randomness for the bootstrap: the same seed gives the same intervals everywhere. */
@@ -96,7 +160,14 @@ export function mcnemarExact(b: number, c: number): number {
   return Math.min(1, 2 * cdf);
 }
 
-export interface MetricComparison { a: number | null; b: number | null; delta: number | null; relative: number | null; ci95: [number, number] | null; p: number | null }
+export interface MetricComparison {
+  a: number | null;
+  b: number | null;
+  delta: number | null;
+  relative: number | null;
+  ci95: [number, number] | null;
+  p: number | null;
+}
 
 export interface Comparison {
   runs: [string, string];
@@ -141,7 +212,8 @@ export function compareRuns(a: EvalRun, b: EvalRun, options: { seed?: number; re
   // One set of resampled index lists shared by all metrics (paired, like-for-like).
   const samples: number[][] = [];
   if (paired > 0) {
-    for (let r = 0; r < resamples; r++) samples.push(Array.from({ length: paired }, () => Math.floor(random() * paired)));
+    for (let r = 0; r < resamples; r++)
+      samples.push(Array.from({ length: paired }, () => Math.floor(random() * paired)));
   }
   for (const m of METRICS) {
     const va = a.records ? m.of(a.records) : summaryValue(a.summary, m.key);
@@ -159,7 +231,8 @@ export function compareRuns(a: EvalRun, b: EvalRun, options: { seed?: number; re
       }
       deltas.sort((x, y) => x - y);
       // A resample where one run has no hits at all has no delta; the interval uses the others.
-      if (va !== null && vb !== null && deltas.length > 0) ci95 = [deltas[Math.floor(0.025 * (deltas.length - 1))], deltas[Math.ceil(0.975 * (deltas.length - 1))]];
+      if (va !== null && vb !== null && deltas.length > 0)
+        ci95 = [deltas[Math.floor(0.025 * (deltas.length - 1))], deltas[Math.ceil(0.975 * (deltas.length - 1))]];
       if (m.binary) {
         let onlyA = 0;
         let onlyB = 0;
@@ -194,9 +267,14 @@ export function comparisonMarkdown(c: Comparison): string {
   ];
   for (const m of METRICS) {
     const v = c.metrics[m.key];
-    lines.push(`| ${m.label} | ${fmt(v.a)} | ${fmt(v.b)} | ${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`} | ${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`} | ${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'} | ${v.p === null ? '–' : v.p.toFixed(4)} |`);
+    lines.push(
+      `| ${m.label} | ${fmt(v.a)} | ${fmt(v.b)} | ${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`} | ${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`} | ${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'} | ${v.p === null ? '–' : v.p.toFixed(4)} |`,
+    );
   }
-  lines.push('', `Per question (${c.paired} paired): ${c.questions.wins.length} wins, ${c.questions.losses.length} losses, ${c.questions.ties.length} ties for ${c.runs[1]} against ${c.runs[0]}.`);
+  lines.push(
+    '',
+    `Per question (${c.paired} paired): ${c.questions.wins.length} wins, ${c.questions.losses.length} losses, ${c.questions.ties.length} ties for ${c.runs[1]} against ${c.runs[0]}.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -215,38 +293,55 @@ export function comparisonCharts(a: EvalRun, b: EvalRun, topK = 3): ComparisonCh
   if (!a.records || !b.records) return null;
   const byId = new Map(b.records.map((q) => [q.id, q]));
   const pairs = a.records.filter((q) => byId.has(q.id)).map((q) => [q, byId.get(q.id)!] as const);
-  const share = (xs: QuestionScore[], pred: (q: QuestionScore) => boolean) => (xs.length ? xs.filter(pred).length / xs.length : 0);
+  const share = (xs: QuestionScore[], pred: (q: QuestionScore) => boolean) =>
+    xs.length ? xs.filter(pred).length / xs.length : 0;
   const as = pairs.map((p) => p[0]);
   const bs = pairs.map((p) => p[1]);
   const ks = [1, 2, 3, 5, 10].filter((k) => k <= topK);
   const rankLabels = [...Array.from({ length: topK }, (_, i) => String(i + 1)), 'missed'];
-  const rankCounts = (xs: QuestionScore[]) => rankLabels.map((l) => xs.filter((q) => (l === 'missed' ? q.first_hit_rank === null : q.first_hit_rank === Number(l))).length);
+  const rankCounts = (xs: QuestionScore[]) =>
+    rankLabels.map(
+      (l) => xs.filter((q) => (l === 'missed' ? q.first_hit_rank === null : q.first_hit_rank === Number(l))).length,
+    );
   const maxIt = Math.max(1, ...[...as, ...bs].map((q) => q.iterations_to_success ?? 0));
   const itLabels = [...Array.from({ length: maxIt }, (_, i) => String(i + 1)), 'never'];
-  const itCounts = (xs: QuestionScore[]) => itLabels.map((l) => xs.filter((q) => (l === 'never' ? !q.success : q.success && q.iterations_to_success === Number(l))).length);
+  const itCounts = (xs: QuestionScore[]) =>
+    itLabels.map(
+      (l) => xs.filter((q) => (l === 'never' ? !q.success : q.success && q.iterations_to_success === Number(l))).length,
+    );
   return {
-    hitAtK: ks.map((k) => ({ k, a: share(as, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k), b: share(bs, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k) })),
+    hitAtK: ks.map((k) => ({
+      k,
+      a: share(as, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k),
+      b: share(bs, (q) => q.first_hit_rank !== null && q.first_hit_rank <= k),
+    })),
     rankDistribution: { labels: rankLabels, a: rankCounts(as), b: rankCounts(bs) },
     iterations: { labels: itLabels, a: itCounts(as), b: itCounts(bs) },
     scatter: pairs.map(([x, y]) => ({ id: x.id, a: x.best_rank ?? null, b: y.best_rank ?? null })),
   };
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** A standalone HTML report (no scripts; every label escaped): the table, Hit@K bars and the per-question lists. */
 export function comparisonHtml(c: Comparison, charts: ComparisonCharts | null): string {
   const rows = METRICS.map((m) => {
     const v = c.metrics[m.key];
     const f = (x: number | null) => (x === null ? '–' : x.toFixed(3));
-    const good = v.delta !== null && v.delta !== 0 && (v.delta > 0) === m.higherIsBetter;
+    const good = v.delta !== null && v.delta !== 0 && v.delta > 0 === m.higherIsBetter;
     return `<tr><td>${esc(m.label)}</td><td>${f(v.a)}</td><td>${f(v.b)}</td><td class="${v.delta === null || v.delta === 0 ? '' : good ? 'up' : 'down'}">${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`}</td><td>${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`}</td><td>${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'}</td><td>${v.p === null ? '–' : v.p.toFixed(4)}</td></tr>`;
   }).join('\n');
-  const bars = charts ? charts.hitAtK.map((h, i) => {
-    const x = 40 + i * 120;
-    return `<g><rect x="${x}" y="${160 - 150 * h.a}" width="40" height="${150 * h.a}" fill="#888"/><rect x="${x + 44}" y="${160 - 150 * h.b}" width="40" height="${150 * h.b}" fill="#3c8dde"/><text x="${x + 42}" y="178" text-anchor="middle">Hit@${h.k}</text><text x="${x + 20}" y="${155 - 150 * h.a}" text-anchor="middle" font-size="11">${(100 * h.a).toFixed(0)}%</text><text x="${x + 64}" y="${155 - 150 * h.b}" text-anchor="middle" font-size="11">${(100 * h.b).toFixed(0)}%</text></g>`;
-  }).join('') : '';
-  const list = (ids: string[]) => (ids.length ? `<ul>${ids.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : '<p>none</p>');
+  const bars = charts
+    ? charts.hitAtK
+        .map((h, i) => {
+          const x = 40 + i * 120;
+          return `<g><rect x="${x}" y="${160 - 150 * h.a}" width="40" height="${150 * h.a}" fill="#888"/><rect x="${x + 44}" y="${160 - 150 * h.b}" width="40" height="${150 * h.b}" fill="#3c8dde"/><text x="${x + 42}" y="178" text-anchor="middle">Hit@${h.k}</text><text x="${x + 20}" y="${155 - 150 * h.a}" text-anchor="middle" font-size="11">${(100 * h.a).toFixed(0)}%</text><text x="${x + 64}" y="${155 - 150 * h.b}" text-anchor="middle" font-size="11">${(100 * h.b).toFixed(0)}%</text></g>`;
+        })
+        .join('')
+    : '';
+  const list = (ids: string[]) =>
+    ids.length ? `<ul>${ids.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : '<p>none</p>';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>${esc(c.runs[1])} vs ${esc(c.runs[0])}</title>
 <style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}.up{color:#1a7f37}.down{color:#cf222e}</style></head>

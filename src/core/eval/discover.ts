@@ -20,7 +20,13 @@ export interface EvaluationEntry {
 
 const num = (v: unknown) => (typeof v === 'number' ? v : null);
 
-async function entry(target: string, summaryFile: string, name: string, labelFile: string | null, perQuestion: boolean): Promise<EvaluationEntry | null> {
+async function entry(
+  target: string,
+  summaryFile: string,
+  name: string,
+  labelFile: string | null,
+  perQuestion: boolean,
+): Promise<EvaluationEntry | null> {
   let summary: Record<string, unknown>;
   try {
     summary = JSON.parse(await fsp.readFile(summaryFile, 'utf8')) as Record<string, unknown>;
@@ -33,13 +39,23 @@ async function entry(target: string, summaryFile: string, name: string, labelFil
     try {
       const run = JSON.parse(await fsp.readFile(runJson, 'utf8')) as { finished?: string };
       if (run.finished) date = run.finished;
-    } catch { /* keep the mtime */ }
+    } catch {
+      /* keep the mtime */
+    }
   }
   let label = name;
   if (labelFile && existsSync(labelFile)) label = (await fsp.readFile(labelFile, 'utf8')).trim() || name;
   return {
-    target, name, label, model: typeof summary.model === 'string' ? summary.model : null, date,
-    hit1: num(summary.hit_at_1), mrr: num(summary.mrr) ?? num(summary.first_search_mrr), success: num(summary.success_rate), questions: num(summary.total_questions), perQuestion,
+    target,
+    name,
+    label,
+    model: typeof summary.model === 'string' ? summary.model : null,
+    date,
+    hit1: num(summary.hit_at_1),
+    mrr: num(summary.mrr) ?? num(summary.first_search_mrr),
+    success: num(summary.success_rate),
+    questions: num(summary.total_questions),
+    perQuestion,
   };
 }
 
@@ -52,7 +68,13 @@ export async function listEvaluations(workspace: string): Promise<EvaluationEntr
     const full = path.join(root, name);
     const st = await fsp.stat(full);
     if (st.isDirectory() && existsSync(path.join(full, 'summary.json'))) {
-      const e = await entry(full, path.join(full, 'summary.json'), name, path.join(full, 'label.txt'), existsSync(path.join(full, 'per_question.jsonl')));
+      const e = await entry(
+        full,
+        path.join(full, 'summary.json'),
+        name,
+        path.join(full, 'label.txt'),
+        existsSync(path.join(full, 'per_question.jsonl')),
+      );
       if (e) out.push(e);
     } else if (st.isFile() && name.endsWith('_summary.json')) {
       const stem = name.slice(0, -'_summary.json'.length);

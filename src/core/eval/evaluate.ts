@@ -8,7 +8,9 @@ import { scoreTrajectoriesFile, writeEvaluation } from './score';
  * holds trajectories.jsonl (every query and rank kept), run.json, summary.json, per_question.jsonl.
  * Interrupted evaluations continue with `resume`.
  */
-export async function runEvaluation(options: Omit<CollectOptions, 'outFile'>): Promise<{ summary: Record<string, unknown>; trajectories: string; cancelled: boolean }> {
+export async function runEvaluation(
+  options: Omit<CollectOptions, 'outFile'>,
+): Promise<{ summary: Record<string, unknown>; trajectories: string; cancelled: boolean }> {
   const collected = await runCollection(options);
   const trajectories = path.join(options.outDir, 'trajectories.jsonl');
   const scored = await scoreTrajectoriesFile(trajectories, { topK: options.topK ?? 3 });

@@ -8,7 +8,11 @@ export interface ScoredSearch {
   results: Array<{ file: string; page_number: number }>;
 }
 
-export interface PrecisionRecall { precision: number; recall: number; f1: number }
+export interface PrecisionRecall {
+  precision: number;
+  recall: number;
+  f1: number;
+}
 
 const ZERO: PrecisionRecall = { precision: 0, recall: 0, f1: 0 };
 
@@ -27,16 +31,24 @@ function prf(truth: Set<string>, predicted: Set<string>): PrecisionRecall {
  * DRAG-SPEC §7.2, over every ground-truth location in any shape DRAG accepts (fixing §9.7: string
  * locations no longer crash, "12" equals 12). A citation names its file in `file` or `document`.
  */
-export function citationScores(answerLocationsValue: unknown, citations: unknown): { page: PrecisionRecall; doc: PrecisionRecall } {
+export function citationScores(
+  answerLocationsValue: unknown,
+  citations: unknown,
+): { page: PrecisionRecall; doc: PrecisionRecall } {
   const truth = answerLocations(answerLocationsValue);
-  const cited: Location[] = Array.isArray(citations) ? answerLocations(citations.map((c) => {
-    if (c && typeof c === 'object') {
-      const o = c as Record<string, unknown>;
-      return { document: (o.file ?? o.document) as unknown, page: o.page };
-    }
-    return c;
-  })) : [];
-  const pages = (list: Location[]) => new Set(list.filter((l) => l.page !== null).map((l) => `${l.file}\u0000${l.page}`));
+  const cited: Location[] = Array.isArray(citations)
+    ? answerLocations(
+        citations.map((c) => {
+          if (c && typeof c === 'object') {
+            const o = c as Record<string, unknown>;
+            return { document: (o.file ?? o.document) as unknown, page: o.page };
+          }
+          return c;
+        }),
+      )
+    : [];
+  const pages = (list: Location[]) =>
+    new Set(list.filter((l) => l.page !== null).map((l) => `${l.file}\u0000${l.page}`));
   const docs = (list: Location[]) => new Set(list.map((l) => l.file));
   return { page: prf(pages(truth), pages(cited)), doc: prf(docs(truth), docs(cited)) };
 }
@@ -56,7 +68,11 @@ export function goldVariants(answers: unknown): string[][] {
  */
 export function answerAnls(answers: unknown, predicted: unknown): number {
   const variants = goldVariants(answers);
-  const pred = Array.isArray(predicted) ? predicted.map(String) : typeof predicted === 'string' && predicted ? [predicted] : [];
+  const pred = Array.isArray(predicted)
+    ? predicted.map(String)
+    : typeof predicted === 'string' && predicted
+      ? [predicted]
+      : [];
   if (variants.length === 0 || pred.length === 0) return 0;
   return anlsStar(new AnlsAlternatives(variants as AnlsValue[]), pred);
 }
@@ -73,7 +89,10 @@ export interface RetrievalMetrics {
   ranks: Array<number | null>;
 }
 
-export function retrievalMetrics(searches: readonly ScoredSearch[], groundTruth: readonly Location[]): RetrievalMetrics {
+export function retrievalMetrics(
+  searches: readonly ScoredSearch[],
+  groundTruth: readonly Location[],
+): RetrievalMetrics {
   const ranks = searches.map((s) => {
     const i = s.results.findIndex((r) => isGroundTruthPage(r, groundTruth));
     return i < 0 ? null : i + 1;
@@ -130,7 +149,11 @@ function meanOf(values: number[]): number {
  * all questions (0 when missed), next to DRAG's hits-only `first_search_mrr`/`best_search_mrr`
  * (§9.14). Hit@K only for K <= top_k.
  */
-export function summarize(records: readonly PerQuestion[], topK: number, model: string | null): Record<string, number | string | null> {
+export function summarize(
+  records: readonly PerQuestion[],
+  topK: number,
+  model: string | null,
+): Record<string, number | string | null> {
   const n = records.length;
   const successes = records.filter((r) => r.success);
   const firstHits = records.filter((r) => r.first_hit_rank !== null);
@@ -147,7 +170,11 @@ export function summarize(records: readonly PerQuestion[], topK: number, model: 
     avg_best_rank: meanOf(successes.map((r) => r.best_rank!)),
     best_search_mrr: meanOf(successes.map((r) => 1 / r.best_rank!)),
   };
-  for (const k of [1, 3, 5]) if (k <= topK) summary[`hit_at_${k}`] = n ? records.filter((r) => r.first_hit_rank !== null && r.first_hit_rank <= k).length / n : 0;
+  for (const k of [1, 3, 5])
+    if (k <= topK)
+      summary[`hit_at_${k}`] = n
+        ? records.filter((r) => r.first_hit_rank !== null && r.first_hit_rank <= k).length / n
+        : 0;
   Object.assign(summary, {
     avg_anls: meanOf(records.map((r) => r.anls_score)),
     anls_accuracy: n ? records.filter((r) => r.anls_score >= 0.5).length / n : 0,

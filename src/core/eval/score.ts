@@ -35,10 +35,19 @@ export function scoreTrajectory(t: Trajectory, groundTruth?: GroundTruthLike): P
     first_hit_rank: r.first_hit_rank,
     best_rank: r.best_rank,
     anls_score: answerAnls(gt.answers, answer),
-    page_f1: c.page.f1, page_precision: c.page.precision, page_recall: c.page.recall,
-    doc_f1: c.doc.f1, doc_precision: c.doc.precision, doc_recall: c.doc.recall,
+    page_f1: c.page.f1,
+    page_precision: c.page.precision,
+    page_recall: c.page.recall,
+    doc_f1: c.doc.f1,
+    doc_precision: c.doc.precision,
+    doc_recall: c.doc.recall,
     first_search_rr: r.first_search_rr,
-    searches: searches.map((s, i) => ({ iteration: s.iteration, query: s.query, gt_rank: r.ranks[i], num_results: s.results.length })),
+    searches: searches.map((s, i) => ({
+      iteration: s.iteration,
+      query: s.query,
+      gt_rank: r.ranks[i],
+      num_results: s.results.length,
+    })),
     model: t.model ?? null,
     error: t.error ?? null,
   };
@@ -54,14 +63,24 @@ export async function loadQuestions(file: string): Promise<{ byId: Map<string, Q
     list.forEach((item, i) => {
       const q = QuestionRecord.safeParse(item);
       if (q.success) byId.set(String(q.data.id ?? q.data.question_id ?? `q_${i}`), q.data);
-      else errors.push({ file, line: 1, fieldPath: `[${i}].${formatFieldPath(q.error.issues[0].path)}`, message: q.error.issues[0].message });
+      else
+        errors.push({
+          file,
+          line: 1,
+          fieldPath: `[${i}].${formatFieldPath(q.error.issues[0].path)}`,
+          message: q.error.issues[0].message,
+        });
     });
     return { byId, errors };
   }
   let i = 0;
   const index = await indexJsonl(file, (value) => {
     const q = QuestionRecord.safeParse(value);
-    if (!q.success) return { ok: false, problems: q.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })) };
+    if (!q.success)
+      return {
+        ok: false,
+        problems: q.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })),
+      };
     byId.set(String(q.data.id ?? q.data.question_id ?? `q_${i}`), q.data);
     i++;
     return { ok: true, summary: null };
@@ -78,7 +97,10 @@ export interface ScoreResult {
 }
 
 /** `drag score`: metrics of already-collected trajectories, streamed. */
-export async function scoreTrajectoriesFile(file: string, options: { questions?: string; topK?: number } = {}): Promise<ScoreResult> {
+export async function scoreTrajectoriesFile(
+  file: string,
+  options: { questions?: string; topK?: number } = {},
+): Promise<ScoreResult> {
   const questions = options.questions ? await loadQuestions(options.questions) : null;
   const records: PerQuestion[] = [];
   let maxResults = 0;
@@ -86,11 +108,26 @@ export async function scoreTrajectoriesFile(file: string, options: { questions?:
   const index = await indexJsonl(file, (value) => {
     if (!isTrajectory(value)) {
       const p = Trajectory.safeParse(value);
-      if (!p.success) return { ok: false, problems: p.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })) };
+      if (!p.success)
+        return {
+          ok: false,
+          problems: p.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })),
+        };
     }
     const t = value as Trajectory;
     const q = questions?.byId.get(String(t.question_id ?? ''));
-    records.push(scoreTrajectory(t, q ? { answers: q.answers, answer_locations: q.answer_locations, category: q.category ?? (q as { question_type?: string }).question_type ?? null } : undefined));
+    records.push(
+      scoreTrajectory(
+        t,
+        q
+          ? {
+              answers: q.answers,
+              answer_locations: q.answer_locations,
+              category: q.category ?? (q as { question_type?: string }).question_type ?? null,
+            }
+          : undefined,
+      ),
+    );
     for (const it of t.iterations) maxResults = Math.max(maxResults, it.results?.length ?? 0);
     if (t.model) models.add(t.model);
     return { ok: true, summary: null };
@@ -104,7 +141,10 @@ export async function scoreTrajectoriesFile(file: string, options: { questions?:
 }
 
 /** Writes `<dir>/summary.json` and `<dir>/per_question.jsonl` atomically. */
-export async function writeEvaluation(dir: string, result: { records: PerQuestion[]; summary: Record<string, unknown> }): Promise<void> {
+export async function writeEvaluation(
+  dir: string,
+  result: { records: PerQuestion[]; summary: Record<string, unknown> },
+): Promise<void> {
   await writeFileAtomic(path.join(dir, 'per_question.jsonl'), result.records.map(toJsonLine).join(''));
   await writeJsonAtomic(path.join(dir, 'summary.json'), result.summary);
 }

@@ -4,8 +4,7 @@ import type { LineError } from './errors';
 
 /** What a summarizer makes of one parsed line: a summary to keep, or the problems that make it unusable. */
 export type SummaryResult<S> =
-  | { ok: true; summary: S }
-  | { ok: false; problems: Array<{ fieldPath: string; message: string }> };
+  { ok: true; summary: S } | { ok: false; problems: Array<{ fieldPath: string; message: string }> };
 
 export type Summarizer<S> = (value: Record<string, unknown>, line: number) => SummaryResult<S>;
 
@@ -72,8 +71,17 @@ export async function indexJsonl<S>(
     const index: JsonlIndex<S> = resume
       ? { ...previous, lines: previous.lines, tailError: null, size: stat.size }
       : {
-          file, lines: [], offsets: [], lengths: [], summaries: [], errors: [],
-          indexedBytes: 0, nextLine: 1, tailError: null, ino: stat.ino, size: stat.size,
+          file,
+          lines: [],
+          offsets: [],
+          lengths: [],
+          summaries: [],
+          errors: [],
+          indexedBytes: 0,
+          nextLine: 1,
+          tailError: null,
+          ino: stat.ino,
+          size: stat.size,
         };
     let lineNo = index.nextLine;
     let position = index.indexedBytes;
@@ -86,7 +94,13 @@ export async function indexJsonl<S>(
     const handleLine = (buf: Buffer, start: number, end: number, fileOffset: number, complete: boolean): boolean => {
       let stop = end;
       if (stop > start && buf[stop - 1] === CR) stop--;
-      if (fileOffset === 0 && stop - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) {
+      if (
+        fileOffset === 0 &&
+        stop - start >= 3 &&
+        buf[start] === 0xef &&
+        buf[start + 1] === 0xbb &&
+        buf[start + 2] === 0xbf
+      ) {
         start += 3; // UTF-8 byte-order mark
         fileOffset += 3;
       }
@@ -105,7 +119,12 @@ export async function indexJsonl<S>(
         return true;
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        addError({ file, line: lineNo, fieldPath: '', message: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` });
+        addError({
+          file,
+          line: lineNo,
+          fieldPath: '',
+          message: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+        });
         return true;
       }
       const result = summarize(value as Record<string, unknown>, lineNo);
@@ -161,7 +180,9 @@ export async function indexJsonl<S>(
         lineNo++;
       } else {
         index.tailError = {
-          file, line: lineNo, fieldPath: '',
+          file,
+          line: lineNo,
+          fieldPath: '',
           message: 'truncated last line (no newline, incomplete JSON): skipped; it is re-read if the file grows',
         };
       }

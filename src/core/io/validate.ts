@@ -24,12 +24,26 @@ async function validateSummaryJson(file: string): Promise<ValidationReport> {
     value = JSON.parse(text);
   } catch (err) {
     const m = /position (\d+)/.exec((err as Error).message);
-    return { file, kind: 'eval-summary', records: 0, errors: [{ file, line: m ? lineAt(text, Number(m[1])) : 1, fieldPath: '', message: `invalid JSON: ${(err as Error).message}` }] };
+    return {
+      file,
+      kind: 'eval-summary',
+      records: 0,
+      errors: [
+        {
+          file,
+          line: m ? lineAt(text, Number(m[1])) : 1,
+          fieldPath: '',
+          message: `invalid JSON: ${(err as Error).message}`,
+        },
+      ],
+    };
   }
   const parsed = RECORD_SCHEMAS['eval-summary'].safeParse(value);
   if (parsed.success) return { file, kind: 'eval-summary', records: 1, errors: [] };
   return {
-    file, kind: 'eval-summary', records: 0,
+    file,
+    kind: 'eval-summary',
+    records: 0,
     errors: parsed.error.issues.map((i) => ({ file, line: 1, fieldPath: formatFieldPath(i.path), message: i.message })),
   };
 }
@@ -38,7 +52,11 @@ async function validateSummaryJson(file: string): Promise<ValidationReport> {
  * Checks every line of a DRAG file against its schema. `kind: 'auto'` decides from the first JSON
  * object line. Bad lines are reported and skipped; the rest of the file is still checked.
  */
-export async function validateFile(file: string, kind: FileKind | 'auto' = 'auto', signal?: AbortSignal): Promise<ValidationReport> {
+export async function validateFile(
+  file: string,
+  kind: FileKind | 'auto' = 'auto',
+  signal?: AbortSignal,
+): Promise<ValidationReport> {
   if (kind === 'eval-summary' || (kind === 'auto' && file.endsWith('.json'))) return validateSummaryJson(file);
   let resolved: FileKind | null = kind === 'auto' ? null : kind;
   const index = await indexJsonl(
@@ -47,12 +65,26 @@ export async function validateFile(file: string, kind: FileKind | 'auto' = 'auto
       if (!resolved) {
         resolved = detectKind(value);
         if (!resolved) {
-          return { ok: false, problems: [{ fieldPath: '', message: 'cannot tell the file kind from this record (expected an OCR page, question, trajectory or evaluation record); pass --kind' }] };
+          return {
+            ok: false,
+            problems: [
+              {
+                fieldPath: '',
+                message:
+                  'cannot tell the file kind from this record (expected an OCR page, question, trajectory or evaluation record); pass --kind',
+              },
+            ],
+          };
         }
       }
       const parsed = RECORD_SCHEMAS[resolved].safeParse(value);
       if (parsed.success) return { ok: true, summary: null };
-      return { ok: false, problems: parsed.error.issues.slice(0, 10).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })) };
+      return {
+        ok: false,
+        problems: parsed.error.issues
+          .slice(0, 10)
+          .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
+      };
     },
     undefined,
     { signal },

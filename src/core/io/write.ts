@@ -63,7 +63,12 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 
 /** Writes records as JSONL atomically, one JSON line each (see writeLinesAtomic). */
 export async function writeJsonlAtomic(file: string, records: Iterable<unknown>): Promise<number> {
-  return writeLinesAtomic(file, (function* () { for (const r of records) yield toJsonLine(r); })());
+  return writeLinesAtomic(
+    file,
+    (function* () {
+      for (const r of records) yield toJsonLine(r);
+    })(),
+  );
 }
 
 /**

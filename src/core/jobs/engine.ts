@@ -66,7 +66,12 @@ export function jobDir(workspace: string, id: string): string {
 }
 
 function slug(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '').slice(0, 40) || 'job';
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[-.]+|-+$/g, '')
+      .slice(0, 40) || 'job'
+  );
 }
 
 /** `20261126-031500-sft-a1b2`: sortable by time, readable, unique. */
@@ -102,7 +107,11 @@ export interface SubmitOptions {
 }
 
 /** The wrapper each job runs: records pid, start, exit code and end beside the job's log. */
-export function wrapperScript(remoteDir: string, command: readonly string[], env: Readonly<Record<string, string>> = {}): string {
+export function wrapperScript(
+  remoteDir: string,
+  command: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): string {
   return `#!/usr/bin/env bash
 # DRAG Studio job wrapper: runs the command below in this folder, detached from any terminal.
 cd ${shQuote(remoteDir)} || exit 97
@@ -121,7 +130,11 @@ exit "$code"
 export function sbatchArgs(host: HostConfig, name: string, remoteDir: string): string[] {
   const s = host.slurm ?? {};
   return [
-    'sbatch', '--parsable', `--job-name=${name}`, `--chdir=${remoteDir}`, `--output=${remoteDir}/slurm.out`,
+    'sbatch',
+    '--parsable',
+    `--job-name=${name}`,
+    `--chdir=${remoteDir}`,
+    `--output=${remoteDir}/slurm.out`,
     ...(s.partition ? [`--partition=${s.partition}`] : []),
     ...(s.gpus ? [`--gres=gpu:${s.gpus}`] : []),
     ...(s.cpus ? [`--cpus-per-task=${s.cpus}`] : []),
@@ -139,11 +152,13 @@ export async function readJob(workspace: string, id: string): Promise<JobRecord>
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`no job "${id}" in ${path.join(workspace, JOBS_DIR)}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error(`no job "${id}" in ${path.join(workspace, JOBS_DIR)}`);
     throw err;
   }
   const parsed = JobRecord.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -186,17 +201,32 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
   const name = options.name ?? path.basename(options.command[0] ?? 'job');
   const id = newJobId(name);
   const say = options.onProgress ?? (() => undefined);
-  for (const u of options.uploads ?? []) await fsp.access(u).catch(() => { throw new Error(`--upload ${u}: no such file or folder`); });
+  for (const u of options.uploads ?? [])
+    await fsp.access(u).catch(() => {
+      throw new Error(`--upload ${u}: no such file or folder`);
+    });
 
   say(`preparing ${transport.label}:${host.workdir}/${id}`);
-  const prep = await transport.run(`set -e\nmkdir -p ${shRemotePath(host.workdir)}/${shQuote(id)}\ncd ${shRemotePath(host.workdir)}/${shQuote(id)}\npwd -P\n`, { signal });
-  if (prep.code !== 0) throw new HostError(`${transport.label}: cannot create the job folder in ${host.workdir}: ${prep.stderr.trim()}`);
+  const prep = await transport.run(
+    `set -e\nmkdir -p ${shRemotePath(host.workdir)}/${shQuote(id)}\ncd ${shRemotePath(host.workdir)}/${shQuote(id)}\npwd -P\n`,
+    { signal },
+  );
+  if (prep.code !== 0)
+    throw new HostError(`${transport.label}: cannot create the job folder in ${host.workdir}: ${prep.stderr.trim()}`);
   const remoteDir = prep.stdout.trim().split('\n').pop() ?? '';
-  if (!remoteDir.startsWith('/')) throw new HostError(`${transport.label}: unexpected answer for the job folder: ${JSON.stringify(prep.stdout)}`);
+  if (!remoteDir.startsWith('/'))
+    throw new HostError(`${transport.label}: unexpected answer for the job folder: ${JSON.stringify(prep.stdout)}`);
 
   const record: JobRecord = {
-    version: 1, id, name, host: options.hostName, hostConfig: host, remoteDir, command: options.command,
-    uploads: (options.uploads ?? []).map((u) => path.resolve(u)), submittedAt: new Date().toISOString(),
+    version: 1,
+    id,
+    name,
+    host: options.hostName,
+    hostConfig: host,
+    remoteDir,
+    command: options.command,
+    uploads: (options.uploads ?? []).map((u) => path.resolve(u)),
+    submittedAt: new Date().toISOString(),
     ...(options.progressFile ? { progressFile: options.progressFile } : {}),
     ...(options.meta ? { meta: options.meta } : {}),
   };
@@ -215,7 +245,21 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
       const now = new Date().toISOString();
       await writeJob(workspace, {
         ...record,
-        last: { id, state: 'failed', exit_code: null, progress: null, host: record.host, launcher, remote_dir: remoteDir, submitted_at: record.submittedAt, started_at: null, finished_at: now, slurm_job_id: null, reason: `not started: ${(err as Error).message}`, checked_at: now },
+        last: {
+          id,
+          state: 'failed',
+          exit_code: null,
+          progress: null,
+          host: record.host,
+          launcher,
+          remote_dir: remoteDir,
+          submitted_at: record.submittedAt,
+          started_at: null,
+          finished_at: now,
+          slurm_job_id: null,
+          reason: `not started: ${(err as Error).message}`,
+          checked_at: now,
+        },
       });
       throw err;
     }
@@ -226,14 +270,19 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
   const write = `cd ${dir}\nprintf '%s' ${shQuote(wrapper)} > run.sh\nchmod +x run.sh\n: > ${JOB_LOG}\n`;
   if (launcher === 'slurm') {
     const res = await transport.run(`set -e\n${write}${shJoin(sbatchArgs(host, slug(name), remoteDir))}\n`, { signal });
-    if (res.code !== 0) throw new HostError(`sbatch on ${transport.label} failed: ${res.stderr.trim() || res.stdout.trim()}`);
+    if (res.code !== 0)
+      throw new HostError(`sbatch on ${transport.label} failed: ${res.stderr.trim() || res.stdout.trim()}`);
     const jobId = res.stdout.trim().split('\n').pop()?.split(';')[0] ?? '';
     if (!/^\d+$/.test(jobId)) throw new HostError(`sbatch on ${transport.label} gave no job id: ${res.stdout.trim()}`);
     record.slurmJobId = jobId;
     await transport.run(`echo ${jobId} > ${dir}/slurm_job_id\n`, { signal });
   } else {
-    const res = await transport.run(`set -e\n${write}setsid nohup bash ./run.sh > /dev/null 2>&1 < /dev/null &\necho started\n`, { signal });
-    if (res.code !== 0 || !res.stdout.includes('started')) throw new HostError(`starting the job on ${transport.label} failed: ${res.stderr.trim()}`);
+    const res = await transport.run(
+      `set -e\n${write}setsid nohup bash ./run.sh > /dev/null 2>&1 < /dev/null &\necho started\n`,
+      { signal },
+    );
+    if (res.code !== 0 || !res.stdout.includes('started'))
+      throw new HostError(`starting the job on ${transport.label} failed: ${res.stderr.trim()}`);
   }
   await writeJob(workspace, record);
   say(`submitted ${id}${record.slurmJobId ? ` (SLURM job ${record.slurmJobId})` : ''}`);
@@ -245,7 +294,9 @@ const ALIVE_FN = `alive() { if command -v ps >/dev/null 2>&1; then ps -eo pgid=,
 
 /** The job's trainer_log.jsonl as a shell word (in the job folder): the recorded one, else the first found. */
 export function progressFileWord(record: Pick<JobRecord, 'progressFile'>): string {
-  return record.progressFile ? shQuote(record.progressFile) : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
+  return record.progressFile
+    ? shQuote(record.progressFile)
+    : '"$(find . -maxdepth 3 -name trainer_log.jsonl -print -quit 2>/dev/null)"';
 }
 
 /**
@@ -284,7 +335,11 @@ function parseKv(text: string): Map<string, string> {
 const START_GRACE_MS = 60_000;
 
 /** Decides a job's state from what the status script saw (pure; tested case by case). */
-export function decideState(record: Pick<JobRecord, 'id' | 'submittedAt' | 'slurmJobId'>, kv: Map<string, string>, now = Date.now()): { state: JobState; exitCode: number | null; reason: string | null } {
+export function decideState(
+  record: Pick<JobRecord, 'id' | 'submittedAt' | 'slurmJobId'>,
+  kv: Map<string, string>,
+  now = Date.now(),
+): { state: JobState; exitCode: number | null; reason: string | null } {
   if (kv.has('missing')) return { state: 'failed', exitCode: null, reason: 'the job folder is gone from the host' };
   const exitText = kv.get('exit_code');
   const exitCode = exitText !== undefined && /^-?\d+$/.test(exitText.trim()) ? Number(exitText.trim()) : null;
@@ -293,20 +348,40 @@ export function decideState(record: Pick<JobRecord, 'id' | 'submittedAt' | 'slur
   const slurmState = kv.get('slurm_state')?.trim() ?? '';
   if (exitCode !== null) {
     if (exitCode === 0) return { state: 'succeeded', exitCode, reason: null };
-    return { state: cancelled ? 'cancelled' : 'failed', exitCode, reason: cancelled ? 'cancelled' : `exit code ${exitCode}` };
+    return {
+      state: cancelled ? 'cancelled' : 'failed',
+      exitCode,
+      reason: cancelled ? 'cancelled' : `exit code ${exitCode}`,
+    };
   }
   if (record.slurmJobId) {
-    if (/^(PENDING|CONFIGURING|REQUEUED|RESV_DEL_HOLD|SUSPENDED)$/.test(slurmState)) return { state: 'queued', exitCode: null, reason: `SLURM: ${slurmState}` };
-    if (slurmState) return { state: cancelled && !alive ? 'cancelled' : 'running', exitCode: null, reason: slurmState === 'RUNNING' ? null : `SLURM: ${slurmState}` };
+    if (/^(PENDING|CONFIGURING|REQUEUED|RESV_DEL_HOLD|SUSPENDED)$/.test(slurmState))
+      return { state: 'queued', exitCode: null, reason: `SLURM: ${slurmState}` };
+    if (slurmState)
+      return {
+        state: cancelled && !alive ? 'cancelled' : 'running',
+        exitCode: null,
+        reason: slurmState === 'RUNNING' ? null : `SLURM: ${slurmState}`,
+      };
     if (cancelled) return { state: 'cancelled', exitCode: null, reason: 'cancelled' };
     const final = kv.get('slurm_final')?.trim();
-    if (final === 'CANCELLED') return { state: 'cancelled', exitCode: null, reason: 'cancelled outside DRAG Studio (scancel)' };
-    return { state: 'failed', exitCode: null, reason: final ? `SLURM: ${final}` : 'SLURM no longer knows the job and it wrote no exit code' };
+    if (final === 'CANCELLED')
+      return { state: 'cancelled', exitCode: null, reason: 'cancelled outside DRAG Studio (scancel)' };
+    return {
+      state: 'failed',
+      exitCode: null,
+      reason: final ? `SLURM: ${final}` : 'SLURM no longer knows the job and it wrote no exit code',
+    };
   }
   if (alive) return { state: 'running', exitCode: null, reason: cancelled ? 'cancelling' : null };
   if (cancelled) return { state: 'cancelled', exitCode: null, reason: 'cancelled' };
-  if (!kv.has('has_pid') && now - Date.parse(record.submittedAt) < START_GRACE_MS) return { state: 'queued', exitCode: null, reason: 'starting' };
-  return { state: 'failed', exitCode: null, reason: 'the process ended without an exit code (killed, or the host rebooted)' };
+  if (!kv.has('has_pid') && now - Date.parse(record.submittedAt) < START_GRACE_MS)
+    return { state: 'queued', exitCode: null, reason: 'starting' };
+  return {
+    state: 'failed',
+    exitCode: null,
+    reason: 'the process ended without an exit code (killed, or the host rebooted)',
+  };
 }
 
 function parseProgress(line: string | undefined): Record<string, unknown> | null {
@@ -331,19 +406,31 @@ const EXTRA_MARK = '@@DRAG-EXTRA@@';
  * folder, in the same round trip to the host. A finished job does not change, so it is not asked
  * about again: only `extra` runs then, and without `extra` the host is not reached at all.
  */
-export async function probeJob(workspace: string, id: string, options: { extra?: (record: JobRecord) => string; signal?: AbortSignal } = {}): Promise<{ record: JobRecord; status: JobStatus; extra: string }> {
+export async function probeJob(
+  workspace: string,
+  id: string,
+  options: { extra?: (record: JobRecord) => string; signal?: AbortSignal } = {},
+): Promise<{ record: JobRecord; status: JobStatus; extra: string }> {
   const record = await readJob(workspace, id);
   const known = record.last && FINAL_STATES.has(record.last.state) ? record.last : null;
   if (known && !options.extra) return { record, status: known, extra: '' };
   const transport = transportFor(record.hostConfig);
   // The status part runs in a subshell: its early exit (folder gone) must not skip `extra`.
-  const script = `${known ? '' : `(
+  const script = `${
+    known
+      ? ''
+      : `(
 ${statusScript(record)})
-`}${options.extra ? `echo '${EXTRA_MARK}'
+`
+  }${
+    options.extra
+      ? `echo '${EXTRA_MARK}'
 cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0
 ${options.extra(record)}
 true
-` : ''}`;
+`
+      : ''
+  }`;
   const res = await transport.run(script, { signal: options.signal });
   if (res.code !== 0) throw new HostError(`${transport.label}: status of ${id} failed: ${res.stderr.trim()}`);
   const at = res.stdout.indexOf(`${EXTRA_MARK}\n`);
@@ -352,10 +439,19 @@ true
   const kv = parseKv(at < 0 ? res.stdout : res.stdout.slice(0, at));
   const { state, exitCode, reason } = decideState(record, kv);
   const status: JobStatus = {
-    id, state, exit_code: exitCode, progress: parseProgress(kv.get('progress')), host: record.host,
-    launcher: record.hostConfig.launcher ?? 'ssh', remote_dir: record.remoteDir, submitted_at: record.submittedAt,
-    started_at: kv.get('started_at')?.trim() || null, finished_at: kv.get('finished_at')?.trim() || null,
-    slurm_job_id: record.slurmJobId ?? null, reason, checked_at: new Date().toISOString(),
+    id,
+    state,
+    exit_code: exitCode,
+    progress: parseProgress(kv.get('progress')),
+    host: record.host,
+    launcher: record.hostConfig.launcher ?? 'ssh',
+    remote_dir: record.remoteDir,
+    submitted_at: record.submittedAt,
+    started_at: kv.get('started_at')?.trim() || null,
+    finished_at: kv.get('finished_at')?.trim() || null,
+    slurm_job_id: record.slurmJobId ?? null,
+    reason,
+    checked_at: new Date().toISOString(),
   };
   // Re-read before writing: another window may have updated meta meanwhile.
   const updated = { ...(await readJob(workspace, id).catch(() => record)), last: status };
@@ -364,9 +460,17 @@ true
 }
 
 /** Reads the job's log from byte `offset`; `text` ends at a line end unless `final` (so UTF-8 is never split). */
-export async function readJobLog(workspace: string, id: string, offset: number, options: { final?: boolean; maxBytes?: number; signal?: AbortSignal } = {}): Promise<{ text: string; offset: number }> {
+export async function readJobLog(
+  workspace: string,
+  id: string,
+  offset: number,
+  options: { final?: boolean; maxBytes?: number; signal?: AbortSignal } = {},
+): Promise<{ text: string; offset: number }> {
   const record = await readJob(workspace, id);
-  const res = await transportFor(record.hostConfig).run(`cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0\n${logReadScript(offset, options.maxBytes)}\ntrue\n`, { signal: options.signal });
+  const res = await transportFor(record.hostConfig).run(
+    `cd ${shQuote(record.remoteDir)} 2>/dev/null || exit 0\n${logReadScript(offset, options.maxBytes)}\ntrue\n`,
+    { signal: options.signal },
+  );
   return takeLogChunk(res.stdout, offset, options.final ?? false);
 }
 
@@ -402,7 +506,8 @@ kill -KILL -- -"$p" 2>/dev/null || true
 sleep 0.2
 `;
   const res = await transport.run(script, { signal });
-  if (res.code !== 0) throw new HostError(`${transport.label}: cancelling ${id} failed: ${res.stderr.trim() || `exit code ${res.code}`}`);
+  if (res.code !== 0)
+    throw new HostError(`${transport.label}: cancelling ${id} failed: ${res.stderr.trim() || `exit code ${res.code}`}`);
   if (record.slurmJobId) {
     // scancel returns before SLURM has signalled the job; wait until it has left the queue.
     for (let i = 0; i < 50; i++) {
@@ -415,7 +520,13 @@ sleep 0.2
 }
 
 /** Copies `remotePath` (relative to the job folder, or absolute) from the host into `localDir`. */
-export async function fetchFromJob(workspace: string, id: string, remotePath: string, localDir: string, signal?: AbortSignal): Promise<string> {
+export async function fetchFromJob(
+  workspace: string,
+  id: string,
+  remotePath: string,
+  localDir: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const record = await readJob(workspace, id);
   const source = path.posix.isAbsolute(remotePath) ? remotePath : path.posix.join(record.remoteDir, remotePath);
   await transportFor(record.hostConfig).download(source, localDir, signal);
@@ -452,9 +563,11 @@ export async function fetchAdapter(workspace: string, id: string, signal?: Abort
  */
 export async function cleanJob(workspace: string, id: string, signal?: AbortSignal): Promise<JobRecord> {
   const status = await jobStatus(workspace, id, signal);
-  if (!FINAL_STATES.has(status.state)) throw new Error(`job ${id} is ${status.state}: cancel it before deleting its files`);
+  if (!FINAL_STATES.has(status.state))
+    throw new Error(`job ${id} is ${status.state}: cancel it before deleting its files`);
   const record = await readJob(workspace, id);
-  if (!record.remoteDir.endsWith(`/${id}`)) throw new Error(`refusing to delete ${record.remoteDir}: it is not a job folder`);
+  if (!record.remoteDir.endsWith(`/${id}`))
+    throw new Error(`refusing to delete ${record.remoteDir}: it is not a job folder`);
   const res = await transportFor(record.hostConfig).run(`rm -rf -- ${shQuote(record.remoteDir)}\n`, { signal });
   if (res.code !== 0) throw new HostError(`deleting ${record.remoteDir} failed: ${res.stderr.trim()}`);
   return updateJobMeta(workspace, id, { remoteCleanedAt: new Date().toISOString() });

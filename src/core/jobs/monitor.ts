@@ -55,7 +55,13 @@ export function parseNvidiaSmi(text: string): GpuSample[] {
   for (const line of text.split('\n')) {
     const f = line.split(',').map((s) => s.trim());
     if (f.length < 5 || !/^\d+$/.test(f[0]!)) continue;
-    out.push({ index: Number(f[0]), name: f[1]!, utilization: Number(f[2]) || 0, memoryUsedMiB: Number(f[3]) || 0, memoryTotalMiB: Number(f[4]) || 0 });
+    out.push({
+      index: Number(f[0]),
+      name: f[1]!,
+      utilization: Number(f[2]) || 0,
+      memoryUsedMiB: Number(f[3]) || 0,
+      memoryTotalMiB: Number(f[4]) || 0,
+    });
   }
   return out;
 }
@@ -68,11 +74,16 @@ const SMI = 'nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memor
  * inside the job's allocation (`srun --overlap`, which shares the job's GPUs and does not queue).
  */
 export function gpuQuery(slurmJobId: string | undefined): string {
-  if (slurmJobId) return `timeout 20 srun --jobid=${shQuote(slurmJobId)} --overlap --ntasks=1 --quiet ${SMI} 2>/dev/null`;
+  if (slurmJobId)
+    return `timeout 20 srun --jobid=${shQuote(slurmJobId)} --overlap --ntasks=1 --quiet ${SMI} 2>/dev/null`;
   return `command -v nvidia-smi >/dev/null 2>&1 && ${SMI} 2>/dev/null`;
 }
 
-export async function monitorSnapshot(workspace: string, id: string, options: { tailBytes?: number; signal?: AbortSignal } = {}): Promise<MonitorSnapshot> {
+export async function monitorSnapshot(
+  workspace: string,
+  id: string,
+  options: { tailBytes?: number; signal?: AbortSignal } = {},
+): Promise<MonitorSnapshot> {
   // GPUs are not asked for once the job is known to be finished (and not shown for one that just finished).
   const sectionsScript = (record: JobRecord) => `pf=${progressFileWord(record)}
 echo '${MARK}log'
@@ -88,5 +99,11 @@ echo '${MARK}tail'
     sections.set(part.slice(0, nl), part.slice(nl + 1));
   }
   const gpuText = sections.get('gpu') ?? '';
-  return { record, status, points: parseTrainerLog(sections.get('log') ?? ''), gpus: gpuText.trim() && !FINAL_STATES.has(status.state) ? parseNvidiaSmi(gpuText) : null, logTail: sections.get('tail') ?? '' };
+  return {
+    record,
+    status,
+    points: parseTrainerLog(sections.get('log') ?? ''),
+    gpus: gpuText.trim() && !FINAL_STATES.has(status.state) ? parseNvidiaSmi(gpuText) : null,
+    logTail: sections.get('tail') ?? '',
+  };
 }

@@ -54,9 +54,34 @@ export function freeLocalPort(): Promise<number> {
 const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
 
 /** The vLLM command line that serves `baseModel` with one LoRA module. */
-export function vllmCommand(vllm: string, baseModel: string, loraName: string, adapterPath: string, port: number, extra: readonly string[] = [], maxLoraRank = 64, bindHost = '127.0.0.1'): string[] {
-  return [vllm, 'serve', baseModel, '--host', bindHost, '--port', String(port), '--enable-auto-tool-choice', '--tool-call-parser', 'hermes',
-    '--enable-lora', '--lora-modules', `${loraName}=${adapterPath}`, '--max-lora-rank', String(maxLoraRank), ...extra];
+export function vllmCommand(
+  vllm: string,
+  baseModel: string,
+  loraName: string,
+  adapterPath: string,
+  port: number,
+  extra: readonly string[] = [],
+  maxLoraRank = 64,
+  bindHost = '127.0.0.1',
+): string[] {
+  return [
+    vllm,
+    'serve',
+    baseModel,
+    '--host',
+    bindHost,
+    '--port',
+    String(port),
+    '--enable-auto-tool-choice',
+    '--tool-call-parser',
+    'hermes',
+    '--enable-lora',
+    '--lora-modules',
+    `${loraName}=${adapterPath}`,
+    '--max-lora-rank',
+    String(maxLoraRank),
+    ...extra,
+  ];
 }
 
 async function modelsAt(baseUrl: string): Promise<string[] | null> {
@@ -75,7 +100,8 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
   const say = options.onProgress ?? (() => undefined);
   const train = await readJob(workspace, options.trainJobId);
   const trained = await jobStatus(workspace, train.id, signal);
-  if (trained.state !== 'succeeded') throw new Error(`job ${train.id} is ${trained.state}: only a finished training job has an adapter to serve`);
+  if (trained.state !== 'succeeded')
+    throw new Error(`job ${train.id} is ${trained.state}: only a finished training job has an adapter to serve`);
   const baseModel = options.baseModel ?? (typeof train.meta?.model === 'string' ? train.meta.model : undefined);
   if (!baseModel) throw new Error(`job ${train.id} does not say which base model it trained: pass --base-model`);
   const adapterRel = typeof train.meta?.adapter === 'string' ? train.meta.adapter : 'out/final';
@@ -88,10 +114,22 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
 
   say(`starting vLLM on ${train.host}: ${baseModel} + ${loraName}`);
   const job = await submitJob({
-    workspace, hostName: train.host, host, name: `vllm-${train.name}`, signal,
-    command: vllmCommand(options.vllm ?? host.vllm ?? 'vllm', baseModel, loraName, adapterPath, port, options.vllmArgs ?? [], rank,
+    workspace,
+    hostName: train.host,
+    host,
+    name: `vllm-${train.name}`,
+    signal,
+    command: vllmCommand(
+      options.vllm ?? host.vllm ?? 'vllm',
+      baseModel,
+      loraName,
+      adapterPath,
+      port,
+      options.vllmArgs ?? [],
+      rank,
       // On SLURM the server runs on a compute node and the login node forwards to it: listen there.
-      host.launcher === 'slurm' ? '0.0.0.0' : '127.0.0.1'),
+      host.launcher === 'slurm' ? '0.0.0.0' : '127.0.0.1',
+    ),
     meta: { kind: 'serve', trainJob: train.id, model: baseModel, lora: loraName, port },
   });
   let forward: ChildProcess | null = null;
@@ -113,7 +151,9 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
       const s = await jobStatus(workspace, job.id, signal);
       if (FINAL_STATES.has(s.state)) {
         const log = await readJobLog(workspace, job.id, 0, { final: true }).catch(() => ({ text: '' }));
-        throw new HostError(`vLLM stopped before it was ready (${s.reason ?? s.state}): ${log.text.trim().split('\n').slice(-5).join(' | ')}`);
+        throw new HostError(
+          `vLLM stopped before it was ready (${s.reason ?? s.state}): ${log.text.trim().split('\n').slice(-5).join(' | ')}`,
+        );
       }
       if (s.state === 'running' && !baseUrl) {
         if (job.slurmJobId) {
@@ -124,7 +164,22 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
           const localPort = await freeLocalPort();
           const ssh = new SshTransport(host.ssh, host.port);
           // Its own connection (not a shared master, where the forward would outlive this process).
-          forward = spawn('ssh', [...ssh.sshCommand().slice(1), '-o', 'ControlPath=none', '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${localPort}:${target}:${port}`, '--', host.ssh], { stdio: 'ignore' });
+          forward = spawn(
+            'ssh',
+            [
+              ...ssh.sshCommand().slice(1),
+              '-o',
+              'ControlPath=none',
+              '-N',
+              '-o',
+              'ExitOnForwardFailure=yes',
+              '-L',
+              `127.0.0.1:${localPort}:${target}:${port}`,
+              '--',
+              host.ssh,
+            ],
+            { stdio: 'ignore' },
+          );
           baseUrl = `http://127.0.0.1:${localPort}/v1`;
           say(`forwarding ${baseUrl} -> ${host.ssh}:${target}:${port}`);
         } else baseUrl = `http://${target}:${port}/v1`;
@@ -135,9 +190,15 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
           say(`vLLM ready: ${models.join(', ')}`);
           return { job, baseUrl, model: loraName, baseModel, stop };
         }
-        if (forward && forward.exitCode !== null) throw new HostError(`the SSH port forward to ${host.ssh} exited (${forward.exitCode}): is port ${port} free on the host?`);
+        if (forward && forward.exitCode !== null)
+          throw new HostError(
+            `the SSH port forward to ${host.ssh} exited (${forward.exitCode}): is port ${port} free on the host?`,
+          );
       }
-      if (Date.now() > deadline) throw new HostError(`vLLM on ${train.host} was not ready within ${Math.round((options.readyTimeoutMs ?? 900_000) / 1000)} s (drag jobs logs ${job.id})`);
+      if (Date.now() > deadline)
+        throw new HostError(
+          `vLLM on ${train.host} was not ready within ${Math.round((options.readyTimeoutMs ?? 900_000) / 1000)} s (drag jobs logs ${job.id})`,
+        );
       await sleep(1000, signal);
     }
   } catch (err) {

@@ -28,7 +28,9 @@ type Example = Record<string, unknown> & { question_id: string };
 
 /** T(x): the assistant's text for a search, with its reasoning when there is some (§4.2). */
 export function searchText(s: Pick<ProcessedSearch, 'query' | 'reasoning'>, reasoning = true): string {
-  return reasoning && s.reasoning ? `<think>${s.reasoning}</think>\n<search>${s.query}</search>` : `<search>${s.query}</search>`;
+  return reasoning && s.reasoning
+    ? `<think>${s.reasoning}</think>\n<search>${s.query}</search>`
+    : `<search>${s.query}</search>`;
 }
 
 const dpoPrompt = (q: string) => `<question>${q}</question>\n\nGenerate a search query to find the answer:`;
@@ -38,7 +40,10 @@ const TOOLS_JSON = JSON.stringify(TOOLS);
 
 /** The agent's first turn: its real system prompt, the question, and a search tool call. */
 function agentPrompt(question: string) {
-  return [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: question }];
+  return [
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: question },
+  ];
 }
 function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
   return {
@@ -47,7 +52,8 @@ function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
     tool_calls: [{ type: 'function', function: { name: 'search_documents', arguments: { query: s.query } } }],
   };
 }
-const functionCall = (s: ProcessedSearch | PairSide) => JSON.stringify({ name: 'search_documents', arguments: { query: s.query } });
+const functionCall = (s: ProcessedSearch | PairSide) =>
+  JSON.stringify({ name: 'search_documents', arguments: { query: s.query } });
 
 /** Examples of one format from one processed record. */
 export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: boolean): Example[] {
@@ -56,7 +62,17 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
   const best = r.best_search;
   switch (format) {
     case 'sft_query':
-      return best ? [{ input: `<question>${q}</question>`, output: searchText(best, reasoning), ...base, rank_score: best.rank_score, format: 'query_generation' }] : [];
+      return best
+        ? [
+            {
+              input: `<question>${q}</question>`,
+              output: searchText(best, reasoning),
+              ...base,
+              rank_score: best.rank_score,
+              format: 'query_generation',
+            },
+          ]
+        : [];
     case 'sft_trajectory': {
       if (r.searches.length === 0) return [];
       // best_search is a copy once read back from processed.jsonl: find it by step, not by identity.
@@ -66,40 +82,107 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
       for (const s of r.searches.slice(0, stop + 1)) {
         if (reasoning && s.reasoning) lines.push(`<think>${s.reasoning}</think>`);
         lines.push(`<search>${s.query}</search>`);
-        lines.push(s.gt_found ? `<result>Found relevant document at rank ${s.gt_rank ?? '?'}</result>` : '<result>No relevant results</result>');
+        lines.push(
+          s.gt_found
+            ? `<result>Found relevant document at rank ${s.gt_rank ?? '?'}</result>`
+            : '<result>No relevant results</result>',
+        );
       }
-      return [{ input: `Question: ${q}`, output: lines.join('\n'), ...base, best_rank_score: r.best_rank_score, total_searches: r.total_searches, format: 'full_trajectory' }];
+      return [
+        {
+          input: `Question: ${q}`,
+          output: lines.join('\n'),
+          ...base,
+          best_rank_score: r.best_rank_score,
+          total_searches: r.total_searches,
+          format: 'full_trajectory',
+        },
+      ];
     }
     case 'sft_context': {
       const out: Example[] = [];
       r.searches.forEach((s, i) => {
         if (i < 1 || !s.gt_found || !(s.rank_score && s.rank_score > 0)) return;
         const previous = r.searches.slice(Math.max(0, i - 2), i);
-        const context = previous.flatMap((p) => [`Previous query: ${p.query}`, p.gt_found ? `  Result: Found at rank ${p.gt_rank}` : '  Result: Not found']);
-        out.push({ input: `<question>${q}</question>\n\n${context.join('\n')}`, output: searchText(s, reasoning), ...base, step: s.step, rank_score: s.rank_score, context_length: previous.length, format: 'query_with_context' });
+        const context = previous.flatMap((p) => [
+          `Previous query: ${p.query}`,
+          p.gt_found ? `  Result: Found at rank ${p.gt_rank}` : '  Result: Not found',
+        ]);
+        out.push({
+          input: `<question>${q}</question>\n\n${context.join('\n')}`,
+          output: searchText(s, reasoning),
+          ...base,
+          step: s.step,
+          rank_score: s.rank_score,
+          context_length: previous.length,
+          format: 'query_with_context',
+        });
       });
       return out;
     }
     case 'dpo':
       return r.query_pairs.map((p) => ({
-        prompt: dpoPrompt(q), chosen: searchText(p.better, reasoning), rejected: searchText(p.worse, reasoning),
-        chosen_score: p.better.rank_score ?? 0, rejected_score: p.worse.rank_score ?? 0, ...base, better_query: p.better.query, worse_query: p.worse.query,
+        prompt: dpoPrompt(q),
+        chosen: searchText(p.better, reasoning),
+        rejected: searchText(p.worse, reasoning),
+        chosen_score: p.better.rank_score ?? 0,
+        rejected_score: p.worse.rank_score ?? 0,
+        ...base,
+        better_query: p.better.query,
+        worse_query: p.worse.query,
       }));
     case 'reward':
-      return r.searches.map((s) => ({ input: `Question: ${q}\nQuery: ${s.query}`, score: s.rank_score ?? 0, ...base, step: s.step, gt_found: s.gt_found, gt_rank: s.gt_rank }));
+      return r.searches.map((s) => ({
+        input: `Question: ${q}\nQuery: ${s.query}`,
+        score: s.rank_score ?? 0,
+        ...base,
+        step: s.step,
+        gt_found: s.gt_found,
+        gt_rank: s.gt_rank,
+      }));
     case 'trl_sft':
-      return best ? [{ messages: [...agentPrompt(q), toolCallMessage(best, reasoning)], tools: TOOLS, ...base, rank_score: best.rank_score }] : [];
+      return best
+        ? [
+            {
+              messages: [...agentPrompt(q), toolCallMessage(best, reasoning)],
+              tools: TOOLS,
+              ...base,
+              rank_score: best.rank_score,
+            },
+          ]
+        : [];
     case 'trl_dpo':
       return r.query_pairs.map((p) => ({
-        prompt: agentPrompt(q), chosen: [toolCallMessage(p.better, reasoning)], rejected: [toolCallMessage(p.worse, reasoning)], tools: TOOLS,
-        ...base, chosen_score: p.better.rank_score ?? 0, rejected_score: p.worse.rank_score ?? 0,
+        prompt: agentPrompt(q),
+        chosen: [toolCallMessage(p.better, reasoning)],
+        rejected: [toolCallMessage(p.worse, reasoning)],
+        tools: TOOLS,
+        ...base,
+        chosen_score: p.better.rank_score ?? 0,
+        rejected_score: p.worse.rank_score ?? 0,
       }));
     case 'llamafactory_sft':
-      return best ? [{ conversations: [{ from: 'human', value: q }, { from: 'function_call', value: functionCall(best) }], system: SYSTEM_PROMPT, tools: TOOLS_JSON, ...base }] : [];
+      return best
+        ? [
+            {
+              conversations: [
+                { from: 'human', value: q },
+                { from: 'function_call', value: functionCall(best) },
+              ],
+              system: SYSTEM_PROMPT,
+              tools: TOOLS_JSON,
+              ...base,
+            },
+          ]
+        : [];
     case 'llamafactory_dpo':
       return r.query_pairs.map((p) => ({
-        conversations: [{ from: 'human', value: q }], chosen: { from: 'function_call', value: functionCall(p.better) }, rejected: { from: 'function_call', value: functionCall(p.worse) },
-        system: SYSTEM_PROMPT, tools: TOOLS_JSON, ...base,
+        conversations: [{ from: 'human', value: q }],
+        chosen: { from: 'function_call', value: functionCall(p.better) },
+        rejected: { from: 'function_call', value: functionCall(p.worse) },
+        system: SYSTEM_PROMPT,
+        tools: TOOLS_JSON,
+        ...base,
       }));
   }
 }
@@ -126,12 +209,18 @@ export function splitKey(r: ProcessedRecord, by: 'question' | 'document'): strin
  * Train/val assignment by group (question or document), seeded: every example of a question lands
  * on the same side, in every format, so nothing leaks from train to val (fixing DRAG-SPEC §9.9).
  */
-export function assignSplit(records: readonly ProcessedRecord[], options: Pick<FormatOptions, 'trainRatio' | 'seed' | 'splitBy'>): Map<string, 'train' | 'val'> {
+export function assignSplit(
+  records: readonly ProcessedRecord[],
+  options: Pick<FormatOptions, 'trainRatio' | 'seed' | 'splitBy'>,
+): Map<string, 'train' | 'val'> {
   const groups: string[] = [];
   const seen = new Set<string>();
   for (const r of records) {
     const k = splitKey(r, options.splitBy);
-    if (!seen.has(k)) { seen.add(k); groups.push(k); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      groups.push(k);
+    }
   }
   const shuffled = seededShuffle(groups, options.seed);
   const nTrain = Math.floor(shuffled.length * options.trainRatio);
@@ -144,20 +233,37 @@ export function assignSplit(records: readonly ProcessedRecord[], options: Pick<F
 
 export interface FormatReport {
   outputDir: string;
-  formats: Record<string, { total: number; train: number; val: number; train_path: string | null; val_path: string | null }>;
+  formats: Record<
+    string,
+    { total: number; train: number; val: number; train_path: string | null; val_path: string | null }
+  >;
   trainQuestions: number;
   valQuestions: number;
   errors: LineError[];
 }
 
 /** `drag format`: processed records -> per-format train/val files, stats.json, manifest.json. */
-export async function formatProcessed(inputs: readonly string[], outputDir: string, options: FormatOptions): Promise<FormatReport> {
+export async function formatProcessed(
+  inputs: readonly string[],
+  outputDir: string,
+  options: FormatOptions,
+): Promise<FormatReport> {
   const records: ProcessedRecord[] = [];
   const errors: LineError[] = [];
   for (const input of inputs) {
     const index = await indexJsonl(input, (v) => {
       if (typeof v.id !== 'string' || typeof v.question !== 'string' || !Array.isArray(v.searches)) {
-        return { ok: false, problems: [{ fieldPath: formatFieldPath([typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches']), message: 'not a processed record (run drag process first)' }] };
+        return {
+          ok: false,
+          problems: [
+            {
+              fieldPath: formatFieldPath([
+                typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches',
+              ]),
+              message: 'not a processed record (run drag process first)',
+            },
+          ],
+        };
       }
       records.push({ ...(v as unknown as ProcessedRecord), question_id: String(v.question_id ?? v.id) });
       return { ok: true, summary: null };
@@ -166,7 +272,9 @@ export async function formatProcessed(inputs: readonly string[], outputDir: stri
   }
   const split = assignSplit(records, options);
   const report: FormatReport = {
-    outputDir, formats: {}, errors,
+    outputDir,
+    formats: {},
+    errors,
     trainQuestions: [...split.values()].filter((s) => s === 'train').length,
     valQuestions: [...split.values()].filter((s) => s === 'val').length,
   };
@@ -175,36 +283,70 @@ export async function formatProcessed(inputs: readonly string[], outputDir: stri
     // objects die young instead of filling the old generation (less GC on 100k trajectories).
     const train: string[] = [];
     const val: string[] = [];
-    for (const r of records) for (const ex of examplesOf(format, r, options.reasoning)) (split.get(r.question_id) === 'val' ? val : train).push(toJsonLine(ex));
+    for (const r of records)
+      for (const ex of examplesOf(format, r, options.reasoning))
+        (split.get(r.question_id) === 'val' ? val : train).push(toJsonLine(ex));
     if (train.length + val.length === 0) continue;
     const trainPath = path.join(outputDir, `${format}_train.jsonl`);
     const valPath = path.join(outputDir, `${format}_val.jsonl`);
     // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
     await writeLinesAtomic(trainPath, seededShuffle(train, options.seed + 1000 * (i + 1)));
     if (val.length) await writeLinesAtomic(valPath, seededShuffle(val, options.seed + 1000 * (i + 1) + 1));
-    report.formats[format] = { total: train.length + val.length, train: train.length, val: val.length, train_path: trainPath, val_path: val.length ? valPath : null };
+    report.formats[format] = {
+      total: train.length + val.length,
+      train: train.length,
+      val: val.length,
+      train_path: trainPath,
+      val_path: val.length ? valPath : null,
+    };
   }
   const lf: Record<string, unknown> = {};
-  for (const [name, kind] of [['llamafactory_sft', 'sft'], ['llamafactory_dpo', 'dpo']] as const) {
+  for (const [name, kind] of [
+    ['llamafactory_sft', 'sft'],
+    ['llamafactory_dpo', 'dpo'],
+  ] as const) {
     const f = report.formats[name];
     if (!f) continue;
     for (const side of ['train', 'val'] as const) {
       const p = side === 'train' ? f.train_path : f.val_path;
       if (!p) continue;
       lf[`drag_${kind}_${side}`] = {
-        file_name: path.basename(p), formatting: 'sharegpt', ...(kind === 'dpo' ? { ranking: true } : {}),
-        columns: { messages: 'conversations', system: 'system', tools: 'tools', ...(kind === 'dpo' ? { chosen: 'chosen', rejected: 'rejected' } : {}) },
-        tags: { role_tag: 'from', content_tag: 'value', user_tag: 'human', assistant_tag: 'gpt', observation_tag: 'observation', function_tag: 'function_call' },
+        file_name: path.basename(p),
+        formatting: 'sharegpt',
+        ...(kind === 'dpo' ? { ranking: true } : {}),
+        columns: {
+          messages: 'conversations',
+          system: 'system',
+          tools: 'tools',
+          ...(kind === 'dpo' ? { chosen: 'chosen', rejected: 'rejected' } : {}),
+        },
+        tags: {
+          role_tag: 'from',
+          content_tag: 'value',
+          user_tag: 'human',
+          assistant_tag: 'gpt',
+          observation_tag: 'observation',
+          function_tag: 'function_call',
+        },
       };
     }
   }
   if (Object.keys(lf).length) await writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf);
   await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: records.length, ...report.formats });
   await writeJsonAtomic(path.join(outputDir, 'manifest.json'), {
-    tool: 'drag-studio', created: new Date().toISOString(),
-    inputs: await Promise.all(inputs.map(async (p) => ({ path: path.resolve(p), sha256: existsSync(p) ? await hashFile(p) : null }))),
+    tool: 'drag-studio',
+    created: new Date().toISOString(),
+    inputs: await Promise.all(
+      inputs.map(async (p) => ({ path: path.resolve(p), sha256: existsSync(p) ? await hashFile(p) : null })),
+    ),
     options: { ...options },
-    split: { by: options.splitBy, seed: options.seed, train_ratio: options.trainRatio, train_questions: report.trainQuestions, val_questions: report.valQuestions },
+    split: {
+      by: options.splitBy,
+      seed: options.seed,
+      train_ratio: options.trainRatio,
+      train_questions: report.trainQuestions,
+      val_questions: report.valQuestions,
+    },
     counts: report.formats,
     system_prompt_sha256: createHash('sha256').update(SYSTEM_PROMPT).digest('hex'),
   });

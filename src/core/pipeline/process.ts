@@ -77,7 +77,8 @@ export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord 
   }
   let best: ProcessedSearch | null = null;
   for (const s of searches) {
-    if (s.gt_found && s.rank_score !== null && (best === null || s.rank_score > (best.rank_score ?? -Infinity))) best = s;
+    if (s.gt_found && s.rank_score !== null && (best === null || s.rank_score > (best.rank_score ?? -Infinity)))
+      best = s;
   }
   const first = searches.find((s) => s.gt_found) ?? null;
   return {
@@ -114,10 +115,22 @@ export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord 
 export function minePairs(records: readonly ProcessedRecord[], minMargin = 0): void {
   const searches: ProcessedSearch[] = [];
   const owners: ProcessedRecord[] = [];
-  for (const r of records) for (const s of r.searches) { searches.push(s); owners.push(r); }
+  for (const r of records)
+    for (const s of r.searches) {
+      searches.push(s);
+      owners.push(r);
+    }
   const tagged = (i: number) => {
     const s = searches[i];
-    return { step: s.step, query: s.query, reasoning: s.reasoning, gt_found: s.gt_found, gt_rank: s.gt_rank, rank_score: s.rank_score, trajectory_id: owners[i].id };
+    return {
+      step: s.step,
+      query: s.query,
+      reasoning: s.reasoning,
+      gt_found: s.gt_found,
+      gt_rank: s.gt_rank,
+      rank_score: s.rank_score,
+      trajectory_id: owners[i].id,
+    };
   };
   for (let i = 0; i < searches.length; i++) {
     for (let j = i + 1; j < searches.length; j++) {
@@ -150,10 +163,16 @@ export interface ProcessStats {
 }
 
 /** DRAG's statistics keys (§4.4), over processed records. */
-export function processStats(records: readonly ProcessedRecord[], includeFailed: boolean, outputExamples: number): ProcessStats {
+export function processStats(
+  records: readonly ProcessedRecord[],
+  includeFailed: boolean,
+  outputExamples: number,
+): ProcessStats {
   const valid = records.filter((r) => r.gt_ever_found);
   const kept = includeFailed ? records : valid;
-  const count = (map: Record<string, number>, key: string) => { map[key] = (map[key] ?? 0) + 1; };
+  const count = (map: Record<string, number>, key: string) => {
+    map[key] = (map[key] ?? 0) + 1;
+  };
   const rankScores: Record<string, number> = {};
   const firstSuccess: Record<string, number> = {};
   const bestRanks: Record<string, number> = {};

@@ -26,14 +26,25 @@ export async function processFiles(inputs: readonly string[], options: ProcessOp
   const all: ProcessedRecord[] = [];
   const errors: LineError[] = [];
   for (const input of inputs) {
-    const index = await indexJsonl(input, (value) => {
-      if (!isTrajectory(value)) {
-        const p = Trajectory.safeParse(value);
-        if (!p.success) return { ok: false, problems: p.error.issues.slice(0, 5).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })) };
-      }
-      all.push(processTrajectory(value as Trajectory, topK));
-      return { ok: true, summary: null };
-    }, undefined, { signal: options.signal });
+    const index = await indexJsonl(
+      input,
+      (value) => {
+        if (!isTrajectory(value)) {
+          const p = Trajectory.safeParse(value);
+          if (!p.success)
+            return {
+              ok: false,
+              problems: p.error.issues
+                .slice(0, 5)
+                .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
+            };
+        }
+        all.push(processTrajectory(value as Trajectory, topK));
+        return { ok: true, summary: null };
+      },
+      undefined,
+      { signal: options.signal },
+    );
     errors.push(...indexProblems(index));
   }
   const byQuestion = new Map<string, ProcessedRecord[]>();
@@ -47,7 +58,12 @@ export async function processFiles(inputs: readonly string[], options: ProcessOp
   return { records: kept, stats: processStats(all, options.includeFailed ?? false, kept.length), errors };
 }
 
-export async function runProcess(inputs: readonly string[], output: string, statsFile: string | undefined, options: ProcessOptions = {}): Promise<ProcessOutcome> {
+export async function runProcess(
+  inputs: readonly string[],
+  output: string,
+  statsFile: string | undefined,
+  options: ProcessOptions = {},
+): Promise<ProcessOutcome> {
   const outcome = await processFiles(inputs, options);
   await writeJsonlAtomic(output, outcome.records);
   if (statsFile) await writeJsonAtomic(statsFile, outcome.stats);

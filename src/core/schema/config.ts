@@ -53,7 +53,10 @@ export const DragConfig = z.strictObject({
     .optional(),
   questions: z.string().optional().describe('Question set (JSONL) for collection and evaluation'),
   runs: z.array(z.string()).optional().describe('Trajectory files or globs; default runs/*/trajectories.jsonl'),
-  search: z.strictObject({ topK: z.number().int().min(1).max(100).default(3) }).partial().optional(),
+  search: z
+    .strictObject({ topK: z.number().int().min(1).max(100).default(3) })
+    .partial()
+    .optional(),
   agent: z
     .strictObject({
       maxIterations: z.number().int().min(1).max(50).default(5),

@@ -10,7 +10,10 @@ const nint = z.number().int().nullable().optional();
 export const EvalQuestionRecord = z.looseObject({
   id: QuestionId,
   question: z.string(),
-  answer: z.union([z.array(z.string()), z.string()]).nullable().optional(),
+  answer: z
+    .union([z.array(z.string()), z.string()])
+    .nullable()
+    .optional(),
   citations: z.array(Citation).nullable().optional(),
   iterations: nint,
   ground_truth_answers: Answers,
@@ -32,10 +35,27 @@ export type EvalQuestionRecord = z.infer<typeof EvalQuestionRecord>;
 
 /** The 22 aggregate keys of DRAG's `_summary.json`, in DRAG's order (DRAG-SPEC §7.3). */
 export const SUMMARY_KEYS = [
-  'total_questions', 'success_count', 'success_rate', 'avg_iterations', 'avg_iterations_to_success',
-  'first_hit_rate', 'avg_first_hit_rank', 'first_search_mrr', 'avg_best_rank', 'best_search_mrr',
-  'hit_at_1', 'hit_at_3', 'hit_at_5', 'avg_anls', 'anls_accuracy',
-  'avg_page_f1', 'avg_page_precision', 'avg_page_recall', 'avg_doc_f1', 'avg_doc_precision', 'avg_doc_recall',
+  'total_questions',
+  'success_count',
+  'success_rate',
+  'avg_iterations',
+  'avg_iterations_to_success',
+  'first_hit_rate',
+  'avg_first_hit_rank',
+  'first_search_mrr',
+  'avg_best_rank',
+  'best_search_mrr',
+  'hit_at_1',
+  'hit_at_3',
+  'hit_at_5',
+  'avg_anls',
+  'anls_accuracy',
+  'avg_page_f1',
+  'avg_page_precision',
+  'avg_page_recall',
+  'avg_doc_f1',
+  'avg_doc_precision',
+  'avg_doc_recall',
 ] as const;
 
 /** DRAG's `_summary.json`: `model` plus the aggregate keys. Missing keys read as 0, as DRAG's `--compare` does. */

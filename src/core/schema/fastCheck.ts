@@ -87,14 +87,22 @@ class Compiler {
         return `(typeof ${x} === "boolean")`;
       case 'string': {
         const checks = this.checks(def, x);
-        return checks ? `(typeof ${x} === "string"${checks.map((c) => ` && ${c}`).join('')})` : this.fallback(schema, x);
+        return checks
+          ? `(typeof ${x} === "string"${checks.map((c) => ` && ${c}`).join('')})`
+          : this.fallback(schema, x);
       }
       case 'number': {
         const checks = this.checks(def, x);
-        return checks ? `(typeof ${x} === "number" && Number.isFinite(${x})${checks.map((c) => ` && ${c}`).join('')})` : this.fallback(schema, x);
+        return checks
+          ? `(typeof ${x} === "number" && Number.isFinite(${x})${checks.map((c) => ` && ${c}`).join('')})`
+          : this.fallback(schema, x);
       }
       case 'enum':
-        return `(${Object.values(def.entries ?? {}).map((v) => `${x} === ${JSON.stringify(v)}`).join(' || ') || 'false'})`;
+        return `(${
+          Object.values(def.entries ?? {})
+            .map((v) => `${x} === ${JSON.stringify(v)}`)
+            .join(' || ') || 'false'
+        })`;
       case 'literal':
         return `(${(def.values ?? []).map((v) => `${x} === ${JSON.stringify(v)}`).join(' || ') || 'false'})`;
       case 'union':
@@ -116,7 +124,8 @@ class Compiler {
       case 'object': {
         const catchall = def.catchall?._zod.def.type;
         // unknown: extra keys kept (looseObject); undefined: stripped (object); never: rejected (strictObject).
-        if (def.checks?.length || (catchall !== undefined && catchall !== 'unknown' && catchall !== 'never')) return this.fallback(schema, x);
+        if (def.checks?.length || (catchall !== undefined && catchall !== 'unknown' && catchall !== 'never'))
+          return this.fallback(schema, x);
         const slot = this.functions.length;
         const name = `f${slot}`;
         this.functions.push('');
@@ -128,7 +137,9 @@ class Compiler {
         }
         if (catchall === 'never') {
           lines.push(`  for (var k in o) if (!Object.prototype.hasOwnProperty.call(K${slot}, k)) return false;`);
-          this.functions.push(`var K${slot} = ${JSON.stringify(Object.fromEntries(Object.keys(shape).map((k) => [k, 1])))};`);
+          this.functions.push(
+            `var K${slot} = ${JSON.stringify(Object.fromEntries(Object.keys(shape).map((k) => [k, 1])))};`,
+          );
         }
         this.functions[slot] = `function ${name}(o) {
   if (o === null || typeof o !== "object" || Array.isArray(o)) return false;

@@ -10,22 +10,27 @@ export const AnswerLocationObject = z.looseObject({
 
 /** Every shape DRAG accepts (DRAG-SPEC §1.2): an object, a `"file:page"` string, or a list of either. */
 export const AnswerLocation = z.union([AnswerLocationObject, z.string()]);
-export const AnswerLocations = z.union([AnswerLocation, z.array(AnswerLocation)]).nullable().optional();
+export const AnswerLocations = z
+  .union([AnswerLocation, z.array(AnswerLocation)])
+  .nullable()
+  .optional();
 export type AnswerLocations = z.infer<typeof AnswerLocations>;
 
 /** Gold answers: a list of variants, each a list of strings or a bare string. */
-export const Answers = z.union([z.string(), z.array(z.union([z.string(), z.array(z.string())]))]).nullable().optional();
+export const Answers = z
+  .union([z.string(), z.array(z.union([z.string(), z.array(z.string())]))])
+  .nullable()
+  .optional();
 
 /** A question record (DRAG-SPEC §1.2; also FinanceBench-style `question_id`). */
-export const QuestionRecord = z
-  .looseObject({
-    id: QuestionId.optional(),
-    question_id: QuestionId.optional(),
-    question: z.string(),
-    answers: Answers,
-    answer_locations: AnswerLocations,
-    category: z.string().nullable().optional(),
-  });
+export const QuestionRecord = z.looseObject({
+  id: QuestionId.optional(),
+  question_id: QuestionId.optional(),
+  question: z.string(),
+  answers: Answers,
+  answer_locations: AnswerLocations,
+  category: z.string().nullable().optional(),
+});
 export type QuestionRecord = z.infer<typeof QuestionRecord>;
 
 /** The ground truth copied into each trajectory: `{answers, answer_locations, category}`, values may be null. */
@@ -80,6 +85,9 @@ export function answerLocations(value: unknown): Location[] {
 }
 
 /** Whether a search result is one of the ground-truth pages. */
-export function isGroundTruthPage(result: { file: string; page_number: number }, locations: readonly Location[]): boolean {
+export function isGroundTruthPage(
+  result: { file: string; page_number: number },
+  locations: readonly Location[],
+): boolean {
   return locations.some((loc) => loc.file === result.file && loc.page === result.page_number);
 }

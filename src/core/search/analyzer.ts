@@ -5,9 +5,40 @@
  * renumbered. No stemming.
  */
 export const STOP_WORDS: ReadonlySet<string> = new Set([
-  'a', 'an', 'and', 'are', 'as', 'at', 'be', 'by', 'can', 'for', 'from', 'have', 'if', 'in', 'is', 'it',
-  'may', 'not', 'of', 'on', 'or', 'tbd', 'that', 'the', 'this', 'to', 'us', 'we', 'when', 'will', 'with',
-  'yet', 'you', 'your',
+  'a',
+  'an',
+  'and',
+  'are',
+  'as',
+  'at',
+  'be',
+  'by',
+  'can',
+  'for',
+  'from',
+  'have',
+  'if',
+  'in',
+  'is',
+  'it',
+  'may',
+  'not',
+  'of',
+  'on',
+  'or',
+  'tbd',
+  'that',
+  'the',
+  'this',
+  'to',
+  'us',
+  'we',
+  'when',
+  'will',
+  'with',
+  'yet',
+  'you',
+  'your',
 ]);
 
 /** Python's `\w` for str patterns: Unicode letters and numbers, and `_` (not combining marks). */
@@ -30,7 +61,7 @@ export function analyze(text: string): string[] {
   let m: RegExpExecArray | null;
   while ((m = TOKEN.exec(text)) !== null) {
     const token = m[0].toLowerCase();
-    if ((token.length < 2 || (token.length < 4 && charLength(token) < 2)) || STOP_WORDS.has(token)) continue;
+    if (token.length < 2 || (token.length < 4 && charLength(token) < 2) || STOP_WORDS.has(token)) continue;
     out.push(token);
   }
   return out;
@@ -43,7 +74,7 @@ export function analyzeWithSpans(text: string): Array<{ token: string; start: nu
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) {
     const token = m[0].toLowerCase();
-    if ((token.length < 2 || (token.length < 4 && charLength(token) < 2)) || STOP_WORDS.has(token)) continue;
+    if (token.length < 2 || (token.length < 4 && charLength(token) < 2) || STOP_WORDS.has(token)) continue;
     out.push({ token, start: m.index, end: m.index + m[0].length });
   }
   return out;

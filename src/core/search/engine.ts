@@ -58,7 +58,9 @@ function intersect(a: Matches, b: Matches, scoreFrom?: 'a'): Matches {
     else {
       docs[k] = x;
       scores[k] = scoreFrom === 'a' ? a.scores[i] : a.scores[i] + b.scores[j];
-      k++; i++; j++;
+      k++;
+      i++;
+      j++;
     }
   }
   return { docs: docs.subarray(0, k), scores: scores.subarray(0, k) };
@@ -73,9 +75,16 @@ function union(a: Matches, b: Matches): Matches {
   while (i < a.docs.length || j < b.docs.length) {
     const x = i < a.docs.length ? a.docs[i] : 0xffffffff;
     const y = j < b.docs.length ? b.docs[j] : 0xffffffff;
-    if (x < y) { docs[k] = x; scores[k] = a.scores[i++]; }
-    else if (y < x) { docs[k] = y; scores[k] = b.scores[j++]; }
-    else { docs[k] = x; scores[k] = a.scores[i++] + b.scores[j++]; }
+    if (x < y) {
+      docs[k] = x;
+      scores[k] = a.scores[i++];
+    } else if (y < x) {
+      docs[k] = y;
+      scores[k] = b.scores[j++];
+    } else {
+      docs[k] = x;
+      scores[k] = a.scores[i++] + b.scores[j++];
+    }
     k++;
   }
   return { docs: docs.subarray(0, k), scores: scores.subarray(0, k) };
@@ -185,7 +194,7 @@ export class WhooshCompatibleEngine implements SearchEngine {
     for (let i = start; i < end; i++) {
       const tf = postTf[i];
       const fl = this.docLength[postDocs[i]];
-      scores[i - start] = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)));
+      scores[i - start] = idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * fl) / avgfl)));
     }
     return { docs, scores };
   }
@@ -267,7 +276,8 @@ export class WhooshCompatibleEngine implements SearchEngine {
 
   private all(boost: number, field: Field | null): Matches {
     const docs: number[] = [];
-    for (let d = 0; d < this.index.docCount; d++) if (field === null || field !== 'text' || this.index.lengthByte[d] > 0) docs.push(d);
+    for (let d = 0; d < this.index.docCount; d++)
+      if (field === null || field !== 'text' || this.index.lengthByte[d] > 0) docs.push(d);
     return { docs: Uint32Array.from(docs), scores: new Float64Array(docs.length).fill(boost) };
   }
 
@@ -283,7 +293,12 @@ export class WhooshCompatibleEngine implements SearchEngine {
       case 'and': {
         const positives = q.children.filter((c) => c.type !== 'not');
         const negatives = q.children.filter((c): c is Extract<Query, { type: 'not' }> => c.type === 'not');
-        let m = positives.length ? binaryTree(positives.map((c) => this.evaluate(c)), (a, b) => intersect(a, b)) : this.all(1, null);
+        let m = positives.length
+          ? binaryTree(
+              positives.map((c) => this.evaluate(c)),
+              (a, b) => intersect(a, b),
+            )
+          : this.all(1, null);
         // NOT inside AND filters (Whoosh's InverseMatcher adds a constant 1.0, which never reorders).
         for (const n of negatives) m = subtract(m, this.evaluate(n.child));
         return scale(m, q.boost);
@@ -345,8 +360,12 @@ export class WhooshCompatibleEngine implements SearchEngine {
     return best.map((i, r) => {
       const doc = m.docs[i];
       return {
-        file: this.index.files[this.index.docFile[doc]], page_number: this.index.pageNumber[doc], total_pages: this.index.totalPages[doc],
-        rank: r + 1, score: m.scores[i], doc,
+        file: this.index.files[this.index.docFile[doc]],
+        page_number: this.index.pageNumber[doc],
+        total_pages: this.index.totalPages[doc],
+        rank: r + 1,
+        score: m.scores[i],
+        doc,
       };
     });
   }
@@ -359,12 +378,26 @@ export class WhooshCompatibleEngine implements SearchEngine {
     const out = new Set<string>();
     const walk = (q: Query) => {
       switch (q.type) {
-        case 'term': if (q.field === 'text') out.add(q.text); break;
-        case 'phrase': q.words.forEach((w) => out.add(w)); break;
-        case 'and': case 'or': q.children.forEach(walk); break;
-        case 'andnot': case 'require': walk(q.a); break;
-        case 'andmaybe': walk(q.a); walk(q.b); break;
-        default: break;
+        case 'term':
+          if (q.field === 'text') out.add(q.text);
+          break;
+        case 'phrase':
+          q.words.forEach((w) => out.add(w));
+          break;
+        case 'and':
+        case 'or':
+          q.children.forEach(walk);
+          break;
+        case 'andnot':
+        case 'require':
+          walk(q.a);
+          break;
+        case 'andmaybe':
+          walk(q.a);
+          walk(q.b);
+          break;
+        default:
+          break;
       }
     };
     walk(parseQuery(query));
@@ -373,7 +406,11 @@ export class WhooshCompatibleEngine implements SearchEngine {
 }
 
 /** A snippet of `text` around the first matched term, with matched spans marked (never HTML). */
-export function snippet(text: string, terms: readonly string[], width = 220): { text: string; highlights: Array<[number, number]> } {
+export function snippet(
+  text: string,
+  terms: readonly string[],
+  width = 220,
+): { text: string; highlights: Array<[number, number]> } {
   const wanted = new Set(terms);
   const spans = analyzeWithSpans(text).filter((s) => wanted.has(s.token));
   const first = spans[0]?.start ?? 0;
@@ -382,6 +419,8 @@ export function snippet(text: string, terms: readonly string[], width = 220): { 
   const slice = text.slice(start, end);
   const lead = start > 0 ? '…' : '';
   const tail = end < text.length ? '…' : '';
-  const highlights = spans.filter((s) => s.start >= start && s.end <= end).map((s): [number, number] => [s.start - start + lead.length, s.end - start + lead.length]);
+  const highlights = spans
+    .filter((s) => s.start >= start && s.end <= end)
+    .map((s): [number, number] => [s.start - start + lead.length, s.end - start + lead.length]);
   return { text: `${lead}${slice}${tail}`.replace(/\s/g, ' '), highlights };
 }

@@ -54,8 +54,11 @@ export async function hashFile(file: string): Promise<string> {
 }
 
 /** Builds the index in one streaming pass over `ocr_output.jsonl`; bad lines are reported and skipped. */
-export async function buildIndex(ocrFile: string, options: { signal?: AbortSignal; onProgress?: (pages: number) => void; sourceHash?: string } = {}): Promise<BuildResult> {
-  const sourceHash = options.sourceHash ?? await hashFile(ocrFile);
+export async function buildIndex(
+  ocrFile: string,
+  options: { signal?: AbortSignal; onProgress?: (pages: number) => void; sourceHash?: string } = {},
+): Promise<BuildResult> {
+  const sourceHash = options.sourceHash ?? (await hashFile(ocrFile));
   const fileIds = new Map<string, number>();
   const files: string[] = [];
   const docFile: number[] = [];
@@ -72,52 +75,63 @@ export async function buildIndex(ocrFile: string, options: { signal?: AbortSigna
   let postings = 0;
   let positionsCount = 0;
 
-  const result = await indexJsonl<null>(ocrFile, (value) => {
-    if (!isOcrPage(value)) {
-      const parsed = OcrPage.safeParse(value);
-      if (!parsed.success) return { ok: false, problems: parsed.error.issues.slice(0, 5).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })) };
-    }
-    const page = value as OcrPage;
-    const doc = docFile.length;
-    let fid = fileIds.get(page.file);
-    if (fid === undefined) {
-      fid = files.length;
-      files.push(page.file);
-      fileIds.set(page.file, fid);
-    }
-    docFile.push(fid);
-    pageNumber.push(page.page_number);
-    totalPages.push(page.total_pages);
-    const tokens = analyze(page.text ?? '');
-    totalLength += tokens.length;
-    lengthByte.push(lengthToByte(tokens.length));
-    // Group positions by term for this document.
-    const local = new Map<number, number[]>();
-    for (let pos = 0; pos < tokens.length; pos++) {
-      let id = termIds.get(tokens[pos]);
-      if (id === undefined) {
-        id = terms.length;
-        terms.push(tokens[pos]);
-        termIds.set(tokens[pos], id);
-        tDocs.push([]);
-        tTf.push([]);
-        tPos.push([]);
+  const result = await indexJsonl<null>(
+    ocrFile,
+    (value) => {
+      if (!isOcrPage(value)) {
+        const parsed = OcrPage.safeParse(value);
+        if (!parsed.success)
+          return {
+            ok: false,
+            problems: parsed.error.issues
+              .slice(0, 5)
+              .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
+          };
       }
-      let list = local.get(id);
-      if (!list) local.set(id, (list = []));
-      list.push(pos);
-    }
-    for (const [id, list] of local) {
-      tDocs[id].push(doc);
-      tTf[id].push(list.length);
-      const target = tPos[id];
-      for (const p of list) target.push(p);
-      postings++;
-      positionsCount += list.length;
-    }
-    if (options.onProgress && doc % 500 === 0) options.onProgress(doc);
-    return { ok: true, summary: null };
-  }, undefined, { signal: options.signal });
+      const page = value as OcrPage;
+      const doc = docFile.length;
+      let fid = fileIds.get(page.file);
+      if (fid === undefined) {
+        fid = files.length;
+        files.push(page.file);
+        fileIds.set(page.file, fid);
+      }
+      docFile.push(fid);
+      pageNumber.push(page.page_number);
+      totalPages.push(page.total_pages);
+      const tokens = analyze(page.text ?? '');
+      totalLength += tokens.length;
+      lengthByte.push(lengthToByte(tokens.length));
+      // Group positions by term for this document.
+      const local = new Map<number, number[]>();
+      for (let pos = 0; pos < tokens.length; pos++) {
+        let id = termIds.get(tokens[pos]);
+        if (id === undefined) {
+          id = terms.length;
+          terms.push(tokens[pos]);
+          termIds.set(tokens[pos], id);
+          tDocs.push([]);
+          tTf.push([]);
+          tPos.push([]);
+        }
+        let list = local.get(id);
+        if (!list) local.set(id, (list = []));
+        list.push(pos);
+      }
+      for (const [id, list] of local) {
+        tDocs[id].push(doc);
+        tTf[id].push(list.length);
+        const target = tPos[id];
+        for (const p of list) target.push(p);
+        postings++;
+        positionsCount += list.length;
+      }
+      if (options.onProgress && doc % 500 === 0) options.onProgress(doc);
+      return { ok: true, summary: null };
+    },
+    undefined,
+    { signal: options.signal },
+  );
 
   const postStart = new Uint32Array(terms.length + 1);
   const postDocs = new Uint32Array(postings);
@@ -144,26 +158,64 @@ export async function buildIndex(ocrFile: string, options: { signal?: AbortSigna
   posStart[postings] = q;
   return {
     index: {
-      docCount: docFile.length, files,
-      docFile: Uint32Array.from(docFile), pageNumber: Int32Array.from(pageNumber), totalPages: Int32Array.from(totalPages),
-      lengthByte: Uint8Array.from(lengthByte), totalLength, terms, postStart, postDocs, postTf, posStart, positions, sourceHash,
+      docCount: docFile.length,
+      files,
+      docFile: Uint32Array.from(docFile),
+      pageNumber: Int32Array.from(pageNumber),
+      totalPages: Int32Array.from(totalPages),
+      lengthByte: Uint8Array.from(lengthByte),
+      totalLength,
+      terms,
+      postStart,
+      postDocs,
+      postTf,
+      posStart,
+      positions,
+      sourceHash,
     },
     errors: indexProblems(result),
   };
 }
 
-const ARRAYS = ['docFile', 'pageNumber', 'totalPages', 'lengthByte', 'postStart', 'postDocs', 'postTf', 'posStart', 'positions'] as const;
+const ARRAYS = [
+  'docFile',
+  'pageNumber',
+  'totalPages',
+  'lengthByte',
+  'postStart',
+  'postDocs',
+  'postTf',
+  'posStart',
+  'positions',
+] as const;
 type ArrayKey = (typeof ARRAYS)[number];
-const CTORS: Record<ArrayKey, { new (buffer: ArrayBuffer, offset: number, length: number): ArrayLike<number> & { byteLength: number } ; BYTES_PER_ELEMENT: number }> = {
-  docFile: Uint32Array, pageNumber: Int32Array, totalPages: Int32Array, lengthByte: Uint8Array,
-  postStart: Uint32Array, postDocs: Uint32Array, postTf: Uint32Array, posStart: Uint32Array, positions: Uint32Array,
+const CTORS: Record<
+  ArrayKey,
+  {
+    new (buffer: ArrayBuffer, offset: number, length: number): ArrayLike<number> & { byteLength: number };
+    BYTES_PER_ELEMENT: number;
+  }
+> = {
+  docFile: Uint32Array,
+  pageNumber: Int32Array,
+  totalPages: Int32Array,
+  lengthByte: Uint8Array,
+  postStart: Uint32Array,
+  postDocs: Uint32Array,
+  postTf: Uint32Array,
+  posStart: Uint32Array,
+  positions: Uint32Array,
 };
 
 /** Binary layout: 8-byte magic, u32 header length, JSON header, then each typed array 8-byte aligned. */
 export function serializeIndex(index: IndexData): Buffer {
   const header = {
-    format: INDEX_FORMAT, docCount: index.docCount, totalLength: index.totalLength, sourceHash: index.sourceHash,
-    files: index.files, terms: index.terms.join('\n'),
+    format: INDEX_FORMAT,
+    docCount: index.docCount,
+    totalLength: index.totalLength,
+    sourceHash: index.sourceHash,
+    files: index.files,
+    terms: index.terms.join('\n'),
     arrays: ARRAYS.map((k) => ({ name: k, length: (index[k] as ArrayLike<number>).length })),
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
@@ -185,7 +237,12 @@ export function deserializeIndex(data: Buffer): IndexData {
   if (data.toString('latin1', 0, 8) !== 'DRAGIDX1') throw new Error('not a DRAG search index');
   const headerLength = data.readUInt32LE(8);
   const header = JSON.parse(data.toString('utf8', 12, 12 + headerLength)) as {
-    format: number; docCount: number; totalLength: number; sourceHash: string; files: string[]; terms: string;
+    format: number;
+    docCount: number;
+    totalLength: number;
+    sourceHash: string;
+    files: string[];
+    terms: string;
     arrays: Array<{ name: ArrayKey; length: number }>;
   };
   if (header.format !== INDEX_FORMAT) throw new Error(`index format ${header.format}, expected ${INDEX_FORMAT}`);
@@ -201,7 +258,10 @@ export function deserializeIndex(data: Buffer): IndexData {
     offset += length * Ctor.BYTES_PER_ELEMENT;
   }
   return {
-    docCount: header.docCount, totalLength: header.totalLength, sourceHash: header.sourceHash, files: header.files,
+    docCount: header.docCount,
+    totalLength: header.totalLength,
+    sourceHash: header.sourceHash,
+    files: header.files,
     terms: header.terms === '' ? [] : header.terms.split('\n'),
     ...(arrays as unknown as Pick<IndexData, ArrayKey>),
   };
@@ -225,7 +285,11 @@ export interface LoadResult {
  * unchanged corpus loads, a changed one rebuilds (fixing DRAG-SPEC §9.6, where a stale index was
  * reused forever). Each OCR file gets its own cache entry.
  */
-export async function loadOrBuildIndex(ocrFile: string, cacheDir: string, options: { signal?: AbortSignal; onProgress?: (pages: number) => void; rebuild?: boolean } = {}): Promise<LoadResult> {
+export async function loadOrBuildIndex(
+  ocrFile: string,
+  cacheDir: string,
+  options: { signal?: AbortSignal; onProgress?: (pages: number) => void; rebuild?: boolean } = {},
+): Promise<LoadResult> {
   const sourceHash = await hashFile(ocrFile);
   const cacheFile = cachePath(cacheDir, sourceHash);
   if (!options.rebuild) {

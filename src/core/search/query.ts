@@ -17,7 +17,15 @@ export type Query =
   | { type: 'phrase'; field: Field; words: string[]; slop: number; boost: number }
   | { type: 'prefix'; field: Field; text: string; boost: number }
   | { type: 'wildcard'; field: Field; pattern: string; boost: number }
-  | { type: 'range'; field: Field; start: string | null; end: string | null; startExcl: boolean; endExcl: boolean; boost: number }
+  | {
+      type: 'range';
+      field: Field;
+      start: string | null;
+      end: string | null;
+      startExcl: boolean;
+      endExcl: boolean;
+      boost: number;
+    }
   | { type: 'every'; field: Field | null; boost: number }
   | { type: 'null' };
 
@@ -28,40 +36,57 @@ const NUMERIC_FIELDS: ReadonlySet<string> = new Set(['page_number', 'total_pages
 type OpName = 'NOT' | 'AND' | 'OR' | 'ANDNOT' | 'ANDMAYBE' | 'REQUIRE';
 type GroupKind = 'and' | 'or' | 'not' | 'andnot' | 'andmaybe' | 'require';
 
-interface Base { fieldname?: string; boost?: number; start: number }
-type Node = Base & (
-  | { k: 'word'; text: string; quoted?: boolean }
-  | { k: 'ws' }
-  | { k: 'wild'; text: string }
-  | { k: 'prefix'; text: string }
-  | { k: 'phrase'; text: string; slop: number }
-  | { k: 'field'; name: string; original: string }
-  | { k: 'open' }
-  | { k: 'close' }
-  | { k: 'op'; op: OpName }
-  | { k: 'boostop'; value: number; original: string }
-  | { k: 'every' }
-  | { k: 'range'; lo: string | null; hi: string | null; loExcl: boolean; hiExcl: boolean }
-  | { k: 'group'; kind: GroupKind; children: Node[] }
-);
+interface Base {
+  fieldname?: string;
+  boost?: number;
+  start: number;
+}
+type Node = Base &
+  (
+    | { k: 'word'; text: string; quoted?: boolean }
+    | { k: 'ws' }
+    | { k: 'wild'; text: string }
+    | { k: 'prefix'; text: string }
+    | { k: 'phrase'; text: string; slop: number }
+    | { k: 'field'; name: string; original: string }
+    | { k: 'open' }
+    | { k: 'close' }
+    | { k: 'op'; op: OpName }
+    | { k: 'boostop'; value: number; original: string }
+    | { k: 'every' }
+    | { k: 'range'; lo: string | null; hi: string | null; loExcl: boolean; hiExcl: boolean }
+    | { k: 'group'; kind: GroupKind; children: Node[] }
+  );
 
 const W = '[\\p{L}\\p{N}_]';
 const NW = '[^\\p{L}\\p{N}_]';
 const QMARKS = '?\u055E\u061F\u1367';
 
-interface Tagger { re: RegExp; make(m: RegExpExecArray, start: number): Node | null }
+interface Tagger {
+  re: RegExp;
+  make(m: RegExpExecArray, start: number): Node | null;
+}
 
-const op = (pattern: string, name: OpName): Tagger => ({ re: new RegExp(pattern, 'uy'), make: (_m, start) => ({ k: 'op', op: name, start }) });
+const op = (pattern: string, name: OpName): Tagger => ({
+  re: new RegExp(pattern, 'uy'),
+  make: (_m, start) => ({ k: 'op', op: name, start }),
+});
 
 /** Whoosh's taggers in Whoosh's priority order. */
 const TAGGERS: Tagger[] = [
   op('(?<=\\s)ANDNOT(?=\\s)', 'ANDNOT'),
   op('(?<=\\s)ANDMAYBE(?=\\s)', 'ANDMAYBE'),
   { re: /[*]:[*]/uy, make: (_m, start) => ({ k: 'every', start }) },
-  { re: new RegExp(`(?:^|(?<=${NW}))'(.*?)'(?=\\s|\\]|[)}]|$)`, 'uy'), make: (m, start) => ({ k: 'word', text: m[1], quoted: true, start }) },
+  {
+    re: new RegExp(`(?:^|(?<=${NW}))'(.*?)'(?=\\s|\\]|[)}]|$)`, 'uy'),
+    make: (m, start) => ({ k: 'word', text: m[1], quoted: true, start }),
+  },
   { re: new RegExp(`(${W}+|[*]):`, 'uy'), make: (m, start) => ({ k: 'field', name: m[1], original: m[0], start }) },
   { re: new RegExp(`[*${QMARKS}]`, 'uy'), make: (m, start) => ({ k: 'wild', text: m[0], start }) },
-  { re: /"(.*?)"(~([1-9][0-9]*))?/uy, make: (m, start) => ({ k: 'phrase', text: m[1], slop: m[3] ? Number(m[3]) : 1, start }) },
+  {
+    re: /"(.*?)"(~([1-9][0-9]*))?/uy,
+    make: (m, start) => ({ k: 'phrase', text: m[1], slop: m[3] ? Number(m[3]) : 1, start }),
+  },
   { re: /[(]/uy, make: (_m, start) => ({ k: 'open', start }) },
   { re: /[)]/uy, make: (_m, start) => ({ k: 'close', start }) },
   op('(?:^|(?<=(?:\\s|[()])))NOT(?=\\s)', 'NOT'),
@@ -139,7 +164,8 @@ function doGroups(nodes: Node[]): Node[] {
 function cleanBoost(group: Node[]): Node[] {
   return group.map((n, i) => {
     if (n.k === 'group') return { ...n, children: cleanBoost(n.children) };
-    if (n.k === 'boostop' && (i === 0 || group[i - 1].k === 'ws')) return { k: 'word', text: n.original, start: n.start };
+    if (n.k === 'boostop' && (i === 0 || group[i - 1].k === 'ws'))
+      return { k: 'word', text: n.original, start: n.start };
     return n;
   });
 }
@@ -164,7 +190,12 @@ function doWildcards(group: Node[]): Node[] {
   }
   for (let j = 0; j < group.length; j++) {
     const node = group[j];
-    if (node.k === 'wild' && node.text.length > 1 && ![...QMARKS].some((q) => node.text.includes(q)) && node.text.indexOf('*') === node.text.length - 1) {
+    if (
+      node.k === 'wild' &&
+      node.text.length > 1 &&
+      ![...QMARKS].some((q) => node.text.includes(q)) &&
+      node.text.indexOf('*') === node.text.length - 1
+    ) {
       group[j] = { k: 'prefix', text: node.text.slice(0, -1), start: node.start };
     }
   }
@@ -185,7 +216,10 @@ function doFieldnames(input: Node[]): Node[] {
   let group: Node[] = [];
   let pending: (Node & { k: 'field' }) | null = null;
   for (const node of input) {
-    if (node.k === 'field' && !FIELDS.has(node.name)) { pending = node; continue; }
+    if (node.k === 'field' && !FIELDS.has(node.name)) {
+      pending = node;
+      continue;
+    }
     if (pending) {
       if (hasText(node)) node.text = pending.original + node.text;
       else group.push(toWord(pending));
@@ -213,7 +247,9 @@ function doFieldnames(input: Node[]): Node[] {
 }
 
 function removeWhitespace(group: Node[]): Node[] {
-  return group.filter((n) => n.k !== 'ws').map((n) => (n.k === 'group' ? { ...n, children: removeWhitespace(n.children) } : n));
+  return group
+    .filter((n) => n.k !== 'ws')
+    .map((n) => (n.k === 'group' ? { ...n, children: removeWhitespace(n.children) } : n));
 }
 
 function doBoost(group: Node[]): Node[] {
@@ -244,7 +280,10 @@ function doOperators(input: Node[]): Node[] {
     let i = 0;
     while (i < group.length) {
       const t = group[i];
-      if (!(t.k === 'op' && t.op === spec.op)) { i++; continue; }
+      if (!(t.k === 'op' && t.op === spec.op)) {
+        i++;
+        continue;
+      }
       if (spec.prefix) {
         const length = group.length;
         group.splice(i, 1);
@@ -303,7 +342,10 @@ function toQuery(n: Node): Query {
       return boosted({ type: 'phrase', field, words, slop: n.slop, boost: 1 }, n.boost);
     }
     case 'prefix':
-      return boosted({ type: 'prefix', field, text: field === 'file' ? n.text : n.text.toLowerCase(), boost: 1 }, n.boost);
+      return boosted(
+        { type: 'prefix', field, text: field === 'file' ? n.text : n.text.toLowerCase(), boost: 1 },
+        n.boost,
+      );
     case 'wild': {
       const pattern = field === 'file' ? n.text : n.text.toLowerCase();
       if (pattern === '*') return boosted({ type: 'every', field, boost: 1 }, n.boost);
@@ -312,14 +354,31 @@ function toQuery(n: Node): Query {
     case 'every':
       return boosted({ type: 'every', field: null, boost: 1 }, n.boost);
     case 'range':
-      return boosted({ type: 'range', field, start: n.lo?.toLowerCase() ?? null, end: n.hi?.toLowerCase() ?? null, startExcl: n.loExcl, endExcl: n.hiExcl, boost: 1 }, n.boost);
+      return boosted(
+        {
+          type: 'range',
+          field,
+          start: n.lo?.toLowerCase() ?? null,
+          end: n.hi?.toLowerCase() ?? null,
+          startExcl: n.loExcl,
+          endExcl: n.hiExcl,
+          boost: 1,
+        },
+        n.boost,
+      );
     case 'group': {
       const children = n.children.map(toQuery);
       let q: Query;
       switch (n.kind) {
-        case 'and': q = { type: 'and', children, boost: 1 }; break;
-        case 'or': q = { type: 'or', children, boost: 1 }; break;
-        case 'not': q = children[0] ? { type: 'not', child: children[0], boost: 1 } : NULL_QUERY; break;
+        case 'and':
+          q = { type: 'and', children, boost: 1 };
+          break;
+        case 'or':
+          q = { type: 'or', children, boost: 1 };
+          break;
+        case 'not':
+          q = children[0] ? { type: 'not', child: children[0], boost: 1 } : NULL_QUERY;
+          break;
         default:
           q = children.length === 2 ? { type: n.kind, a: children[0], b: children[1], boost: 1 } : NULL_QUERY;
       }
@@ -348,7 +407,9 @@ export function normalize(q: Query): Query {
       }
       if (subs.every((s) => s.type === 'null')) return NULL_QUERY;
       if (subs.some((s) => s.type === 'every' && s.field === null)) return { type: 'every', field: null, boost: 1 };
-      const everyFields = new Set(subs.filter((s) => s.type === 'every').map((s) => (s as { field: Field | null }).field));
+      const everyFields = new Set(
+        subs.filter((s) => s.type === 'every').map((s) => (s as { field: Field | null }).field),
+      );
       const seen = new Set<string>();
       const kept: Query[] = [];
       for (const s of subs) {
@@ -407,18 +468,31 @@ export function parseQuery(text: string): Query {
 export function formatQuery(q: Query): string {
   const b = (boost: number) => (boost !== 1 ? `^${boost}` : '');
   switch (q.type) {
-    case 'null': return '<null>';
-    case 'term': return `${q.field === 'text' ? '' : `${q.field}:`}${q.text}${b(q.boost)}`;
-    case 'and': return `AND(${q.children.map(formatQuery).join(', ')})${b(q.boost)}`;
-    case 'or': return `OR(${q.children.map(formatQuery).join(', ')})${b(q.boost)}`;
-    case 'not': return `NOT(${formatQuery(q.child)})`;
-    case 'andnot': return `ANDNOT(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
-    case 'andmaybe': return `ANDMAYBE(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
-    case 'require': return `REQUIRE(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
-    case 'phrase': return `PHRASE("${q.words.join(' ')}"${q.slop !== 1 ? `~${q.slop}` : ''})${b(q.boost)}`;
-    case 'prefix': return `PREFIX(${q.text}*)${b(q.boost)}`;
-    case 'wildcard': return `WILDCARD(${q.pattern})${b(q.boost)}`;
-    case 'range': return `RANGE(${q.startExcl ? '{' : '['}${q.start ?? ''} TO ${q.end ?? ''}${q.endExcl ? '}' : ']'})`;
-    case 'every': return `EVERY(${q.field ?? '*'})`;
+    case 'null':
+      return '<null>';
+    case 'term':
+      return `${q.field === 'text' ? '' : `${q.field}:`}${q.text}${b(q.boost)}`;
+    case 'and':
+      return `AND(${q.children.map(formatQuery).join(', ')})${b(q.boost)}`;
+    case 'or':
+      return `OR(${q.children.map(formatQuery).join(', ')})${b(q.boost)}`;
+    case 'not':
+      return `NOT(${formatQuery(q.child)})`;
+    case 'andnot':
+      return `ANDNOT(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
+    case 'andmaybe':
+      return `ANDMAYBE(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
+    case 'require':
+      return `REQUIRE(${formatQuery(q.a)}, ${formatQuery(q.b)})${b(q.boost)}`;
+    case 'phrase':
+      return `PHRASE("${q.words.join(' ')}"${q.slop !== 1 ? `~${q.slop}` : ''})${b(q.boost)}`;
+    case 'prefix':
+      return `PREFIX(${q.text}*)${b(q.boost)}`;
+    case 'wildcard':
+      return `WILDCARD(${q.pattern})${b(q.boost)}`;
+    case 'range':
+      return `RANGE(${q.startExcl ? '{' : '['}${q.start ?? ''} TO ${q.end ?? ''}${q.endExcl ? '}' : ']'})`;
+    case 'every':
+      return `EVERY(${q.field ?? '*'})`;
   }
 }

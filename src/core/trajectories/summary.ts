@@ -48,7 +48,11 @@ export interface TrajectorySummary {
  * results against every ground-truth location.
  */
 export function stepGroundTruthRank(
-  step: { gt_found?: boolean | null; gt_rank?: number | null; results?: Array<{ file: string; page_number: number; rank: number }> | null },
+  step: {
+    gt_found?: boolean | null;
+    gt_rank?: number | null;
+    results?: Array<{ file: string; page_number: number; rank: number }> | null;
+  },
   groundTruth: readonly Location[],
 ): number | null {
   if (step.gt_found && typeof step.gt_rank === 'number') return step.gt_rank;
@@ -108,7 +112,9 @@ export const trajectorySummarizer: Summarizer<TrajectorySummary> = (value) => {
   if (!parsed.success) {
     return {
       ok: false,
-      problems: parsed.error.issues.slice(0, 5).map((issue) => ({ fieldPath: formatFieldPath(issue.path), message: issue.message })),
+      problems: parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => ({ fieldPath: formatFieldPath(issue.path), message: issue.message })),
     };
   }
   return { ok: true, summary: summarizeTrajectory(parsed.data) };

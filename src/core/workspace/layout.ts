@@ -16,11 +16,23 @@ export const CONVENTIONS = {
 } as const;
 
 /** What drag demo writes into its folder; `drag demo --force` deletes exactly these before rebuilding. */
-export const DEMO_OUTPUTS = ['questions.jsonl', 'questions_train.jsonl', 'questions_heldout.jsonl', 'drag.config.json', 'corpus', 'runs', 'datasets', 'models', 'evals'];
+export const DEMO_OUTPUTS = [
+  'questions.jsonl',
+  'questions_train.jsonl',
+  'questions_heldout.jsonl',
+  'drag.config.json',
+  'corpus',
+  'runs',
+  'datasets',
+  'models',
+  'evals',
+];
 
 /** Whether a folder holds a workspace an earlier drag demo made (its config and question files). */
 export function isDemoWorkspace(dir: string): boolean {
-  return DEMO_OUTPUTS.filter((f) => f.endsWith('.json') || f.endsWith('.jsonl')).every((f) => existsSync(path.join(dir, f)));
+  return DEMO_OUTPUTS.filter((f) => f.endsWith('.json') || f.endsWith('.jsonl')).every((f) =>
+    existsSync(path.join(dir, f)),
+  );
 }
 
 export interface LoadedConfig {
@@ -52,7 +64,11 @@ export async function loadConfig(workspace: string): Promise<LoadedConfig> {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { config: {}, errors: [{ file, line: 1, fieldPath: '', message: `invalid JSON: ${(err as Error).message}` }], exists: true };
+    return {
+      config: {},
+      errors: [{ file, line: 1, fieldPath: '', message: `invalid JSON: ${(err as Error).message}` }],
+      exists: true,
+    };
   }
   const parsed = DragConfig.safeParse(raw);
   if (parsed.success) return { config: parsed.data, errors: [], exists: true };
@@ -61,7 +77,10 @@ export async function loadConfig(workspace: string): Promise<LoadedConfig> {
     exists: true,
     errors: parsed.error.issues.map((i) => ({
       file,
-      line: lineOfKey(text, [...i.path].reverse().find((p): p is string => typeof p === 'string')),
+      line: lineOfKey(
+        text,
+        [...i.path].reverse().find((p): p is string => typeof p === 'string'),
+      ),
       fieldPath: formatFieldPath(i.path),
       message: i.message,
     })),

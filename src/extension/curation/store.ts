@@ -1,6 +1,14 @@
 import * as vscode from 'vscode';
 import { fnv1a } from '../../core/util/random';
-import { appendDecision, type CurationState, type Decision, decisionsPath, type NewDecision, readDecisions, replay } from '../../core/curation/decisions';
+import {
+  appendDecision,
+  type CurationState,
+  type Decision,
+  decisionsPath,
+  type NewDecision,
+  readDecisions,
+  replay,
+} from '../../core/curation/decisions';
 
 /**
  * The extension's view of `curation/decisions.jsonl`: replayed state, refreshed when this or
@@ -15,8 +23,13 @@ export class CurationStore implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [this.changed];
   readonly onDidChange = this.changed.event;
 
-  constructor(readonly workspace: string, private readonly log: vscode.LogOutputChannel) {
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'curation/decisions.jsonl'));
+  constructor(
+    readonly workspace: string,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    const watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(workspace, 'curation/decisions.jsonl'),
+    );
     const reload = () => void this.reload();
     watcher.onDidChange(reload);
     watcher.onDidCreate(reload);

@@ -5,7 +5,14 @@ import type { SearchService } from '../searchService';
 import type { TrajectoryStore } from '../trajectories/store';
 import type { CurationStore } from './store';
 
-export interface FailedItem { fileKey: string; position: number; question: string; id: string; closest: number | null; query: string | null }
+export interface FailedItem {
+  fileKey: string;
+  position: number;
+  question: string;
+  id: string;
+  closest: number | null;
+  query: string | null;
+}
 
 /**
  * Failed Searches: trajectories whose ground truth never reached the top-k, sorted by how close
@@ -18,7 +25,11 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedIte
   private cache = new Map<string, { closest: number | null; query: string | null }>();
   private readonly subs: vscode.Disposable[];
 
-  constructor(private readonly store: TrajectoryStore, private readonly curation: CurationStore, private readonly service: () => Promise<SearchService>) {
+  constructor(
+    private readonly store: TrajectoryStore,
+    private readonly curation: CurationStore,
+    private readonly service: () => Promise<SearchService>,
+  ) {
     this.subs = [store.onDidChange(() => this.changed.fire()), curation.onDidChange(() => this.changed.fire())];
   }
 
@@ -45,25 +56,42 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedIte
           closeness = { closest: null, query: null };
           for (const q of s.queries) {
             try {
-              const r = await service.rankOf(q, s.groundTruth.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! })), 100);
-              if (r.rank !== null && (closeness.closest === null || r.rank < closeness.closest)) closeness = { closest: r.rank, query: q };
+              const r = await service.rankOf(
+                q,
+                s.groundTruth.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! })),
+                100,
+              );
+              if (r.rank !== null && (closeness.closest === null || r.rank < closeness.closest))
+                closeness = { closest: r.rank, query: q };
             } catch {
               break; // no corpus: keep the list, unsorted
             }
           }
           this.cache.set(key, closeness);
         }
-        items.push({ fileKey: f.uri.toString(), position: i, question: s.question, id: s.id, closest: closeness?.closest ?? null, query: closeness?.query ?? null });
+        items.push({
+          fileKey: f.uri.toString(),
+          position: i,
+          question: s.question,
+          id: s.id,
+          closest: closeness?.closest ?? null,
+          query: closeness?.query ?? null,
+        });
       }
     }
     return items.sort((a, b) => (a.closest ?? 1e9) - (b.closest ?? 1e9) || a.id.localeCompare(b.id));
   }
 
   getTreeItem(item: FailedItem): vscode.TreeItem {
-    const t = new vscode.TreeItem(item.question.replace(/\s+/g, ' ').slice(0, 120), vscode.TreeItemCollapsibleState.None);
+    const t = new vscode.TreeItem(
+      item.question.replace(/\s+/g, ' ').slice(0, 120),
+      vscode.TreeItemCollapsibleState.None,
+    );
     t.description = item.closest !== null ? `closest: rank ${item.closest}` : 'not in the top 100';
     const tip = new vscode.MarkdownString();
-    tip.appendText(`${item.question}\n\n${item.closest !== null ? `Best query "${item.query}" ranks the ground-truth page ${item.closest}.` : 'No query of this trajectory finds the ground-truth page in the top 100: check the label.'}`);
+    tip.appendText(
+      `${item.question}\n\n${item.closest !== null ? `Best query "${item.query}" ranks the ground-truth page ${item.closest}.` : 'No query of this trajectory finds the ground-truth page in the top 100: check the label.'}`,
+    );
     t.tooltip = tip;
     t.iconPath = new vscode.ThemeIcon(item.closest !== null ? 'search-fuzzy' : 'question');
     t.contextValue = 'drag.failedSearch';
@@ -83,7 +111,12 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedIte
   }
 }
 
-export interface DatasetItem { name: string; dir: string; counts: Record<string, { train: number; val: number }>; curated: boolean }
+export interface DatasetItem {
+  name: string;
+  dir: string;
+  counts: Record<string, { train: number; val: number }>;
+  curated: boolean;
+}
 
 /** Datasets: every datasets/<name>/manifest.json of the workspace, with counts per format. */
 export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, vscode.Disposable {
@@ -92,7 +125,9 @@ export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, v
   private readonly watcher: vscode.FileSystemWatcher;
 
   constructor(private readonly workspace: string) {
-    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'datasets/*/manifest.json'));
+    this.watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(workspace, 'datasets/*/manifest.json'),
+    );
     this.watcher.onDidCreate(() => this.changed.fire());
     this.watcher.onDidChange(() => this.changed.fire());
     this.watcher.onDidDelete(() => this.changed.fire());
@@ -107,7 +142,10 @@ export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, v
       const manifest = path.join(root, name, 'manifest.json');
       if (!existsSync(manifest)) continue;
       try {
-        const m = JSON.parse(readFileSync(manifest, 'utf8')) as { counts?: Record<string, { train: number; val: number }>; curated?: boolean };
+        const m = JSON.parse(readFileSync(manifest, 'utf8')) as {
+          counts?: Record<string, { train: number; val: number }>;
+          curated?: boolean;
+        };
         out.push({ name, dir: path.join(root, name), counts: m.counts ?? {}, curated: !!m.curated });
       } catch {
         out.push({ name, dir: path.join(root, name), counts: {}, curated: false });
@@ -120,10 +158,17 @@ export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, v
     const t = new vscode.TreeItem(item.name, vscode.TreeItemCollapsibleState.None);
     const count = (k: string) => (item.counts[k] ? item.counts[k].train + item.counts[k].val : 0);
     t.description = `SFT ${count('sft_query')} · DPO ${count('dpo')}${item.curated ? ' · curated' : ''}`;
-    t.tooltip = Object.entries(item.counts).map(([k, v]) => `${k}: ${v.train} train, ${v.val} val`).join('\n') || 'no counts';
+    t.tooltip =
+      Object.entries(item.counts)
+        .map(([k, v]) => `${k}: ${v.train} train, ${v.val} val`)
+        .join('\n') || 'no counts';
     t.iconPath = new vscode.ThemeIcon(item.curated ? 'verified' : 'database');
     t.resourceUri = vscode.Uri.file(item.dir);
-    t.command = { command: 'revealInExplorer', title: 'Reveal', arguments: [vscode.Uri.file(path.join(item.dir, 'manifest.json'))] };
+    t.command = {
+      command: 'revealInExplorer',
+      title: 'Reveal',
+      arguments: [vscode.Uri.file(path.join(item.dir, 'manifest.json'))],
+    };
     t.contextValue = 'drag.dataset';
     return t;
   }

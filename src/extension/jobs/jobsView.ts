@@ -29,9 +29,14 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
   private polling = false;
   private jobs: JobRecord[] = [];
 
-  constructor(private readonly workspace: string, private readonly log: vscode.LogOutputChannel, private readonly intervalMs = 5000) {
+  constructor(
+    private readonly workspace: string,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly intervalMs = 5000,
+  ) {
     this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'jobs/*/job.json'));
-    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete]) e(() => this.changed.fire());
+    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete])
+      e(() => this.changed.fire());
   }
 
   /** Starts or stops polling (the extension ties this to the view's visibility). */
@@ -74,14 +79,23 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     const state = j.last?.state ?? 'queued';
     const t = new vscode.TreeItem(j.name, vscode.TreeItemCollapsibleState.None);
     const p = j.last?.progress;
-    const progress = p && typeof p.current_steps === 'number' ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}` : '';
+    const progress =
+      p && typeof p.current_steps === 'number'
+        ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}`
+        : '';
     const started = j.last?.started_at ? Date.parse(j.last.started_at) : NaN;
     // A cancelled job never wrote finished_at: the first check that saw it final is close enough.
-    const ended = j.last?.finished_at ? Date.parse(j.last.finished_at) : FINAL_STATES.has(state) ? Date.parse(j.last?.checked_at ?? '') : Date.now();
+    const ended = j.last?.finished_at
+      ? Date.parse(j.last.finished_at)
+      : FINAL_STATES.has(state)
+        ? Date.parse(j.last?.checked_at ?? '')
+        : Date.now();
     const elapsed = Number.isFinite(started) && Number.isFinite(ended) ? ` · ${formatElapsed(ended - started)}` : '';
     t.description = `${state}${j.last?.exit_code != null && state !== 'succeeded' ? ` (${j.last.exit_code})` : ''}${elapsed} · ${j.host}${progress}`;
     t.tooltip = new vscode.MarkdownString(undefined, false);
-    t.tooltip.appendText(`${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`);
+    t.tooltip.appendText(
+      `${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`,
+    );
     const [icon, color] = ICONS[state] ?? ['circle-outline'];
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const cleaned = typeof j.meta?.remoteCleanedAt === 'string';

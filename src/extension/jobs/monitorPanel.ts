@@ -21,24 +21,47 @@ export class TrainingMonitorPanel implements vscode.Disposable {
   private busy = false;
   last: HostToMonitor | null = null;
 
-  static show(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, workspace: string, id: string, onChange: () => void, intervalMs = 3000): TrainingMonitorPanel {
+  static show(
+    context: vscode.ExtensionContext,
+    log: vscode.LogOutputChannel,
+    workspace: string,
+    id: string,
+    onChange: () => void,
+    intervalMs = 3000,
+  ): TrainingMonitorPanel {
     const existing = TrainingMonitorPanel.panels.get(id);
     if (existing) {
       existing.panel.reveal();
       void existing.refresh();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel('drag.trainingMonitor', `Training: ${id}`, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist')],
-    });
+    const panel = vscode.window.createWebviewPanel(
+      'drag.trainingMonitor',
+      `Training: ${id}`,
+      vscode.ViewColumn.Active,
+      {
+        enableScripts: true,
+        retainContextWhenHidden: false,
+        localResourceRoots: [
+          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+        ],
+      },
+    );
     const p = new TrainingMonitorPanel(panel, context, log, workspace, id, onChange, intervalMs);
     TrainingMonitorPanel.panels.set(id, p);
     return p;
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, context: vscode.ExtensionContext, private readonly log: vscode.LogOutputChannel, private readonly workspace: string, readonly id: string, private readonly onChange: () => void, private readonly intervalMs: number) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly workspace: string,
+    readonly id: string,
+    private readonly onChange: () => void,
+    private readonly intervalMs: number,
+  ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'monitor', 'Training Monitor');
     this.disposables.push(
@@ -68,11 +91,29 @@ export class TrainingMonitorPanel implements vscode.Disposable {
       const message: HostToMonitor = {
         type: 'snapshot',
         job: {
-          id: record.id, name: record.name, host: record.host, launcher: s.launcher, state: s.state, reason: s.reason, exitCode: s.exit_code,
-          submittedAt: s.submitted_at, startedAt: s.started_at, finishedAt: s.finished_at, slurmJobId: s.slurm_job_id,
-          task: str(meta.task), dataset: str(meta.dataset), model: str(meta.model),
+          id: record.id,
+          name: record.name,
+          host: record.host,
+          launcher: s.launcher,
+          state: s.state,
+          reason: s.reason,
+          exitCode: s.exit_code,
+          submittedAt: s.submitted_at,
+          startedAt: s.started_at,
+          finishedAt: s.finished_at,
+          slurmJobId: s.slurm_job_id,
+          task: str(meta.task),
+          dataset: str(meta.dataset),
+          model: str(meta.model),
         },
-        progress: { step: num(p.current_steps), total: num(p.total_steps), percentage: num(p.percentage), epoch: num(p.epoch), elapsed: str(p.elapsed_time), remaining: str(p.remaining_time) },
+        progress: {
+          step: num(p.current_steps),
+          total: num(p.total_steps),
+          percentage: num(p.percentage),
+          epoch: num(p.epoch),
+          elapsed: str(p.elapsed_time),
+          remaining: str(p.remaining_time),
+        },
         points: snap.points,
         gpus: snap.gpus,
         logTail: snap.logTail,
@@ -114,7 +155,11 @@ export class TrainingMonitorPanel implements vscode.Disposable {
   }
 
   async cancel(): Promise<void> {
-    const ok = await vscode.window.showWarningMessage(`Cancel job ${this.id}? Its processes on the host are stopped; what it wrote stays.`, { modal: true }, 'Cancel Job');
+    const ok = await vscode.window.showWarningMessage(
+      `Cancel job ${this.id}? Its processes on the host are stopped; what it wrote stays.`,
+      { modal: true },
+      'Cancel Job',
+    );
     if (ok !== 'Cancel Job') return;
     try {
       const s = await cancelJob(this.workspace, this.id);
@@ -127,8 +172,15 @@ export class TrainingMonitorPanel implements vscode.Disposable {
 
   async fetch(): Promise<string | null> {
     try {
-      const target = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${this.id}` }, () => fetchAdapter(this.workspace, this.id));
-      this.post({ type: 'notice', level: 'info', message: `adapter fetched into ${vscode.workspace.asRelativePath(target)}` });
+      const target = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `DRAG: fetching the adapter of ${this.id}` },
+        () => fetchAdapter(this.workspace, this.id),
+      );
+      this.post({
+        type: 'notice',
+        level: 'info',
+        message: `adapter fetched into ${vscode.workspace.asRelativePath(target)}`,
+      });
       await this.refresh();
       return target;
     } catch (err) {

@@ -2,7 +2,16 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type Comparison, comparisonCharts, comparisonHtml, comparisonMarkdown, compareRuns, type EvalRun, loadEvaluation, METRICS } from '../../core/eval/compare';
+import {
+  type Comparison,
+  comparisonCharts,
+  comparisonHtml,
+  comparisonMarkdown,
+  compareRuns,
+  type EvalRun,
+  loadEvaluation,
+  METRICS,
+} from '../../core/eval/compare';
 import { indexJsonl, readLine } from '../../core/io/jsonl';
 import { Trajectory } from '../../core/schema/trajectory';
 import { CompareToHost, HostToCompare } from '../../protocol/compare';
@@ -22,12 +31,20 @@ export class ComparePanel implements vscode.Disposable {
   comparison: Comparison | null = null;
   private runs: [EvalRun, EvalRun] | null = null;
 
-  static async show(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, targets: [{ target: string; label: string }, { target: string; label: string }], openTrajectories: (a: Trajectory | null, b: Trajectory | null) => Promise<void>): Promise<ComparePanel> {
+  static async show(
+    context: vscode.ExtensionContext,
+    log: vscode.LogOutputChannel,
+    targets: [{ target: string; label: string }, { target: string; label: string }],
+    openTrajectories: (a: Trajectory | null, b: Trajectory | null) => Promise<void>,
+  ): Promise<ComparePanel> {
     let p = ComparePanel.current;
     if (!p) {
       const panel = vscode.window.createWebviewPanel('drag.compare', 'Compare Evaluations', vscode.ViewColumn.Active, {
         enableScripts: true,
-        localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist')],
+        localResourceRoots: [
+          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+        ],
       });
       p = new ComparePanel(panel, context, log, openTrajectories);
       ComparePanel.current = p;
@@ -36,10 +53,18 @@ export class ComparePanel implements vscode.Disposable {
     return p;
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, context: vscode.ExtensionContext, private readonly log: vscode.LogOutputChannel, private readonly openTrajectories: (a: Trajectory | null, b: Trajectory | null) => Promise<void>) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly openTrajectories: (a: Trajectory | null, b: Trajectory | null) => Promise<void>,
+  ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'compare', 'Compare Evaluations');
-    this.disposables.push(panel.onDidDispose(() => this.dispose()), panel.webview.onDidReceiveMessage((m) => void this.receive(m)));
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
+    );
   }
 
   async load(targets: [{ target: string; label: string }, { target: string; label: string }]): Promise<void> {
@@ -53,8 +78,15 @@ export class ComparePanel implements vscode.Disposable {
     const topK = Number((a.summary.top_k as number | undefined) ?? 3);
     const ids = (list: string[]) => list.map((id) => ({ id, question: questionText.get(id) ?? id }));
     this.message = {
-      type: 'comparison', runs: c.runs, paired: c.paired,
-      metrics: METRICS.map((m) => ({ key: m.key, label: m.label, higherIsBetter: m.higherIsBetter, ...c.metrics[m.key] })),
+      type: 'comparison',
+      runs: c.runs,
+      paired: c.paired,
+      metrics: METRICS.map((m) => ({
+        key: m.key,
+        label: m.label,
+        higherIsBetter: m.higherIsBetter,
+        ...c.metrics[m.key],
+      })),
       questions: { wins: ids(c.questions.wins), losses: ids(c.questions.losses), ties: ids(c.questions.ties) },
       charts: comparisonCharts(a, b, topK),
     };
@@ -70,7 +102,10 @@ export class ComparePanel implements vscode.Disposable {
   private async trajectoryOf(run: EvalRun, id: string): Promise<Trajectory | null> {
     const file = path.join(run.source, 'trajectories.jsonl');
     if (!existsSync(file)) return null;
-    const index = await indexJsonl<string | null>(file, (v) => ({ ok: true, summary: v.question_id != null ? String(v.question_id) : null }));
+    const index = await indexJsonl<string | null>(file, (v) => ({
+      ok: true,
+      summary: v.question_id != null ? String(v.question_id) : null,
+    }));
     const i = index.summaries.lastIndexOf(id);
     return i < 0 ? null : Trajectory.parse(await readLine(file, index.offsets[i], index.lengths[i]));
   }
@@ -78,7 +113,13 @@ export class ComparePanel implements vscode.Disposable {
   async openQuestion(id: string): Promise<void> {
     if (!this.runs) return;
     const [a, b] = await Promise.all(this.runs.map((r) => this.trajectoryOf(r, id)));
-    if (!a && !b) { this.post({ type: 'notice', message: `No trajectories kept for ${id} (DRAG's evaluation files do not keep them).` }); return; }
+    if (!a && !b) {
+      this.post({
+        type: 'notice',
+        message: `No trajectories kept for ${id} (DRAG's evaluation files do not keep them).`,
+      });
+      return;
+    }
     await this.openTrajectories(a, b);
   }
 
@@ -87,11 +128,16 @@ export class ComparePanel implements vscode.Disposable {
     const name = `${this.comparison.runs[1]}-vs-${this.comparison.runs[0]}`.replace(/[^\w.-]+/g, '_');
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const target = await vscode.window.showSaveDialog({
-      defaultUri: folder ? vscode.Uri.joinPath(folder, 'evals', `${name}.${format === 'markdown' ? 'md' : 'html'}`) : undefined,
+      defaultUri: folder
+        ? vscode.Uri.joinPath(folder, 'evals', `${name}.${format === 'markdown' ? 'md' : 'html'}`)
+        : undefined,
       filters: format === 'markdown' ? { Markdown: ['md'] } : { HTML: ['html'] },
     });
     if (!target) return undefined;
-    const body = format === 'markdown' ? comparisonMarkdown(this.comparison) : comparisonHtml(this.comparison, comparisonCharts(this.runs[0], this.runs[1]));
+    const body =
+      format === 'markdown'
+        ? comparisonMarkdown(this.comparison)
+        : comparisonHtml(this.comparison, comparisonCharts(this.runs[0], this.runs[1]));
     await writeFile(target.fsPath, body);
     this.post({ type: 'notice', message: `Exported ${vscode.workspace.asRelativePath(target)}.` });
     return target;
@@ -99,7 +145,10 @@ export class ComparePanel implements vscode.Disposable {
 
   private async receive(raw: unknown): Promise<void> {
     const parsed = CompareToHost.safeParse(raw);
-    if (!parsed.success) { this.log.warn(`compare panel: rejected message ${JSON.stringify(raw).slice(0, 200)}`); return; }
+    if (!parsed.success) {
+      this.log.warn(`compare panel: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
+      return;
+    }
     const msg = parsed.data;
     try {
       switch (msg.type) {

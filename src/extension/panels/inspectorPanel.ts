@@ -6,14 +6,25 @@ import { answerAnls, citationScores, goldVariants } from '../../core/eval/metric
 import { answerLocations, isGroundTruthPage } from '../../core/schema/question';
 import type { Trajectory } from '../../core/schema/trajectory';
 import { stepGroundTruthRank, summarizeTrajectory } from '../../core/trajectories/summary';
-import { HostToInspector, type InspectorCuration, InspectorToHost, type InspectorTrajectory } from '../../protocol/inspector';
+import {
+  HostToInspector,
+  type InspectorCuration,
+  InspectorToHost,
+  type InspectorTrajectory,
+} from '../../protocol/inspector';
 import type { CurationStore } from '../curation/store';
 import type { SearchService } from '../searchService';
 import { webviewHtml } from './webviewHtml';
 
 const THUMB_PIXELS = 160_000;
 const LARGE_PIXELS = 1_500_000;
-export const REJECT_REASONS = ['wrong ground-truth label', 'lucky hit (query does not justify the page)', 'answer not supported by the cited page', 'query leaks the answer', 'duplicate of another trajectory'];
+export const REJECT_REASONS = [
+  'wrong ground-truth label',
+  'lucky hit (query does not justify the page)',
+  'answer not supported by the cited page',
+  'query leaks the answer',
+  'duplicate of another trajectory',
+];
 
 /**
  * The Trajectory Inspector: one panel, reused (or opened to the side), showing what the model saw
@@ -25,23 +36,38 @@ export class InspectorPanel implements vscode.Disposable {
   private trajectory: Trajectory | null = null;
   private view: InspectorTrajectory | null = null;
   /** Steps marked with c/x; an edited, verified query can stand as the chosen side. */
-  private marks: { chosen: number | null; rejected: number | null; chosenEdit: { query: string; rank: number | null } | null } = { chosen: null, rejected: null, chosenEdit: null };
+  private marks: {
+    chosen: number | null;
+    rejected: number | null;
+    chosenEdit: { query: string; rank: number | null } | null;
+  } = { chosen: null, rejected: null, chosenEdit: null };
   private ready = false;
 
-  static show(context: vscode.ExtensionContext, deps: { service: () => Promise<SearchService>; curation: CurationStore; log: vscode.LogOutputChannel }, trajectory: Trajectory, source: string, toSide = false): InspectorPanel {
+  static show(
+    context: vscode.ExtensionContext,
+    deps: { service: () => Promise<SearchService>; curation: CurationStore; log: vscode.LogOutputChannel },
+    trajectory: Trajectory,
+    source: string,
+    toSide = false,
+  ): InspectorPanel {
     let panel = InspectorPanel.current;
     if (!panel || toSide) {
       // Keep the focus where the person is (the tree, usually): selecting is a preview; a click in the panel focuses it.
-      const webviewPanel = vscode.window.createWebviewPanel('drag.inspector', 'Trajectory Inspector', { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true }, {
-        enableScripts: true,
-        retainContextWhenHidden: false,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-          vscode.Uri.joinPath(context.extensionUri, 'media'),
-          vscode.Uri.file(path.join(deps.curation.workspace, 'corpus', '.cache', 'pages')),
-        ],
-      });
+      const webviewPanel = vscode.window.createWebviewPanel(
+        'drag.inspector',
+        'Trajectory Inspector',
+        { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true },
+        {
+          enableScripts: true,
+          retainContextWhenHidden: false,
+          localResourceRoots: [
+            vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+            vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+            vscode.Uri.joinPath(context.extensionUri, 'media'),
+            vscode.Uri.file(path.join(deps.curation.workspace, 'corpus', '.cache', 'pages')),
+          ],
+        },
+      );
       panel = new InspectorPanel(webviewPanel, context, deps);
       if (!toSide) InspectorPanel.current = panel;
     } else {
@@ -51,14 +77,24 @@ export class InspectorPanel implements vscode.Disposable {
     return panel;
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, context: vscode.ExtensionContext, private readonly deps: { service: () => Promise<SearchService>; curation: CurationStore; log: vscode.LogOutputChannel }) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    private readonly deps: {
+      service: () => Promise<SearchService>;
+      curation: CurationStore;
+      log: vscode.LogOutputChannel;
+    },
+  ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'inspector', 'Trajectory Inspector');
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
       deps.curation.onDidChange(() => this.sendCuration()),
-      panel.onDidChangeViewState((e) => void vscode.commands.executeCommand('setContext', 'drag:inspectorFocused', e.webviewPanel.active)),
+      panel.onDidChangeViewState(
+        (e) => void vscode.commands.executeCommand('setContext', 'drag:inspectorFocused', e.webviewPanel.active),
+      ),
     );
   }
 
@@ -82,34 +118,65 @@ export class InspectorPanel implements vscode.Disposable {
     const topK = Math.max(3, ...t.iterations.map((i) => i.results?.length ?? 0));
     const cites = citationScores(t.ground_truth?.answer_locations, t.final_citations ?? []);
     return {
-      id: t.id, questionId: String(t.question_id ?? t.id), question: t.question, outcome: summary.outcome,
-      answers: goldVariants(t.ground_truth?.answers), locations: gt,
+      id: t.id,
+      questionId: String(t.question_id ?? t.id),
+      question: t.question,
+      outcome: summary.outcome,
+      answers: goldVariants(t.ground_truth?.answers),
+      locations: gt,
       steps: t.iterations.map((it) => ({
-        step: it.step, turn: typeof it.turn === 'number' ? it.turn : null,
-        action: it.action ?? 'unknown', query: it.query ?? null, reasoning: it.reasoning ?? null,
-        gtRank: stepGroundTruthRank(it, gt), rankScore: typeof it.rank_score === 'number' ? it.rank_score : null,
-        results: (it.results ?? []).map((r) => ({ file: r.file, page: r.page_number, rank: r.rank, isGt: isGroundTruthPage(r, gt), hasPdf: existsSync(path.join(pdfDir, path.basename(r.file))) })),
-        answer: it.answer ?? null, error: typeof it.error === 'string' ? it.error : null,
+        step: it.step,
+        turn: typeof it.turn === 'number' ? it.turn : null,
+        action: it.action ?? 'unknown',
+        query: it.query ?? null,
+        reasoning: it.reasoning ?? null,
+        gtRank: stepGroundTruthRank(it, gt),
+        rankScore: typeof it.rank_score === 'number' ? it.rank_score : null,
+        results: (it.results ?? []).map((r) => ({
+          file: r.file,
+          page: r.page_number,
+          rank: r.rank,
+          isGt: isGroundTruthPage(r, gt),
+          hasPdf: existsSync(path.join(pdfDir, path.basename(r.file))),
+        })),
+        answer: it.answer ?? null,
+        error: typeof it.error === 'string' ? it.error : null,
       })),
       finalAnswer: t.final_answer ?? null,
-      citations: answerLocations((t.final_citations ?? []).map((c) => ({ document: c.file ?? c.document, page: c.page }))),
-      metrics: { anls: answerAnls(t.ground_truth?.answers, t.final_answer ?? []), pageF1: cites.page.f1, docF1: cites.doc.f1 },
-      error: t.error ?? null, model: t.model ?? null, source, topK,
+      citations: answerLocations(
+        (t.final_citations ?? []).map((c) => ({ document: c.file ?? c.document, page: c.page })),
+      ),
+      metrics: {
+        anls: answerAnls(t.ground_truth?.answers, t.final_answer ?? []),
+        pageF1: cites.page.f1,
+        docF1: cites.doc.f1,
+      },
+      error: t.error ?? null,
+      model: t.model ?? null,
+      source,
+      topK,
     };
   }
 
   private curation(): InspectorCuration {
     const c = this.trajectory ? this.deps.curation.current().byTrajectory.get(this.trajectory.id) : undefined;
     return {
-      status: c?.status ?? null, reason: c?.reason ?? null, labelProblem: c?.labelProblem ?? null,
+      status: c?.status ?? null,
+      reason: c?.reason ?? null,
+      labelProblem: c?.labelProblem ?? null,
       pairs: (c?.pairs ?? []).map((p) => ({ chosen: p.chosen?.query ?? '', rejected: p.rejected?.query ?? '' })),
       edits: (c?.edits ?? []).map((e) => ({ query: e.query ?? '', rank: e.verified_rank ?? null })),
-      marks: { chosen: this.marks.chosen, rejected: this.marks.rejected, chosenQuery: this.marks.chosenEdit?.query ?? null },
+      marks: {
+        chosen: this.marks.chosen,
+        rejected: this.marks.rejected,
+        chosenQuery: this.marks.chosenEdit?.query ?? null,
+      },
     };
   }
 
   private sendCuration(): void {
-    if (this.ready && this.trajectory) this.post({ type: 'curation', trajectoryId: this.trajectory.id, curation: this.curation() });
+    if (this.ready && this.trajectory)
+      this.post({ type: 'curation', trajectoryId: this.trajectory.id, curation: this.curation() });
   }
 
   private post(message: HostToInspector): void {
@@ -129,20 +196,34 @@ export class InspectorPanel implements vscode.Disposable {
   async decide(decision: 'accept' | 'reject' | 'undo' | 'label-problem', reason?: string): Promise<void> {
     if (!this.trajectory) return;
     if ((decision === 'reject' || decision === 'label-problem') && reason === undefined) {
-      const items = decision === 'reject' ? [...REJECT_REASONS, 'Other…'] : ['wrong page', 'wrong document', 'answer not on the page', 'Other…'];
-      const pick = await vscode.window.showQuickPick(items, { title: decision === 'reject' ? 'Reject: why?' : 'What is wrong with the label?' });
+      const items =
+        decision === 'reject'
+          ? [...REJECT_REASONS, 'Other…']
+          : ['wrong page', 'wrong document', 'answer not on the page', 'Other…'];
+      const pick = await vscode.window.showQuickPick(items, {
+        title: decision === 'reject' ? 'Reject: why?' : 'What is wrong with the label?',
+      });
       if (!pick) return;
       reason = pick === 'Other…' ? await vscode.window.showInputBox({ title: 'Reason' }) : pick;
       if (reason === undefined) return;
     }
     await this.deps.curation.decide({ ...this.base(), decision, reason: reason ?? null });
-    this.notice(decision === 'undo' ? 'Undone.' : decision === 'accept' ? 'Accepted.' : decision === 'reject' ? `Rejected: ${reason}` : `Label marked: ${reason}`);
+    this.notice(
+      decision === 'undo'
+        ? 'Undone.'
+        : decision === 'accept'
+          ? 'Accepted.'
+          : decision === 'reject'
+            ? `Rejected: ${reason}`
+            : `Label marked: ${reason}`,
+    );
   }
 
   /** Marks a step's query as chosen or rejected; with both sides marked, saves the pair (after the guards). */
   async mark(step: number, as: 'chosen' | 'rejected', confirm = true): Promise<void> {
     if (!this.view) return;
-    this.marks = as === 'chosen' ? { ...this.marks, chosen: step, chosenEdit: null } : { ...this.marks, rejected: step };
+    this.marks =
+      as === 'chosen' ? { ...this.marks, chosen: step, chosenEdit: null } : { ...this.marks, rejected: step };
     this.sendCuration();
     await this.savePairIfComplete(confirm);
   }
@@ -151,18 +232,39 @@ export class InspectorPanel implements vscode.Disposable {
     if (!this.view) return;
     const { chosen, rejected, chosenEdit } = this.marks;
     if ((chosen === null && !chosenEdit) || rejected === null) return;
-    const c = chosenEdit ? { query: chosenEdit.query, gtRank: chosenEdit.rank, step: chosen } : this.view.steps.find((s) => s.step === chosen);
+    const c = chosenEdit
+      ? { query: chosenEdit.query, gtRank: chosenEdit.rank, step: chosen }
+      : this.view.steps.find((s) => s.step === chosen);
     const r = this.view.steps.find((s) => s.step === rejected);
-    if (!c?.query || !r?.query) { this.notice('Both sides of a pair need a query.', 'warning'); return; }
-    const warnings = pairWarnings({ query: c.query, rank: c.gtRank }, { query: r.query, rank: r.gtRank }, {
-      topK: this.view.topK, minMargin: 0.3, answers: this.view.answers.flat(), gtFiles: this.view.locations.map((l) => l.file),
-    });
+    if (!c?.query || !r?.query) {
+      this.notice('Both sides of a pair need a query.', 'warning');
+      return;
+    }
+    const warnings = pairWarnings(
+      { query: c.query, rank: c.gtRank },
+      { query: r.query, rank: r.gtRank },
+      {
+        topK: this.view.topK,
+        minMargin: 0.3,
+        answers: this.view.answers.flat(),
+        gtFiles: this.view.locations.map((l) => l.file),
+      },
+    );
     if (warnings.length && confirm) {
-      const go = await vscode.window.showWarningMessage(`Save this pair anyway? ${warnings.map((w) => w.message).join('; ')}.`, { modal: true }, 'Save Pair');
-      if (go !== 'Save Pair') { this.marks = { chosen: null, rejected: null, chosenEdit: null }; this.sendCuration(); return; }
+      const go = await vscode.window.showWarningMessage(
+        `Save this pair anyway? ${warnings.map((w) => w.message).join('; ')}.`,
+        { modal: true },
+        'Save Pair',
+      );
+      if (go !== 'Save Pair') {
+        this.marks = { chosen: null, rejected: null, chosenEdit: null };
+        this.sendCuration();
+        return;
+      }
     }
     await this.deps.curation.decide({
-      ...this.base(), decision: 'pair',
+      ...this.base(),
+      decision: 'pair',
       chosen: { query: c.query, trajectory_id: this.view.id, step: c.step ?? null, rank: c.gtRank },
       rejected: { query: r.query, trajectory_id: this.view.id, step: r.step, rank: r.gtRank },
     });
@@ -175,12 +277,22 @@ export class InspectorPanel implements vscode.Disposable {
   async edit(step: number, query?: string): Promise<{ rank: number | null } | undefined> {
     if (!this.view) return undefined;
     const original = this.view.steps.find((s) => s.step === step)?.query ?? '';
-    const text = query ?? (await vscode.window.showInputBox({ title: 'Edit the query (verified live before saving)', value: original, valueSelection: [0, original.length], ignoreFocusOut: true }));
+    const text =
+      query ??
+      (await vscode.window.showInputBox({
+        title: 'Edit the query (verified live before saving)',
+        value: original,
+        valueSelection: [0, original.length],
+        ignoreFocusOut: true,
+      }));
     if (!text) return undefined;
     const targets = this.view.locations.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! }));
     const service = await this.deps.service();
     const { rank } = await service.rankOf(text, targets, this.view.topK);
-    const verdict = rank === null ? `does not find the ground-truth page in the top ${this.view.topK}` : `finds the ground-truth page at rank ${rank}`;
+    const verdict =
+      rank === null
+        ? `does not find the ground-truth page in the top ${this.view.topK}`
+        : `finds the ground-truth page at rank ${rank}`;
     if (query === undefined) {
       const save = await vscode.window.showInformationMessage(`"${text}" ${verdict}.`, { modal: true }, 'Save Query');
       if (save !== 'Save Query') return { rank };
@@ -196,7 +308,10 @@ export class InspectorPanel implements vscode.Disposable {
 
   private async receive(raw: unknown): Promise<void> {
     const parsed = InspectorToHost.safeParse(raw);
-    if (!parsed.success) { this.deps.log.warn(`inspector: rejected message ${JSON.stringify(raw).slice(0, 200)}`); return; }
+    if (!parsed.success) {
+      this.deps.log.warn(`inspector: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
+      return;
+    }
     const msg = parsed.data;
     try {
       switch (msg.type) {
@@ -210,8 +325,22 @@ export class InspectorPanel implements vscode.Disposable {
           const service = await this.deps.service();
           const large = msg.type === 'openPage';
           const img = await service.render(msg.page.file, msg.page.page, large ? LARGE_PIXELS : THUMB_PIXELS);
-          const boxes = large && msg.query ? (await service.boxes(msg.page.file, msg.page.page, msg.query)).boxes.map(({ left, top, width, height }) => ({ left, top, width, height })) : [];
-          this.post({ type: 'image', requestId: msg.requestId, page: msg.page, uri: this.panel.webview.asWebviewUri(vscode.Uri.file(img.path)).toString(), width: img.width, height: img.height, large, boxes });
+          const boxes =
+            large && msg.query
+              ? (await service.boxes(msg.page.file, msg.page.page, msg.query)).boxes.map(
+                  ({ left, top, width, height }) => ({ left, top, width, height }),
+                )
+              : [];
+          this.post({
+            type: 'image',
+            requestId: msg.requestId,
+            page: msg.page,
+            uri: this.panel.webview.asWebviewUri(vscode.Uri.file(img.path)).toString(),
+            width: img.width,
+            height: img.height,
+            large,
+            boxes,
+          });
           return;
         }
         case 'decide':

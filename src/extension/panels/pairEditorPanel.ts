@@ -25,12 +25,24 @@ export class PairEditorPanel implements vscode.Disposable {
   private payload: Extract<HostToPairs, { type: 'question' }> | null = null;
   private sample: Trajectory | null = null;
 
-  static async show(context: vscode.ExtensionContext, deps: { store: TrajectoryStore; curation: CurationStore; service: () => Promise<SearchService>; log: vscode.LogOutputChannel }, questionId: string): Promise<PairEditorPanel> {
+  static async show(
+    context: vscode.ExtensionContext,
+    deps: {
+      store: TrajectoryStore;
+      curation: CurationStore;
+      service: () => Promise<SearchService>;
+      log: vscode.LogOutputChannel;
+    },
+    questionId: string,
+  ): Promise<PairEditorPanel> {
     let p = PairEditorPanel.current;
     if (!p) {
       const panel = vscode.window.createWebviewPanel('drag.pairEditor', 'DPO Pair Editor', vscode.ViewColumn.Active, {
         enableScripts: true,
-        localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist')],
+        localResourceRoots: [
+          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+        ],
       });
       p = new PairEditorPanel(panel, context, deps);
       PairEditorPanel.current = p;
@@ -39,10 +51,23 @@ export class PairEditorPanel implements vscode.Disposable {
     return p;
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, context: vscode.ExtensionContext, private readonly deps: { store: TrajectoryStore; curation: CurationStore; service: () => Promise<SearchService>; log: vscode.LogOutputChannel }) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    private readonly deps: {
+      store: TrajectoryStore;
+      curation: CurationStore;
+      service: () => Promise<SearchService>;
+      log: vscode.LogOutputChannel;
+    },
+  ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'pairs', 'DPO Pair Editor');
-    this.disposables.push(panel.onDidDispose(() => this.dispose()), panel.webview.onDidReceiveMessage((m) => void this.receive(m)), deps.curation.onDidChange(() => void this.refreshPairs()));
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
+      deps.curation.onDidChange(() => void this.refreshPairs()),
+    );
   }
 
   get shown() {
@@ -66,24 +91,45 @@ export class PairEditorPanel implements vscode.Disposable {
           topK = Math.max(topK, it.results?.length ?? 0);
           if (it.action !== 'search' || !it.query) continue;
           const rank = stepGroundTruthRank(it, gt);
-          candidates.push({ query: it.query, rank, rankScore: 0, trajectoryId: t.id, step: it.step, source: vscode.workspace.asRelativePath(f.uri) });
+          candidates.push({
+            query: it.query,
+            rank,
+            rankScore: 0,
+            trajectoryId: t.id,
+            step: it.step,
+            source: vscode.workspace.asRelativePath(f.uri),
+          });
         }
       }
     }
     for (const c of candidates) c.rankScore = c.rank === null ? 0 : rankScore(c.rank, topK);
     candidates.sort((a, b) => b.rankScore - a.rankScore || a.query.localeCompare(b.query));
-    const proposals = proposePairs(candidates, topK, 3).map((p) => ({ chosen: candidates.indexOf(p.chosen), rejected: candidates.indexOf(p.rejected), margin: p.margin }));
+    const proposals = proposePairs(candidates, topK, 3).map((p) => ({
+      chosen: candidates.indexOf(p.chosen),
+      rejected: candidates.indexOf(p.rejected),
+      margin: p.margin,
+    }));
     const t = this.sample;
     this.payload = {
-      type: 'question', questionId, question: t?.question ?? questionId, topK,
-      groundTruth: answerLocations(t?.ground_truth?.answer_locations), candidates, proposals, pairs: this.pairs(questionId),
+      type: 'question',
+      questionId,
+      question: t?.question ?? questionId,
+      topK,
+      groundTruth: answerLocations(t?.ground_truth?.answer_locations),
+      candidates,
+      proposals,
+      pairs: this.pairs(questionId),
     };
     this.panel.title = `Pairs: ${this.payload.question.replace(/\s+/g, ' ').slice(0, 40)}`;
     if (this.ready) this.post(this.payload);
   }
 
   private pairs(questionId: string) {
-    return (this.deps.curation.current().pairsByQuestion.get(questionId) ?? []).map((p) => ({ chosen: p.chosen?.query ?? '', rejected: p.rejected?.query ?? '', user: p.user }));
+    return (this.deps.curation.current().pairsByQuestion.get(questionId) ?? []).map((p) => ({
+      chosen: p.chosen?.query ?? '',
+      rejected: p.rejected?.query ?? '',
+      user: p.user,
+    }));
   }
 
   private async refreshPairs(): Promise<void> {
@@ -101,23 +147,48 @@ export class PairEditorPanel implements vscode.Disposable {
     const p = this.payload!;
     const targets = p.groundTruth.filter((l) => l.page !== null).map((l) => ({ file: l.file, page: l.page! }));
     const { rank } = await (await this.deps.service()).rankOf(query, targets, p.topK);
-    return { query, rank, rankScore: rank === null ? 0 : rankScore(rank, p.topK), trajectoryId: null, step: null, source: 'tried live' };
+    return {
+      query,
+      rank,
+      rankScore: rank === null ? 0 : rankScore(rank, p.topK),
+      trajectoryId: null,
+      step: null,
+      source: 'tried live',
+    };
   }
 
   /** Saves a pair after the guards (a modal asks when they warn, unless `confirm` is false). */
   async save(chosen: PairCandidate, rejected: PairCandidate, confirm = true): Promise<boolean> {
     const p = this.payload!;
-    const warnings = pairWarnings({ query: chosen.query, rank: chosen.rank }, { query: rejected.query, rank: rejected.rank }, {
-      topK: p.topK, minMargin: MIN_MARGIN, answers: goldVariants(this.sample?.ground_truth?.answers).flat(), gtFiles: p.groundTruth.map((l) => l.file),
-    });
+    const warnings = pairWarnings(
+      { query: chosen.query, rank: chosen.rank },
+      { query: rejected.query, rank: rejected.rank },
+      {
+        topK: p.topK,
+        minMargin: MIN_MARGIN,
+        answers: goldVariants(this.sample?.ground_truth?.answers).flat(),
+        gtFiles: p.groundTruth.map((l) => l.file),
+      },
+    );
     if (warnings.length && confirm) {
-      const go = await vscode.window.showWarningMessage(`Save this pair anyway? ${warnings.map((w) => w.message).join('; ')}.`, { modal: true }, 'Save Pair');
+      const go = await vscode.window.showWarningMessage(
+        `Save this pair anyway? ${warnings.map((w) => w.message).join('; ')}.`,
+        { modal: true },
+        'Save Pair',
+      );
       if (go !== 'Save Pair') return false;
     }
     await this.deps.curation.decide({
-      trajectory_id: chosen.trajectoryId ?? rejected.trajectoryId ?? this.sample?.id ?? p.questionId, question_id: p.questionId, decision: 'pair',
+      trajectory_id: chosen.trajectoryId ?? rejected.trajectoryId ?? this.sample?.id ?? p.questionId,
+      question_id: p.questionId,
+      decision: 'pair',
       chosen: { query: chosen.query, trajectory_id: chosen.trajectoryId, step: chosen.step, rank: chosen.rank },
-      rejected: { query: rejected.query, trajectory_id: rejected.trajectoryId, step: rejected.step, rank: rejected.rank },
+      rejected: {
+        query: rejected.query,
+        trajectory_id: rejected.trajectoryId,
+        step: rejected.step,
+        rank: rejected.rank,
+      },
     });
     this.post({ type: 'notice', message: `Pair saved: "${chosen.query}" over "${rejected.query}".`, level: 'info' });
     return true;
@@ -125,7 +196,10 @@ export class PairEditorPanel implements vscode.Disposable {
 
   private async receive(raw: unknown): Promise<void> {
     const parsed = PairsToHost.safeParse(raw);
-    if (!parsed.success) { this.deps.log.warn(`pair editor: rejected message ${JSON.stringify(raw).slice(0, 200)}`); return; }
+    if (!parsed.success) {
+      this.deps.log.warn(`pair editor: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
+      return;
+    }
     const msg = parsed.data;
     try {
       switch (msg.type) {

@@ -14,22 +14,39 @@ export class SearchPanel implements vscode.Disposable {
   private ready = false;
   private lastQuery = '';
 
-  static show(context: vscode.ExtensionContext, service: SearchService, log: vscode.LogOutputChannel, initialQuery?: string): SearchPanel {
+  static show(
+    context: vscode.ExtensionContext,
+    service: SearchService,
+    log: vscode.LogOutputChannel,
+    initialQuery?: string,
+  ): SearchPanel {
     if (SearchPanel.current && SearchPanel.current.service === service) {
       SearchPanel.current.panel.reveal();
-      if (initialQuery !== undefined) SearchPanel.current.post({ type: 'init', corpus: SearchPanel.current.corpusLabel(), pages: 0, topK: 10, query: initialQuery });
+      if (initialQuery !== undefined)
+        SearchPanel.current.post({
+          type: 'init',
+          corpus: SearchPanel.current.corpusLabel(),
+          pages: 0,
+          topK: 10,
+          query: initialQuery,
+        });
       return SearchPanel.current;
     }
     SearchPanel.current?.dispose();
-    const panel = vscode.window.createWebviewPanel('drag.searchCorpus', 'DRAG: Search Corpus', vscode.ViewColumn.Active, {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: [
-        vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-        vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-        vscode.Uri.file(path.join(service.paths.cacheDir, 'pages')),
-      ],
-    });
+    const panel = vscode.window.createWebviewPanel(
+      'drag.searchCorpus',
+      'DRAG: Search Corpus',
+      vscode.ViewColumn.Active,
+      {
+        enableScripts: true,
+        retainContextWhenHidden: false,
+        localResourceRoots: [
+          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
+          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+          vscode.Uri.file(path.join(service.paths.cacheDir, 'pages')),
+        ],
+      },
+    );
     SearchPanel.current = new SearchPanel(panel, context, service, log, initialQuery ?? '');
     return SearchPanel.current;
   }
@@ -83,7 +100,15 @@ export class SearchPanel implements vscode.Disposable {
         this.lastQuery = msg.query;
         try {
           const r = await this.service.search(msg.query, msg.topK);
-          this.post({ type: 'results', requestId: msg.requestId, query: r.query, parsed: r.parsed, terms: r.terms, ms: r.ms, hits: r.hits });
+          this.post({
+            type: 'results',
+            requestId: msg.requestId,
+            query: r.query,
+            parsed: r.parsed,
+            terms: r.terms,
+            ms: r.ms,
+            hits: r.hits,
+          });
         } catch (err) {
           this.post({ type: 'error', requestId: msg.requestId, message: (err as Error).message });
         }
@@ -95,7 +120,15 @@ export class SearchPanel implements vscode.Disposable {
         try {
           const img = await this.service.render(msg.page.file, msg.page.page, large ? LARGE_PIXELS : THUMB_PIXELS);
           const uri = this.panel.webview.asWebviewUri(vscode.Uri.file(img.path)).toString();
-          this.post({ type: 'image', requestId: msg.requestId, page: msg.page, uri, width: img.width, height: img.height, large });
+          this.post({
+            type: 'image',
+            requestId: msg.requestId,
+            page: msg.page,
+            uri,
+            width: img.width,
+            height: img.height,
+            large,
+          });
         } catch (err) {
           this.post({ type: 'error', requestId: msg.requestId, message: (err as Error).message });
         }

@@ -74,7 +74,10 @@ export class TrajectoryStore implements vscode.Disposable {
         const pattern = new vscode.RelativePattern(folder, glob);
         for (const uri of await vscode.workspace.findFiles(pattern, '**/node_modules/**')) found.add(uri.toString());
         const watcher = vscode.workspace.createFileSystemWatcher(pattern);
-        watcher.onDidCreate((uri) => { this.track(uri); this.schedule(uri.toString()); });
+        watcher.onDidCreate((uri) => {
+          this.track(uri);
+          this.schedule(uri.toString());
+        });
         watcher.onDidChange((uri) => this.schedule(uri.toString()));
         watcher.onDidDelete((uri) => this.forget(uri.toString()));
         this.watchers.push(watcher);
@@ -93,7 +96,9 @@ export class TrajectoryStore implements vscode.Disposable {
     if (this.extra.has(key)) {
       // Files outside the conventional layout get a watcher of their own.
       const dir = vscode.Uri.joinPath(uri, '..');
-      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(dir, uri.path.split('/').pop() ?? ''));
+      const watcher = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(dir, uri.path.split('/').pop() ?? ''),
+      );
       watcher.onDidChange(() => this.schedule(key));
       watcher.onDidCreate(() => this.schedule(key));
       watcher.onDidDelete(() => this.forget(key));
@@ -112,10 +117,13 @@ export class TrajectoryStore implements vscode.Disposable {
   /** Coalesces bursts of change events (a collector appending every second) into one re-index. */
   private schedule(key: string): void {
     clearTimeout(this.pending.get(key));
-    this.pending.set(key, setTimeout(() => {
-      this.pending.delete(key);
-      void this.reindex(key).then(() => this.changed.fire());
-    }, 250));
+    this.pending.set(
+      key,
+      setTimeout(() => {
+        this.pending.delete(key);
+        void this.reindex(key).then(() => this.changed.fire());
+      }, 250),
+    );
   }
 
   private async reindex(key: string): Promise<void> {
@@ -136,7 +144,11 @@ export class TrajectoryStore implements vscode.Disposable {
     if (!tracked.index) return;
     const diagnostics = indexProblems(tracked.index).map((e) => {
       const range = new vscode.Range(e.line - 1, 0, e.line - 1, Number.MAX_SAFE_INTEGER);
-      const d = new vscode.Diagnostic(range, e.fieldPath ? `${e.fieldPath}: ${e.message}` : e.message, vscode.DiagnosticSeverity.Error);
+      const d = new vscode.Diagnostic(
+        range,
+        e.fieldPath ? `${e.fieldPath}: ${e.message}` : e.message,
+        vscode.DiagnosticSeverity.Error,
+      );
       d.source = 'DRAG';
       d.code = 'trajectory-line';
       return d;

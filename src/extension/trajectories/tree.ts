@@ -1,7 +1,13 @@
 import * as vscode from 'vscode';
 import { isGroundTruthPage } from '../../core/schema/question';
 import type { Iteration, SearchResult } from '../../core/schema/trajectory';
-import { OUTCOME_LABELS, OUTCOMES, type Outcome, stepGroundTruthRank, type TrajectorySummary } from '../../core/trajectories/summary';
+import {
+  OUTCOME_LABELS,
+  OUTCOMES,
+  type Outcome,
+  stepGroundTruthRank,
+  type TrajectorySummary,
+} from '../../core/trajectories/summary';
 import type { TrackedFile, TrajectoryStore } from './store';
 
 /** Children shown per parent before a "Load more" node (GitLens' PagerNode habit). */
@@ -25,13 +31,20 @@ const OUTCOME_ICONS: Record<Outcome, vscode.ThemeIcon> = {
 
 function nodeKey(node: TrajectoryNode): string {
   switch (node.kind) {
-    case 'file': return node.fileKey;
-    case 'group': return `${node.fileKey}#${node.outcome}`;
-    case 'trajectory': return `${node.fileKey}@${node.position}`;
-    case 'step': return `${node.fileKey}@${node.position}/${node.step}`;
-    case 'result': return `${node.fileKey}@${node.position}/${node.step}/${node.result.rank}`;
-    case 'loadMore': return `${node.parentKey}+more`;
-    case 'message': return `message:${node.text}`;
+    case 'file':
+      return node.fileKey;
+    case 'group':
+      return `${node.fileKey}#${node.outcome}`;
+    case 'trajectory':
+      return `${node.fileKey}@${node.position}`;
+    case 'step':
+      return `${node.fileKey}@${node.position}/${node.step}`;
+    case 'result':
+      return `${node.fileKey}@${node.position}/${node.step}/${node.result.rank}`;
+    case 'loadMore':
+      return `${node.parentKey}+more`;
+    case 'message':
+      return `message:${node.text}`;
   }
 }
 
@@ -124,16 +137,28 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         if (!tracked) return [];
         if (tracked.failure) return [{ kind: 'message', text: `Could not read: ${tracked.failure}` }];
         const groups = OUTCOMES.filter((o) => this.positions(tracked, o).length > 0);
-        if (groups.length === 0) return [{ kind: 'message', text: this.filterText ? 'No trajectory matches the filter' : 'No valid trajectories' }];
+        if (groups.length === 0)
+          return [
+            { kind: 'message', text: this.filterText ? 'No trajectory matches the filter' : 'No valid trajectories' },
+          ];
         return groups.map((outcome) => ({ kind: 'group', fileKey: node.fileKey, outcome }));
       }
       case 'group':
         if (!tracked) return [];
-        return this.page(nodeKey(node), this.positions(tracked, node.outcome), (position) => ({ kind: 'trajectory', fileKey: node.fileKey, position }));
+        return this.page(nodeKey(node), this.positions(tracked, node.outcome), (position) => ({
+          kind: 'trajectory',
+          fileKey: node.fileKey,
+          position,
+        }));
       case 'trajectory': {
         if (!tracked) return [];
         const steps = await this.steps(tracked, node.position);
-        return this.page(nodeKey(node), steps, (s) => ({ kind: 'step', fileKey: node.fileKey, position: node.position, step: s.step }));
+        return this.page(nodeKey(node), steps, (s) => ({
+          kind: 'step',
+          fileKey: node.fileKey,
+          position: node.position,
+          step: s.step,
+        }));
       }
       case 'step': {
         if (!tracked) return [];
@@ -141,7 +166,11 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const step = steps.find((s) => s.step === node.step);
         const gt = tracked.index?.summaries[node.position]?.groundTruth ?? [];
         return (step?.results ?? []).map((result) => ({
-          kind: 'result', fileKey: node.fileKey, position: node.position, step: node.step, result,
+          kind: 'result',
+          fileKey: node.fileKey,
+          position: node.position,
+          step: node.step,
+          result,
           groundTruth: isGroundTruthPage(result, gt),
         }));
       }
@@ -171,7 +200,9 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const problems = tracked?.index ? tracked.index.errors.length + (tracked.index.tailError ? 1 : 0) : 0;
         const shown = tracked && this.filterText ? this.positions(tracked).length : n;
         item.description = `${this.filterText ? `${shown} of ` : ''}${n} trajectories${problems ? ` · ${problems} bad line${problems === 1 ? '' : 's'}` : ''}`;
-        item.iconPath = problems ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground')) : new vscode.ThemeIcon('file');
+        item.iconPath = problems
+          ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+          : new vscode.ThemeIcon('file');
         item.resourceUri = uri;
         item.contextValue = 'drag.trajectoryFile';
         item.tooltip = uri.fsPath;
@@ -180,7 +211,10 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
       }
       case 'group': {
         const count = tracked ? this.positions(tracked, node.outcome).length : 0;
-        const item = new vscode.TreeItem(OUTCOME_LABELS[node.outcome], node.outcome === 'rank1' ? C.Collapsed : C.Collapsed);
+        const item = new vscode.TreeItem(
+          OUTCOME_LABELS[node.outcome],
+          node.outcome === 'rank1' ? C.Collapsed : C.Collapsed,
+        );
         item.description = String(count);
         item.iconPath = OUTCOME_ICONS[node.outcome];
         item.contextValue = `drag.outcomeGroup.${node.outcome}`;
@@ -191,21 +225,35 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const s = tracked?.index?.summaries[node.position];
         const item = new vscode.TreeItem(s ? truncate(s.question, 120) : '?', C.Collapsed);
         if (s) {
-          const score = s.bestRankScore !== null ? `best ${s.bestRankScore.toFixed(2)}` : s.bestRank !== null ? `best rank ${s.bestRank}` : 'not found';
+          const score =
+            s.bestRankScore !== null
+              ? `best ${s.bestRankScore.toFixed(2)}`
+              : s.bestRank !== null
+                ? `best rank ${s.bestRank}`
+                : 'not found';
           const curated = this.curationOf(s.id);
           item.description = `${curated === 'accepted' ? '✓ accepted · ' : curated === 'rejected' ? '✗ rejected · ' : ''}${score} · ${s.steps} step${s.steps === 1 ? '' : 's'}`;
           const tip = new vscode.MarkdownString();
           tip.appendText(s.question);
           tip.appendMarkdown('\n\n---\n\n');
           const gt = s.groundTruth.map((l) => `${l.file} p.${l.page ?? '?'}`).join(', ') || 'none';
-          tip.appendText(`Ground truth: ${gt}\nBest rank: ${s.bestRank ?? 'never found'} · ${s.searches} searches\nId: ${s.id}${s.model ? `\nModel: ${s.model}` : ''}${s.error ? `\nError: ${s.error}` : ''}`);
+          tip.appendText(
+            `Ground truth: ${gt}\nBest rank: ${s.bestRank ?? 'never found'} · ${s.searches} searches\nId: ${s.id}${s.model ? `\nModel: ${s.model}` : ''}${s.error ? `\nError: ${s.error}` : ''}`,
+          );
           item.tooltip = tip;
-          item.iconPath = curated === 'accepted' ? new vscode.ThemeIcon('verified-filled', new vscode.ThemeColor('testing.iconPassed'))
-            : curated === 'rejected' ? new vscode.ThemeIcon('trash', new vscode.ThemeColor('testing.iconFailed')) : OUTCOME_ICONS[s.outcome];
+          item.iconPath =
+            curated === 'accepted'
+              ? new vscode.ThemeIcon('verified-filled', new vscode.ThemeColor('testing.iconPassed'))
+              : curated === 'rejected'
+                ? new vscode.ThemeIcon('trash', new vscode.ThemeColor('testing.iconFailed'))
+                : OUTCOME_ICONS[s.outcome];
           item.command = { command: 'drag.inspectTrajectory', title: 'Inspect Trajectory', arguments: [node] };
         }
         item.contextValue = 'drag.trajectory';
-        if (s) item.accessibilityInformation = { label: `${s.question}, ${OUTCOME_LABELS[s.outcome]}${this.curationOf(s.id) ? `, ${this.curationOf(s.id)}` : ''}` };
+        if (s)
+          item.accessibilityInformation = {
+            label: `${s.question}, ${OUTCOME_LABELS[s.outcome]}${this.curationOf(s.id) ? `, ${this.curationOf(s.id)}` : ''}`,
+          };
         item.id = nodeKey(node);
         return item;
       }
@@ -221,9 +269,10 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const item = new vscode.TreeItem(label, hasResults ? C.Collapsed : C.None);
         if (step && (step.action === 'search' || step.query)) {
           const rank = stepGroundTruthRank(step, gt);
-          item.description = rank !== null
-            ? `GT rank ${rank} · score ${typeof step.rank_score === 'number' ? step.rank_score.toFixed(2) : '?'}`
-            : `GT not in top ${step.results?.length ?? 0}`;
+          item.description =
+            rank !== null
+              ? `GT rank ${rank} · score ${typeof step.rank_score === 'number' ? step.rank_score.toFixed(2) : '?'}`
+              : `GT not in top ${step.results?.length ?? 0}`;
           item.iconPath = new vscode.ThemeIcon(rank === 1 ? 'target' : rank !== null ? 'search' : 'search-stop');
         } else {
           item.iconPath = new vscode.ThemeIcon(step?.action === 'answer' ? 'comment-discussion' : 'comment');
@@ -242,7 +291,9 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const r = node.result;
         const item = new vscode.TreeItem(`${r.file} p.${r.page_number}`, C.None);
         item.description = `rank ${r.rank}${node.groundTruth ? ' · ground truth' : ''}`;
-        item.iconPath = node.groundTruth ? new vscode.ThemeIcon('check', new vscode.ThemeColor('testing.iconPassed')) : new vscode.ThemeIcon('file-pdf');
+        item.iconPath = node.groundTruth
+          ? new vscode.ThemeIcon('check', new vscode.ThemeColor('testing.iconPassed'))
+          : new vscode.ThemeIcon('file-pdf');
         item.contextValue = node.groundTruth ? 'drag.resultPage.groundTruth' : 'drag.resultPage';
         item.id = nodeKey(node);
         return item;

@@ -27,7 +27,9 @@ export async function run(): Promise<void> {
   await new Promise<void>((resolve) => {
     const runner = mocha.run(() => resolve());
     runner.on('pass', (test) => outcome.passes.push(test.fullTitle()));
-    runner.on('fail', (test, err: Error) => outcome.failures.push({ title: test.fullTitle(), error: err.stack ?? String(err) }));
+    runner.on('fail', (test, err: Error) =>
+      outcome.failures.push({ title: test.fullTitle(), error: err.stack ?? String(err) }),
+    );
     runner.on('pending', (test) => outcome.pending.push(test.fullTitle()));
   });
   const target = process.env.DRAG_TEST_RESULTS;

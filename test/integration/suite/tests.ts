@@ -10,7 +10,11 @@ import type { TrajectoryNode } from '../../../src/extension/trajectories/tree';
 
 const EXTENSION_ID = 'drag-studio.drag-studio';
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -20,7 +24,8 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -43,7 +48,7 @@ describe('DRAG Studio in a real VS Code', function () {
 
   const labelOf = (node: TrajectoryNode) => {
     const label = api.trajectories.getTreeItem(node).label;
-    return typeof label === 'string' ? label : label?.label ?? '';
+    return typeof label === 'string' ? label : (label?.label ?? '');
   };
   const descriptionOf = (node: TrajectoryNode) => String(api.trajectories.getTreeItem(node).description ?? '');
 
@@ -55,7 +60,9 @@ describe('DRAG Studio in a real VS Code', function () {
   }
 
   it('registers every command it contributes', async () => {
-    const pkg = JSON.parse(readFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'package.json'), 'utf8'));
+    const pkg = JSON.parse(
+      readFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'package.json'), 'utf8'),
+    );
     const contributed: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
     const registered = new Set(await vscode.commands.getCommands(true));
     const missing = contributed.filter((c) => !registered.has(c));
@@ -72,9 +79,15 @@ describe('DRAG Studio in a real VS Code', function () {
 
   it('groups trajectories by outcome with counts', async () => {
     const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
-    assert.deepEqual(groups.map((g) => [labelOf(g), descriptionOf(g)]), [
-      ['Found at rank 1', '4'], ['Found lower', '1'], ['Never found', '2'], ['Errored', '1'],
-    ]);
+    assert.deepEqual(
+      groups.map((g) => [labelOf(g), descriptionOf(g)]),
+      [
+        ['Found at rank 1', '4'],
+        ['Found lower', '1'],
+        ['Never found', '2'],
+        ['Errored', '1'],
+      ],
+    );
   });
 
   it('shows trajectory -> steps -> result pages, with the ground-truth page marked', async () => {
@@ -91,11 +104,14 @@ describe('DRAG Studio in a real VS Code', function () {
     assert.equal(descriptionOf(steps[0]), 'GT rank 2 · score 0.67');
     assert.equal(descriptionOf(steps[1]), 'GT rank 1 · score 1.00');
     const results = await api.trajectories.getChildren(steps[0]);
-    assert.deepEqual(results.map((r) => [labelOf(r), descriptionOf(r)]), [
-      ['3M_2018_10K.pdf p.38', 'rank 1'],
-      ['3M_2018_10K.pdf p.58', 'rank 2 · ground truth'],
-      ['3M_2018_10K.pdf p.90', 'rank 3'],
-    ]);
+    assert.deepEqual(
+      results.map((r) => [labelOf(r), descriptionOf(r)]),
+      [
+        ['3M_2018_10K.pdf p.38', 'rank 1'],
+        ['3M_2018_10K.pdf p.58', 'rank 2 · ground truth'],
+        ['3M_2018_10K.pdf p.90', 'rank 3'],
+      ],
+    );
     const tooltip = api.trajectories.getTreeItem(rank1[1]).tooltip as vscode.MarkdownString;
     // appendText escapes untrusted text (spaces become &nbsp;, markdown characters are backslashed).
     assert.match(tooltip.value, /Ground(&nbsp;| )truth:(&nbsp;| )3M\\_2018\\_10K\.pdf(&nbsp;| )p\.58/);
@@ -107,7 +123,10 @@ describe('DRAG Studio in a real VS Code', function () {
       const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'DRAG');
       return d.length === 5 ? d : undefined;
     });
-    assert.deepEqual(diagnostics.map((d) => d.range.start.line), [1, 2, 5, 6, 7]);
+    assert.deepEqual(
+      diagnostics.map((d) => d.range.start.line),
+      [1, 2, 5, 6, 7],
+    );
     assert.match(diagnostics[1].message, /^question: Invalid input: expected string, received number/);
     assert.match(diagnostics[2].message, /^iterations\[1\]\.results\[0\]\.page_number:/);
     assert.equal(diagnostics[0].severity, vscode.DiagnosticSeverity.Error);
@@ -123,7 +142,10 @@ describe('DRAG Studio in a real VS Code', function () {
       // A query-only match: the question does not say "Czech", a query does.
       api.trajectories.setFilter('czech');
       const g2 = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
-      assert.deepEqual(g2.map((g) => [labelOf(g), descriptionOf(g)]), [['Never found', '1']]);
+      assert.deepEqual(
+        g2.map((g) => [labelOf(g), descriptionOf(g)]),
+        [['Never found', '1']],
+      );
     } finally {
       api.trajectories.setFilter('');
     }
@@ -135,7 +157,10 @@ describe('DRAG Studio in a real VS Code', function () {
     const record = JSON.parse(first);
     record.id = 'traj_live_1';
     appendFileSync(file, `${JSON.stringify(record)}\n`);
-    await waitFor('the appended trajectory', async () => descriptionOf(await fileNode('runs/qwen-base/trajectories.jsonl')) === '9 trajectories' || undefined);
+    await waitFor(
+      'the appended trajectory',
+      async () => descriptionOf(await fileNode('runs/qwen-base/trajectories.jsonl')) === '9 trajectories' || undefined,
+    );
     const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
     assert.equal(descriptionOf(groups[0]), '5');
   });
@@ -143,8 +168,12 @@ describe('DRAG Studio in a real VS Code', function () {
   it('pages children past 200 with "Load more"', async () => {
     const dir = path.join(workspaceRoot(), 'runs', 'big');
     mkdirSync(dir, { recursive: true });
-    const template = JSON.parse(readFileSync(path.join(workspaceRoot(), 'runs', 'qwen-base', 'trajectories.jsonl'), 'utf8').split('\n')[0]);
-    const lines = Array.from({ length: 450 }, (_, i) => JSON.stringify({ ...template, id: `traj_big_${i}`, question: `Question ${i}` }));
+    const template = JSON.parse(
+      readFileSync(path.join(workspaceRoot(), 'runs', 'qwen-base', 'trajectories.jsonl'), 'utf8').split('\n')[0],
+    );
+    const lines = Array.from({ length: 450 }, (_, i) =>
+      JSON.stringify({ ...template, id: `traj_big_${i}`, question: `Question ${i}` }),
+    );
     writeFileSync(path.join(dir, 'trajectories.jsonl'), `${lines.join('\n')}\n`);
     const node = await waitFor('runs/big in the tree', async () => {
       const roots = await api.trajectories.getChildren();
@@ -167,7 +196,9 @@ describe('DRAG Studio in a real VS Code', function () {
     const groups = await api.trajectories.getChildren(await fileNode('runs/qwen-base/trajectories.jsonl'));
     const [first] = await api.trajectories.getChildren(groups[0]);
     await vscode.commands.executeCommand('drag.showTrajectoryRecord', first);
-    const editor = await waitFor('the record editor', () => vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'drag-record'));
+    const editor = await waitFor('the record editor', () =>
+      vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'drag-record'),
+    );
     const record = JSON.parse(editor.document.getText());
     assert.equal(record.id, 'traj_financebench_id_03029');
     assert.equal(editor.document.languageId, 'json');
@@ -180,10 +211,14 @@ describe('DRAG Studio in a real VS Code', function () {
       writeFileSync(file, '{\n  "search": { "topK": "three" },\n  "bogus": 1\n}\n');
       const doc = await vscode.workspace.openTextDocument(file);
       await vscode.window.showTextDocument(doc);
-      const diagnostics = await waitFor('JSON schema diagnostics', () => {
-        const d = vscode.languages.getDiagnostics(doc.uri);
-        return d.length >= 2 ? d : undefined;
-      }, 40_000);
+      const diagnostics = await waitFor(
+        'JSON schema diagnostics',
+        () => {
+          const d = vscode.languages.getDiagnostics(doc.uri);
+          return d.length >= 2 ? d : undefined;
+        },
+        40_000,
+      );
       const lines = diagnostics.map((d) => d.range.start.line).sort();
       assert.deepEqual(lines, [1, 2]);
     } finally {
@@ -198,7 +233,10 @@ describe('DRAG Studio in a real VS Code', function () {
       const result = await service.search('property plant equipment', 3);
       const ocr = path.join(workspaceRoot(), 'corpus', 'ocr_output.jsonl');
       const expected = new WhooshCompatibleEngine((await buildIndex(ocr)).index).search('property plant equipment', 3);
-      assert.deepEqual(result.hits.map((h) => [h.file, h.page_number, h.rank, h.score]), expected.map((h) => [h.file, h.page_number, h.rank, h.score]));
+      assert.deepEqual(
+        result.hits.map((h) => [h.file, h.page_number, h.rank, h.score]),
+        expected.map((h) => [h.file, h.page_number, h.rank, h.score]),
+      );
       assert.ok(result.hits.length >= 2);
       assert.equal(result.parsed, 'AND(property, plant, equipment)');
       const top = result.hits[0];
@@ -219,7 +257,9 @@ describe('DRAG Studio in a real VS Code', function () {
       await vscode.commands.executeCommand('drag.searchCorpus', 'net income');
       await vscode.commands.executeCommand('drag.searchCorpus');
       const tabs = await waitFor('the search panel tab', () => {
-        const found = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label === 'DRAG: Search Corpus');
+        const found = vscode.window.tabGroups.all
+          .flatMap((g) => g.tabs)
+          .filter((t) => t.label === 'DRAG: Search Corpus');
         return found.length ? found : undefined;
       });
       assert.equal(tabs.length, 1);
@@ -228,11 +268,16 @@ describe('DRAG Studio in a real VS Code', function () {
 
   describe('Collect Trajectories', () => {
     it('collects with the embedded keyword agent and the run appears in the tree', async () => {
-      const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>('drag.collectTrajectories', { agent: 'keyword', preset: 'high_temp', limit: 4, runName: 'it-keyword' });
+      const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>(
+        'drag.collectTrajectories',
+        { agent: 'keyword', preset: 'high_temp', limit: 4, runName: 'it-keyword' },
+      );
       assert.equal(result.code, 0);
       const node = await waitFor('the new run in the tree', async () => {
         const roots = await api.trajectories.getChildren();
-        return roots.find((n) => labelOf(n) === 'runs/it-keyword/trajectories.jsonl' && descriptionOf(n) === '4 trajectories');
+        return roots.find(
+          (n) => labelOf(n) === 'runs/it-keyword/trajectories.jsonl' && descriptionOf(n) === '4 trajectories',
+        );
       });
       assert.ok(node);
       const run = JSON.parse(readFileSync(path.join(workspaceRoot(), 'runs', 'it-keyword', 'run.json'), 'utf8'));
@@ -242,14 +287,26 @@ describe('DRAG Studio in a real VS Code', function () {
 
     it('collects from an OpenAI-compatible endpoint after checking it', async () => {
       const server = new FakeOpenAI((body) => {
-        if (Array.isArray(body.tools) && (body.tools as Array<{ function: { name: string } }>)[0]?.function.name === 'ping') return { reply: { content: 'pong' } };
-        return body.messages.some((m) => m.role === 'tool') ? answerCall(['8,700'], [{ file: 'ACME_2023_10K.pdf', page: 3 }]) : searchCall('property plant equipment');
+        if (
+          Array.isArray(body.tools) &&
+          (body.tools as Array<{ function: { name: string } }>)[0]?.function.name === 'ping'
+        )
+          return { reply: { content: 'pong' } };
+        return body.messages.some((m) => m.role === 'tool')
+          ? answerCall(['8,700'], [{ file: 'ACME_2023_10K.pdf', page: 3 }])
+          : searchCall('property plant equipment');
       });
       const url = await server.start();
       try {
-        const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>('drag.collectTrajectories', { agent: 'openai', baseUrl: url, model: 'test-model', preset: 'greedy', limit: 2, runName: 'it-endpoint' });
+        const result = await vscode.commands.executeCommand<{ runDir: string; code: number }>(
+          'drag.collectTrajectories',
+          { agent: 'openai', baseUrl: url, model: 'test-model', preset: 'greedy', limit: 2, runName: 'it-endpoint' },
+        );
         assert.equal(result.code, 0);
-        const lines = readFileSync(path.join(result.runDir, 'trajectories.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        const lines = readFileSync(path.join(result.runDir, 'trajectories.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
         assert.equal(lines.length, 2);
         assert.ok(lines.every((r) => r.model === 'test-model' && r.success === true));
         // Page images were sent to the model (the fixture PDFs are rendered by the CLI child).
@@ -260,7 +317,14 @@ describe('DRAG Studio in a real VS Code', function () {
     });
 
     it('says clearly when the server is down, and starts nothing', async () => {
-      const result = await vscode.commands.executeCommand('drag.collectTrajectories', { agent: 'openai', baseUrl: 'http://127.0.0.1:9/v1', model: 'x', preset: 'default', limit: 1, runName: 'it-down' });
+      const result = await vscode.commands.executeCommand('drag.collectTrajectories', {
+        agent: 'openai',
+        baseUrl: 'http://127.0.0.1:9/v1',
+        model: 'x',
+        preset: 'default',
+        limit: 1,
+        runName: 'it-down',
+      });
       assert.equal(result, undefined);
       assert.equal(existsSync(path.join(workspaceRoot(), 'runs', 'it-down')), false);
     });
@@ -273,7 +337,12 @@ describe('DRAG Studio in a real VS Code', function () {
     }
     const decisions = () => {
       const file = path.join(workspaceRoot(), 'curation', 'decisions.jsonl');
-      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+      return existsSync(file)
+        ? readFileSync(file, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l))
+        : [];
     };
 
     it('opens the inspector on a trajectory (one panel, reused)', async () => {
@@ -281,7 +350,10 @@ describe('DRAG Studio in a real VS Code', function () {
       await vscode.commands.executeCommand('drag.inspectTrajectory', node);
       const panel = await waitFor('the inspector', () => api.inspector()?.shown ?? undefined);
       assert.equal(panel.id, 'traj_financebench_id_04672');
-      assert.deepEqual(panel.steps.map((s) => s.gtRank), [2, 1, null]);
+      assert.deepEqual(
+        panel.steps.map((s) => s.gtRank),
+        [2, 1, null],
+      );
       assert.equal(panel.steps[0].results.find((r) => r.isGt)?.page, 58);
       await vscode.commands.executeCommand('drag.inspectTrajectory', await firstTrajectory(0, 0));
       const tabs = await waitFor('the inspector tab, retitled', () => {
@@ -299,7 +371,10 @@ describe('DRAG Studio in a real VS Code', function () {
       await inspector.decide('reject', 'lucky hit (query does not justify the page)');
       await inspector.decide('undo');
       const log = decisions().filter((d) => d.trajectory_id === 'traj_financebench_id_04672');
-      assert.deepEqual(log.map((d) => d.decision), ['accept', 'reject', 'undo']);
+      assert.deepEqual(
+        log.map((d) => d.decision),
+        ['accept', 'reject', 'undo'],
+      );
       assert.ok(log.every((d) => typeof d.user === 'string' && d.user.length > 0 && typeof d.time === 'string'));
       assert.equal(api.curation?.current().byTrajectory.get('traj_financebench_id_04672')?.status, 'accepted');
       const node = await firstTrajectory(0, 1);
@@ -307,7 +382,9 @@ describe('DRAG Studio in a real VS Code', function () {
       // Reading the log again with nothing new in it (a watcher event for our own append) changes
       // nothing, so the views are not re-rendered under a click; a new line does.
       let events = 0;
-      const sub = api.curation!.onDidChange(() => { events++; });
+      const sub = api.curation!.onDidChange(() => {
+        events++;
+      });
       try {
         await api.curation!.reload();
         assert.equal(events, 0, 'an unchanged log fired a change');
@@ -325,12 +402,19 @@ describe('DRAG Studio in a real VS Code', function () {
       const inspector = await waitFor('the inspector', () => api.inspector());
       await inspector.mark(2, 'chosen', false);
       await inspector.mark(1, 'rejected', false);
-      const pair = decisions().filter((d) => d.decision === 'pair').pop();
-      assert.deepEqual([pair.chosen.query, pair.chosen.rank, pair.rejected.query, pair.rejected.rank], ['"property, plant and equipment - net" 2018', 1, '3M balance sheet property plant equipment net', 2]);
+      const pair = decisions()
+        .filter((d) => d.decision === 'pair')
+        .pop();
+      assert.deepEqual(
+        [pair.chosen.query, pair.chosen.rank, pair.rejected.query, pair.rejected.rank],
+        ['"property, plant and equipment - net" 2018', 1, '3M balance sheet property plant equipment net', 2],
+      );
       // The fixture workspace's corpus is the small ACME/Globex one: the edited query is verified against it.
       const verdict = await inspector.edit(1, 'property plant equipment');
       assert.ok(verdict);
-      const edit = decisions().filter((d) => d.decision === 'edit').pop();
+      const edit = decisions()
+        .filter((d) => d.decision === 'edit')
+        .pop();
       assert.equal(edit.query, 'property plant equipment');
       assert.equal(edit.verified_rank, null, '3M_2018_10K.pdf is not in the fixture corpus: the live check says so');
     });
@@ -339,8 +423,17 @@ describe('DRAG Studio in a real VS Code', function () {
       await vscode.commands.executeCommand('drag.editPairs', 'financebench_id_04672');
       const editor = await waitFor('the pair editor', () => api.pairEditor());
       const q = editor.shown!;
-      assert.deepEqual(q.candidates.map((c) => [c.query, c.rank]), [['"property, plant and equipment - net" 2018', 1], ['3M balance sheet property plant equipment net', 2]]);
-      assert.deepEqual(q.proposals.map((p) => [p.chosen, p.rejected, Number(p.margin.toFixed(6))]), [[0, 1, 0.333333]]);
+      assert.deepEqual(
+        q.candidates.map((c) => [c.query, c.rank]),
+        [
+          ['"property, plant and equipment - net" 2018', 1],
+          ['3M balance sheet property plant equipment net', 2],
+        ],
+      );
+      assert.deepEqual(
+        q.proposals.map((p) => [p.chosen, p.rejected, Number(p.margin.toFixed(6))]),
+        [[0, 1, 0.333333]],
+      );
       const tried = await editor.tryQuery('capital expenditures');
       assert.equal(tried.rank, null);
       const before = decisions().filter((d) => d.decision === 'pair').length;
@@ -352,16 +445,28 @@ describe('DRAG Studio in a real VS Code', function () {
     it('lists failed searches and exports a curated dataset that the Datasets view shows', async () => {
       const failed = await api.failedSearches!.getChildren();
       assert.ok(failed.length >= 2);
-      assert.ok(failed.every((f) => /Amcor|AMCOR|CVS|Ulta|acquisitions|pharmacy|comparable/i.test(f.question) || f.closest === null));
-      const result = await vscode.commands.executeCommand<{ accepted: number; pairs: number; edits: number }>('drag.exportCuratedDataset', 'it-curated');
+      assert.ok(
+        failed.every(
+          (f) => /Amcor|AMCOR|CVS|Ulta|acquisitions|pharmacy|comparable/i.test(f.question) || f.closest === null,
+        ),
+      );
+      const result = await vscode.commands.executeCommand<{ accepted: number; pairs: number; edits: number }>(
+        'drag.exportCuratedDataset',
+        'it-curated',
+      );
       assert.ok(result);
       assert.equal(result.accepted, 1);
       assert.equal(result.pairs, 2);
-      const manifest = JSON.parse(readFileSync(path.join(workspaceRoot(), 'datasets', 'it-curated', 'manifest.json'), 'utf8'));
+      const manifest = JSON.parse(
+        readFileSync(path.join(workspaceRoot(), 'datasets', 'it-curated', 'manifest.json'), 'utf8'),
+      );
       assert.equal(manifest.curated, true);
       assert.ok(manifest.decisions_used.length >= 3);
       const items = api.datasets!.getChildren();
-      assert.deepEqual(items.map((i) => i.name), ['it-curated']);
+      assert.deepEqual(
+        items.map((i) => i.name),
+        ['it-curated'],
+      );
     });
   });
 
@@ -369,13 +474,27 @@ describe('DRAG Studio in a real VS Code', function () {
     let entries: Array<{ target: string; label: string; name: string; date: string }> = [];
 
     it('evaluates twice with the keyword agent and lists both in the Evaluations view', async () => {
-      const a = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', { agent: 'keyword', preset: 'greedy', limit: 5, runName: 'it-eval-a' });
+      const a = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', {
+        agent: 'keyword',
+        preset: 'greedy',
+        limit: 5,
+        runName: 'it-eval-a',
+      });
       assert.equal(a.code, 0);
       await new Promise((r) => setTimeout(r, 1100)); // distinct finish times: the newer one is compared
-      const b = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', { agent: 'keyword', preset: 'creative', limit: 5, runName: 'it-eval-b' });
+      const b = await vscode.commands.executeCommand<{ code: number }>('drag.evaluateModel', {
+        agent: 'keyword',
+        preset: 'creative',
+        limit: 5,
+        runName: 'it-eval-b',
+      });
       assert.equal(b.code, 0);
       entries = (await api.evaluations!.getChildren()) as typeof entries;
-      assert.deepEqual(entries.map((e) => e.name), ['it-eval-b', 'it-eval-a'], 'newest first');
+      assert.deepEqual(
+        entries.map((e) => e.name),
+        ['it-eval-b', 'it-eval-a'],
+        'newest first',
+      );
       const item = api.evaluations!.getTreeItem(entries[0] as never);
       assert.match(String(item.description), /keyword-agent · .* · Hit@1 .*% · MRR \d\.\d{3} · success .*%/);
     });
@@ -387,7 +506,13 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.deepEqual(c.runs, ['it-eval-a', 'it-eval-b'], 'the older evaluation is the baseline');
       const { execFileSync } = await import('node:child_process');
       const ext = vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath;
-      const cli = JSON.parse(execFileSync(process.execPath, [path.join(ext, 'dist', 'cli.js'), 'compare', entries[1].target, entries[0].target, '--json'], { encoding: 'utf8', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }));
+      const cli = JSON.parse(
+        execFileSync(
+          process.execPath,
+          [path.join(ext, 'dist', 'cli.js'), 'compare', entries[1].target, entries[0].target, '--json'],
+          { encoding: 'utf8', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
+        ),
+      );
       assert.deepEqual(c.metrics, cli.metrics);
       assert.deepEqual(c.questions, cli.questions);
       assert.equal(c.paired, 5);
@@ -411,17 +536,25 @@ describe('DRAG Studio in a real VS Code', function () {
     it('builds the corpus from corpus/pdfs as a job (the manifest says which PDFs)', async () => {
       const code = await vscode.commands.executeCommand<number>('drag.buildCorpus');
       assert.equal(code, 0);
-      const manifest = JSON.parse(readFileSync(path.join(workspaceRoot(), 'corpus', 'ocr_output.jsonl.manifest.json'), 'utf8'));
+      const manifest = JSON.parse(
+        readFileSync(path.join(workspaceRoot(), 'corpus', 'ocr_output.jsonl.manifest.json'), 'utf8'),
+      );
       assert.deepEqual(Object.keys(manifest.files).sort(), ['ACME_2023_10K.pdf', 'GLOBEX_2022_EARNINGS.pdf']);
     });
 
     it('builds training data from runs: process, then format, into datasets/<name>/', async () => {
-      const result = await vscode.commands.executeCommand<{ dataset: string; code: number }>('drag.buildTrainingData', { runs: ['qwen-base'], name: 'it-training', formats: 'sft_query,dpo' });
+      const result = await vscode.commands.executeCommand<{ dataset: string; code: number }>('drag.buildTrainingData', {
+        runs: ['qwen-base'],
+        name: 'it-training',
+        formats: 'sft_query,dpo',
+      });
       assert.equal(result.code, 0);
       const stats = JSON.parse(readFileSync(path.join(result.dataset, 'stats.json'), 'utf8'));
       assert.ok(stats.sft_query.total >= 4);
       assert.ok(existsSync(path.join(result.dataset, 'processed.jsonl')));
-      await waitFor('the dataset in the view', () => (api.datasets!.getChildren().some((d) => d.name === 'it-training') ? true : undefined));
+      await waitFor('the dataset in the view', () =>
+        api.datasets!.getChildren().some((d) => d.name === 'it-training') ? true : undefined,
+      );
     });
   });
 
@@ -429,7 +562,13 @@ describe('DRAG Studio in a real VS Code', function () {
     it('trains the local query writer from a dataset and evaluates it', async () => {
       const model = await vscode.commands.executeCommand<string>('drag.trainWriter', 'it-training');
       assert.ok(model && existsSync(model));
-      const result = await vscode.commands.executeCommand<{ code: number; runDir: string }>('drag.evaluateModel', { agent: 'writer', writerModel: model, preset: 'greedy', limit: 3, runName: 'it-writer' });
+      const result = await vscode.commands.executeCommand<{ code: number; runDir: string }>('drag.evaluateModel', {
+        agent: 'writer',
+        writerModel: model,
+        preset: 'greedy',
+        limit: 3,
+        runName: 'it-writer',
+      });
       assert.equal(result.code, 0);
       const summary = JSON.parse(readFileSync(path.join(result.runDir, 'summary.json'), 'utf8'));
       assert.equal(summary.total_questions, 3);
@@ -442,7 +581,13 @@ describe('DRAG Studio in a real VS Code', function () {
       const dir = path.join(mkdtempSync(path.join(tmpdir(), 'drag-demo-')), 'demo');
       const created = await vscode.commands.executeCommand<string>('drag.createDemoWorkspace', dir);
       assert.equal(created, dir);
-      for (const f of ['drag.config.json', 'runs/keyword-train/trajectories.jsonl', 'models/writer.json', 'evals/comparison.md']) assert.ok(existsSync(path.join(dir, f)), f);
+      for (const f of [
+        'drag.config.json',
+        'runs/keyword-train/trajectories.jsonl',
+        'models/writer.json',
+        'evals/comparison.md',
+      ])
+        assert.ok(existsSync(path.join(dir, f)), f);
     });
   });
 });
