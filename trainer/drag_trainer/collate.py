@@ -9,7 +9,7 @@ little padding is needed at all, while keeping the order random between epochs.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from .masks import IGNORE_INDEX
 
@@ -18,7 +18,9 @@ from .masks import IGNORE_INDEX
 ZERO_PADDED = ("mm_token_type_ids",)
 
 
-def pad_batch(samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_length: int | None = None) -> dict[str, list[list[int]]]:
+def pad_batch(
+    samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_length: int | None = None
+) -> dict[str, list[list[int]]]:
     """Right-pads ``input_ids`` and ``labels`` of each sample; labels of padding are IGNORE_INDEX.
 
     A ZERO_PADDED field present in any sample is padded with 0 (and all 0 where a sample lacks it).
@@ -47,7 +49,9 @@ def pad_batch(samples: Sequence[dict], pad_id: int, multiple_of: int = 1, max_le
     return out
 
 
-def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, bucket_batches: int = 50) -> list[list[int]]:
+def length_grouped_order(
+    lengths: Sequence[int], batch_size: int, seed: int, bucket_batches: int = 50
+) -> list[list[int]]:
     """Batches of indices: shuffled, then sorted by length within windows of ``bucket_batches`` batches."""
     rng = random.Random(seed)
     order = list(range(len(lengths)))

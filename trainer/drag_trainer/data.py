@@ -14,12 +14,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
-SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "function_call": "assistant", "observation": "tool", "system": "system"}
-META_KEYS = ("rank_score", "best_rank_score", "gt_rank", "cumulative_effort_score", "effort_score_until_first_hit", "question_id", "trajectory_id")
+SHAREGPT_ROLES = {
+    "human": "user",
+    "gpt": "assistant",
+    "function_call": "assistant",
+    "observation": "tool",
+    "system": "system",
+}
+META_KEYS = (
+    "rank_score",
+    "best_rank_score",
+    "gt_rank",
+    "cumulative_effort_score",
+    "effort_score_until_first_hit",
+    "question_id",
+    "trajectory_id",
+)
 
 
 @dataclass
@@ -50,7 +65,7 @@ class Example:
 
 def read_jsonl(path: str) -> Iterator[tuple[int, Any, LineError | None]]:
     """Yields (line number, parsed object or None, error or None) for each non-blank line."""
-    with open(path, "r", encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -89,7 +104,9 @@ def _check_messages(value: Any, name: str, errors: list[tuple[str, str]], need_a
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if not isinstance(part, dict) or part.get("type") not in ("text", "image"):
-                    errors.append((f"{where}.content[{j}]", 'must be {"type": "text", "text": ...} or {"type": "image"}'))
+                    errors.append(
+                        (f"{where}.content[{j}]", 'must be {"type": "text", "text": ...} or {"type": "image"}')
+                    )
         for j, call in enumerate(m.get("tool_calls") or []):
             fn = call.get("function") if isinstance(call, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
@@ -105,7 +122,11 @@ def _check_str(obj: dict[str, Any], key: str, errors: list[tuple[str, str]]) -> 
 
 
 def _check_sharegpt_turn(value: Any, name: str, errors: list[tuple[str, str]]) -> None:
-    if not isinstance(value, dict) or value.get("from") not in SHAREGPT_ROLES or not isinstance(value.get("value"), str):
+    if (
+        not isinstance(value, dict)
+        or value.get("from") not in SHAREGPT_ROLES
+        or not isinstance(value.get("value"), str)
+    ):
         errors.append((name, 'must be {"from": human|gpt|function_call|observation, "value": "..."}'))
 
 
@@ -141,7 +162,9 @@ def check_record(task: str, obj: Any) -> list[tuple[str, str]]:
         else:
             for key in ("prompt", "chosen", "rejected"):
                 _check_str(obj, key, errors)
-        if not errors and json.dumps(obj.get("chosen"), sort_keys=True) == json.dumps(obj.get("rejected"), sort_keys=True):
+        if not errors and json.dumps(obj.get("chosen"), sort_keys=True) == json.dumps(
+            obj.get("rejected"), sort_keys=True
+        ):
             errors.append(("rejected", "is the same as chosen: the pair teaches nothing"))
     else:
         raise ValueError(f"unknown task {task!r}")
@@ -205,7 +228,9 @@ def to_example(task: str, obj: dict[str, Any], line: int = 0, base_dir: str = ".
     """A checked record as an Example (call ``check_record`` first)."""
     kind = detect_format(obj)
     meta = {k: obj.get(k) for k in META_KEYS if k in obj}
-    system = [{"role": "system", "content": obj["system"]}] if isinstance(obj.get("system"), str) and obj["system"] else []
+    system = (
+        [{"role": "system", "content": obj["system"]}] if isinstance(obj.get("system"), str) and obj["system"] else []
+    )
     if task == "sft":
         if kind == "trl":
             messages = obj["messages"]
@@ -213,7 +238,9 @@ def to_example(task: str, obj: dict[str, Any], line: int = 0, base_dir: str = ".
             messages = system + _sharegpt_messages(obj["conversations"])
         else:
             messages = [{"role": "user", "content": obj["input"]}, {"role": "assistant", "content": obj["output"]}]
-        return Example(messages=messages, tools=_tools(obj), images=_resolve_images(obj, base_dir), meta=meta, line=line)
+        return Example(
+            messages=messages, tools=_tools(obj), images=_resolve_images(obj, base_dir), meta=meta, line=line
+        )
     if kind == "trl":
         prompt, chosen, rejected = obj["prompt"], obj["chosen"], obj["rejected"]
     elif kind == "sharegpt":
@@ -223,7 +250,15 @@ def to_example(task: str, obj: dict[str, Any], line: int = 0, base_dir: str = ".
         prompt = [{"role": "user", "content": obj["prompt"]}]
         chosen = [{"role": "assistant", "content": obj["chosen"]}]
         rejected = [{"role": "assistant", "content": obj["rejected"]}]
-    return Example(messages=prompt, chosen=chosen, rejected=rejected, tools=_tools(obj), images=_resolve_images(obj, base_dir), meta=meta, line=line)
+    return Example(
+        messages=prompt,
+        chosen=chosen,
+        rejected=rejected,
+        tools=_tools(obj),
+        images=_resolve_images(obj, base_dir),
+        meta=meta,
+        line=line,
+    )
 
 
 def load_examples(task: str, path: str) -> tuple[list[Example], list[LineError]]:

@@ -10,19 +10,35 @@ import json
 import os
 import random
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<think>", "</think>"]
+SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<think>",
+    "</think>",
+]
 
 CHAT_TEMPLATE = (
     "{%- if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{%- endif %}"
     "{%- for m in messages %}<|im_start|>{{ m['role'] }}\n"
     "{%- if m['content'] is string %}{{ m['content'] }}{%- elif m['content'] %}{%- for p in m['content'] %}"
-    "{%- if p['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{%- else %}{{ p['text'] }}{%- endif %}{%- endfor %}{%- endif %}"
-    "{%- for c in m.get('tool_calls') or [] %}\n<tool_call>\n{{ {'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson }}\n</tool_call>{%- endfor %}"
+    "{%- if p['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{%- else %}{{ p['text'] }}{%- endif %}"
+    "{%- endfor %}{%- endif %}"
+    "{%- for c in m.get('tool_calls') or [] %}\n<tool_call>\n"
+    "{{ {'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson }}\n</tool_call>{%- endfor %}"
     "<|im_end|>\n{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}"
 )
 
-WORDS = ("revenue income margin segment operating report annual page table total net cash debt asset equity growth "
-         "what was the in of for did and or not search documents query question answer find year quarter company").split()
+WORDS = (
+    "revenue income margin segment operating report annual page table total net cash debt asset equity growth "
+    "what was the in of for did and or not search documents query question answer find year quarter company"
+).split()
 
 
 def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -35,7 +51,14 @@ def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
         question = f"what was the {a} {b} in {year} ?"
         good = {"query": f"{a} {b} {year}"}
         bad = {"query": f"{rng.choice(WORDS[16:])} {rng.choice(WORDS[16:])}"}
-        call = lambda q: {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "search_documents", "arguments": q}}]}  # noqa: E731
+
+        def call(q):
+            return {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"type": "function", "function": {"name": "search_documents", "arguments": q}}],
+            }
+
         prompt = [{"role": "system", "content": "You search documents ."}, {"role": "user", "content": question}]
         sft.append({"messages": prompt + [call(good)], "rank_score": 1.0, "question_id": f"q{i}"})
         dpo.append({"prompt": prompt, "chosen": [call(good)], "rejected": [call(bad)], "question_id": f"q{i}"})
@@ -45,7 +68,9 @@ def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
 ARCHS = ("qwen2_vl", "qwen3_vl")
 
 
-def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_dim: int = 16, arch: str = "qwen2_vl") -> str:
+def build(
+    out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_dim: int = 16, arch: str = "qwen2_vl"
+) -> str:
     """Writes a tiny Qwen2-VL (or Qwen3-VL, DRAG's default family) model and its tokenizer into ``out_dir``."""
     import torch
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
@@ -55,29 +80,77 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_d
         raise ValueError(f"arch must be one of {ARCHS}")
     torch.manual_seed(seed)
     vocab = {t: i for i, t in enumerate(SPECIAL + ["[UNK]"])}
-    extra = set(WORDS) | {str(y) for y in range(2000, 2040)} | set("{}[]\":,.?!'()-_ \n") | {"name", "arguments", "search_documents", "You", "system", "user", "assistant", "tool", "a", "helpful", "\n\n"}
+    extra = (
+        set(WORDS)
+        | {str(y) for y in range(2000, 2040)}
+        | set("{}[]\":,.?!'()-_ \n")
+        | {
+            "name",
+            "arguments",
+            "search_documents",
+            "You",
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "a",
+            "helpful",
+            "\n\n",
+        }
+    )
     for w in sorted(extra):
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\w+|\s|[^\w\s]"), behavior="isolated")
     tok.add_special_tokens(SPECIAL)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]"
+    )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out_dir)
     heads = hidden // head_dim
     quarter = head_dim // 8  # M-RoPE sections (temporal, height, width) sum to head_dim / 2, as Qwen2-VL's 16/24/24
     sections = [head_dim // 2 - 6 * quarter // 2, 3 * quarter // 2, 3 * quarter // 2]
-    ids = {"bos_token_id": vocab["<|endoftext|>"], "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"]}
-    text = {"vocab_size": len(vocab), "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
-            "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 4096, "tie_word_embeddings": False, **ids}
-    special = {"image_token_id": vocab["<|image_pad|>"], "video_token_id": vocab["<|video_pad|>"], "vision_start_token_id": vocab["<|vision_start|>"], "vision_end_token_id": vocab["<|vision_end|>"]}
+    ids = {
+        "bos_token_id": vocab["<|endoftext|>"],
+        "eos_token_id": vocab["<|im_end|>"],
+        "pad_token_id": vocab["<|endoftext|>"],
+    }
+    text = {
+        "vocab_size": len(vocab),
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "tie_word_embeddings": False,
+        **ids,
+    }
+    special = {
+        "image_token_id": vocab["<|image_pad|>"],
+        "video_token_id": vocab["<|video_pad|>"],
+        "vision_start_token_id": vocab["<|vision_start|>"],
+        "vision_end_token_id": vocab["<|vision_end|>"],
+    }
     if arch == "qwen2_vl":
         from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
         config = Qwen2VLConfig(
             text_config={**text, "rope_scaling": {"type": "mrope", "mrope_section": sections}},
-            vision_config={"depth": 1, "embed_dim": 32, "hidden_size": hidden, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
-            **special, **ids,
+            vision_config={
+                "depth": 1,
+                "embed_dim": 32,
+                "hidden_size": hidden,
+                "num_heads": 2,
+                "mlp_ratio": 2,
+                "patch_size": 14,
+                "spatial_merge_size": 2,
+                "temporal_patch_size": 2,
+                "in_channels": 3,
+            },
+            **special,
+            **ids,
         )
         model = Qwen2VLForConditionalGeneration(config)
     else:
@@ -85,10 +158,31 @@ def build(out_dir: str, hidden: int = 64, layers: int = 2, seed: int = 0, head_d
 
         # Qwen3-VL: interleaved M-RoPE, explicit head_dim, a deep-stack vision merger, 16-pixel patches.
         config = Qwen3VLConfig(
-            text_config={**text, "head_dim": head_dim, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0, "mrope_section": sections, "mrope_interleaved": True}},
-            vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
-                           "in_channels": 3, "out_hidden_size": hidden, "num_position_embeddings": 256, "deepstack_visual_indexes": [1]},
-            **special, **ids,
+            text_config={
+                **text,
+                "head_dim": head_dim,
+                "rope_parameters": {
+                    "rope_type": "default",
+                    "rope_theta": 500000.0,
+                    "mrope_section": sections,
+                    "mrope_interleaved": True,
+                },
+            },
+            vision_config={
+                "depth": 2,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_heads": 2,
+                "patch_size": 16,
+                "spatial_merge_size": 2,
+                "temporal_patch_size": 2,
+                "in_channels": 3,
+                "out_hidden_size": hidden,
+                "num_position_embeddings": 256,
+                "deepstack_visual_indexes": [1],
+            },
+            **special,
+            **ids,
         )
         model = Qwen3VLForConditionalGeneration(config)
     # With the usual 0.02 initialisation, a 64-wide model's logits span about +-1.3 whatever the
@@ -112,7 +206,13 @@ def add_processor(model_dir: str) -> str:
     patch = 14 if arch == "qwen2_vl" else 16
     factor = patch * 2
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    image_processor = Qwen2VLImageProcessor(min_pixels=factor * factor * 4, max_pixels=factor * factor * 16, patch_size=patch, merge_size=2, temporal_patch_size=2)
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=factor * factor * 4,
+        max_pixels=factor * factor * 16,
+        patch_size=patch,
+        merge_size=2,
+        temporal_patch_size=2,
+    )
     processor_cls = transformers.Qwen2VLProcessor if arch == "qwen2_vl" else transformers.Qwen3VLProcessor
     video_cls = getattr(transformers, "Qwen2VLVideoProcessor" if arch == "qwen2_vl" else "Qwen3VLVideoProcessor", None)
     kwargs = {}
@@ -121,7 +221,9 @@ def add_processor(model_dir: str) -> str:
             kwargs["video_processor"] = video_cls(patch_size=patch)
         except Exception:  # noqa: BLE001 - older transformers: no separate video processor
             pass
-    processor_cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, **kwargs).save_pretrained(model_dir)
+    processor_cls(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, **kwargs
+    ).save_pretrained(model_dir)
     return model_dir
 
 
