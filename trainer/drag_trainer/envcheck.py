@@ -9,7 +9,22 @@ import sys
 from typing import Any
 
 REQUIRED = {"torch": "2.4", "transformers": "4.57", "peft": "0.17"}
-OPTIONAL = {"bitsandbytes": "0.45", "PIL": None, "accelerate": None}
+OPTIONAL = {"bitsandbytes": "0.45", "PIL": None, "accelerate": None, "tensorboard": None}
+# What the trainer has run with (trainer/requirements.txt pins these); other versions are reported
+# as untested, not refused.
+TESTED = {"torch": "2.11.0", "transformers": "5.17.0", "peft": "0.21.0"}
+
+
+def untested(name: str, have: str | None) -> str | None:
+    """A note when an installed required package is not the tested release (patch releases count as tested)."""
+    want = TESTED.get(name)
+    if not want or not have or have == "unknown" or _version_tuple(have)[:2] == _version_tuple(want)[:2]:
+        return None
+    return (
+        f"{name} {have} has not been tested with the trainer (tested: {want}; pip install -r trainer/requirements.txt)"
+    )
+
+
 DIST_NAMES = {"PIL": "pillow"}
 
 
@@ -37,8 +52,16 @@ def _installed(module: str) -> str | None:
 
 
 def report() -> dict[str, Any]:
-    out: dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable, "packages": {}, "missing": [], "problems": []}
-    if sys.version_info < (3, 10):
+    out: dict[str, Any] = {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "packages": {},
+        "missing": [],
+        "problems": [],
+        "notes": [],
+        "tested": dict(TESTED),
+    }
+    if sys.version_info < (3, 10):  # noqa: UP036 - this report must run (and say so) on an old Python
         out["problems"].append(f"Python {platform.python_version()} is too old: the trainer needs Python >= 3.10")
     for name, need in {**REQUIRED, **OPTIONAL}.items():
         have = _installed(name)
@@ -48,6 +71,8 @@ def report() -> dict[str, Any]:
                 out["missing"].append(f"{DIST_NAMES.get(name, name)}>={need}")
             elif have != "unknown" and not version_at_least(have, need):
                 out["problems"].append(f"{name} {have} is too old: need >= {need} (pip install -U '{name}>={need}')")
+            elif untested(name, have):
+                out["notes"].append(untested(name, have))
     out["cuda"] = False
     out["gpus"] = []
     if out["packages"]["torch"]:
@@ -59,9 +84,18 @@ def report() -> dict[str, Any]:
             if out["cuda"]:
                 for i in range(torch.cuda.device_count()):
                     p = torch.cuda.get_device_properties(i)
-                    out["gpus"].append({"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1), "bf16": torch.cuda.is_bf16_supported()})
+                    out["gpus"].append(
+                        {
+                            "index": i,
+                            "name": p.name,
+                            "memory_gib": round(p.total_memory / 2**30, 1),
+                            "bf16": torch.cuda.is_bf16_supported(),
+                        }
+                    )
             else:
-                out["problems"].append("torch cannot see a CUDA GPU (check the driver with nvidia-smi, and that torch was built with CUDA)")
+                out["problems"].append(
+                    "torch cannot see a CUDA GPU (check the driver with nvidia-smi, and that torch was built with CUDA)"
+                )
         except Exception as err:  # noqa: BLE001 - report, never crash the check
             out["problems"].append(f"importing torch failed: {err}")
     if out["missing"]:
@@ -73,10 +107,11 @@ def report() -> dict[str, Any]:
 def format_report(r: dict[str, Any]) -> str:
     lines = [f"python      {r['python']} ({r['executable']})"]
     for name, have in r["packages"].items():
-        lines.append(f"{name:<12}{have or 'missing'}")
+        lines.append(f"{name:<13}{have or 'missing'}")
     lines.append(f"cuda        {'yes' if r['cuda'] else 'no'}")
     for g in r["gpus"]:
         lines.append(f"gpu {g['index']}       {g['name']}, {g['memory_gib']} GiB{', bf16' if g['bf16'] else ''}")
+    lines.extend(f"note: {n}" for n in r.get("notes", []))
     lines.extend(f"problem: {p}" for p in r["problems"])
     lines.append("ok" if r["ok"] else "not ready")
     return "\n".join(lines)
