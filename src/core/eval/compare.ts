@@ -4,7 +4,7 @@ import { indexJsonl, readLine } from '../io/jsonl';
 import { mulberry32 } from '../util/random';
 import type { PerQuestion } from './metrics';
 
-/** A per-question record as far as comparison needs it (ours, or DRAG's §7.4 line). */
+/** A per-question record as far as comparison needs it (ours, or a line of DRAG's evaluation JSONL). */
 export type QuestionScore = Pick<
   PerQuestion,
   'id' | 'success' | 'first_hit_rank' | 'best_rank' | 'anls_score' | 'page_f1' | 'doc_f1'

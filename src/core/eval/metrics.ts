@@ -28,8 +28,8 @@ function prf(truth: Set<string>, predicted: Set<string>): PrecisionRecall {
 
 /**
  * Citation precision/recall/F1 at page level ((file, page) pairs) and document level (files),
- * DRAG-SPEC §7.2, over every ground-truth location in any shape DRAG accepts (fixing §9.7: string
- * locations no longer crash, "12" equals 12). A citation names its file in `file` or `document`.
+ * as DRAG computes them, over every ground-truth location in any shape DRAG accepts (string locations
+ * no longer crash, "12" equals 12; docs/drag-compatibility.md#input-data). A citation names its file in `file` or `document`.
  */
 export function citationScores(
   answerLocationsValue: unknown,
@@ -63,8 +63,8 @@ export function goldVariants(answers: unknown): string[][] {
 
 /**
  * DRAG's answer score: ANLS* of the predicted answer list against each gold variant (each a list
- * of items), the best variant counting; 0 when either side is empty (DRAG-SPEC §7.2). Ground truth
- * and prediction are passed in the right order (fixing §9.16).
+ * of items), the best variant counting; 0 when either side is empty, as in DRAG. Ground truth
+ * and prediction are passed in the right order (DRAG swapped them; docs/drag-compatibility.md#evaluation-and-metrics).
  */
 export function answerAnls(answers: unknown, predicted: unknown): number {
   const variants = goldVariants(answers);
@@ -77,7 +77,7 @@ export function answerAnls(answers: unknown, predicted: unknown): number {
   return anlsStar(new AnlsAlternatives(variants as AnlsValue[]), pred);
 }
 
-/** Per-question retrieval metrics over a search history (DRAG-SPEC §7.2, every GT location counts). */
+/** Per-question retrieval metrics over a search history (as DRAG defines them; every GT location counts). */
 export interface RetrievalMetrics {
   success: boolean;
   iterations_to_success: number | null;
@@ -112,7 +112,7 @@ export function retrievalMetrics(
   };
 }
 
-/** One line of our per_question.jsonl: DRAG's keys (§7.4) plus the searches (§9.13). */
+/** One line of our per_question.jsonl: DRAG's keys plus the searches (docs/drag-compatibility.md#evaluation-and-metrics). */
 export interface PerQuestion {
   id: string;
   question: string;
@@ -145,9 +145,9 @@ function meanOf(values: number[]): number {
 }
 
 /**
- * DRAG's summary keys (§7.3) plus `mrr`: the standard mean reciprocal rank of the first search over
+ * DRAG's summary keys plus `mrr`: the standard mean reciprocal rank of the first search over
  * all questions (0 when missed), next to DRAG's hits-only `first_search_mrr`/`best_search_mrr`
- * (§9.14). Hit@K only for K <= top_k.
+ * (docs/drag-compatibility.md#evaluation-and-metrics). Hit@K only for K <= top_k.
  */
 export function summarize(
   records: readonly PerQuestion[],

@@ -6,7 +6,7 @@ import { Citation } from './trajectory';
 const nnum = z.number().nullable().optional();
 const nint = z.number().int().nullable().optional();
 
-/** One line of DRAG's evaluation JSONL (DRAG-SPEC §7.4). */
+/** One line of DRAG's evaluation JSONL (docs/drag-compatibility.md#evaluation-and-metrics). */
 export const EvalQuestionRecord = z.looseObject({
   id: QuestionId,
   question: z.string(),
@@ -33,7 +33,7 @@ export const EvalQuestionRecord = z.looseObject({
 });
 export type EvalQuestionRecord = z.infer<typeof EvalQuestionRecord>;
 
-/** The 22 aggregate keys of DRAG's `_summary.json`, in DRAG's order (DRAG-SPEC §7.3). */
+/** The 22 aggregate keys of DRAG's `_summary.json`, in DRAG's order (docs/drag-compatibility.md#evaluation-and-metrics). */
 export const SUMMARY_KEYS = [
   'total_questions',
   'success_count',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** One page of DRAG's `ocr_output.jsonl` (DRAG-SPEC §1.1). Unknown extra fields are kept. */
+/** One page of DRAG's `ocr_output.jsonl` (docs/drag-compatibility.md#input-data). Unknown extra fields are kept. */
 export const OcrPage = z.looseObject({
   file: z.string().min(1),
   page_number: z.number().int().min(1),

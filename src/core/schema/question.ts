@@ -8,7 +8,7 @@ export const AnswerLocationObject = z.looseObject({
   page: PageRef.nullable().optional(),
 });
 
-/** Every shape DRAG accepts (DRAG-SPEC §1.2): an object, a `"file:page"` string, or a list of either. */
+/** Every shape DRAG accepts (docs/drag-compatibility.md#input-data): an object, a `"file:page"` string, or a list of either. */
 export const AnswerLocation = z.union([AnswerLocationObject, z.string()]);
 export const AnswerLocations = z
   .union([AnswerLocation, z.array(AnswerLocation)])
@@ -22,7 +22,7 @@ export const Answers = z
   .nullable()
   .optional();
 
-/** A question record (DRAG-SPEC §1.2; also FinanceBench-style `question_id`). */
+/** A question record (docs/drag-compatibility.md#input-data; also FinanceBench-style `question_id`). */
 export const QuestionRecord = z.looseObject({
   id: QuestionId.optional(),
   question_id: QuestionId.optional(),
@@ -70,7 +70,7 @@ function toLocation(entry: unknown): Location | null {
 }
 
 /**
- * All answer locations, normalised. Fixes DRAG-SPEC §9.7: every location counts (not only the
+ * All answer locations, normalised (docs/drag-compatibility.md#input-data): every location counts (not only the
  * first), and a numeric-string page matches an integer page.
  */
 export function answerLocations(value: unknown): Location[] {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PageRef, QuestionId } from './common';
 import { GroundTruth } from './question';
 
-/** One search result as logged by DRAG's collector (DRAG-SPEC §3.7). */
+/** One search result as logged by DRAG's collector (docs/drag-compatibility.md#collection). */
 export const SearchResult = z.looseObject({
   file: z.string(),
   page_number: z.number().int(),
@@ -20,7 +20,7 @@ export const Citation = z.looseObject({
 
 export const IterationAction = z.enum(['search', 'answer', 'text_response', 'unknown']);
 
-/** One agent step (DRAG-SPEC §3.7). Every field but `step` may be absent or null in real files. */
+/** One agent step (docs/drag-compatibility.md#collection). Every field but `step` may be absent or null in real files. */
 export const Iteration = z.looseObject({
   step: z.number().int().min(1),
   reasoning: z.string().nullable().optional(),
@@ -43,7 +43,7 @@ export const SamplingConfig = z.looseObject({
   max_tokens: z.number().int().nullable().optional(),
 });
 
-/** One trajectory, one line of `trajectories.jsonl` (DRAG-SPEC §3.7). Unknown extra fields are kept. */
+/** One trajectory, one line of `trajectories.jsonl` (docs/drag-compatibility.md#collection). Unknown extra fields are kept. */
 export const Trajectory = z.looseObject({
   id: z.string(),
   question_id: QuestionId.nullable().optional(),

@@ -23,7 +23,7 @@ export interface SearchEngine {
   queryTerms(query: string): string[];
 }
 
-/** BM25F parameters, Whoosh's defaults (DRAG-SPEC §2.4). */
+/** BM25F parameters, Whoosh's defaults (docs/drag-compatibility.md#search-engine). */
 export const B = 0.75;
 export const K1 = 1.2;
 

@@ -282,8 +282,8 @@ export interface LoadResult {
 
 /**
  * Loads the index for `ocrFile` from `cacheDir`, keyed by the OCR file's content hash: an
- * unchanged corpus loads, a changed one rebuilds (fixing DRAG-SPEC §9.6, where a stale index was
- * reused forever). Each OCR file gets its own cache entry.
+ * unchanged corpus loads, a changed one rebuilds (DRAG reused a stale index forever; see
+ * docs/drag-compatibility.md#search-engine). Each OCR file gets its own cache entry.
  */
 export async function loadOrBuildIndex(
   ocrFile: string,

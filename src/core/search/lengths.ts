@@ -1,7 +1,7 @@
 /**
  * Whoosh stores each document's field length in one byte (whoosh.util.numeric.length_to_byte):
  * lengths up to 10 are exact, larger ones are rounded up to one of 256 logarithmic buckets. BM25
- * sees the rounded length, so we must too (DRAG-SPEC §2.4).
+ * sees the rounded length, so we must too (docs/drag-compatibility.md#search-engine).
  */
 const BUCKETS = [
   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20, 21, 23, 25, 26, 28, 30, 32, 34, 36, 38, 40, 42, 45, 47,

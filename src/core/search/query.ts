@@ -2,7 +2,7 @@ import { analyze } from './analyzer';
 
 /**
  * Whoosh 2.7's default QueryParser as DRAG used it (`QueryParser("text", schema)`, AND by
- * default; DRAG-SPEC §2.3), re-implemented stage by stage: the same taggers in the same order,
+ * default; docs/drag-compatibility.md#search-engine), re-implemented stage by stage: the same taggers in the same order,
  * then the same filters (groups, boosts, wildcards, field names, operators), then normalisation.
  * Parsing never fails: odd input just yields fewer hits, as in Whoosh.
  */

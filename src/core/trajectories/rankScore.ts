@@ -1,5 +1,5 @@
 /**
- * DRAG's reward for one search (DRAG-SPEC §3.6): where the ground-truth page ranked among the top
+ * DRAG's reward for one search (docs/drag-compatibility.md#the-rank-score): where the ground-truth page ranked among the top
  * k, normalised: `(top_k - rank + 1) / top_k` (k = 3: 1, 2/3, 1/3). The one place it is computed.
  */
 export function rankScore(rank: number, topK: number): number {
