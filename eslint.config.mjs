@@ -56,6 +56,25 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['src/core/**/*.ts', 'src/protocol/**/*.ts', 'webview/**/*.ts', 'src/cli/**/*.ts'], rules: noVscode },
+  { files: ['src/core/**/*.ts', 'src/protocol/**/*.ts', 'src/cli/**/*.ts'], rules: noVscode },
+  {
+    // A webview is browser code talking to the host through messages: besides npm packages it may
+    // import only the message schemas (src/protocol) and the shared webview code (webview/shared).
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: noVscode['no-restricted-imports'][1].paths,
+          patterns: [
+            {
+              regex: '^\\.\\./(?!shared/|\\.\\./src/protocol/)',
+              message: 'webview/ imports only src/protocol, webview/shared and npm packages.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['**/*.mjs', '**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

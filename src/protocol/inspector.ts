@@ -92,3 +92,60 @@ export const HostToInspector = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('notice'), message: z.string(), level: z.enum(['info', 'warning', 'error']) }),
 ]);
 export type HostToInspector = z.infer<typeof HostToInspector>;
+
+/**
+ * What the inspector can do, one row per action: the keys that run it, its toolbar button (if
+ * it has one) and its line in the help overlay all come from this table.
+ */
+export interface InspectorAction {
+  id:
+    | 'next'
+    | 'previous'
+    | 'open'
+    | 'accept'
+    | 'reject'
+    | 'label-problem'
+    | 'undo'
+    | 'chosen'
+    | 'rejected'
+    | 'edit'
+    | 'pairs'
+    | 'help'
+    | 'close';
+  /** `KeyboardEvent.key` values; the first is the one shown. */
+  keys: string[];
+  /** The toolbar button's text (the key is appended), or null for keys only. */
+  button: string | null;
+  /** The help overlay's words for it. */
+  help: string;
+  /** Help lines: actions of one group share a line. */
+  group: 'navigate' | 'decide' | 'queries' | 'pairs' | 'overlay';
+}
+
+export const INSPECTOR_ACTIONS: readonly InspectorAction[] = [
+  { id: 'next', keys: ['j', 'ArrowDown'], button: null, help: 'next step', group: 'navigate' },
+  { id: 'previous', keys: ['k', 'ArrowUp'], button: null, help: 'previous step', group: 'navigate' },
+  { id: 'open', keys: ['o'], button: null, help: 'open the page (query words highlighted)', group: 'navigate' },
+  { id: 'accept', keys: ['a'], button: 'Accept', help: 'accept', group: 'decide' },
+  { id: 'reject', keys: ['r'], button: 'Reject', help: 'reject with a reason', group: 'decide' },
+  { id: 'label-problem', keys: ['l'], button: 'Label is wrong', help: 'the label is wrong', group: 'decide' },
+  { id: 'undo', keys: ['u'], button: 'Undo', help: 'undo', group: 'decide' },
+  { id: 'chosen', keys: ['c'], button: 'Chosen', help: "mark this step's query chosen", group: 'queries' },
+  {
+    id: 'rejected',
+    keys: ['x'],
+    button: 'Rejected',
+    help: "mark this step's query rejected (both marked: the pair is saved)",
+    group: 'queries',
+  },
+  { id: 'edit', keys: ['e'], button: 'Edit query', help: 'edit the query and verify it live', group: 'queries' },
+  {
+    id: 'pairs',
+    keys: ['p'],
+    button: 'All queries → pairs',
+    help: 'the DPO Pair Editor: every query of this question, across runs and samples',
+    group: 'pairs',
+  },
+  { id: 'close', keys: ['Escape'], button: null, help: 'closes', group: 'overlay' },
+  { id: 'help', keys: ['?'], button: 'Keys', help: 'this help', group: 'overlay' },
+];

@@ -158,7 +158,8 @@ export async function runMonitorE2E(installRoot) {
       .some((l) => l.includes(marker) && !l.includes('ps -eo'));
   const command = (title) => runCommand(page, title);
   try {
-    await page.goto(workbenchUrl(server, ws));
+    // Not the page's load event: on a busy machine it can take longer than goto's 30 s; the wait below bounds it.
+    await page.goto(workbenchUrl(server, ws), { waitUntil: 'commit' });
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
     await step('DRAG: Open Training Monitor shows a running job with progress, ETA and loss curves', async () => {
       await command('DRAG: Open Training Monitor');
@@ -166,8 +167,9 @@ export async function runMonitorE2E(installRoot) {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'sft-demo' }).waitFor({ timeout: 30_000 });
       await panel.locator('.state.running').waitFor({ timeout: 30_000 });
-      // Wait for enough steps that the curves have shape (the monitor polls every 3 s).
-      await panel.locator('text=/step (2[0-9]|[3-9][0-9]) \\/ 400/').first().waitFor({ timeout: 45_000 });
+      // Wait for enough steps (20 or more) that the curves have shape (the monitor polls every 3 s).
+      // The job runs from before VS Code starts, so on a slow machine it may be past step 99 already.
+      await panel.locator('text=/step ([2-9][0-9]|[1-3][0-9][0-9]) \\/ 400/').first().waitFor({ timeout: 45_000 });
       await panel.locator('polyline.loss').waitFor({ timeout: 10_000 });
       await panel.locator('polyline.eval').waitFor({ timeout: 10_000 });
       await panel.locator('pre', { hasText: 'step ' }).waitFor({ timeout: 10_000 });

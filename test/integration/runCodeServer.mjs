@@ -29,7 +29,9 @@ const browser = await launchBrowser();
 let exitCode = 1;
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(workbenchUrl(server, ws, { testsPath }));
+  // The wait for results below bounds the run; the workbench's page load alone can pass 30 s on a
+  // busy machine, so the navigation waits only until it has begun.
+  await page.goto(workbenchUrl(server, ws, { testsPath }), { waitUntil: 'commit' });
   const deadline = Date.now() + TIMEOUT_MS;
   while (!existsSync(resultsFile)) {
     if (Date.now() > deadline)

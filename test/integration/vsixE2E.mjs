@@ -25,7 +25,8 @@ export async function runVsixE2E(installRoot) {
   let ok = false;
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`);
+    // Not the page's load event: on a busy machine it can take longer than goto's 30 s; the wait below bounds it.
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'commit' });
     await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 90_000 });
     // The command comes from the installed package, which can take longer to register.
     await runCommand(page, 'DRAG: Search Corpus', { timeout: 20_000 });

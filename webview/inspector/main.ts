@@ -1,7 +1,7 @@
 /**
  * Trajectory Inspector (webview). Everything shown is untrusted text (questions, reasoning, model
- * output, OCR) and goes through Lit bindings only, never innerHTML. Keys: j/k steps, a accept,
- * r reject, c/x mark chosen/rejected query, e edit query, u undo, o open page, ? keys.
+ * output, OCR) and goes through Lit bindings only, never innerHTML. Its keys, toolbar and help
+ * come from INSPECTOR_ACTIONS (src/protocol/inspector.ts).
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -10,6 +10,8 @@ import { css, html, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
 import {
   HostToInspector,
+  INSPECTOR_ACTIONS,
+  type InspectorAction,
   type InspectorCuration,
   type InspectorStep,
   type InspectorToHost,
@@ -366,59 +368,83 @@ class DragInspectorApp extends HostElement {
 
   protected override onKey = (e: KeyboardEvent): void => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === 'Escape') {
-      this.large = null;
-      this.help = false;
-      return;
-    }
-    if (!this.t) return;
-    const step = this.step;
-    switch (e.key) {
-      case 'j':
-      case 'ArrowDown':
-        this.select(this.selected + 1);
-        break;
-      case 'k':
-      case 'ArrowUp':
-        this.select(this.selected - 1);
-        break;
-      case 'a':
-        send({ type: 'decide', decision: 'accept' });
-        break;
-      case 'r':
-        send({ type: 'decide', decision: 'reject' });
-        break;
-      case 'l':
-        send({ type: 'decide', decision: 'label-problem' });
-        break;
-      case 'u':
-        send({ type: 'decide', decision: 'undo' });
-        break;
-      case 'c':
-        if (step?.query) send({ type: 'mark', step: step.step, as: 'chosen' });
-        break;
-      case 'x':
-        if (step?.query) send({ type: 'mark', step: step.step, as: 'rejected' });
-        break;
-      case 'e':
-        if (step) send({ type: 'edit', step: step.step });
-        break;
-      case 'o': {
-        const r = step?.results.find((x) => x.isGt) ?? step?.results[0];
-        if (r?.hasPdf) this.openPage(r.file, r.page, step?.query ?? null);
-        break;
-      }
-      case 'p':
-        send({ type: 'pairs' });
-        break;
-      case '?':
-        this.help = !this.help;
-        break;
-      default:
-        return;
-    }
+    const action = INSPECTOR_ACTIONS.find((a) => a.keys.includes(e.key));
+    if (!action || (action.id !== 'close' && !this.t)) return;
+    this.run(action.id);
     e.preventDefault();
   };
+
+  /** Runs an action of INSPECTOR_ACTIONS, from its key or its button. */
+  private run(id: InspectorAction['id']): void {
+    const step = this.step;
+    switch (id) {
+      case 'next':
+        this.select(this.selected + 1);
+        return;
+      case 'previous':
+        this.select(this.selected - 1);
+        return;
+      case 'open': {
+        const r = step?.results.find((x) => x.isGt) ?? step?.results[0];
+        if (r?.hasPdf) this.openPage(r.file, r.page, step?.query ?? null);
+        return;
+      }
+      case 'accept':
+      case 'reject':
+      case 'label-problem':
+      case 'undo':
+        send({ type: 'decide', decision: id });
+        return;
+      case 'chosen':
+      case 'rejected':
+        if (step?.query) send({ type: 'mark', step: step.step, as: id });
+        return;
+      case 'edit':
+        if (step) send({ type: 'edit', step: step.step });
+        return;
+      case 'pairs':
+        send({ type: 'pairs' });
+        return;
+      case 'help':
+        this.help = !this.help;
+        return;
+      case 'close':
+        this.large = null;
+        this.help = false;
+        return;
+      default: {
+        const never: never = id;
+        void never;
+      }
+    }
+  }
+
+  private renderToolbar(): TemplateResult {
+    const buttons = INSPECTOR_ACTIONS.filter((a) => a.button !== null);
+    return html`<div class="toolbar">
+      ${buttons.map(
+        (a, i) =>
+          html`<vscode-button ?secondary=${i > 0} title=${a.keys[0]} @click=${() => this.run(a.id)}
+            >${a.button} (${a.keys[0]})</vscode-button
+          >`,
+      )}
+    </div>`;
+  }
+
+  private renderHelp(): TemplateResult {
+    const groups = [...new Set(INSPECTOR_ACTIONS.map((a) => a.group))];
+    return html`<div class="help">
+      <h3>Keys</h3>
+      ${groups.map(
+        (g) =>
+          html`<p>
+            ${INSPECTOR_ACTIONS.filter((a) => a.group === g).map(
+              (a, i) => html`${i > 0 ? ' · ' : nothing}<kbd>${a.keys[0]}</kbd> ${a.help}`,
+            )}
+          </p>`,
+      )}
+    </div>`;
+  }
 
   private renderStep(s: InspectorStep, i: number): TemplateResult {
     const marks = this.curation?.marks;
@@ -486,45 +512,7 @@ class DragInspectorApp extends HostElement {
         Ground truth: ${t.locations.map((l) => html`<span>${l.file} p.${l.page ?? '?'}</span>`)}
         ${t.answers.length ? html`<span>· answers: ${t.answers.map((a) => a.join(' | ')).join(' / ')}</span>` : nothing}
       </div>
-      <div class="toolbar">
-        <vscode-button @click=${() => send({ type: 'decide', decision: 'accept' })} title="a">Accept (a)</vscode-button>
-        <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'reject' })} title="r"
-          >Reject (r)</vscode-button
-        >
-        <vscode-button
-          secondary
-          @click=${() => {
-            const s = this.step;
-            if (s?.query) send({ type: 'mark', step: s.step, as: 'chosen' });
-          }}
-          >Chosen (c)</vscode-button
-        >
-        <vscode-button
-          secondary
-          @click=${() => {
-            const s = this.step;
-            if (s?.query) send({ type: 'mark', step: s.step, as: 'rejected' });
-          }}
-          >Rejected (x)</vscode-button
-        >
-        <vscode-button
-          secondary
-          @click=${() => {
-            const s = this.step;
-            if (s) send({ type: 'edit', step: s.step });
-          }}
-          >Edit query (e)</vscode-button
-        >
-        <vscode-button secondary @click=${() => send({ type: 'decide', decision: 'undo' })}>Undo (u)</vscode-button>
-        <vscode-button secondary @click=${() => send({ type: 'pairs' })}>All queries → pairs (p)</vscode-button>
-        <vscode-button
-          secondary
-          @click=${() => {
-            this.help = true;
-          }}
-          >Keys (?)</vscode-button
-        >
-      </div>
+      ${this.renderToolbar()}
       ${
         c && (c.pairs.length || c.edits.length)
           ? html`<div class="meta">
@@ -574,22 +562,7 @@ class DragInspectorApp extends HostElement {
                 this.help = false;
               }}
             >
-              <div class="help">
-                <h3>Keys</h3>
-                <p>
-                  <kbd>j</kbd>/<kbd>k</kbd> next/previous step · <kbd>o</kbd> open the page (query words highlighted)
-                </p>
-                <p>
-                  <kbd>a</kbd> accept · <kbd>r</kbd> reject with a reason · <kbd>l</kbd> the label is wrong ·
-                  <kbd>u</kbd> undo
-                </p>
-                <p>
-                  <kbd>c</kbd>/<kbd>x</kbd> mark this step's query chosen/rejected (both marked: the pair is saved) ·
-                  <kbd>e</kbd> edit the query and verify it live
-                </p>
-                <p><kbd>p</kbd> the DPO Pair Editor: every query of this question, across runs and samples</p>
-                <p><kbd>Esc</kbd> closes · <kbd>?</kbd> this help</p>
-              </div>
+              ${this.renderHelp()}
             </div>`
           : nothing
       }

@@ -5,6 +5,8 @@ import { checkEndpoint } from '../../core/agent/health';
 import { SAMPLING_PRESETS } from '../../core/agent/sampling';
 import { corpusPaths, loadConfig } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
+import { workspaceRoot } from '../workspace';
+import { type CommandDeps, type Commands, objectArg } from './registry';
 
 /** Arguments for running the command without UI (tests, other extensions, keybindings). */
 export interface CollectArgs {
@@ -57,9 +59,7 @@ export async function collectTrajectories(
   mode: 'collect' | 'eval' = 'collect',
 ): Promise<{ runDir: string; code: number | null; cancelled: boolean } | undefined> {
   let args = initial;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  if (!folder) throw new Error('open a workspace folder first');
-  const root = folder.uri.fsPath;
+  const root = workspaceRoot();
   const { config } = await loadConfig(root);
   const paths = corpusPaths(root, config);
   if (!existsSync(paths.ocrFile))
@@ -167,7 +167,7 @@ export async function collectTrajectories(
       title: "Question set (JSONL or JSON, DRAG's shapes)",
       canSelectMany: false,
       filters: { Questions: ['jsonl', 'json'] },
-      defaultUri: folder.uri,
+      defaultUri: vscode.Uri.file(root),
     });
     questions = picked?.[0]?.fsPath;
     if (!questions) return undefined;
@@ -229,4 +229,16 @@ export async function collectTrajectories(
       .then((c) => c && log.show());
   else void vscode.window.showInformationMessage(`DRAG: ${mode === 'eval' ? 'evaluated' : 'collected'} ${runName}.`);
   return { runDir, code: result.code, cancelled: result.cancelled };
+}
+
+/** Collection: trajectories from the keyword agent, a local writer or an endpoint; the endpoint's key. */
+export function collectionCommands({ api, context, log }: CommandDeps): Commands {
+  return {
+    'drag.collectTrajectories': async (args?: CollectArgs) => {
+      const result = await collectTrajectories(context, log, objectArg(args));
+      if (result) await api.store.rescan();
+      return result;
+    },
+    'drag.setApiKey': () => setApiKey(context),
+  };
 }

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isDemoWorkspace } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
+import { workspaceRoot } from '../workspace';
+import type { CommandDeps, Commands } from './registry';
 
 /** "DRAG: Create Demo Workspace": the whole loop offline into an empty folder (drag demo). */
 export async function createDemoWorkspace(
@@ -61,8 +63,7 @@ export async function trainLocalWriter(
   log: vscode.LogOutputChannel,
   dataset?: string,
 ): Promise<string | undefined> {
-  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (!root) throw new Error('open a workspace folder first');
+  const root = workspaceRoot();
   const datasets = path.join(root, 'datasets');
   const available = existsSync(datasets)
     ? readdirSync(datasets)
@@ -86,4 +87,21 @@ export async function trainLocalWriter(
     `DRAG: writer trained: ${vscode.workspace.asRelativePath(out)}. Evaluate it with "DRAG: Evaluate Model…".`,
   );
   return out;
+}
+
+/** The offline demo: a whole workspace in one go, and the local query writer it trains. */
+export function demoCommands({ api, context, log }: CommandDeps): Commands {
+  return {
+    'drag.createDemoWorkspace': async (dir?: unknown) => {
+      const result = await createDemoWorkspace(context, log, typeof dir === 'string' ? dir : undefined);
+      if (result) {
+        await api.store.rescan();
+        api.datasets?.refresh();
+        api.evaluations?.refresh();
+      }
+      return result;
+    },
+    'drag.trainWriter': (dataset?: unknown) =>
+      trainLocalWriter(context, log, typeof dataset === 'string' ? dataset : undefined),
+  };
 }

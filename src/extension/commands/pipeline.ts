@@ -3,18 +3,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { corpusPaths, loadConfig } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
+import { workspaceRoot } from '../workspace';
 
 /** Arguments for running without UI (tests, keybindings). */
 export interface PipelineArgs {
   runs?: string[];
   name?: string;
   formats?: string;
-}
-
-async function workspaceRoot(): Promise<string> {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  if (!folder) throw new Error('open a workspace folder first');
-  return folder.uri.fsPath;
 }
 
 function cli(context: vscode.ExtensionContext): string {
@@ -27,7 +22,7 @@ export async function buildCorpusCommand(
   log: vscode.LogOutputChannel,
   force = false,
 ): Promise<number | null> {
-  const root = await workspaceRoot();
+  const root = workspaceRoot();
   const paths = corpusPaths(root, (await loadConfig(root)).config);
   if (!existsSync(paths.pdfDir))
     throw new Error(
@@ -73,7 +68,7 @@ export async function buildTrainingData(
   log: vscode.LogOutputChannel,
   args: PipelineArgs = {},
 ): Promise<{ dataset: string; code: number | null } | undefined> {
-  const root = await workspaceRoot();
+  const root = workspaceRoot();
   const runsDir = path.join(root, 'runs');
   const available = existsSync(runsDir)
     ? readdirSync(runsDir)

@@ -5,6 +5,7 @@ import { listEvaluations } from '../../core/eval/discover';
 import { listJobs } from '../../core/jobs/engine';
 import { corpusPaths, loadConfig } from '../../core/workspace/layout';
 import { runCliJob } from '../jobs/cliJob';
+import { workspaceRoot } from '../workspace';
 
 /** What "DRAG: Start Training…" can be given directly (tests, other commands), else it asks. */
 export interface TrainArgs {
@@ -60,8 +61,7 @@ export async function startTraining(
   log: vscode.LogOutputChannel,
   args: TrainArgs = {},
 ): Promise<string | undefined> {
-  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (!root) throw new Error('open a workspace folder first');
+  const root = workspaceRoot();
   const { config, errors } = await loadConfig(root);
   if (errors.length) throw new Error(`drag.config.json: ${errors[0]!.message} (line ${errors[0]!.line})`);
   const hosts = Object.entries(config.hosts ?? {});
@@ -219,8 +219,7 @@ export async function evaluateAdapter(
   jobId: string,
   options: { base?: string | null; questions?: string; vllm?: string } = {},
 ): Promise<string | undefined> {
-  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (!root) throw new Error('open a workspace folder first');
+  const root = workspaceRoot();
   const { config } = await loadConfig(root);
   let questions = options.questions ?? config.questions;
   if (!questions) {

@@ -15,7 +15,16 @@ import {
 import { indexJsonl, readLine } from '../../core/io/jsonl';
 import { Trajectory } from '../../core/schema/trajectory';
 import { CompareToHost, HostToCompare } from '../../protocol/compare';
-import { webviewHtml } from './webviewHtml';
+import { createPanel, PanelRegistry, type PanelSpec, WebviewPanelHost } from './host';
+
+const SPEC: PanelSpec<CompareToHost, HostToCompare> = {
+  viewType: 'drag.compare',
+  bundle: 'compare',
+  title: 'Compare Evaluations',
+  incoming: CompareToHost,
+  outgoing: HostToCompare,
+  notice: (message) => ({ type: 'notice', message }),
+};
 
 /**
  * Evaluation Comparison: every metric with both values, deltas, the bootstrap interval and the
@@ -23,13 +32,15 @@ import { webviewHtml } from './webviewHtml';
  * trajectories side by side in the inspector. The numbers come from core compareRuns, the same
  * function as `drag compare --json`.
  */
-export class ComparePanel implements vscode.Disposable {
-  static current: ComparePanel | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
-  private ready = false;
+export class ComparePanel extends WebviewPanelHost<CompareToHost, HostToCompare> {
+  static readonly open = new PanelRegistry<ComparePanel>();
   private message: HostToCompare | null = null;
   comparison: Comparison | null = null;
   private runs: [EvalRun, EvalRun] | null = null;
+
+  static get current(): ComparePanel | undefined {
+    return ComparePanel.open.get();
+  }
 
   static async show(
     context: vscode.ExtensionContext,
@@ -39,32 +50,20 @@ export class ComparePanel implements vscode.Disposable {
   ): Promise<ComparePanel> {
     let p = ComparePanel.current;
     if (!p) {
-      const panel = vscode.window.createWebviewPanel('drag.compare', 'Compare Evaluations', vscode.ViewColumn.Active, {
-        enableScripts: true,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-        ],
-      });
-      p = new ComparePanel(panel, context, log, openTrajectories);
-      ComparePanel.current = p;
+      const panel = createPanel(SPEC, vscode.ViewColumn.Active);
+      p = ComparePanel.open.set(new ComparePanel(panel, context, log, openTrajectories));
     } else p.panel.reveal();
     await p.load(targets);
     return p;
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
-    private readonly log: vscode.LogOutputChannel,
+    log: vscode.LogOutputChannel,
     private readonly openTrajectories: (a: Trajectory | null, b: Trajectory | null) => Promise<void>,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
-    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'compare', 'Compare Evaluations');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
-    );
+    super(panel, context, SPEC, log);
   }
 
   async load(targets: [{ target: string; label: string }, { target: string; label: string }]): Promise<void> {
@@ -91,11 +90,7 @@ export class ComparePanel implements vscode.Disposable {
       charts: comparisonCharts(a, b, topK),
     };
     this.panel.title = `Compare: ${c.runs[1]} vs ${c.runs[0]}`;
-    if (this.ready) this.post(this.message);
-  }
-
-  private post(m: HostToCompare): void {
-    void this.panel.webview.postMessage(HostToCompare.parse(m));
+    this.postState(this.message);
   }
 
   /** The trajectory of a question in an evaluation folder (its trajectories.jsonl), if kept. */
@@ -143,38 +138,22 @@ export class ComparePanel implements vscode.Disposable {
     return target;
   }
 
-  private async receive(raw: unknown): Promise<void> {
-    const parsed = CompareToHost.safeParse(raw);
-    if (!parsed.success) {
-      this.log.warn(`compare panel: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const msg = parsed.data;
-    try {
-      switch (msg.type) {
-        case 'ready':
-          this.ready = true;
-          if (this.message) this.post(this.message);
-          return;
-        case 'openQuestion':
-          await this.openQuestion(msg.id);
-          return;
-        case 'export':
-          await this.export(msg.format);
-          return;
-        default: {
-          const never: never = msg;
-          void never;
-        }
-      }
-    } catch (err) {
-      this.post({ type: 'notice', message: (err as Error).message });
-    }
+  protected override onReady(): void {
+    if (this.message) this.post(this.message);
   }
 
-  dispose(): void {
-    if (ComparePanel.current === this) ComparePanel.current = undefined;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
+  protected async onMessage(msg: Exclude<CompareToHost, { type: 'ready' }>): Promise<void> {
+    switch (msg.type) {
+      case 'openQuestion':
+        await this.openQuestion(msg.id);
+        return;
+      case 'export':
+        await this.export(msg.format);
+        return;
+      default: {
+        const never: never = msg;
+        void never;
+      }
+    }
   }
 }

@@ -14,10 +14,20 @@ import {
 } from '../../protocol/inspector';
 import type { CurationStore } from '../curation/store';
 import type { SearchService } from '../searchService';
-import { webviewHtml } from './webviewHtml';
+import { createPanel, PanelRegistry, type PanelSpec, WebviewPanelHost } from './host';
 
 const THUMB_PIXELS = 160_000;
 const LARGE_PIXELS = 1_500_000;
+const SPEC: PanelSpec<InspectorToHost, HostToInspector> = {
+  viewType: 'drag.inspector',
+  bundle: 'inspector',
+  title: 'Trajectory Inspector',
+  incoming: InspectorToHost,
+  outgoing: HostToInspector,
+  notice: (message) => ({ type: 'notice', message, level: 'error' }),
+};
+
+/** Why a trajectory is rejected: the reasons offered first. */
 export const REJECT_REASONS = [
   'wrong ground-truth label',
   'lucky hit (query does not justify the page)',
@@ -26,13 +36,34 @@ export const REJECT_REASONS = [
   'duplicate of another trajectory',
 ];
 
+/** What is wrong with a question's label: the reasons offered first. */
+export const LABEL_PROBLEM_REASONS = ['wrong page', 'wrong document', 'answer not on the page'];
+
+/**
+ * Asks why a trajectory is rejected or its label is wrong: one of the reasons above or, with
+ * `other`, a reason the person types. Undefined when they cancel.
+ */
+export async function askReason(decision: 'reject' | 'label-problem', other = true): Promise<string | undefined> {
+  const reasons = decision === 'reject' ? REJECT_REASONS : LABEL_PROBLEM_REASONS;
+  const pick = await vscode.window.showQuickPick(other ? [...reasons, 'Other…'] : reasons, {
+    title: decision === 'reject' ? 'Reject: why?' : 'What is wrong with the label?',
+  });
+  return pick === 'Other…' ? vscode.window.showInputBox({ title: 'Reason' }) : pick;
+}
+
+interface InspectorDeps {
+  service: () => Promise<SearchService>;
+  curation: CurationStore;
+  log: vscode.LogOutputChannel;
+}
+
 /**
  * The Trajectory Inspector: one panel, reused (or opened to the side), showing what the model saw
  * and did; the keyboard drives curation, written to the decisions log through the CurationStore.
  */
-export class InspectorPanel implements vscode.Disposable {
-  static current: InspectorPanel | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+export class InspectorPanel extends WebviewPanelHost<InspectorToHost, HostToInspector> {
+  /** The reused panel; panels opened to the side are not kept here. */
+  static readonly open = new PanelRegistry<InspectorPanel>();
   private trajectory: Trajectory | null = null;
   private view: InspectorTrajectory | null = null;
   /** Steps marked with c/x; an edited, verified query can stand as the chosen side. */
@@ -41,11 +72,14 @@ export class InspectorPanel implements vscode.Disposable {
     rejected: number | null;
     chosenEdit: { query: string; rank: number | null } | null;
   } = { chosen: null, rejected: null, chosenEdit: null };
-  private ready = false;
+
+  static get current(): InspectorPanel | undefined {
+    return InspectorPanel.open.get();
+  }
 
   static show(
     context: vscode.ExtensionContext,
-    deps: { service: () => Promise<SearchService>; curation: CurationStore; log: vscode.LogOutputChannel },
+    deps: InspectorDeps,
     trajectory: Trajectory,
     source: string,
     toSide = false,
@@ -53,23 +87,10 @@ export class InspectorPanel implements vscode.Disposable {
     let panel = InspectorPanel.current;
     if (!panel || toSide) {
       // Keep the focus where the person is (the tree, usually): selecting is a preview; a click in the panel focuses it.
-      const webviewPanel = vscode.window.createWebviewPanel(
-        'drag.inspector',
-        'Trajectory Inspector',
-        { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true },
-        {
-          enableScripts: true,
-          retainContextWhenHidden: false,
-          localResourceRoots: [
-            vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-            vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-            vscode.Uri.joinPath(context.extensionUri, 'media'),
-            vscode.Uri.file(path.join(deps.curation.workspace, 'corpus', '.cache', 'pages')),
-          ],
-        },
-      );
+      const column = { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true };
+      const webviewPanel = createPanel(SPEC, column);
       panel = new InspectorPanel(webviewPanel, context, deps);
-      if (!toSide) InspectorPanel.current = panel;
+      if (!toSide) InspectorPanel.open.set(panel);
     } else {
       panel.panel.reveal(undefined, true);
     }
@@ -77,20 +98,21 @@ export class InspectorPanel implements vscode.Disposable {
     return panel;
   }
 
+  /** Media, and the page images rendered into the corpus cache. */
+  private static roots(context: vscode.ExtensionContext, deps: InspectorDeps): vscode.Uri[] {
+    return [
+      vscode.Uri.joinPath(context.extensionUri, 'media'),
+      vscode.Uri.file(path.join(deps.curation.workspace, 'corpus', '.cache', 'pages')),
+    ];
+  }
+
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
-    private readonly deps: {
-      service: () => Promise<SearchService>;
-      curation: CurationStore;
-      log: vscode.LogOutputChannel;
-    },
+    private readonly deps: InspectorDeps,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
-    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'inspector', 'Trajectory Inspector');
+    super(panel, context, SPEC, deps.log, InspectorPanel.roots(context, deps));
     this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
       deps.curation.onDidChange(() => this.sendCuration()),
       panel.onDidChangeViewState(
         (e) => void vscode.commands.executeCommand('setContext', 'drag:inspectorFocused', e.webviewPanel.active),
@@ -108,7 +130,7 @@ export class InspectorPanel implements vscode.Disposable {
     this.marks = { chosen: null, rejected: null, chosenEdit: null };
     this.panel.title = `Inspect: ${t.question.replace(/\s+/g, ' ').slice(0, 40)}`;
     this.view = this.toView(t, source);
-    if (this.ready) this.post({ type: 'trajectory', trajectory: this.view, curation: this.curation() });
+    this.postState({ type: 'trajectory', trajectory: this.view, curation: this.curation() });
   }
 
   private toView(t: Trajectory, source: string): InspectorTrajectory {
@@ -175,15 +197,11 @@ export class InspectorPanel implements vscode.Disposable {
   }
 
   private sendCuration(): void {
-    if (this.ready && this.trajectory)
-      this.post({ type: 'curation', trajectoryId: this.trajectory.id, curation: this.curation() });
+    if (this.trajectory)
+      this.postState({ type: 'curation', trajectoryId: this.trajectory.id, curation: this.curation() });
   }
 
-  private post(message: HostToInspector): void {
-    void this.panel.webview.postMessage(HostToInspector.parse(message));
-  }
-
-  private notice(message: string, level: 'info' | 'warning' | 'error' = 'info'): void {
+  private tell(message: string, level: 'info' | 'warning' = 'info'): void {
     this.post({ type: 'notice', message, level });
   }
 
@@ -196,19 +214,11 @@ export class InspectorPanel implements vscode.Disposable {
   async decide(decision: 'accept' | 'reject' | 'undo' | 'label-problem', reason?: string): Promise<void> {
     if (!this.trajectory) return;
     if ((decision === 'reject' || decision === 'label-problem') && reason === undefined) {
-      const items =
-        decision === 'reject'
-          ? [...REJECT_REASONS, 'Other…']
-          : ['wrong page', 'wrong document', 'answer not on the page', 'Other…'];
-      const pick = await vscode.window.showQuickPick(items, {
-        title: decision === 'reject' ? 'Reject: why?' : 'What is wrong with the label?',
-      });
-      if (!pick) return;
-      reason = pick === 'Other…' ? await vscode.window.showInputBox({ title: 'Reason' }) : pick;
+      reason = await askReason(decision);
       if (reason === undefined) return;
     }
     await this.deps.curation.decide({ ...this.base(), decision, reason: reason ?? null });
-    this.notice(
+    this.tell(
       decision === 'undo'
         ? 'Undone.'
         : decision === 'accept'
@@ -237,7 +247,7 @@ export class InspectorPanel implements vscode.Disposable {
       : this.view.steps.find((s) => s.step === chosen);
     const r = this.view.steps.find((s) => s.step === rejected);
     if (!c?.query || !r?.query) {
-      this.notice('Both sides of a pair need a query.', 'warning');
+      this.tell('Both sides of a pair need a query.', 'warning');
       return;
     }
     const warnings = pairWarnings(
@@ -269,7 +279,7 @@ export class InspectorPanel implements vscode.Disposable {
       rejected: { query: r.query, trajectory_id: this.view.id, step: r.step, rank: r.gtRank },
     });
     this.marks = { chosen: null, rejected: null, chosenEdit: null };
-    this.notice(`Pair saved: "${c.query}" over "${r.query}".`);
+    this.tell(`Pair saved: "${c.query}" over "${r.query}".`);
     this.sendCuration();
   }
 
@@ -300,74 +310,58 @@ export class InspectorPanel implements vscode.Disposable {
     await this.deps.curation.decide({ ...this.base(), decision: 'edit', step, query: text, verified_rank: rank });
     // The edited query is now the chosen side: mark a step with x to pair it against that step's query.
     this.marks = { ...this.marks, chosen: step, chosenEdit: { query: text, rank } };
-    this.notice(`Saved edited query: "${text}" (${verdict}). Press x on a step to pair it against that query.`);
+    this.tell(`Saved edited query: "${text}" (${verdict}). Press x on a step to pair it against that query.`);
     this.sendCuration();
     await this.savePairIfComplete(query === undefined);
     return { rank };
   }
 
-  private async receive(raw: unknown): Promise<void> {
-    const parsed = InspectorToHost.safeParse(raw);
-    if (!parsed.success) {
-      this.deps.log.warn(`inspector: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const msg = parsed.data;
-    try {
-      switch (msg.type) {
-        case 'ready':
-          this.ready = true;
-          await this.deps.curation.ready();
-          if (this.view) this.post({ type: 'trajectory', trajectory: this.view, curation: this.curation() });
-          return;
-        case 'thumbnail':
-        case 'openPage': {
-          const service = await this.deps.service();
-          const large = msg.type === 'openPage';
-          const img = await service.render(msg.page.file, msg.page.page, large ? LARGE_PIXELS : THUMB_PIXELS);
-          const boxes =
-            large && msg.query
-              ? (await service.boxes(msg.page.file, msg.page.page, msg.query)).boxes.map(
-                  ({ left, top, width, height }) => ({ left, top, width, height }),
-                )
-              : [];
-          this.post({
-            type: 'image',
-            requestId: msg.requestId,
-            page: msg.page,
-            uri: this.panel.webview.asWebviewUri(vscode.Uri.file(img.path)).toString(),
-            width: img.width,
-            height: img.height,
-            large,
-            boxes,
-          });
-          return;
-        }
-        case 'decide':
-          await this.decide(msg.decision);
-          return;
-        case 'mark':
-          await this.mark(msg.step, msg.as);
-          return;
-        case 'edit':
-          await this.edit(msg.step);
-          return;
-        case 'pairs':
-          if (this.view) await vscode.commands.executeCommand('drag.editPairs', this.view.questionId);
-          return;
-        default: {
-          const never: never = msg;
-          void never;
-        }
-      }
-    } catch (err) {
-      this.notice((err as Error).message, 'error');
-    }
+  protected override async onReady(): Promise<void> {
+    await this.deps.curation.ready();
+    if (this.view) this.post({ type: 'trajectory', trajectory: this.view, curation: this.curation() });
   }
 
-  dispose(): void {
-    if (InspectorPanel.current === this) InspectorPanel.current = undefined;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
+  protected async onMessage(msg: Exclude<InspectorToHost, { type: 'ready' }>): Promise<void> {
+    switch (msg.type) {
+      case 'thumbnail':
+      case 'openPage': {
+        const service = await this.deps.service();
+        const large = msg.type === 'openPage';
+        const img = await service.render(msg.page.file, msg.page.page, large ? LARGE_PIXELS : THUMB_PIXELS);
+        const boxes =
+          large && msg.query
+            ? (await service.boxes(msg.page.file, msg.page.page, msg.query)).boxes.map(
+                ({ left, top, width, height }) => ({ left, top, width, height }),
+              )
+            : [];
+        this.post({
+          type: 'image',
+          requestId: msg.requestId,
+          page: msg.page,
+          uri: this.panel.webview.asWebviewUri(vscode.Uri.file(img.path)).toString(),
+          width: img.width,
+          height: img.height,
+          large,
+          boxes,
+        });
+        return;
+      }
+      case 'decide':
+        await this.decide(msg.decision);
+        return;
+      case 'mark':
+        await this.mark(msg.step, msg.as);
+        return;
+      case 'edit':
+        await this.edit(msg.step);
+        return;
+      case 'pairs':
+        if (this.view) await vscode.commands.executeCommand('drag.editPairs', this.view.questionId);
+        return;
+      default: {
+        const never: never = msg;
+        void never;
+      }
+    }
   }
 }

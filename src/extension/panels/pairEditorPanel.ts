@@ -9,7 +9,23 @@ import { HostToPairs, type PairCandidate, PairsToHost } from '../../protocol/pai
 import type { CurationStore } from '../curation/store';
 import type { SearchService } from '../searchService';
 import type { TrajectoryStore } from '../trajectories/store';
-import { webviewHtml } from './webviewHtml';
+import { createPanel, PanelRegistry, type PanelSpec, WebviewPanelHost } from './host';
+
+const SPEC: PanelSpec<PairsToHost, HostToPairs> = {
+  viewType: 'drag.pairEditor',
+  bundle: 'pairs',
+  title: 'DPO Pair Editor',
+  incoming: PairsToHost,
+  outgoing: HostToPairs,
+  notice: (message) => ({ type: 'notice', message, level: 'error' }),
+};
+
+interface PairEditorDeps {
+  store: TrajectoryStore;
+  curation: CurationStore;
+  service: () => Promise<SearchService>;
+  log: vscode.LogOutputChannel;
+}
 
 const MIN_MARGIN = 0.3;
 
@@ -18,56 +34,36 @@ const MIN_MARGIN = 0.3;
  * sorted by rank score; pick chosen and rejected; try an edited query live before using it; the
  * guards ask before a weak pair is saved; proposed pairs (largest margins) confirm with one key.
  */
-export class PairEditorPanel implements vscode.Disposable {
-  static current: PairEditorPanel | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
-  private ready = false;
+export class PairEditorPanel extends WebviewPanelHost<PairsToHost, HostToPairs> {
+  static readonly open = new PanelRegistry<PairEditorPanel>();
   private payload: Extract<HostToPairs, { type: 'question' }> | null = null;
   private sample: Trajectory | null = null;
 
+  static get current(): PairEditorPanel | undefined {
+    return PairEditorPanel.open.get();
+  }
+
   static async show(
     context: vscode.ExtensionContext,
-    deps: {
-      store: TrajectoryStore;
-      curation: CurationStore;
-      service: () => Promise<SearchService>;
-      log: vscode.LogOutputChannel;
-    },
+    deps: PairEditorDeps,
     questionId: string,
   ): Promise<PairEditorPanel> {
     let p = PairEditorPanel.current;
     if (!p) {
-      const panel = vscode.window.createWebviewPanel('drag.pairEditor', 'DPO Pair Editor', vscode.ViewColumn.Active, {
-        enableScripts: true,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-        ],
-      });
-      p = new PairEditorPanel(panel, context, deps);
-      PairEditorPanel.current = p;
+      const panel = createPanel(SPEC, vscode.ViewColumn.Active);
+      p = PairEditorPanel.open.set(new PairEditorPanel(panel, context, deps));
     } else p.panel.reveal();
     await p.load(questionId);
     return p;
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
-    private readonly deps: {
-      store: TrajectoryStore;
-      curation: CurationStore;
-      service: () => Promise<SearchService>;
-      log: vscode.LogOutputChannel;
-    },
+    private readonly deps: PairEditorDeps,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
-    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'pairs', 'DPO Pair Editor');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
-      deps.curation.onDidChange(() => void this.refreshPairs()),
-    );
+    super(panel, context, SPEC, deps.log);
+    this.disposables.push(deps.curation.onDidChange(() => void this.refreshPairs()));
   }
 
   get shown() {
@@ -121,7 +117,7 @@ export class PairEditorPanel implements vscode.Disposable {
       pairs: this.pairs(questionId),
     };
     this.panel.title = `Pairs: ${this.payload.question.replace(/\s+/g, ' ').slice(0, 40)}`;
-    if (this.ready) this.post(this.payload);
+    this.postState(this.payload);
   }
 
   private pairs(questionId: string) {
@@ -135,11 +131,7 @@ export class PairEditorPanel implements vscode.Disposable {
   private async refreshPairs(): Promise<void> {
     if (!this.payload) return;
     this.payload = { ...this.payload, pairs: this.pairs(this.payload.questionId) };
-    if (this.ready) this.post(this.payload);
-  }
-
-  private post(m: HostToPairs): void {
-    void this.panel.webview.postMessage(HostToPairs.parse(m));
+    this.postState(this.payload);
   }
 
   /** Runs a query live against the index: where does the ground-truth page rank? */
@@ -194,38 +186,22 @@ export class PairEditorPanel implements vscode.Disposable {
     return true;
   }
 
-  private async receive(raw: unknown): Promise<void> {
-    const parsed = PairsToHost.safeParse(raw);
-    if (!parsed.success) {
-      this.deps.log.warn(`pair editor: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const msg = parsed.data;
-    try {
-      switch (msg.type) {
-        case 'ready':
-          this.ready = true;
-          if (this.payload) this.post(this.payload);
-          return;
-        case 'try':
-          this.post({ type: 'tried', requestId: msg.requestId, candidate: await this.tryQuery(msg.query) });
-          return;
-        case 'save':
-          await this.save(msg.chosen, msg.rejected);
-          return;
-        default: {
-          const never: never = msg;
-          void never;
-        }
-      }
-    } catch (err) {
-      this.post({ type: 'notice', message: (err as Error).message, level: 'error' });
-    }
+  protected override onReady(): void {
+    if (this.payload) this.post(this.payload);
   }
 
-  dispose(): void {
-    if (PairEditorPanel.current === this) PairEditorPanel.current = undefined;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
+  protected async onMessage(msg: Exclude<PairsToHost, { type: 'ready' }>): Promise<void> {
+    switch (msg.type) {
+      case 'try':
+        this.post({ type: 'tried', requestId: msg.requestId, candidate: await this.tryQuery(msg.query) });
+        return;
+      case 'save':
+        await this.save(msg.chosen, msg.rejected);
+        return;
+      default: {
+        const never: never = msg;
+        void never;
+      }
+    }
   }
 }

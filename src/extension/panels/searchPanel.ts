@@ -2,17 +2,28 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { HostToWebview, WebviewToHost } from '../../protocol/searchPanel';
 import type { SearchService } from '../searchService';
-import { webviewHtml } from './webviewHtml';
+import { createPanel, PanelRegistry, type PanelSpec, WebviewPanelHost } from './host';
 
 const THUMB_PIXELS = 120_000;
 const LARGE_PIXELS = 1_500_000;
 
+const SPEC: PanelSpec<WebviewToHost, HostToWebview> = {
+  viewType: 'drag.searchCorpus',
+  bundle: 'search',
+  title: 'DRAG: Search Corpus',
+  incoming: WebviewToHost,
+  outgoing: HostToWebview,
+  notice: (message) => ({ type: 'error', requestId: null, message }),
+};
+
 /** "DRAG: Search Corpus": a playground over the workspace's BM25 index. One panel, reused. */
-export class SearchPanel implements vscode.Disposable {
-  static current: SearchPanel | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
-  private ready = false;
+export class SearchPanel extends WebviewPanelHost<WebviewToHost, HostToWebview> {
+  static readonly open = new PanelRegistry<SearchPanel>();
   private lastQuery = '';
+
+  static get current(): SearchPanel | undefined {
+    return SearchPanel.open.get();
+  }
 
   static show(
     context: vscode.ExtensionContext,
@@ -20,82 +31,51 @@ export class SearchPanel implements vscode.Disposable {
     log: vscode.LogOutputChannel,
     initialQuery?: string,
   ): SearchPanel {
-    if (SearchPanel.current && SearchPanel.current.service === service) {
-      SearchPanel.current.panel.reveal();
+    const current = SearchPanel.current;
+    if (current && current.service === service) {
+      current.panel.reveal();
       if (initialQuery !== undefined)
-        SearchPanel.current.post({
-          type: 'init',
-          corpus: SearchPanel.current.corpusLabel(),
-          pages: 0,
-          topK: 10,
-          query: initialQuery,
-        });
-      return SearchPanel.current;
+        current.post({ type: 'init', corpus: current.corpusLabel(), pages: 0, topK: 10, query: initialQuery });
+      return current;
     }
-    SearchPanel.current?.dispose();
-    const panel = vscode.window.createWebviewPanel(
-      'drag.searchCorpus',
-      'DRAG: Search Corpus',
-      vscode.ViewColumn.Active,
-      {
-        enableScripts: true,
-        retainContextWhenHidden: false,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-          vscode.Uri.file(path.join(service.paths.cacheDir, 'pages')),
-        ],
-      },
-    );
-    SearchPanel.current = new SearchPanel(panel, context, service, log, initialQuery ?? '');
-    return SearchPanel.current;
+    current?.dispose();
+    const panel = createPanel(SPEC, vscode.ViewColumn.Active);
+    return SearchPanel.open.set(new SearchPanel(panel, context, service, log, initialQuery ?? ''));
+  }
+
+  /** Rendered page images live in the corpus cache. */
+  private static roots(service: SearchService): vscode.Uri[] {
+    return [vscode.Uri.file(path.join(service.paths.cacheDir, 'pages'))];
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
     readonly service: SearchService,
-    private readonly log: vscode.LogOutputChannel,
+    log: vscode.LogOutputChannel,
     initialQuery: string,
   ) {
+    super(panel, context, SPEC, log, SearchPanel.roots(service));
     this.lastQuery = initialQuery;
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
-    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'search', 'DRAG: Search Corpus');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
-    );
   }
 
   private corpusLabel(): string {
     return vscode.workspace.asRelativePath(this.service.paths.ocrFile);
   }
 
-  private post(message: HostToWebview): void {
-    // Validate our own messages too: a bug here should fail loudly, not render garbage.
-    void this.panel.webview.postMessage(HostToWebview.parse(message));
+  protected override async onReady(): Promise<void> {
+    this.post({ type: 'status', text: 'Loading the index…', busy: true });
+    try {
+      const { pages } = await this.service.start();
+      this.post({ type: 'init', corpus: this.corpusLabel(), pages, topK: 10, query: this.lastQuery });
+      this.post({ type: 'status', text: `${pages} pages indexed`, busy: false });
+    } catch (err) {
+      this.post({ type: 'error', requestId: null, message: (err as Error).message });
+    }
   }
 
-  private async receive(raw: unknown): Promise<void> {
-    const parsed = WebviewToHost.safeParse(raw);
-    if (!parsed.success) {
-      this.log.warn(`search panel: rejected message ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const msg = parsed.data;
+  protected async onMessage(msg: Exclude<WebviewToHost, { type: 'ready' }>): Promise<void> {
     switch (msg.type) {
-      case 'ready': {
-        this.ready = true;
-        this.post({ type: 'status', text: 'Loading the index…', busy: true });
-        try {
-          const { pages } = await this.service.start();
-          this.post({ type: 'init', corpus: this.corpusLabel(), pages, topK: 10, query: this.lastQuery });
-          this.post({ type: 'status', text: `${pages} pages indexed`, busy: false });
-        } catch (err) {
-          this.post({ type: 'error', requestId: null, message: (err as Error).message });
-        }
-        return;
-      }
       case 'search': {
         this.lastQuery = msg.query;
         try {
@@ -139,15 +119,5 @@ export class SearchPanel implements vscode.Disposable {
         void never;
       }
     }
-  }
-
-  isReady(): boolean {
-    return this.ready;
-  }
-
-  dispose(): void {
-    if (SearchPanel.current === this) SearchPanel.current = undefined;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
   }
 }

@@ -211,10 +211,7 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
       }
       case 'group': {
         const count = tracked ? this.positions(tracked, node.outcome).length : 0;
-        const item = new vscode.TreeItem(
-          OUTCOME_LABELS[node.outcome],
-          node.outcome === 'rank1' ? C.Collapsed : C.Collapsed,
-        );
+        const item = new vscode.TreeItem(OUTCOME_LABELS[node.outcome], C.Collapsed);
         item.description = String(count);
         item.iconPath = OUTCOME_ICONS[node.outcome];
         item.contextValue = `drag.outcomeGroup.${node.outcome}`;

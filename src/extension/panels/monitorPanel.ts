@@ -2,7 +2,16 @@ import * as vscode from 'vscode';
 import { cancelJob, fetchAdapter, FINAL_STATES } from '../../core/jobs/engine';
 import { monitorSnapshot } from '../../core/jobs/monitor';
 import { HostToMonitor, MonitorToHost } from '../../protocol/monitor';
-import { webviewHtml } from '../panels/webviewHtml';
+import { createPanel, PanelRegistry, type PanelSpec, WebviewPanelHost } from './host';
+
+const SPEC: PanelSpec<MonitorToHost, HostToMonitor> = {
+  viewType: 'drag.trainingMonitor',
+  bundle: 'monitor',
+  title: 'Training Monitor',
+  incoming: MonitorToHost,
+  outgoing: HostToMonitor,
+  notice: (message) => ({ type: 'notice', level: 'error', message }),
+};
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -13,10 +22,9 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
  * adapter. Polls every few seconds while the job runs and the panel is visible; all the remote
  * work is core's (src/core/jobs), the same as `drag jobs`.
  */
-export class TrainingMonitorPanel implements vscode.Disposable {
-  static readonly panels = new Map<string, TrainingMonitorPanel>();
-  private readonly disposables: vscode.Disposable[] = [];
-  private ready = false;
+export class TrainingMonitorPanel extends WebviewPanelHost<MonitorToHost, HostToMonitor> {
+  /** The open monitors, by job id. */
+  static readonly open = new PanelRegistry<TrainingMonitorPanel>();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   last: HostToMonitor | null = null;
@@ -29,46 +37,33 @@ export class TrainingMonitorPanel implements vscode.Disposable {
     onChange: () => void,
     intervalMs = 3000,
   ): TrainingMonitorPanel {
-    const existing = TrainingMonitorPanel.panels.get(id);
+    const existing = TrainingMonitorPanel.open.get(id);
     if (existing) {
       existing.panel.reveal();
       void existing.refresh();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(
-      'drag.trainingMonitor',
-      `Training: ${id}`,
-      vscode.ViewColumn.Active,
-      {
-        enableScripts: true,
-        retainContextWhenHidden: false,
-        localResourceRoots: [
-          vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview'),
-          vscode.Uri.joinPath(context.extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
-        ],
-      },
+    const panel = createPanel({ ...SPEC, title: `Training: ${id}` }, vscode.ViewColumn.Active);
+    return TrainingMonitorPanel.open.set(
+      new TrainingMonitorPanel(panel, context, log, workspace, id, onChange, intervalMs),
+      id,
     );
-    const p = new TrainingMonitorPanel(panel, context, log, workspace, id, onChange, intervalMs);
-    TrainingMonitorPanel.panels.set(id, p);
-    return p;
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     context: vscode.ExtensionContext,
-    private readonly log: vscode.LogOutputChannel,
+    log: vscode.LogOutputChannel,
     private readonly workspace: string,
     readonly id: string,
     private readonly onChange: () => void,
     private readonly intervalMs: number,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'drag.svg');
-    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, 'monitor', 'Training Monitor');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((m) => void this.receive(m)),
-      panel.onDidChangeViewState(() => this.schedule()),
-    );
+    super(panel, context, SPEC, log);
+    this.disposables.push(panel.onDidChangeViewState(() => this.schedule()));
+    this.onDidDispose(() => {
+      if (this.timer) clearInterval(this.timer);
+    });
   }
 
   private schedule(): void {
@@ -124,30 +119,24 @@ export class TrainingMonitorPanel implements vscode.Disposable {
       };
       const changed = this.last?.type !== 'snapshot' || this.last.job.state !== s.state;
       this.last = message;
-      if (this.ready) this.post(message);
+      this.postState(message);
       if (changed) this.onChange();
     } catch (err) {
       this.log.warn(`monitor ${this.id}: ${(err as Error).message}`);
-      if (this.ready) this.post({ type: 'notice', level: 'error', message: (err as Error).message });
+      this.postState({ type: 'notice', level: 'error', message: (err as Error).message });
     } finally {
       this.busy = false;
       this.schedule();
     }
   }
 
-  private post(m: HostToMonitor): void {
-    void this.panel.webview.postMessage(HostToMonitor.parse(m));
+  protected override async onReady(): Promise<void> {
+    if (this.last) this.post(this.last);
+    await this.refresh();
   }
 
-  private async receive(raw: unknown): Promise<void> {
-    const parsed = MonitorToHost.safeParse(raw);
-    if (!parsed.success) return;
-    const m = parsed.data;
-    if (m.type === 'ready') {
-      this.ready = true;
-      if (this.last) this.post(this.last);
-      await this.refresh();
-    } else if (m.type === 'refresh') await this.refresh();
+  protected async onMessage(m: Exclude<MonitorToHost, { type: 'ready' }>): Promise<void> {
+    if (m.type === 'refresh') await this.refresh();
     else if (m.type === 'cancel') await this.cancel();
     else if (m.type === 'fetchAdapter') await this.fetch();
     else if (m.type === 'evaluate') await vscode.commands.executeCommand('drag.evaluateAdapter', this.id);
@@ -187,12 +176,5 @@ export class TrainingMonitorPanel implements vscode.Disposable {
       this.post({ type: 'notice', level: 'error', message: (err as Error).message });
       return null;
     }
-  }
-
-  dispose(): void {
-    if (this.timer) clearInterval(this.timer);
-    TrainingMonitorPanel.panels.delete(this.id);
-    this.panel.dispose();
-    for (const d of this.disposables) d.dispose();
   }
 }
