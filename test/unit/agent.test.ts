@@ -1,13 +1,15 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { type AgentEnvironment, runAgent } from '../../src/core/agent/agent';
+import { type AgentEnvironment, runAgent, TRUNCATED_ERROR } from '../../src/core/agent/agent';
 import { CancelledError, OpenAIChatClient, retryAfterMs } from '../../src/core/agent/client';
+import { isFinal } from '../../src/core/agent/collect';
 import { checkEndpoint } from '../../src/core/agent/health';
-import { resolveSampling, SAMPLING_PRESETS } from '../../src/core/agent/sampling';
+import { resolveSampling, SAMPLING_PRESETS, THINKING_MAX_TOKENS } from '../../src/core/agent/sampling';
+import { MAX_ITERATIONS_ERROR } from '../../src/core/trajectories/summary';
 import { FINAL_STEP_MESSAGE, SYSTEM_PROMPT } from '../../src/core/agent/prompts';
 import { WhooshCompatibleEngine } from '../../src/core/search/engine';
 import { buildIndex } from '../../src/core/search/index';
-import { answerCall, FakeOpenAI, searchCall } from '../helpers/fakeOpenAI';
+import { answerCall, FakeOpenAI, pngHeader, searchCall } from '../helpers/fakeOpenAI';
 import { FIXTURES } from './helpers';
 
 const OCR = path.join(FIXTURES, 'workspace', 'corpus', 'ocr_output.jsonl');
@@ -33,7 +35,7 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
       search: (q, k) => engine.search(q, k),
       pageImage: async (file, page) => {
         images.push(`${file}:${page}`);
-        return `data:image/jpeg;base64,${Buffer.from(`${file}#${page}`).toString('base64')}`;
+        return `data:image/png;base64,${pngHeader(560, 560 + page).toString('base64')}`;
       },
     };
   });
@@ -94,26 +96,73 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     };
     assert.equal(user.content[0].text, 'Here are the matching pages:\n');
     assert.equal(user.content.filter((p) => p.type === 'image_url').length, expectedHits.length);
-    assert.match(user.content.find((p) => p.type === 'image_url')!.image_url!.url, /^data:image\/jpeg;base64,/);
+    assert.match(user.content.find((p) => p.type === 'image_url')!.image_url!.url, /^data:image\/png;base64,/);
     assert.equal((search as { usage?: unknown }).usage !== undefined, true);
   });
 
-  it('records malformed tool-call arguments as a failed step and tells the model', async () => {
+  it('sends malformed tool-call arguments back as valid JSON, tells the model, and the next request passes', async () => {
     server = new FakeOpenAI((_b, n) =>
       n === 0
         ? { reply: { tool_calls: [{ name: 'search_documents', arguments: '{"query": "prop' }] } }
         : answerCall(['x']),
     );
     const record = await runAgent(client([await server.start()]), env, QUESTION, options);
-    const bad = record.iterations[0] as { action: string; query: unknown; error?: string };
+    const bad = record.iterations[0] as { action: string; query: unknown; error?: string; raw_arguments?: string };
     assert.equal(bad.action, 'search');
     assert.equal(bad.query, null);
     assert.match(bad.error ?? '', /invalid search_documents arguments/);
-    const tool = server.requests[1].messages.find((m) => m.role === 'tool') as { content: string };
-    assert.match(tool.content, /^Error: Invalid search query format/);
+    assert.equal(bad.raw_arguments, '{"query": "prop', 'what the model wrote is kept in the record');
+    // vLLM json.loads every tool call in the history: the strict server accepted the next request.
+    assert.deepEqual(server.refused, []);
+    assert.equal(record.error, null);
+    assert.deepEqual(record.final_answer, ['x']);
+    const history = server.requests[1].messages;
+    const assistant = history.find((m) => m.role === 'assistant')!;
+    assert.equal(assistant.tool_calls![0].function.arguments, '{}');
+    const tool = history.find((m) => m.role === 'tool') as { content: string };
+    assert.match(tool.content, /^Error: your search_documents arguments were not valid JSON \(.+\)/);
     // No orphan tool message: the assistant's tool call precedes it.
-    const roles = server.requests[1].messages.map((m) => m.role);
-    assert.deepEqual(roles.slice(-2), ['assistant', 'tool']);
+    assert.deepEqual(history.map((m) => m.role).slice(-2), ['assistant', 'tool']);
+    // A call that is valid JSON but lacks the query still gets the format hint.
+    server.script = (_b, n) =>
+      n === 2 ? { reply: { tool_calls: [{ name: 'search_documents', arguments: '{"q": 1}' }] } } : answerCall(['y']);
+    await runAgent(client([server.url]), env, QUESTION, options);
+    const told = server.requests[3].messages.find((m) => m.role === 'tool') as { content: string };
+    assert.match(told.content, /^Error: Invalid search query format/);
+  });
+
+  it('keeps finish_reason from the server', async () => {
+    server = new FakeOpenAI((_b, n) =>
+      n === 0 ? searchCall('cash') : { reply: { content: n === 1 ? 'Answer: 8,700' : 'word '.repeat(400) } },
+    );
+    const c = client([await server.start()]);
+    const ask = (max_tokens: number) =>
+      c.complete({ model: 'test-model', messages: [{ role: 'user', content: 'q' }], max_tokens });
+    assert.equal((await ask(100)).finish_reason, 'tool_calls');
+    assert.equal((await ask(100)).finish_reason, 'stop');
+    const cut = await ask(50);
+    assert.equal(cut.finish_reason, 'length');
+    assert.equal(cut.usage?.completion_tokens, 50);
+  });
+
+  it('does not take a reply cut at max_tokens for an answer: an error that --resume retries', async () => {
+    server = new FakeOpenAI(() => ({
+      reply: { reasoning_content: 'Let me look at the balance sheet. '.repeat(40), content: 'Answer: 8,700' },
+    }));
+    const record = await runAgent(client([await server.start()]), env, QUESTION, {
+      ...options,
+      sampling: resolveSampling('default', { max_tokens: 64 }),
+    });
+    assert.equal(server.requests[0].max_tokens, 64);
+    assert.equal(record.final_answer, null, 'the partial reasoning is not recorded as the answer');
+    assert.equal(record.success, false);
+    assert.ok(record.error?.startsWith(TRUNCATED_ERROR), String(record.error));
+    assert.equal(record.error_kind, 'truncated');
+    assert.equal(isFinal(record), false, '--resume retries it');
+    const step = record.iterations[0] as { answer: unknown; finish_reason?: string; error?: string };
+    assert.equal(step.answer, null);
+    assert.equal(step.finish_reason, 'length');
+    assert.ok(step.error);
   });
 
   it("ends on a text reply with the answer read from the text (DRAG's evaluator)", async () => {
@@ -123,6 +172,15 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     assert.equal(record.iterations[0].action, 'text_response');
     assert.equal(record.answer_from_text, true);
     assert.equal(server.requests.length, 1);
+  });
+
+  it('reads a text answer after the reasoning when the reply has only the closing </think>', async () => {
+    server = new FakeOpenAI(() => ({
+      reply: { content: 'I need the answer for net PP&E in 2023.\n</think>\n\nAnswer: 8,700' },
+    }));
+    const record = await runAgent(client([await server.start()]), env, QUESTION, options);
+    assert.deepEqual(record.final_answer, ['8,700']);
+    assert.equal(record.iterations[0].reasoning, 'I need the answer for net PP&E in 2023.');
   });
 
   it('extracts thinking from <think> blocks and from reasoning_content', async () => {
@@ -156,6 +214,128 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     assert.equal(record.error, null);
     assert.equal((record.iterations[0] as { attempts?: number }).attempts, 4);
     assert.equal(record.iterations[0].query, 'balance sheet');
+  });
+
+  it("reports vLLM's own reason for a 400 in the error shape vLLM has used (top-level message)", async () => {
+    const message = 'Invalid value for "top_p": must be in (0, 1]';
+    server = new FakeOpenAI(() => ({
+      status: 400,
+      body: { object: 'error', message, type: 'BadRequestError', param: null, code: 400 },
+    }));
+    const record = await runAgent(client([await server.start()]), env, QUESTION, options);
+    assert.equal(record.error, `HTTP 400: 400 ${message}`);
+    assert.doesNotMatch(record.error ?? '', /no body/);
+  });
+
+  it('captions each image in the text next to it, "Image k: File …, Page N"', async () => {
+    server = new FakeOpenAI((_b, n) =>
+      n === 0 ? searchCall('property plant equipment') : n === 1 ? searchCall('net sales') : answerCall(['x']),
+    );
+    await runAgent(client([await server.start()]), env, QUESTION, options);
+    const parts = server.requests[2].messages
+      .filter((m) => m.role === 'user' && Array.isArray(m.content))
+      .flatMap((m) => m.content as Array<{ type: string; text?: string }>);
+    const images = parts.flatMap((p, i) => (p.type === 'image_url' ? [i] : []));
+    const hits = [...engine.search('property plant equipment', 3), ...engine.search('net sales', 3)];
+    assert.equal(images.length, hits.length);
+    assert.equal(hits.length, 5);
+    images.forEach((at, k) =>
+      assert.equal(parts[at - 1].text, `\nImage ${k + 1}: File ${hits[k].file}, Page ${hits[k].page_number}`),
+    );
+  });
+
+  it("reads the server's max_model_len from /v1/models", async () => {
+    server = new FakeOpenAI(() => answerCall(['x']), { maxModelLen: 20_000 });
+    const c = client([await server.start()]);
+    assert.equal(await c.maxModelLen('test-model'), 20_000);
+    assert.equal(await c.maxModelLen('another-model'), null);
+  });
+
+  it("fits every request under the server's context: older images become notes, max_tokens shrinks", async () => {
+    // 896×896-pixel pages: 1,026 tokens each; three per search; 8,192 tokens of context.
+    const big: AgentEnvironment = {
+      ...env,
+      pageImage: async () => `data:image/png;base64,${pngHeader(896, 896).toString('base64')}`,
+    };
+    const queries = ['net sales', 'property plant equipment', 'net sales', 'net sales'];
+    const pages = queries.reduce((n, q) => n + engine.search(q, 3).length, 0);
+    assert.equal(pages, 11);
+    server = new FakeOpenAI((_b, n) => (n < queries.length ? searchCall(queries[n]) : answerCall(['8,700'])), {
+      maxModelLen: 8192,
+    });
+    const c = client([await server.start()]);
+    const record = await runAgent(c, big, QUESTION, {
+      ...options,
+      maxIterations: 6,
+      maxModelLen: await c.maxModelLen('test-model'),
+    });
+    assert.deepEqual(
+      server.refused.map((r) => r.message),
+      [],
+    );
+    assert.equal(record.error, null);
+    assert.deepEqual(record.final_answer, ['8,700']);
+    const last = server.requests[server.requests.length - 1];
+    const parts = last.messages.flatMap((m) =>
+      Array.isArray(m.content) ? (m.content as Array<{ type: string; text?: string }>) : [],
+    );
+    const shown = parts.filter((p) => p.type === 'image_url').length;
+    assert.ok(shown >= 1 && shown < 6, `${shown} images in the last request`);
+    assert.equal(parts.filter((p) => /its image is no longer shown/.test(p.text ?? '')).length, pages - shown);
+    assert.ok(last.max_tokens! < 4096 && last.max_tokens! >= 2048, `max_tokens ${last.max_tokens}`);
+    // The newest pages keep their images: the last caption names the last search's last page.
+    const newest = engine.search(queries[3], 3)[2];
+    const captions = parts.filter((p) => /^\nImage \d+:/.test(p.text ?? ''));
+    assert.equal(
+      captions[captions.length - 1].text,
+      `\nImage ${shown}: File ${newest.file}, Page ${newest.page_number}`,
+    );
+  });
+
+  it('keeps only the newest --keep-images page images', async () => {
+    server = new FakeOpenAI((_b, n) =>
+      n === 0 ? searchCall('property plant equipment') : n === 1 ? searchCall('net sales') : answerCall(['x']),
+    );
+    await runAgent(client([await server.start()]), env, QUESTION, { ...options, keepImages: 2 });
+    const parts = server.requests[2].messages.flatMap((m) =>
+      Array.isArray(m.content) ? (m.content as Array<{ type: string; text?: string }>) : [],
+    );
+    assert.equal(parts.filter((p) => p.type === 'image_url').length, 2);
+    assert.equal(parts.filter((p) => /its image is no longer shown/.test(p.text ?? '')).length, 3);
+  });
+
+  it('retries a request refused for its length once, smaller, and it passes', async () => {
+    const big: AgentEnvironment = {
+      ...env,
+      pageImage: async () => `data:image/png;base64,${pngHeader(896, 896).toString('base64')}`,
+    };
+    server = new FakeOpenAI((_b, n) => (n === 0 ? searchCall('property plant equipment') : answerCall(['8,700'])), {
+      maxModelLen: 6000,
+    });
+    // The agent believes in a larger context than the server has (a stale --max-model-len).
+    const record = await runAgent(client([await server.start()]), big, QUESTION, { ...options, maxModelLen: 32_768 });
+    assert.equal(server.refused.length, 1);
+    assert.match(server.refused[0].message, /maximum context length is 6000 tokens/);
+    assert.equal(record.error, null);
+    assert.deepEqual(record.final_answer, ['8,700']);
+    assert.equal(record.context_retries, 1);
+    const retried = server.requests[server.requests.length - 1];
+    assert.ok(retried.max_tokens! < 4096);
+  });
+
+  it("ends with vLLM's context-length reason when even the smaller request does not fit; --resume retries it", async () => {
+    server = new FakeOpenAI(() => answerCall(['x']), { maxModelLen: 300, errorShape: 'top-level' });
+    const record = await runAgent(client([await server.start()]), env, QUESTION, options);
+    assert.equal(server.requests.length, 2, 'one retry, not more');
+    assert.match(record.error ?? '', /This model's maximum context length is 300 tokens/);
+    assert.equal(record.error_kind, 'context_length');
+    assert.equal(isFinal(record), false);
+  });
+
+  it('gives Thinking models a larger max_tokens by default, and an override wins', () => {
+    assert.equal(resolveSampling('default', {}, 'Qwen/Qwen3-VL-8B-Thinking').max_tokens, THINKING_MAX_TOKENS);
+    assert.equal(resolveSampling('default', { max_tokens: 8000 }, 'Qwen/Qwen3-VL-8B-Thinking').max_tokens, 8000);
+    assert.equal(resolveSampling('default', {}, 'Qwen/Qwen2.5-VL-7B-Instruct').max_tokens, 4096);
   });
 
   it('honours Retry-After on 429', async () => {
@@ -211,7 +391,9 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     const b = new FakeOpenAI(() => searchCall('cash flows'));
     const urls = [await a.start(), await b.start()];
     try {
-      await runAgent(client(urls), env, QUESTION, { ...options, maxIterations: 4 });
+      const record = await runAgent(client(urls), env, QUESTION, { ...options, maxIterations: 4 });
+      assert.equal(record.error, MAX_ITERATIONS_ERROR);
+      assert.equal(isFinal(record), true, 'running out of steps is final');
       assert.equal(a.requests.length, 2);
       assert.equal(b.requests.length, 2);
     } finally {
@@ -231,6 +413,15 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     );
     assert.equal(record.iterations[1].reasoning, 'cash');
     assert.equal(server.requests[0].tools, undefined);
+  });
+
+  it('reads tag-mode reasoning without an opening <think> (a Thinking template puts it in the prompt)', async () => {
+    server = new FakeOpenAI(() => ({
+      reply: { content: 'A query like <search>wrong</search> would miss.\n</think>\n\n<search>cash flows</search>' },
+    }));
+    const record = await runAgent(client([await server.start()]), env, QUESTION, { ...options, tagMode: true });
+    assert.equal(record.iterations[0].reasoning, 'A query like <search>wrong</search> would miss.');
+    assert.equal(record.iterations[0].query, 'cash flows', 'the query is read after the reasoning');
   });
 
   it('keeps the presets frozen and applies overrides to a copy', () => {

@@ -4,6 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from '../../src/cli/main';
 import { isFinal, runCollection } from '../../src/core/agent/collect';
+import { scoreTrajectoriesFile } from '../../src/core/eval/score';
+import { summarizeTrajectory } from '../../src/core/trajectories/summary';
 import { answerCall, type ChatBody, FakeOpenAI, searchCall } from '../helpers/fakeOpenAI';
 import { FIXTURES, ROOT, useTempDir } from './helpers';
 
@@ -93,6 +95,51 @@ describe('drag collect', function () {
     const finals = records(file).filter(isFinal);
     assert.equal(finals.length, 24);
     assert.equal(new Set(finals.map((r) => `${r.question_id}/${r.sample}`)).size, 24);
+  });
+
+  it('a reply cut at max_tokens is an error: counted, scored with no answer, retried by --resume', async () => {
+    const questions = path.join(tmp(), 'q.jsonl');
+    writeQuestions(questions, 4);
+    let cutting = true;
+    server = new FakeOpenAI(
+      (body) =>
+        cutting && String(body.messages[1].content).startsWith('Question 2 ')
+          ? { reply: { reasoning_content: 'Thinking about the segments. '.repeat(200), content: 'Answer: x' } }
+          : agentScript(body),
+      { models: ['m'], maxModelLen: 20_000 },
+    );
+    const url = await server.start();
+    const out = path.join(tmp(), 'cut');
+    const base = {
+      questions,
+      ocr: OCR,
+      outDir: out,
+      agent: 'openai' as const,
+      baseUrls: [url],
+      model: 'm',
+      concurrency: 2,
+      retry: { baseDelayMs: 5 },
+      samplingOverrides: { max_tokens: 256 },
+    };
+    const first = await runCollection(base);
+    assert.equal(first.errors, 1);
+    const file = path.join(out, 'trajectories.jsonl');
+    const cut = records(file).find((r) => r.question_id === 'q2') as unknown as Parameters<
+      typeof summarizeTrajectory
+    >[0] & { error_kind?: string };
+    assert.equal(cut.final_answer, null);
+    assert.equal(cut.error_kind, 'truncated');
+    assert.equal(summarizeTrajectory(cut).outcome, 'errored');
+    const scored = await scoreTrajectoriesFile(file);
+    assert.deepEqual(scored.records.find((r) => r.id === 'q2')!.answer, [], 'no answer flows into the metrics');
+    // The server's context was read from /v1/models and every request fitted under it.
+    const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+    assert.equal(run.config.max_model_len, 20_000);
+    assert.deepEqual(server.refused, []);
+    cutting = false;
+    const second = await runCollection({ ...base, resume: true });
+    assert.equal(second.total, 1, 'only the cut one is retried');
+    assert.equal(second.errors, 0);
   });
 
   it('runs the embedded keyword agent offline with real ranks', async () => {

@@ -14,6 +14,12 @@ const num = (v: string | undefined, name: string, integer = false): number | und
   return n;
 };
 
+const positive = (v: string | undefined, name: string): number | undefined => {
+  const n = num(v, name, true);
+  if (n !== undefined && n < 1) throw new UsageError(`${name} must be at least 1`);
+  return n;
+};
+
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 const OPTIONS = {
@@ -36,6 +42,9 @@ const OPTIONS = {
   temperature: { type: 'string' },
   'top-p': { type: 'string' },
   'repetition-penalty': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'max-model-len': { type: 'string' },
+  'keep-images': { type: 'string' },
   limit: { type: 'string' },
   'include-json': { type: 'string', multiple: true },
   'exclude-json': { type: 'string', multiple: true },
@@ -77,6 +86,8 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
     throw new UsageError('--agent writer needs --writer-model <model.json> (see drag writer train)');
   const concurrency = values.sequential ? 1 : num(str('concurrency'), '--concurrency', true)!;
   if (concurrency < 1) throw new UsageError('--concurrency must be >= 1');
+  const keepImages = num(str('keep-images'), '--keep-images', true);
+  if (keepImages !== undefined && keepImages < 0) throw new UsageError('--keep-images must be 0 or more');
   return {
     questions,
     ocr,
@@ -96,7 +107,10 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
       temperature: num(str('temperature'), '--temperature'),
       top_p: num(str('top-p'), '--top-p'),
       repetition_penalty: num(str('repetition-penalty'), '--repetition-penalty'),
+      max_tokens: positive(str('max-tokens'), '--max-tokens'),
     },
+    maxModelLen: positive(str('max-model-len'), '--max-model-len'),
+    keepImages,
     limit: num(str('limit'), '--limit', true),
     include: values['include-json'] as string[] | undefined,
     exclude: values['exclude-json'] as string[] | undefined,
@@ -137,13 +151,18 @@ export const collectCommand: CliCommand = {
   [--agent openai|keyword|writer] [--writer-model model.json] [--base-url URL ...] [--model M] [--api-key K | env DRAG_API_KEY]
   [--concurrency 8] [--timeout 120] [--max-iterations 5] [--top-k 3] [--samples 1]
   [--sampling-config ${Object.keys(SAMPLING_PRESETS).join('|')}] [--temperature T] [--top-p P] [--repetition-penalty R]
+  [--max-tokens N] [--max-model-len N] [--keep-images 6]
   [--limit N] [--include-json F] [--exclude-json F] [--resume] [--tag-mode] [--pdf-dir D] [--max-pixels N]
   [--retries 5] [--retry-base-ms 500] [--system-prompt-file F] [--json]
 
 Writes <run dir>/trajectories.jsonl (appended, fsynced, in completion order) and <run dir>/run.json.
 --agent keyword needs no model server (the default when no --base-url is given). Several
 --base-url values are used round-robin. --resume skips questions (and samples) that already have a
-final record and retries the errored ones. DRAG's --ocr-file and --output FILE work as aliases.
+final record and retries the errored ones (including replies cut at --max-tokens and requests
+longer than the server's context). --max-tokens defaults to the preset's 4096, 16384 for a
+Thinking model; each request is fitted under the server's max_model_len (read from /v1/models, or
+--max-model-len): the oldest page images go first (at most --keep-images stay), then max_tokens
+shrinks. DRAG's --ocr-file and --output FILE work as aliases.
 Progress goes to stderr; --json prints events on stdout.`,
   async run(argv, io, signal) {
     const { values } = parseArgs({ args: argv, options: OPTIONS });

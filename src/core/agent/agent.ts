@@ -1,10 +1,20 @@
 import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
 import { rankScore } from '../trajectories/rankScore';
+import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import type { Iteration, Trajectory } from '../schema/trajectory';
-import { type ChatClient, type ChatMessage, type ChatReply, type ContentPart, CancelledError } from './client';
+import { DEFAULT_KEEP_IMAGES, estimatePromptTokens, fitMaxTokens, minCompletionTokens } from './budget';
+import {
+  CancelledError,
+  type ChatClient,
+  ChatError,
+  type ChatMessage,
+  type ChatReply,
+  type ChatRequest,
+  type ContentPart,
+} from './client';
 import { FINAL_STEP_MESSAGE, SYSTEM_PROMPT, TAG_MODE_PROMPT, TOOLS } from './prompts';
 import type { Sampling } from './sampling';
-import { extractThinking } from './thinking';
+import { afterThinking, extractThinking } from './thinking';
 
 /** A search result as the agent logs it. */
 export interface AgentHit {
@@ -40,6 +50,13 @@ export interface AgentOptions {
   id?: string;
   /** Replaces the built-in system prompt (src/core/agent/prompts.ts). */
   systemPrompt?: string;
+  /**
+   * The server's context length (vLLM's `max_model_len`): requests are fitted under it (older images
+   * dropped, `max_tokens` sized). Null or absent: unknown, `max_tokens` is sent as configured.
+   */
+  maxModelLen?: number | null;
+  /** Page images kept in the conversation, the newest; older ones become a text note. Default {@link DEFAULT_KEEP_IMAGES}. */
+  keepImages?: number;
 }
 
 type IterationRecord = Iteration & {
@@ -49,6 +66,9 @@ type IterationRecord = Iteration & {
   images?: Array<{ file: string; page: number }>;
   error?: string;
   attempts?: number;
+  /** Tool-call arguments that were not valid JSON, as the model wrote them. */
+  raw_arguments?: string;
+  finish_reason?: string | null;
 };
 
 function parseJson(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
@@ -61,7 +81,10 @@ function parseJson(text: string): { ok: true; value: Record<string, unknown> } |
   }
 }
 
-/** DRAG's evaluator reading of an answer given as plain text (§7.1). */
+/**
+ * An answer given as plain text, read the way DRAG's evaluator reads it: a JSON object with "answer",
+ * an "Answer:" line, or the whole text.
+ */
 export function answerFromText(text: string): { answer: string[]; citations: unknown[] } {
   const m = /\{[\s\S]*"answer"[\s\S]*\}/.exec(text);
   if (m) {
@@ -78,12 +101,17 @@ export function answerFromText(text: string): { answer: string[]; citations: unk
   return { answer: text.trim() ? [text.trim()] : [], citations: [] };
 }
 
+/** The `error` of a run whose last reply was cut by `max_tokens`: it is not an answer, and `--resume` retries it. */
+export const TRUNCATED_ERROR = 'the reply was cut at max_tokens (finish_reason "length")';
+
 /**
- * One question through the agent loop (DRAG-SPEC §3.3, with the fixes of §9.11-13): the same
- * code collects trajectories and evaluates models. Every tool call of a reply is executed and
- * logged as its own iteration (`turn` is the model turn); bad arguments become a failed step and
- * a tool error the model sees; a text reply ends the run with the answer read from the text, as
- * DRAG's evaluator does; the last turn forces provide_answer.
+ * One question through the agent loop: the same code collects trajectories and evaluates models, with
+ * the original DRAG collector's loop and these fixes: every tool call of a reply is executed and logged
+ * as its own iteration (`turn` is the model turn); bad arguments become a failed step and a tool error
+ * the model sees; a text reply ends the run with the answer read from the text, as DRAG's evaluator
+ * does; the last turn forces provide_answer. A reply cut by `max_tokens` ends the run with
+ * {@link TRUNCATED_ERROR}, never as an answer; a request longer than the server's context is retried
+ * once, smaller, and otherwise ends the run with the server's reason (`error_kind` "context_length").
  */
 export async function runAgent(
   client: ChatClient,
@@ -92,7 +120,6 @@ export async function runAgent(
   options: AgentOptions,
   signal?: AbortSignal,
 ): Promise<Trajectory & Record<string, unknown>> {
-  const gt: Location[] = answerLocations(q.ground_truth?.answer_locations);
   const iterations: IterationRecord[] = [];
   const record: Trajectory & Record<string, unknown> = {
     id: options.id ?? `traj_${q.id}`,
@@ -122,17 +149,86 @@ export async function runAgent(
     sampling_preset: options.samplingName ?? null,
     agent_mode: options.tagMode ? 'tag' : 'tool',
   };
+  const run: AgentRun = {
+    client,
+    env,
+    q,
+    options,
+    gt: answerLocations(q.ground_truth?.answer_locations),
+    iterations,
+    record,
+    signal,
+  };
   const started = performance.now();
   try {
-    if (options.tagMode) await tagLoop(client, env, q, options, gt, iterations, record, signal);
-    else await toolLoop(client, env, q, options, gt, iterations, record, signal);
+    if (options.tagMode) await tagLoop(run);
+    else await toolLoop(run);
   } catch (err) {
     if (err instanceof CancelledError) throw err;
     record.error = (err as Error).message;
+    if (err instanceof ChatError && err.contextLength) record.error_kind = 'context_length';
   }
   record.elapsed_ms = Math.round(performance.now() - started);
   finish(record, iterations);
   return record;
+}
+
+/** Everything one run of the agent works with, passed to each loop and step. */
+interface AgentRun {
+  client: ChatClient;
+  env: AgentEnvironment;
+  q: AgentQuestion;
+  options: AgentOptions;
+  /** The question's ground-truth pages. */
+  gt: Location[];
+  iterations: IterationRecord[];
+  record: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
+/** A page shown to the model: its image with a caption beside it, or (once older than the newest K) a text note. */
+interface PagePart {
+  type: 'page';
+  file: string;
+  page: number;
+  url: string;
+}
+
+/** The conversation as the agent keeps it; {@link renderHistory} turns it into what is sent. */
+type HistoryMessage =
+  | Exclude<ChatMessage, { role: 'system' | 'user' }>
+  | { role: 'system' | 'user'; content: string | Array<ContentPart | PagePart> };
+
+/**
+ * The messages to send: the newest `keep` page images stay, each captioned "Image k: File …, Page N"
+ * in the text right before it (k counts the images in this request), so a chat template that moves
+ * all images to the front of the prompt (vLLM with Qwen2.5-VL's text-only tool template) still
+ * leaves each image named; older pages become a line of text.
+ */
+function renderHistory(history: readonly HistoryMessage[], keep: number): ChatMessage[] {
+  let pages = 0;
+  for (const m of history) if (Array.isArray(m.content)) for (const p of m.content) if (p.type === 'page') pages++;
+  let drop = Math.max(0, pages - keep);
+  let k = 0;
+  return history.map((m): ChatMessage => {
+    if (m.role === 'assistant' || m.role === 'tool' || !Array.isArray(m.content)) return m as ChatMessage;
+    const parts: ContentPart[] = [];
+    for (const p of m.content) {
+      if (p.type !== 'page') parts.push(p);
+      else if (drop > 0) {
+        drop--;
+        parts.push({
+          type: 'text',
+          text: `\nFile: ${p.file}, Page: ${p.page} (its image is no longer shown, to save context)`,
+        });
+      } else {
+        k++;
+        parts.push({ type: 'text', text: `\nImage ${k}: File ${p.file}, Page ${p.page}` });
+        parts.push({ type: 'image_url', image_url: { url: p.url, detail: 'high' } });
+      }
+    }
+    return { role: m.role, content: parts };
+  });
 }
 
 function sampleParams(options: AgentOptions) {
@@ -146,57 +242,156 @@ function sampleParams(options: AgentOptions) {
   };
 }
 
-function searchStep(env: AgentEnvironment, query: string, options: AgentOptions, gt: Location[]) {
-  const results = env
-    .search(query, options.topK)
+/**
+ * One model turn, fitted to the server's context: when it is known, the oldest images are dropped
+ * until half the configured `max_tokens` fits beside the (over-)estimated prompt, and `max_tokens`
+ * is what is left. A refusal for length (the server counted more than the estimate) is retried once
+ * with half the images and the budget the refusal implies.
+ */
+async function ask(
+  run: AgentRun,
+  history: readonly HistoryMessage[],
+  fields: Pick<ChatRequest, 'tools' | 'tool_choice'>,
+  extra: ChatMessage[] = [],
+): Promise<ChatReply> {
+  const { options } = run;
+  let budget = options.sampling?.max_tokens ?? null;
+  let keep = options.keepImages ?? DEFAULT_KEEP_IMAGES;
+  let maxModelLen = options.maxModelLen ?? null;
+  // Tokens the server counted beyond the estimate, learnt from a refusal; the last fitted estimate.
+  let correction = 0;
+  let estimated = 0;
+  for (let attempt = 1; ; attempt++) {
+    const build = (): ChatRequest => ({
+      model: options.model,
+      messages: [...renderHistory(history, keep), ...extra],
+      ...fields,
+      ...sampleParams(options),
+      ...(budget !== null ? { max_tokens: budget } : {}),
+    });
+    let request = build();
+    if (maxModelLen !== null && budget !== null) {
+      let prompt = estimatePromptTokens(request) + correction;
+      while (keep > 0 && prompt + minCompletionTokens(budget) > maxModelLen) {
+        keep--;
+        request = build();
+        prompt = estimatePromptTokens(request) + correction;
+      }
+      request.max_tokens = fitMaxTokens(budget, prompt, maxModelLen);
+      estimated = prompt;
+    }
+    try {
+      const reply = await run.client.complete(request, run.signal);
+      if (attempt > 1) run.record.context_retries = ((run.record.context_retries as number | undefined) ?? 0) + 1;
+      return reply;
+    } catch (err) {
+      if (!(err instanceof ChatError) || !err.contextLength || attempt > 1) throw err;
+      // The server counted more than the estimate: charge the difference on the retry.
+      if (err.inputTokens !== null && estimated > 0) correction = Math.max(0, err.inputTokens - estimated);
+      maxModelLen = err.maxModelLen ?? maxModelLen;
+      keep = Math.floor(keep / 2);
+      if (budget !== null && (maxModelLen === null || err.inputTokens === null))
+        budget = Math.max(1, Math.floor(budget / 2));
+    }
+  }
+}
+
+/** The fields of a step that neither searched nor answered. */
+const EMPTY_STEP = {
+  query: null,
+  results: null,
+  gt_found: false,
+  gt_rank: null,
+  rank_score: null,
+  answer: null,
+  citations: null,
+};
+
+/** What every iteration of a model turn logs about the turn. */
+interface TurnMeta {
+  turn: number;
+  latency_ms: number;
+  usage: ChatReply['usage'];
+  attempts: number;
+  finish_reason: string | null;
+}
+
+const turnMeta = (turn: number, reply: ChatReply): TurnMeta => ({
+  turn,
+  latency_ms: Math.round(reply.latency_ms),
+  usage: reply.usage,
+  attempts: reply.attempts,
+  finish_reason: reply.finish_reason,
+});
+
+/** Ends the run on a reply cut by `max_tokens`: a failed step, and an error `--resume` retries. */
+function truncated(run: AgentRun, reply: ChatReply, reasoning: string | null, meta: TurnMeta): void {
+  const error = `${TRUNCATED_ERROR} after ${reply.usage?.completion_tokens ?? '?'} tokens; raise --max-tokens (and the server's --max-model-len) and --resume`;
+  run.iterations.push({
+    step: run.iterations.length + 1,
+    reasoning,
+    action: 'text_response',
+    ...EMPTY_STEP,
+    raw_response: reply.content ?? '',
+    error,
+    ...meta,
+  });
+  run.record.error = error;
+  run.record.error_kind = 'truncated';
+}
+
+function searchStep(run: AgentRun, query: string) {
+  const { topK } = run.options;
+  const results = run.env
+    .search(query, topK)
     .map((h, i) => ({ file: h.file, page_number: h.page_number, total_pages: h.total_pages, rank: i + 1 }));
-  const hit = gt.length ? results.find((r) => isGroundTruthPage(r, gt)) : undefined;
+  const hit = run.gt.length ? results.find((r) => isGroundTruthPage(r, run.gt)) : undefined;
   return {
     results,
     gt_found: !!hit,
     gt_rank: hit ? hit.rank : null,
-    rank_score: hit ? rankScore(hit.rank, options.topK) : null,
+    rank_score: hit ? rankScore(hit.rank, topK) : null,
   };
 }
 
-async function toolLoop(
-  client: ChatClient,
-  env: AgentEnvironment,
-  q: AgentQuestion,
-  options: AgentOptions,
-  gt: Location[],
-  iterations: IterationRecord[],
-  record: Record<string, unknown>,
-  signal?: AbortSignal,
-): Promise<void> {
-  const messages: ChatMessage[] = [
+/** Whether `text` parses as JSON at all (vLLM json.loads every tool call's arguments in the history). */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text || '{}');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function toolLoop(run: AgentRun): Promise<void> {
+  const { options, q, iterations, record, env } = run;
+  const history: HistoryMessage[] = [
     { role: 'system', content: options.systemPrompt ?? SYSTEM_PROMPT },
     { role: 'user', content: q.question },
   ];
   for (let turn = 1; turn <= options.maxIterations; turn++) {
     const final = turn === options.maxIterations;
-    const request = {
-      model: options.model,
-      messages: final ? [...messages, { role: 'user' as const, content: FINAL_STEP_MESSAGE }] : messages,
-      tools: TOOLS,
-      tool_choice: final ? { type: 'function' as const, function: { name: 'provide_answer' } } : ('auto' as const),
-      ...sampleParams(options),
-    };
-    const reply: ChatReply = await client.complete(request, signal);
+    const reply = await ask(
+      run,
+      history,
+      {
+        tools: TOOLS,
+        tool_choice: final ? { type: 'function', function: { name: 'provide_answer' } } : 'auto',
+      },
+      final ? [{ role: 'user', content: FINAL_STEP_MESSAGE }] : [],
+    );
     const reasoning = reply.reasoning_content?.trim() || extractThinking(reply.content);
-    const meta = { turn, latency_ms: Math.round(reply.latency_ms), usage: reply.usage, attempts: reply.attempts };
+    const meta = turnMeta(turn, reply);
+    if (reply.finish_reason === 'length') return truncated(run, reply, reasoning, meta);
     if (reply.tool_calls.length === 0) {
-      // DRAG's evaluator: a text reply ends the run; its answer is read from the text.
-      const parsed = answerFromText(reply.content ?? '');
+      // DRAG's evaluator: a text reply ends the run; its answer is read from the text after any reasoning.
+      const parsed = answerFromText(afterThinking(reply.content ?? ''));
       iterations.push({
         step: iterations.length + 1,
         reasoning,
         action: 'text_response',
-        query: null,
-        results: null,
-        gt_found: false,
-        gt_rank: null,
-        rank_score: null,
+        ...EMPTY_STEP,
         answer: parsed.answer,
         citations: parsed.citations as never,
         raw_response: reply.content ?? '',
@@ -207,37 +402,49 @@ async function toolLoop(
       record.answer_from_text = true;
       return;
     }
-    messages.push({ role: 'assistant', content: reply.content, tool_calls: reply.tool_calls });
-    const imageParts: ContentPart[] = [];
+    // Arguments that are not JSON go back as {}: the server parses every tool call in the history,
+    // and one bad string would fail every later request. The tool message tells the model.
+    history.push({
+      role: 'assistant',
+      content: reply.content,
+      tool_calls: reply.tool_calls.map((c) =>
+        isJson(c.function.arguments) ? c : { ...c, function: { ...c.function, arguments: '{}' } },
+      ),
+    });
+    const pages: Array<ContentPart | PagePart> = [];
     let answered = false;
     for (const call of reply.tool_calls) {
       const base = { step: iterations.length + 1, reasoning, raw_response: reply.content ?? '', ...meta };
       const args = parseJson(call.function.arguments);
+      const notJson = !isJson(call.function.arguments);
+      const rejected = (action: IterationRecord['action'], error: string, told: string) => {
+        iterations.push({
+          ...base,
+          action,
+          ...EMPTY_STEP,
+          error,
+          ...(notJson ? { raw_arguments: call.function.arguments } : {}),
+        });
+        const content = notJson
+          ? `Error: your ${call.function.name} arguments were not valid JSON (${args.ok ? '' : args.error}), so the call was not run. ${told}`
+          : `Error: ${told}`;
+        history.push({ role: 'tool', tool_call_id: call.id, content });
+      };
       if (call.function.name === 'search_documents') {
         const query =
           args.ok && typeof args.value.query === 'string' && args.value.query.trim() ? args.value.query : null;
         if (!query) {
           const why = args.ok ? 'missing "query" string' : args.error;
-          iterations.push({
-            ...base,
-            action: 'search',
-            query: null,
-            results: null,
-            gt_found: false,
-            gt_rank: null,
-            rank_score: null,
-            answer: null,
-            citations: null,
-            error: `invalid search_documents arguments: ${why}`,
-          });
-          messages.push({
-            role: 'tool',
-            tool_call_id: call.id,
-            content: `Error: Invalid search query format (${why}). Call search_documents with {"query": "..."}.`,
-          });
+          rejected(
+            'search',
+            `invalid search_documents arguments: ${why}`,
+            notJson
+              ? 'Call search_documents with {"query": "..."}.'
+              : `Invalid search query format (${why}). Call search_documents with {"query": "..."}.`,
+          );
           continue;
         }
-        const s = searchStep(env, query, options, gt);
+        const s = searchStep(run, query);
         const it: IterationRecord = {
           ...base,
           action: 'search',
@@ -248,131 +455,89 @@ async function toolLoop(
           images: [],
         };
         iterations.push(it);
-        messages.push({ role: 'tool', tool_call_id: call.id, content: `Found ${s.results.length} matching pages.` });
+        history.push({ role: 'tool', tool_call_id: call.id, content: `Found ${s.results.length} matching pages.` });
         if (s.results.length) {
-          imageParts.push({
+          pages.push({
             type: 'text',
-            text: imageParts.length ? `\nResults for "${query}":\n` : 'Here are the matching pages:\n',
+            text: pages.length ? `\nResults for "${query}":\n` : 'Here are the matching pages:\n',
           });
           for (const r of s.results) {
-            imageParts.push({ type: 'text', text: `\nFile: ${r.file}, Page: ${r.page_number}` });
             const url = env.pageImage ? await env.pageImage(r.file, r.page_number).catch(() => null) : null;
             if (url) {
-              imageParts.push({ type: 'image_url', image_url: { url, detail: 'high' } });
+              pages.push({ type: 'page', file: r.file, page: r.page_number, url });
               it.images!.push({ file: r.file, page: r.page_number });
-            }
+            } else pages.push({ type: 'text', text: `\nFile: ${r.file}, Page: ${r.page_number}` });
           }
         }
       } else if (call.function.name === 'provide_answer') {
         if (!args.ok || !Array.isArray(args.value.answer)) {
           const why = args.ok ? '"answer" must be a list of strings' : args.error;
-          iterations.push({
-            ...base,
-            action: 'answer',
-            query: null,
-            results: null,
-            gt_found: false,
-            gt_rank: null,
-            rank_score: null,
-            answer: null,
-            citations: null,
-            error: `invalid provide_answer arguments: ${why}`,
-          });
-          messages.push({
-            role: 'tool',
-            tool_call_id: call.id,
-            content: `Error: invalid provide_answer arguments (${why}).`,
-          });
+          rejected(
+            'answer',
+            `invalid provide_answer arguments: ${why}`,
+            notJson
+              ? 'Call provide_answer with {"answer": [...], "citations": [...]}.'
+              : `invalid provide_answer arguments (${why}).`,
+          );
           continue;
         }
         const answer = (args.value.answer as unknown[]).map(String);
         const citations = Array.isArray(args.value.citations) ? args.value.citations : [];
-        iterations.push({
-          ...base,
-          action: 'answer',
-          query: null,
-          results: null,
-          gt_found: false,
-          gt_rank: null,
-          rank_score: null,
-          answer,
-          citations: citations as never,
-        });
+        iterations.push({ ...base, action: 'answer', ...EMPTY_STEP, answer, citations: citations as never });
         record.final_answer = answer;
         record.final_citations = citations;
         record.success = true;
         answered = true;
       } else {
-        iterations.push({
-          ...base,
-          action: 'unknown',
-          query: null,
-          results: null,
-          gt_found: false,
-          gt_rank: null,
-          rank_score: null,
-          answer: null,
-          citations: null,
-          error: `unknown tool ${call.function.name}`,
-        });
-        messages.push({
-          role: 'tool',
-          tool_call_id: call.id,
-          content: `Error: unknown tool "${call.function.name}". Use search_documents or provide_answer.`,
-        });
+        rejected(
+          'unknown',
+          `unknown tool ${call.function.name}`,
+          `unknown tool "${call.function.name}". Use search_documents or provide_answer.`,
+        );
       }
     }
     if (answered) return;
-    if (imageParts.length) messages.push({ role: 'user', content: imageParts });
+    if (pages.length) history.push({ role: 'user', content: pages });
   }
-  record.error = 'Maximum iterations reached';
+  record.error = MAX_ITERATIONS_ERROR;
 }
 
-/** DRAG's tag mode (§7.5): <think> then <search>; ends at the first search that returns pages. */
-async function tagLoop(
-  client: ChatClient,
-  env: AgentEnvironment,
-  q: AgentQuestion,
-  options: AgentOptions,
-  gt: Location[],
-  iterations: IterationRecord[],
-  record: Record<string, unknown>,
-  signal?: AbortSignal,
-): Promise<void> {
+/**
+ * DRAG's tag mode: <think> then <search>; ends at the first search that returns pages. The opening
+ * <think> may be missing: a Thinking model's chat template puts it in the prompt (Qwen3-VL Thinking),
+ * so the reply starts inside the reasoning; the query is read after the reasoning.
+ */
+async function tagLoop(run: AgentRun): Promise<void> {
+  const { options, q, iterations, record } = run;
   const tagged = `<question>${q.question}</question>`;
-  const messages: ChatMessage[] = [
+  const history: HistoryMessage[] = [
     { role: 'system', content: TAG_MODE_PROMPT },
     { role: 'user', content: tagged },
   ];
   for (let turn = 1; turn <= options.maxIterations; turn++) {
-    const reply = await client.complete({ model: options.model, messages, ...sampleParams(options) }, signal);
+    const reply = await ask(run, history, {});
     const text = reply.content ?? '';
-    const think = /<think>([\s\S]*?)<\/think>/.exec(text)?.[1]?.trim() ?? reply.reasoning_content ?? null;
-    const query = /<search>([\s\S]*?)<\/search>/.exec(text)?.[1]?.trim() ?? null;
-    const meta = { turn, latency_ms: Math.round(reply.latency_ms), usage: reply.usage, attempts: reply.attempts };
-    messages.push({ role: 'assistant', content: text });
+    const think = extractThinking(text, { labels: false }) ?? reply.reasoning_content ?? null;
+    const query = /<search>([\s\S]*?)<\/search>/.exec(afterThinking(text))?.[1]?.trim() || null;
+    const meta = turnMeta(turn, reply);
+    if (reply.finish_reason === 'length') return truncated(run, reply, think, meta);
+    history.push({ role: 'assistant', content: text });
     if (!query) {
       iterations.push({
         step: iterations.length + 1,
         reasoning: think,
         action: 'text_response',
-        query: null,
-        results: null,
-        gt_found: false,
-        gt_rank: null,
-        rank_score: null,
-        answer: null,
-        citations: null,
+        ...EMPTY_STEP,
         raw_response: text,
         ...meta,
       });
-      messages.push({
+      history.push({
         role: 'user',
         content: `Please answer in the format <think>...</think><search>...</search>.\n${tagged}`,
       });
       continue;
     }
-    const s = searchStep(env, query, options, gt);
+    const s = searchStep(run, query);
     iterations.push({
       step: iterations.length + 1,
       reasoning: think,
@@ -385,12 +550,12 @@ async function tagLoop(
       ...meta,
     });
     if (s.results.length) return;
-    messages.push({ role: 'user', content: `The search "${query}" found no results. Try another query.\n${tagged}` });
+    history.push({ role: 'user', content: `The search "${query}" found no results. Try another query.\n${tagged}` });
   }
-  record.error = 'Maximum iterations reached';
+  record.error = MAX_ITERATIONS_ERROR;
 }
 
-/** Trajectory metrics (DRAG-SPEC §3.6). */
+/** Trajectory metrics as DRAG's collector computes them: searches, first and best ground-truth rank. */
 function finish(record: Record<string, unknown>, iterations: IterationRecord[]): void {
   record.total_iterations = iterations.length;
   record.total_searches = iterations.filter((i) => i.action === 'search').length;

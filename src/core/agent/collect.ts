@@ -10,6 +10,7 @@ import { toJsonLine, writeJsonAtomic } from '../io/write';
 import { openSearchEngine } from '../search/open';
 import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import { type AgentEnvironment, type AgentQuestion, runAgent } from './agent';
+import { DEFAULT_KEEP_IMAGES } from './budget';
 import { CancelledError, type ChatClient, OpenAIChatClient, type RetryPolicy } from './client';
 import { KeywordAgentClient } from './keyword';
 import { loadWriterModel } from './writer';
@@ -46,6 +47,10 @@ export interface CollectOptions {
   pdfDir?: string;
   cacheDir?: string;
   maxPixels?: number;
+  /** The server's context length when it does not say (vLLM reports it in /v1/models); it wins when given. */
+  maxModelLen?: number;
+  /** Page images kept in the conversation (the newest); default DEFAULT_KEEP_IMAGES. */
+  keepImages?: number;
   signal?: AbortSignal;
   onEvent?: (event: CollectEvent) => void;
   /** For tests: a client to use instead of building one. */
@@ -201,13 +206,13 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
   const engine = opened.engine;
   const systemPrompt = o.systemPromptFile ? await fsp.readFile(o.systemPromptFile, 'utf8') : undefined;
   const samplingName = o.samplingPreset ?? 'default';
-  const sampling = resolveSampling(samplingName, o.samplingOverrides);
   const model =
     o.agent === 'keyword'
       ? 'keyword-agent'
       : o.agent === 'writer'
         ? `query-writer:${path.basename(o.writerModel ?? 'model.json')}`
         : (o.model ?? 'Qwen/Qwen2.5-VL-3B-Instruct');
+  const sampling = resolveSampling(samplingName, o.samplingOverrides, model);
   const text = o.agent !== 'openai' ? await CorpusText.open(o.ocr) : null;
   let shared: ChatClient | undefined;
   const clientFor = (sample: number): ChatClient => {
@@ -229,6 +234,11 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
       retry: o.retry,
     }));
   };
+
+  // The context every request is fitted under: given, or as the server reports it (once per run).
+  const maxModelLen =
+    o.agent === 'openai' ? (o.maxModelLen ?? (await clientFor(0).maxModelLen?.(model, o.signal)) ?? null) : null;
+  const keepImages = o.keepImages ?? DEFAULT_KEEP_IMAGES;
 
   // Page images for a vision model: rendered once per (PDF hash, page, budget), sent as base64.
   let pool: PdfWorkerPool | null = null;
@@ -270,6 +280,8 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
     samples,
     sampling_preset: samplingName,
     sampling,
+    max_model_len: maxModelLen,
+    keep_images: keepImages,
     tag_mode: !!o.tagMode,
     limit: o.limit ?? null,
     resume: !!o.resume,
@@ -326,6 +338,8 @@ export async function runCollection(o: CollectOptions): Promise<CollectSummary> 
             sample,
             id: samples > 1 ? `traj_${q.id}_s${sample}` : `traj_${q.id}`,
             systemPrompt,
+            maxModelLen,
+            keepImages,
           },
           o.signal,
         );

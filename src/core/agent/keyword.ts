@@ -134,6 +134,7 @@ export class KeywordAgentClient implements ChatClient {
       content: `<think>${thought}</think>`,
       reasoning_content: null,
       tool_calls: [{ id, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
+      finish_reason: 'tool_calls',
       usage: null,
       latency_ms: performance.now() - started,
       attempts: 1,

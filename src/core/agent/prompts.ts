@@ -1,7 +1,8 @@
 /**
  * The agent's system prompt and tool schemas: one home, used by the agent (collection and
  * evaluation) and by the training-data exports, so a model is trained on the prompt it will be
- * run with (fixing DRAG-SPEC §9.11 and §9.21). Tool schemas are DRAG's (§3.1), unchanged.
+ * run with (the original DRAG's collector, evaluator and SFT data each used different prompts).
+ * Tool schemas are DRAG's, unchanged.
  */
 export const SYSTEM_PROMPT = `You are a document question-answering assistant. You answer questions about a collection of PDF documents.
 
@@ -52,9 +53,9 @@ export const ANSWER_TOOL = {
 
 export const TOOLS = [SEARCH_TOOL, ANSWER_TOOL] as const;
 
-/** Appended (not saved) on the last turn, when provide_answer is forced (DRAG-SPEC §3.3). */
+/** Appended (not saved) on the last turn, when provide_answer is forced, as DRAG's collector does. */
 export const FINAL_STEP_MESSAGE =
   'This is the last step: give your final answer now with provide_answer, citing the pages you found.';
 
-/** DRAG's tag mode (§7.5): no tools; the model writes <think> then <search>. */
+/** DRAG's tag mode (its evaluator's --tag-mode): no tools; the model writes <think> then <search>. */
 export const TAG_MODE_PROMPT = `You are a search assistant. For the question, first reason inside <think>...</think>, then write one search query inside <search>...</search>. The query may use keywords, "exact phrases" and upper-case AND, OR, NOT.`;

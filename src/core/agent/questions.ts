@@ -5,7 +5,7 @@ import { QuestionRecord } from '../schema/question';
 import type { AgentQuestion } from './agent';
 
 /**
- * A question set in DRAG's shapes (§1.2): JSONL, a JSON array, or {"items": [...]}; the id is
+ * A question set in DRAG's shapes: JSONL, a JSON array, or {"items": [...]}; the id is
  * `id` or `question_id`, else `unknown_{index}`; ground truth {answers, answer_locations,
  * category (or question_type)}.
  */
@@ -47,7 +47,7 @@ export async function loadQuestionSet(file: string): Promise<{ questions: AgentQ
   return { questions, errors };
 }
 
-/** Question ids from DRAG's include/exclude files (§1.3): {items:[{question_id}]} or [{question_id|id}]. */
+/** Question ids from DRAG's include/exclude files: {items:[{question_id}]} or [{question_id|id}]. */
 export async function loadIdList(file: string): Promise<Set<string>> {
   const value = JSON.parse(await fsp.readFile(file, 'utf8')) as unknown;
   const ids = new Set<string>();

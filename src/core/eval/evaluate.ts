@@ -4,7 +4,8 @@ import { scoreTrajectoriesFile, writeEvaluation } from './score';
 
 /**
  * `drag eval`: the agent core over a question set (the same loop and prompt as collection, with
- * explicit sampling, fixing DRAG-SPEC §9.11 and §9.13), then the metrics. The evaluation folder
+ * explicit sampling; DRAG's evaluator had its own loop and prompt and sent no sampling parameters),
+ * then the metrics. The evaluation folder
  * holds trajectories.jsonl (every query and rank kept), run.json, summary.json, per_question.jsonl.
  * Interrupted evaluations continue with `resume`.
  */

@@ -23,7 +23,10 @@ export const OUTCOME_LABELS: Record<Outcome, string> = {
   errored: 'Errored',
 };
 
-/** DRAG's collector sets this "error" when the loop simply ran out of steps (DRAG-SPEC §3.3). */
+/**
+ * The "error" of a run that simply ran out of steps, as DRAG's collector writes it: the agent sets it,
+ * and collection (resume) and this summary treat it as final, not as a failure.
+ */
 export const MAX_ITERATIONS_ERROR = 'Maximum iterations reached';
 
 /** What the Trajectories view needs of one record, kept in memory; the rest is read on demand. */
