@@ -18,6 +18,24 @@ export const RenderParams = z.strictObject({
   format: z.enum(['png', 'jpeg']).default('jpeg'),
 });
 
+const RankTargets = z.array(z.strictObject({ file: z.string(), page: z.number().int() })).max(50);
+export const RankOfParams = z.strictObject({
+  query: z.string().max(2000),
+  depth: z.number().int().min(1).max(1000),
+  targets: RankTargets,
+});
+/** Most queries one `ranksOf` request may carry: a page of the Failed Searches view, a few queries each. */
+export const RANKS_OF_MAX = 2000;
+/**
+ * Many `rankOf` in one round trip (the Failed Searches view asks for what it shows): one rank per
+ * item, in order, null where the target is deeper than `depth`.
+ */
+export const RanksOfParams = z.strictObject({
+  depth: RankOfParams.shape.depth,
+  items: z.array(z.strictObject({ query: RankOfParams.shape.query, targets: RankTargets })).max(RANKS_OF_MAX),
+});
+export type RanksOfParams = z.infer<typeof RanksOfParams>;
+
 export const ServeRequest = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('search'), params: SearchParams }),
   z.strictObject({ id: z.number().int(), method: z.literal('render'), params: RenderParams }),
@@ -31,15 +49,8 @@ export const ServeRequest = z.discriminatedUnion('method', [
       query: z.string().max(2000),
     }),
   }),
-  z.strictObject({
-    id: z.number().int(),
-    method: z.literal('rankOf'),
-    params: z.strictObject({
-      query: z.string().max(2000),
-      depth: z.number().int().min(1).max(1000),
-      targets: z.array(z.strictObject({ file: z.string(), page: z.number().int() })).max(50),
-    }),
-  }),
+  z.strictObject({ id: z.number().int(), method: z.literal('rankOf'), params: RankOfParams }),
+  z.strictObject({ id: z.number().int(), method: z.literal('ranksOf'), params: RanksOfParams }),
 ]);
 export type ServeRequest = z.infer<typeof ServeRequest>;
 
@@ -81,6 +92,7 @@ export const BoxesResult = z.strictObject({
 });
 /** Rank of the first target page within the top `depth` results (null when deeper), and the hit count. */
 export const RankOfResult = z.strictObject({ rank: z.number().int().nullable(), hits: z.number().int() });
+export const RanksOfResult = z.strictObject({ ranks: z.array(z.number().int().nullable()) });
 export const StatusResult = z.strictObject({
   pages: z.number().int(),
   terms: z.number().int(),
@@ -96,6 +108,10 @@ export const ServeReply = z.union([
     pages: z.number().int(),
     source: z.enum(['cache', 'built']),
     ms: z.number(),
+    /** Something the person should hear about once (the index cache was unreadable and was rebuilt). */
+    notice: z.string().optional(),
+    /** Content hash of the OCR file the index was built from (what rank caches are keyed by). */
+    corpusHash: z.string().optional(),
   }),
   z.strictObject({ event: z.literal('progress'), message: z.string() }),
   z.strictObject({ event: z.literal('fatal'), error: z.string() }),

@@ -70,4 +70,9 @@ if (exitCode === 0 && process.env.DRAG_SKIP_UI !== '1') {
   const { runUiTests } = await import('./ui.mjs');
   exitCode = await runUiTests(installRoot);
 }
+if (
+  process.env.DRAG_SKIP_UI !== '1' &&
+  (await (await import('./resilienceE2E.mjs')).runResilienceE2E(installRoot)).failed
+)
+  exitCode = 1;
 process.exit(exitCode);

@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PageImageCache } from '../../core/corpus/pageCache';
 import { PdfWorkerPool } from '../../core/corpus/pool';
 import { CorpusText } from '../../core/corpus/text';
-import { formatFieldPath } from '../../core/io/errors';
+import { formatFieldPath, formatLineError } from '../../core/io/errors';
 import { snippet } from '../../core/search/engine';
-import { openSearchEngine } from '../../core/search/open';
+import type { WhooshCompatibleEngine } from '../../core/search/engine';
+import { defaultCacheDir, openSearchEngine, type OpenedEngine } from '../../core/search/open';
 import { formatQuery, parseQuery } from '../../core/search/query';
 import { type ServeReply, ServeRequest } from '../../protocol/serve';
 import { type CliCommand, UsageError } from '../args';
@@ -31,17 +32,21 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
     const pdfDir = values['pdf-dir'] ?? path.join(path.dirname(ocr), 'pdfs');
     const send = (reply: ServeReply) => io.stdout(`${JSON.stringify(reply)}\n`);
     send({ event: 'progress', message: 'loading the search index' });
-    const opened = await openSearchEngine(ocr, {
-      cacheDir: values['cache-dir'] ? path.join(values['cache-dir']) : undefined,
-      signal,
-    });
+    const opened = await openOrExplain(ocr, values['cache-dir'], signal, (error) => send({ event: 'fatal', error }));
     // Page texts for snippets, read on demand by (file, page).
     const texts = await CorpusText.open(ocr);
     const cache = new PageImageCache(
       path.join(values['cache-dir'] ?? path.join(path.dirname(opened.cacheFile), '..'), 'pages'),
     );
     const pool = new PdfWorkerPool(1);
-    send({ event: 'ready', pages: opened.engine.docCount, source: opened.source, ms: Math.round(opened.ms) });
+    send({
+      event: 'ready',
+      pages: opened.engine.docCount,
+      source: opened.source,
+      ms: Math.round(opened.ms),
+      corpusHash: opened.engine.index.sourceHash,
+      ...(opened.notice ? { notice: opened.notice } : {}),
+    });
 
     const handle = async (raw: string): Promise<void> => {
       let id = -1;
@@ -98,11 +103,15 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
             return;
           }
           case 'rankOf': {
-            const hits = opened.engine.search(req.params.query, req.params.depth);
-            const i = hits.findIndex((h) =>
-              req.params.targets.some((t) => t.file === h.file && t.page === h.page_number),
-            );
-            send({ id: req.id, result: { rank: i < 0 ? null : i + 1, hits: hits.length } });
+            send({ id: req.id, result: rankOf(opened.engine, req.params.query, req.params.targets, req.params.depth) });
+            return;
+          }
+          case 'ranksOf': {
+            const { depth, items } = req.params;
+            send({
+              id: req.id,
+              result: { ranks: items.map((it) => rankOf(opened.engine, it.query, it.targets, depth).rank) },
+            });
             return;
           }
           case 'status':
@@ -141,3 +150,59 @@ and writes one JSON reply per line on stdout. Exits when stdin closes.`,
     return 0;
   },
 };
+
+/** Where the first of `targets` ranks for `query` within the top `depth` (null when deeper). */
+function rankOf(
+  engine: WhooshCompatibleEngine,
+  query: string,
+  targets: ReadonlyArray<{ file: string; page: number }>,
+  depth: number,
+): { rank: number | null; hits: number } {
+  const hits = engine.search(query, depth);
+  const i = hits.findIndex((h) => targets.some((t) => t.file === h.file && t.page === h.page_number));
+  return { rank: i < 0 ? null : i + 1, hits: hits.length };
+}
+
+/**
+ * Opens the index, or says in one `fatal` event why it cannot (no corpus, no readable page) before
+ * failing, so the extension can show the reason instead of restarting the process per request.
+ * A cache file that was there but could not be used (corrupt, old format) is rebuilt, with a notice.
+ */
+async function openOrExplain(
+  ocr: string,
+  cacheDirArg: string | undefined,
+  signal: AbortSignal,
+  fatal: (error: string) => void,
+): Promise<OpenedEngine & { notice?: string }> {
+  const fail = (error: string): never => {
+    fatal(error);
+    throw new Error(error);
+  };
+  if (!existsSync(ocr))
+    fail(`no corpus: ${ocr} does not exist (build it with DRAG: Build Corpus, or drag corpus build)`);
+  const cacheDir = cacheDirArg ?? defaultCacheDir(ocr);
+  // Index caches live in <cache>/search/; one that is there and still gets rebuilt was unreadable.
+  const searchCache = path.join(cacheDir, 'search');
+  const cachedBefore = new Set(
+    existsSync(searchCache) ? readdirSync(searchCache).map((f) => path.resolve(searchCache, f)) : [],
+  );
+  let opened: OpenedEngine;
+  try {
+    opened = await openSearchEngine(ocr, { cacheDir: cacheDirArg, signal });
+  } catch (err) {
+    return fail(`cannot open the corpus ${ocr}: ${(err as Error).message}`);
+  }
+  if (opened.engine.docCount === 0) {
+    const first = opened.errors[0];
+    fail(
+      `no readable page in ${ocr}` +
+        (first ? ` (${opened.errors.length} problems; first: ${formatLineError(first)})` : ''),
+    );
+  }
+  const notes: string[] = [];
+  if (opened.source === 'built' && cachedBefore.has(path.resolve(opened.cacheFile)))
+    notes.push(`the search index cache ${opened.cacheFile} could not be read; rebuilt it`);
+  if (opened.fallbackNote) notes.push(opened.fallbackNote);
+  if (opened.errors.length) notes.push(`${opened.errors.length} lines of ${ocr} could not be read and were skipped`);
+  return notes.length ? { ...opened, notice: notes.join('; ') } : opened;
+}

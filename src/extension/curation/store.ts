@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { fnv1a } from '../../core/util/random';
 import {
@@ -61,8 +62,23 @@ export class CurationStore implements vscode.Disposable {
     return this.state;
   }
 
+  /**
+   * Appends a decision. When the log cannot be written (read-only folder, full disk) the error says
+   * so in words and the person can decide again: nothing before it in the log is touched.
+   */
   async decide(d: NewDecision): Promise<Decision> {
-    const written = await appendDecision(this.file, d);
+    let written: Decision;
+    try {
+      written = await appendDecision(this.file, d);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = WRITE_ERRORS[e.code ?? ''] ?? e.message;
+      this.log.error(`could not append to ${this.file}: ${e.message}`);
+      throw new Error(
+        `could not save the decision to ${path.relative(this.workspace, this.file)}: ${why}. ` +
+          'Nothing already in the log was changed; decide again once it can be written.',
+      );
+    }
     await this.reload();
     return written;
   }
@@ -71,6 +87,15 @@ export class CurationStore implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** Why a write failed, in words, for the errors a person can fix. */
+const WRITE_ERRORS: Record<string, string> = {
+  EROFS: 'the folder is on a read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'the file or folder is not writable (immutable or not permitted)',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
+};
 
 /** What a replayed state depends on: the decisions, hashed, and their count. */
 function signatureOf(decisions: readonly Decision[]): string {
