@@ -111,6 +111,8 @@ function createWorkspaceViews(root: string, { api, context, log, views }: Comman
   const curation = new CurationStore(root, log);
   api.curation = curation;
   api.failedSearches = new FailedSearchesProvider(store, curation, api.searchService);
+  const failedView = vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches });
+  api.failedSearches.attachView(failedView);
   api.datasets = new DatasetsProvider(root);
   trajectories.setCuration((id) => curation.current().byTrajectory.get(id)?.status ?? null);
   context.subscriptions.push(
@@ -118,7 +120,7 @@ function createWorkspaceViews(root: string, { api, context, log, views }: Comman
     api.failedSearches,
     api.datasets,
     curation.onDidChange(() => trajectories.refresh()),
-    vscode.window.createTreeView('drag.failedSearches', { treeDataProvider: api.failedSearches }),
+    failedView,
     vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }),
   );
   api.evaluations = new EvaluationsProvider(root);

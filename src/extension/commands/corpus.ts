@@ -26,7 +26,12 @@ export function corpusCommands({ api, context, log }: CommandDeps): Commands {
     return SearchPanel.show(context, service, log, query);
   };
   return {
-    'drag.buildCorpus': () => buildCorpusCommand(context, log),
+    'drag.buildCorpus': async () => {
+      const result = await buildCorpusCommand(context, log);
+      // A search service waiting out its back-off on a missing corpus starts again now.
+      (await api.searchService()).restart();
+      return result;
+    },
     'drag.searchCorpus': (query?: unknown) => openSearch(typeof query === 'string' ? query : undefined),
     'drag.searchStepQuery': async (node?: TrajectoryNode) => {
       if (!node || node.kind !== 'step') return undefined;

@@ -90,7 +90,10 @@ export function curationCommands(deps: CommandDeps): Commands {
         void vscode.window.showInformationMessage(
           `DRAG: exported ${dataset}: ${done.accepted} accepted, ${done.pairs} pairs, ${done.edits} edited queries.`,
         );
-      else void vscode.window.showErrorMessage(`DRAG: export failed; see the DRAG Studio log.`);
+      else
+        void vscode.window.showErrorMessage(
+          `DRAG: export failed: ${result.stderrTail.at(-1) ?? 'see the DRAG Studio log'}`,
+        );
       return done;
     },
   };
