@@ -23,11 +23,13 @@ import { SearchService } from './searchService';
 import { TrajectoryStore } from './trajectories/store';
 import { TrajectoriesTreeProvider } from './trajectories/tree';
 import { workspaceRoot } from './workspace';
+import { registerCliOnPath } from './terminalPath';
 
 export type { DragStudioApi } from './api';
 
 export function activate(context: vscode.ExtensionContext): DragStudioApi {
   const log = vscode.window.createOutputChannel('DRAG Studio', { log: true });
+  context.subscriptions.push(registerCliOnPath(context, log));
   const store = new TrajectoryStore(log);
   const trajectories = new TrajectoriesTreeProvider(store);
   let service: Promise<SearchService> | null = null;
