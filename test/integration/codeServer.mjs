@@ -56,7 +56,10 @@ export function makeWorkspace(name = 'workspace') {
   };
 }
 
-/** Starts code-server on a free loopback port; resolves once it answers HTTP. */
+/**
+ * Starts code-server on a free loopback port; resolves once it answers HTTP. `options.trust`: workspace
+ * trust on (VS Code asks whether to trust the folder); `options.keybindings`: the user's keybindings.json.
+ */
 export async function startCodeServer(installRoot, workspace, env = {}, options = {}) {
   const port = await freePort();
   const state = mkdtempSync(path.join(tmpdir(), 'drag-cs-'));
@@ -69,13 +72,18 @@ export async function startCodeServer(installRoot, workspace, env = {}, options 
     'extensions.autoCheckUpdates': false,
     'extensions.autoUpdate': false,
     'workbench.enableExperiments': false,
-    'security.workspace.trust.enabled': false,
+    'security.workspace.trust.enabled': !!options.trust,
     'window.commandCenter': false,
     'chat.commandCenter.enabled': false,
     'workbench.colorTheme': 'Default Dark Modern',
   };
   mkdirSync(path.join(state, 'ud', 'User'), { recursive: true });
   (await import('node:fs')).writeFileSync(path.join(state, 'ud', 'User', 'settings.json'), JSON.stringify(settings));
+  if (options.keybindings)
+    (await import('node:fs')).writeFileSync(
+      path.join(state, 'ud', 'User', 'keybindings.json'),
+      JSON.stringify(options.keybindings),
+    );
   const entry = path.join(installRoot, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
   const logPath = path.join(state, 'code-server.log');
   const { openSync } = await import('node:fs');
@@ -94,7 +102,7 @@ export async function startCodeServer(installRoot, workspace, env = {}, options 
       options.extensionsDir ?? path.join(state, 'ext'),
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.trust ? [] : ['--disable-workspace-trust']),
       workspace,
     ],
     { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true },

@@ -69,6 +69,9 @@ try {
 if (exitCode === 0 && process.env.DRAG_SKIP_UI !== '1') {
   const { runUiTests } = await import('./ui.mjs');
   exitCode = await runUiTests(installRoot);
+  const trust = await (await import('./trustE2E.mjs')).runTrustE2E(installRoot);
+  console.log(`UI (Restricted Mode, trust on): ${trust.passed} passing, ${trust.failed} failing`);
+  if (trust.failed) exitCode = 1;
 }
 if (
   process.env.DRAG_SKIP_UI !== '1' &&

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { EvaluationEntry } from '../../core/eval/discover';
 import type { DragStudioApi } from '../api';
+import { gate } from '../trust';
 
 /** A command's handler: the arguments come from menus, keybindings, other commands or tests (untyped). */
 export type CommandHandler = (...args: never[]) => unknown;
@@ -18,14 +19,15 @@ export interface CommandDeps {
 }
 
 /**
- * Registers every area's commands. This loop is the one place every handler passes through: an
- * error becomes a notice with the log one click away, never an unhandled rejection. A check that
- * should guard many commands (a workspace-trust gate, say) belongs here too.
+ * Registers every area's commands. This loop is the one place every handler passes through: in
+ * Restricted Mode a command that needs trust starts nothing and says why (../trust.ts); an error
+ * becomes a notice with the log one click away, never an unhandled rejection.
  */
 export function registerCommands(areas: Commands[], log: vscode.LogOutputChannel): vscode.Disposable[] {
   const disposables: vscode.Disposable[] = [];
   for (const area of areas)
-    for (const [id, handler] of Object.entries(area))
+    for (const [id, ungated] of Object.entries(area)) {
+      const handler = gate(id, ungated);
       disposables.push(
         vscode.commands.registerCommand(id, async (...args: never[]) => {
           try {
@@ -39,6 +41,7 @@ export function registerCommands(areas: Commands[], log: vscode.LogOutputChannel
           }
         }),
       );
+    }
   return disposables;
 }
 

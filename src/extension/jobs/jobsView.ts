@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { FINAL_STATES, type JobRecord, jobStatus, listJobs } from '../../core/jobs/engine';
+import { isTrusted, onTrustGranted } from '../trust';
 
 /** 45 s, 12 min, 3 h 05 min. */
 export function formatElapsed(ms: number): string {
@@ -19,7 +20,9 @@ const ICONS: Record<string, [string, string?]> = {
 
 /**
  * The Jobs view: every jobs/<id>/job.json, newest first, with state, host and progress. Jobs that
- * are not finished are polled (one short ssh command each) while the view is visible.
+ * are not finished are polled (one short ssh command each) while the view is visible. In Restricted
+ * Mode it shows each job's last recorded state, marked as not refreshed, and polls nothing (a
+ * job.json can name any host); trusting the folder starts polling without a reload.
  */
 export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -27,7 +30,9 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
   private readonly watcher: vscode.FileSystemWatcher;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  private visible = false;
   private jobs: JobRecord[] = [];
+  private readonly trustGranted: vscode.Disposable;
 
   constructor(
     private readonly workspace: string,
@@ -37,11 +42,16 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'jobs/*/job.json'));
     for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete])
       e(() => this.changed.fire());
+    this.trustGranted = onTrustGranted(() => {
+      this.changed.fire();
+      this.setVisible(this.visible);
+    });
   }
 
-  /** Starts or stops polling (the extension ties this to the view's visibility). */
+  /** Starts or stops polling (the extension ties this to the view's visibility); never untrusted. */
   setVisible(visible: boolean): void {
-    if (visible && !this.timer) {
+    this.visible = visible;
+    if (visible && !this.timer && isTrusted()) {
       this.timer = setInterval(() => void this.poll(), this.intervalMs);
       void this.poll();
     } else if (!visible && this.timer) {
@@ -51,7 +61,7 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
   }
 
   async poll(): Promise<void> {
-    if (this.polling) return;
+    if (this.polling || !isTrusted()) return;
     this.polling = true;
     try {
       for (const j of this.jobs.length ? this.jobs : (await listJobs(this.workspace)).jobs) {
@@ -100,6 +110,12 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const cleaned = typeof j.meta?.remoteCleanedAt === 'string';
     if (cleaned) t.description += ' · remote files deleted';
+    if (!isTrusted() && !FINAL_STATES.has(state)) {
+      t.description += ' · not refreshed (Restricted Mode)';
+      t.tooltip.appendText(
+        '\nNot refreshed: this folder is in Restricted Mode; trust it to check the job on its host.',
+      );
+    }
     // drag.job.final.train.sft: a succeeded SFT job whose adapter is still on the host ("Continue with DPO…")
     const sft = j.meta?.kind === 'train' && j.meta?.task === 'sft' && state === 'succeeded' && !cleaned ? '.sft' : '';
     t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' && !cleaned ? '.train' : ''}${sft}${cleaned ? '.cleaned' : ''}`;
@@ -114,6 +130,7 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
 
   dispose(): void {
     if (this.timer) clearInterval(this.timer);
+    this.trustGranted.dispose();
     this.watcher.dispose();
     this.changed.dispose();
   }
