@@ -2,7 +2,8 @@
 # Starts the real services the remote-job tests use, all on this machine:
 #   - Debian's openssh-server on 127.0.0.1:${DRAG_TEST_SSH_PORT:-2222}, with a generated host key,
 #     a generated client key and a generated known_hosts (host keys are checked, not skipped);
-#   - a single-node SLURM (munged, slurmctld, slurmd) that works without cgroups (DESIGN.md).
+#   - a single-node SLURM (munged, slurmctld, slurmd) that works without cgroups
+#     (proctrack/linuxproc, task/none, no cgroup.conf).
 # Writes ${DRAG_TEST_SERVICES:-~/.cache/drag-studio/test-services}/env.json, which the tests read;
 # a test whose service is missing skips with a printed reason. Idempotent: running it again
 # restarts the daemons with the same keys. Needs root (sshd, slurmd) and the Debian packages

@@ -11,6 +11,7 @@ import { serveCommand } from './commands/serve';
 import { jobsCommand } from './commands/jobs';
 import { trainCommand } from './commands/train';
 import { evalAdapterCommand } from './commands/evalAdapter';
+import { hostsCommand } from './commands/hosts';
 import { writerCommand } from './commands/writer';
 import { validateCommand } from './commands/validate';
 
@@ -33,6 +34,7 @@ export const COMMANDS: readonly CliCommand[] = [
   jobsCommand,
   trainCommand,
   evalAdapterCommand,
+  hostsCommand,
   demoCommand,
 ];
 

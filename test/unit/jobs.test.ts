@@ -106,7 +106,7 @@ describe('jobs: shell quoting (one function for every remote command line)', () 
     assert.equal(shExports({ HF_HOME: "/data/hf cache's" }), `export HF_HOME='/data/hf cache'\\''s'\n`);
   });
   it('wraps a command so that it records pid, exit code and log', () => {
-    const w = wrapperScript('/r/job 1', ['echo', 'a b'], { X: '1' });
+    const w = wrapperScript('/r/job 1', ['echo', 'a b'], { env: { X: '1' } });
     assert.match(w, /cd '\/r\/job 1' \|\| exit 97/);
     assert.match(w, /export X=1\necho 'a b' >> job\.log 2>&1 < \/dev\/null/);
   });
@@ -116,7 +116,7 @@ describe('jobs: deciding the state', () => {
   it('asks whether the job still runs before reading its exit code (a job ending in between is not "lost")', () => {
     // Found by a CI run: a SLURM job that finished between the two reads was reported failed.
     const base = {
-      version: 1 as const,
+      version: 2 as const,
       id: 'j',
       name: 'j',
       host: 'h',
@@ -124,7 +124,8 @@ describe('jobs: deciding the state', () => {
       remoteDir: '/w/j',
       command: ['true'],
       uploads: [],
-      submittedAt: new Date().toISOString(),
+      submittedAt: '2026-11-26T03:15:00.000Z',
+      meta: { kind: 'command' as const },
     };
     for (const record of [base, { ...base, slurmJobId: '42' }]) {
       const script = statusScript(record);
@@ -135,33 +136,68 @@ describe('jobs: deciding the state', () => {
     }
   });
 
-  const rec = { id: 'j', submittedAt: new Date().toISOString() };
+  // Time is passed in: the verdicts below never depend on when or how slowly the suite runs.
+  const submitted = Date.parse('2026-11-26T03:15:00Z');
+  const soon = submitted + 5_000;
+  const rec = { id: 'j', submittedAt: new Date(submitted).toISOString() };
   const kv = (o: Record<string, string>) => new Map(Object.entries(o));
   it('exit codes: 0 succeeded, else failed; cancelled marker wins over a non-zero code', () => {
-    assert.equal(decideState(rec, kv({ exit_code: '0' })).state, 'succeeded');
-    assert.deepEqual(decideState(rec, kv({ exit_code: '3' })), { state: 'failed', exitCode: 3, reason: 'exit code 3' });
-    assert.equal(decideState(rec, kv({ exit_code: '143', cancelled: '1' })).state, 'cancelled');
+    assert.equal(decideState(rec, kv({ exit_code: '0' }), soon).state, 'succeeded');
+    assert.deepEqual(decideState(rec, kv({ exit_code: '3' }), soon), {
+      state: 'failed',
+      exitCode: 3,
+      reason: 'exit code 3',
+    });
+    assert.equal(decideState(rec, kv({ exit_code: '143', cancelled: '1' }), soon).state, 'cancelled');
   });
   it('ssh: alive is running, a dead process without exit code failed, no pid yet is queued only for a minute', () => {
-    assert.equal(decideState(rec, kv({ has_pid: '1', alive: '1' })).state, 'running');
-    assert.match(decideState(rec, kv({ has_pid: '1' })).reason!, /without an exit code/);
-    assert.equal(decideState(rec, kv({})).state, 'queued');
-    assert.equal(
-      decideState({ ...rec, submittedAt: new Date(Date.now() - 120_000).toISOString() }, kv({})).state,
-      'failed',
-    );
-    assert.equal(decideState(rec, kv({ missing: '1' })).state, 'failed');
+    assert.equal(decideState(rec, kv({ has_pid: '1', alive: '1' }), soon).state, 'running');
+    assert.match(decideState(rec, kv({ has_pid: '1' }), soon).reason!, /without an exit code/);
+    assert.equal(decideState(rec, kv({}), soon).state, 'queued');
+    assert.equal(decideState(rec, kv({}), submitted + 120_000).state, 'failed');
+    assert.equal(decideState(rec, kv({ missing: '1' }), soon).state, 'failed');
   });
   it("slurm: PENDING queued, RUNNING running, gone without exit code failed with SLURM's state", () => {
     const s = { ...rec, slurmJobId: '7' };
-    assert.equal(decideState(s, kv({ slurm_state: 'PENDING' })).state, 'queued');
-    assert.equal(decideState(s, kv({ slurm_state: 'RUNNING' })).state, 'running');
-    assert.deepEqual(decideState(s, kv({ slurm_state: '', slurm_final: 'TIMEOUT' })), {
+    assert.equal(decideState(s, kv({ slurm_state: 'PENDING' }), soon).state, 'queued');
+    assert.equal(decideState(s, kv({ slurm_state: 'RUNNING' }), soon).state, 'running');
+    assert.deepEqual(decideState(s, kv({ slurm_state: '', slurm_final: 'TIMEOUT' }), soon), {
       state: 'failed',
       exitCode: null,
       reason: 'SLURM: TIMEOUT',
     });
-    assert.equal(decideState(s, kv({ slurm_state: '', slurm_final: 'CANCELLED' })).state, 'cancelled');
+    assert.equal(decideState(s, kv({ slurm_state: '', slurm_final: 'CANCELLED' }), soon).state, 'cancelled');
+  });
+  it('a failed setup line or environment check reads in words, with the node', () => {
+    const report = JSON.stringify({
+      packages: { torch: null, transformers: '5.17.0', peft: null },
+      problems: ["missing packages: pip install 'torch>=2.4' 'peft>=0.17'"],
+      ok: false,
+    });
+    assert.deepEqual(
+      decideState(rec, kv({ exit_code: '3', check_node: 'n1', check_what: 'check', check_report: report }), soon),
+      {
+        state: 'failed',
+        exitCode: 3,
+        reason: 'environment check failed on node n1: torch is not importable; peft is not importable',
+      },
+    );
+    assert.equal(
+      decideState(
+        rec,
+        kv({ exit_code: '3', check_node: 'n2', check_what: 'setup line 1 failed: module load cuda' }),
+        soon,
+      ).reason,
+      'environment check failed on node n2: setup line 1 failed: module load cuda',
+    );
+    assert.match(
+      decideState(
+        rec,
+        kv({ exit_code: '3', check_node: 'n1', check_what: 'check', check_err: 'python3.12: command not found' }),
+        soon,
+      ).reason!,
+      /on node n1: the Python interpreter was not found/,
+    );
   });
 });
 
@@ -187,8 +223,9 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
 
   it('runs a command detached, reports progress from trainer_log.jsonl, keeps the log and the exit code', async () => {
     writeFileSync(path.join(ws, NASTY[0]!), 'uploaded content\n');
+    // The job blocks until the test creates "go" in its folder: it is certainly seen running first.
     const script =
-      'cat "$1"; printf "%s|" "$@"; echo; for i in 1 2 3; do echo "{\\"current_steps\\": $i, \\"total_steps\\": 3, \\"loss\\": 0.$i}" >> trainer_log.jsonl; sleep 0.4; done; exit 3';
+      'cat "$1"; printf "%s|" "$@"; echo; for i in 1 2 3; do echo "{\\"current_steps\\": $i, \\"total_steps\\": 3, \\"loss\\": 0.$i}" >> trainer_log.jsonl; done; while [ ! -e go ]; do sleep 0.1; done; exit 3';
     const job = await submitJob({
       workspace: ws,
       hostName: 'box',
@@ -198,9 +235,10 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     });
     assert.match(job.remoteDir, /remote work dir's\//);
     const running = await waitFor(ws, job.id, ['running']);
-    assert.equal(running.exit_code, null);
+    assert.equal(running.exitCode, null);
+    writeFileSync(path.join(job.remoteDir, 'go'), '');
     const done = await waitFor(ws, job.id, ['failed', 'succeeded']);
-    assert.deepEqual([done.state, done.exit_code], ['failed', 3]);
+    assert.deepEqual([done.state, done.exitCode], ['failed', 3]);
     assert.deepEqual(done.progress, { current_steps: 3, total_steps: 3, loss: 0.3 });
     const logs = await cli(['jobs', 'logs', job.id, '--workspace', ws]);
     assert.equal(logs.out, `uploaded content\n${NASTY.join('|')}|\n`);
@@ -208,7 +246,7 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     // a fresh CLI process reattaches from job.json alone
     const st = await cli(['jobs', 'status', job.id, '--json', '--workspace', ws]);
     assert.equal(st.code, 1);
-    assert.equal(JSON.parse(st.out).exit_code, 3);
+    assert.equal(JSON.parse(st.out).exitCode, 3);
   });
 
   it("logs --follow streams until the end and exits with the job's exit code", async () => {
@@ -328,7 +366,7 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.equal(r.code, 0, r.err);
     assert.equal(existsSync(running.remoteDir), false);
     assert.equal(existsSync(path.dirname(running.remoteDir)), true);
-    assert.ok(typeof (await readJob(ws, running.id)).meta?.remoteCleanedAt === 'string');
+    assert.ok(typeof (await readJob(ws, running.id)).meta.remoteCleanedAt === 'string');
   });
 
   it("shares one SSH connection between calls (ControlMaster), unless the user's config already does", async () => {
@@ -420,7 +458,7 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
       return;
     }
     assert.equal(r.code, 1);
-    assert.match(r.err, /is not ready for training: .*torch>=2\.4/);
+    assert.match(r.err, /is not ready for training: torch is not importable; transformers is not importable/);
     assert.equal(job.last?.state, 'failed');
     assert.match(job.last!.reason!, /^not started: /);
     assert.equal(existsSync(path.join(job.remoteDir, 'run.sh')), false);
@@ -440,7 +478,7 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
         host,
         name: 'sft',
         command: ['bash', '-c', makeAdapter ? 'mkdir -p out/final && echo {} > out/final/adapter_config.json' : 'true'],
-        meta: { kind: 'train', task: 'sft', model: 'Qwen/Qwen2.5-VL-3B-Instruct', adapter: 'out/final' },
+        meta: { kind: 'train', task: 'sft', dataset: 'datasets/curated', model: 'Qwen/Qwen2.5-VL-3B-Instruct' },
       });
       assert.equal((await waitFor(ws, job.id, ['succeeded', 'failed'])).state, 'succeeded');
       return job;
@@ -465,7 +503,8 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     const args = started.command.join(' ');
     assert.ok(args.includes(`--sft-adapter ${source.remoteDir}/out/final`), args);
     assert.ok(args.includes('--model Qwen/Qwen2.5-VL-3B-Instruct'), args);
-    assert.equal((await readJob(ws, started.id)).meta?.fromJob, source.id);
+    const startedMeta = (await readJob(ws, started.id)).meta;
+    assert.equal(startedMeta.kind === 'train' && startedMeta.fromJob, source.id);
 
     const wrongHost = await cli([
       'train',
@@ -510,7 +549,7 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     ]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, new RegExp(`--from-job ${empty.id}: no adapter at .*out/final`));
-    const failed = (await listJobs(ws)).jobs.find((j) => j.meta?.fromJob === empty.id)!;
+    const failed = (await listJobs(ws)).jobs.find((j) => j.meta.kind === 'train' && j.meta.fromJob === empty.id)!;
     assert.match(failed.last!.reason!, /^not started: /);
     assert.equal(existsSync(path.join(failed.remoteDir, 'run.sh')), false);
   });
@@ -543,8 +582,13 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
       hostName: 'box',
       host,
       name: 'sft-test',
-      command: ['bash', '-c', withAdapter ? 'mkdir -p out/final && echo {} > out/final/adapter_config.json' : 'true'],
-      meta: { kind: 'train', model: 'Qwen/Qwen2.5-VL-7B-Instruct', adapter: 'out/final' },
+      // Rank 40 is not one vLLM accepts: eval-adapter must round it up to 64.
+      command: [
+        'bash',
+        '-c',
+        withAdapter ? `mkdir -p out/final && echo '{"r": 40}' > out/final/adapter_config.json` : 'true',
+      ],
+      meta: { kind: 'train', task: 'sft', dataset: 'datasets/x', model: 'Qwen/Qwen2.5-VL-7B-Instruct' },
     });
     assert.equal((await waitFor(ws, job.id, ['succeeded', 'failed'])).state, 'succeeded');
     return job;
@@ -597,9 +641,12 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
     const nQuestions = readFileSync(questions, 'utf8').trim().split('\n').length;
     assert.equal(summary.total_questions, nQuestions);
     const { jobs } = await listJobs(ws);
-    const serve = jobs.find((j) => j.meta?.kind === 'serve')!;
+    const serve = jobs.find((j) => j.meta.kind === 'serve')!;
     assert.deepEqual(serve.command.slice(1, 3), ['serve', 'Qwen/Qwen2.5-VL-7B-Instruct']);
     assert.ok(serve.command.includes(`drag-${train.id}=${train.remoteDir}/out/final`));
+    // the adapter's rank 40, read from its adapter_config.json on the host, rounded up to one vLLM accepts
+    const words = serve.command.join(' ');
+    assert.ok(words.includes('--max-lora-rank 64') && words.includes('--max-model-len 32768'), words);
     // every chat request reached the LoRA module, through vLLM's server, and the server is gone
     const requests = readFileSync(path.join(serve.remoteDir, 'requests.jsonl'), 'utf8')
       .trim()
@@ -617,7 +664,7 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
       'base',
       'sft',
     ]);
-    assert.equal((await readJob(ws, train.id)).meta?.evaluation, path.join('evals', 'sft'));
+    assert.equal((await readJob(ws, train.id)).meta.evaluation, path.join('evals', 'sft'));
   });
 
   it('on a SLURM cluster behind SSH: vLLM on the compute node, forwarded through the login host', async function () {
@@ -647,14 +694,14 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
     assert.equal(r.code, 0, r.err);
     const node = spawnSync('hostname', ['-s'], { encoding: 'utf8' }).stdout.trim();
     assert.match(r.err, new RegExp(`-> drag-test:${node}:\\d+`));
-    const serve = (await listJobs(ws)).jobs.find((j) => j.meta?.kind === 'serve')!;
+    const serve = (await listJobs(ws)).jobs.find((j) => j.meta.kind === 'serve')!;
     assert.ok(serve.slurmJobId && serve.command.includes('0.0.0.0'));
     assert.equal((await jobStatus(ws, serve.id)).state, 'cancelled');
     assert.equal(JSON.parse(readFileSync(path.join(ws, 'evals', 'slurm', 'summary.json'), 'utf8')).total_questions, 2);
   });
 
-  it('says why when vLLM cannot start (no adapter), and leaves nothing running', async () => {
-    const train = await trainingJob(false);
+  it('says why when vLLM cannot start (adapter rank above --max-lora-rank), and leaves nothing running', async () => {
+    const train = await trainingJob(true);
     const r = await cli([
       'eval-adapter',
       train.id,
@@ -664,6 +711,10 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
       vllm,
       '--port',
       '29876',
+      // given after ours, this one wins (argparse): 32 is below the adapter's rank 40
+      '--vllm-arg',
+      '--max-lora-rank',
+      '32',
       '--',
       '--questions',
       'questions.jsonl',
@@ -673,7 +724,18 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
       path.join(ws, 'evals', 'x'),
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /vLLM stopped before it was ready \(exit code 1\): .*no adapter_config\.json/);
+    assert.match(
+      r.err,
+      /vLLM stopped before it was ready \(exit code 1\): .*LoRA rank 40 is greater than max_lora_rank 32/,
+    );
+    const serve = (await listJobs(ws)).jobs.find((j) => j.meta.kind === 'serve')!;
+    assert.deepEqual(processesWith(serve.remoteDir.split('/').pop()!), []);
+    // without an adapter nothing is started at all
+    const empty = await trainingJob(false);
+    const none = await cli(['eval-adapter', empty.id, '--workspace', ws, '--vllm', vllm, '--', '--out', 'evals/y']);
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no adapter at .*out\/final\/adapter_config\.json/);
+    assert.equal((await listJobs(ws)).jobs.filter((j) => j.meta.kind === 'serve').length, 1);
   });
 });
 
@@ -702,7 +764,7 @@ describe('jobs on SLURM (real single-node cluster)', function () {
     assert.match(job.slurmJobId!, /^\d+$/);
     const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
     assert.equal(done.state, 'succeeded', `${done.reason}`);
-    assert.equal(done.slurm_job_id, job.slurmJobId);
+    assert.equal(done.slurmJobId, job.slurmJobId);
     assert.deepEqual(done.progress, { current_steps: 1, total_steps: 1 });
     const logs = await cli(['jobs', 'logs', job.id, '--workspace', ws]);
     // the cluster's job id reached the job: it ran under SLURM, not beside it
@@ -712,7 +774,7 @@ describe('jobs on SLURM (real single-node cluster)', function () {
   it('propagates a non-zero exit code', async () => {
     const job = await submitJob({ workspace: ws, hostName: 'cluster', host, command: ['bash', '-c', 'exit 7'] });
     const done = await waitFor(ws, job.id, ['succeeded', 'failed']);
-    assert.deepEqual([done.state, done.exit_code], ['failed', 7]);
+    assert.deepEqual([done.state, done.exitCode], ['failed', 7]);
   });
 
   it('cancel scancels the job and its processes are gone', async () => {

@@ -8,14 +8,53 @@ import { type CliCommand, UsageError } from '../args';
 import { evalCommand } from './collect';
 import { workspaceOf } from './jobs';
 
+/**
+ * Takes every `--vllm-arg` out of the options: `--vllm-arg=--flag=value` and `--vllm-arg=--flag`
+ * as one word, `--vllm-arg --flag value` as two (the next word is the flag's value unless it starts
+ * with "-"), `--vllm-arg --flag` alone. Node's parser would refuse a value starting with "-".
+ */
+export function takeVllmArgs(argv: readonly string[]): { vllmArgs: string[]; rest: string[] } {
+  const vllmArgs: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--vllm-arg=')) {
+      vllmArgs.push(a.slice('--vllm-arg='.length));
+      continue;
+    }
+    if (a !== '--vllm-arg') {
+      rest.push(a);
+      continue;
+    }
+    const flag = argv[i + 1];
+    if (flag === undefined)
+      throw new UsageError('--vllm-arg needs a vLLM option, e.g. --vllm-arg --max-model-len 16384');
+    vllmArgs.push(flag);
+    i++;
+    const value = argv[i + 1];
+    if (flag.startsWith('--') && !flag.includes('=') && value !== undefined && !value.startsWith('-')) {
+      vllmArgs.push(value);
+      i++;
+    }
+  }
+  return { vllmArgs, rest };
+}
+
 export const evalAdapterCommand: CliCommand = {
   name: 'eval-adapter',
   summary: "serve a training job's LoRA adapter with vLLM on its host, evaluate it, compare with the base",
-  usage: `drag eval-adapter <train job id> [--base-model M] [--lora-name N] [--port 8001] [--vllm CMD] [--vllm-arg A ...]
-                  [--ready-timeout 900] [--compare-with <eval dir>] [--workspace DIR] -- <drag eval options>
+  usage: `drag eval-adapter <train job id> [--base-model M] [--lora-name N] [--port 8001] [--vllm CMD]
+                  [--vllm-arg --flag [value] ...] [--ready-timeout 900] [--compare-with <eval dir>] [--workspace DIR]
+                  -- <drag eval options>
 
-Starts "vllm serve <base> --enable-lora --lora-modules <name>=<job dir>/out/final" on the job's host
-as a job of its own, forwards its port over SSH (to the compute node on SLURM), waits until
+Reads the adapter's rank from its adapter_config.json on the host, then starts
+"vllm serve <base> --enable-lora --lora-modules <name>=<job dir>/out/final --max-lora-rank R
+--max-model-len 32768" on the job's host as a job of its own (R: the adapter's rank rounded up to one
+vLLM accepts: 1, 8, 16, 32, 64, 128, 256, 320, 512). An adapter with modules_to_save (--tune-mlp,
+--tune-vision), which vLLM cannot load as LoRA, is first merged into its base model on the host
+(out/merged, a job of its own) and the merged model is served under the same name. --vllm-arg passes
+one vLLM option: "--vllm-arg --max-model-len 16384" or "--vllm-arg=--max-model-len=16384" (a flag
+without a value just before the job id: write it as --vllm-arg=--flag). Then it forwards its port over SSH (to the compute node on SLURM), waits until
 /v1/models lists the adapter, runs drag eval against it with the options after "--" (--questions,
 --ocr, --out are required there; --base-url and --model are set), stops the server, and with
 --compare-with writes <out>/comparison.md and comparison.json against that evaluation.
@@ -24,8 +63,9 @@ Example: drag eval-adapter 20261126-0315-sft-curated-a1b2 --compare-with evals/b
   async run(argv, io, signal) {
     const dash = argv.indexOf('--');
     if (dash < 0) throw new UsageError('give drag eval options after "--" (--questions, --ocr, --out)');
+    const { vllmArgs, rest } = takeVllmArgs(argv.slice(0, dash));
     const { values, positionals } = parseArgs({
-      args: argv.slice(0, dash),
+      args: rest,
       allowPositionals: true,
       options: {
         workspace: { type: 'string' },
@@ -33,7 +73,6 @@ Example: drag eval-adapter 20261126-0315-sft-curated-a1b2 --compare-with evals/b
         'lora-name': { type: 'string' },
         port: { type: 'string' },
         vllm: { type: 'string' },
-        'vllm-arg': { type: 'string', multiple: true },
         'ready-timeout': { type: 'string', default: '900' },
         'compare-with': { type: 'string' },
       },
@@ -54,7 +93,7 @@ Example: drag eval-adapter 20261126-0315-sft-curated-a1b2 --compare-with evals/b
       loraName: values['lora-name'],
       port: values.port ? Number(values.port) : undefined,
       vllm: values.vllm,
-      vllmArgs: values['vllm-arg'],
+      vllmArgs,
       readyTimeoutMs: Number(values['ready-timeout']) * 1000,
       signal,
       onProgress: (m) => io.stderr(`${m}\n`),

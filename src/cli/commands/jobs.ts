@@ -56,7 +56,7 @@ function describe(s: JobStatus): string {
     p && typeof p.current_steps === 'number'
       ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}`
       : '';
-  return `${s.id}  ${s.state}${s.exit_code !== null ? ` (exit ${s.exit_code})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
+  return `${s.id}  ${s.state}${s.exitCode !== null ? ` (exit ${s.exitCode})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
 }
 
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
@@ -99,7 +99,8 @@ drag jobs ls [--refresh] [--json]
 drag jobs clean <id>            delete a finished job's folder on the host (the local record stays)
 
 Every subcommand takes --workspace DIR (default: the current directory), whose drag.config.json
-names the hosts: {"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}}
+names the hosts: {"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh",
+"setup": ["source ~/venvs/drag/bin/activate"]}}} (setup lines run in the job's shell before the command)
 launcher "ssh" starts the job detached (setsid + nohup), "slurm" submits it with sbatch, "local"
 runs it on this machine. The job runs in <workdir>/<job-id>/ (its cwd, where --upload copies go);
 its record is jobs/<job-id>/job.json, so any later process can reattach. Exit codes: status exits
@@ -154,7 +155,7 @@ export const jobsCommand: CliCommand = {
         });
         io.stdout(
           values.json
-            ? `${JSON.stringify({ id: record.id, host: record.host, remote_dir: record.remoteDir, slurm_job_id: record.slurmJobId ?? null })}\n`
+            ? `${JSON.stringify({ id: record.id, host: record.host, remoteDir: record.remoteDir, slurmJobId: record.slurmJobId ?? null })}\n`
             : `${record.id}\n`,
         );
         return 0;
@@ -168,7 +169,7 @@ export const jobsCommand: CliCommand = {
         const s = await followLog(workspace, needId(), io, signal, values.follow);
         if (!s) return 0;
         if (s.state === 'cancelled') return 130;
-        return s.exit_code ?? (s.state === 'failed' ? 1 : 0);
+        return s.exitCode ?? (s.state === 'failed' ? 1 : 0);
       }
       case 'cancel': {
         const s = await cancelJob(workspace, needId(), signal);

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { jobStatus, readJob, submitJob } from '../../core/jobs/engine';
-import { shQuote } from '../../core/jobs/quote';
-import { HostError, type Transport } from '../../core/jobs/transport';
-import { type CliCommand, UsageError } from '../args';
+import { jobStatus, readJob, rerunJob, type SubmitOptions, submitJob, TRAIN_ADAPTER_DIR } from '../../core/jobs/engine';
+import { envCheckReason, setupLines } from '../../core/jobs/hostCheck';
+import { shJoin, shQuote } from '../../core/jobs/quote';
+import { HostError, type HostConfig, type Transport } from '../../core/jobs/transport';
+import { ModelName } from '../../core/schema/config';
+import { type CliCommand, type CliIO, UsageError } from '../args';
 import { resolveHost, workspaceOf } from './jobs';
 
 /** The trainer folder shipped beside the CLI (repository checkout or installed extension). */
@@ -49,32 +51,78 @@ export function pickTrainFiles(
   );
 }
 
-/** Checks the host can train: Python >= 3.10 with torch, transformers, peft and a CUDA GPU. */
+/** The trainer's own environment check, as a command run in the job folder (where trainer/ is uploaded). */
+export function envCheckCommand(python: string): string[] {
+  return ['env', 'PYTHONPATH=trainer', python, '-m', 'drag_trainer', 'env', '--json'];
+}
+
+/**
+ * Checks the host can train, before submitting (SSH and local hosts): the host's setup lines, then
+ * the trainer's check (Python >= 3.10 with torch, transformers, peft and a CUDA GPU). SLURM hosts
+ * run the same check as the first step of the batch job instead, on the node that trains.
+ */
 export async function checkTrainingHost(
   transport: Transport,
   remoteDir: string,
   python: string,
+  setup: readonly string[] = [],
 ): Promise<Record<string, unknown>> {
   const res = await transport.run(
-    `cd ${shQuote(remoteDir)} && PYTHONPATH=trainer ${shQuote(python)} -m drag_trainer env --json\n`,
+    `cd ${shQuote(remoteDir)} || exit 97\n${setupLines(setup, (i, line) => `{ echo ${shQuote(`setup line ${i + 1} failed: ${line}`)} >&2; exit 96; }`)}${shJoin(envCheckCommand(python))}\n`,
   );
-  if (res.code === 127 || /command not found|No such file/.test(res.stderr))
+  if (res.code === 96)
     throw new HostError(
-      `${transport.label}: "${python}" is not installed there: set "python" for the host in drag.config.json`,
+      `${transport.label}: ${res.stderr.trim().split('\n').pop()} (fix "setup" for the host in drag.config.json)`,
     );
-  let report: { ok?: boolean; problems?: string[] };
+  const last = res.stdout.trim().split('\n').pop() ?? '';
+  let report: { ok?: boolean } | null = null;
   try {
-    report = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as typeof report;
+    report = JSON.parse(last) as { ok?: boolean };
   } catch {
+    report = null;
+  }
+  if (!report) {
+    if (res.code === 127 || /command not found|No such file/.test(res.stderr))
+      throw new HostError(
+        `${transport.label}: "${python}" is not installed there: set "python" or "setup" for the host in drag.config.json`,
+      );
     throw new HostError(
-      `${transport.label}: the trainer's environment check failed: ${res.stderr.trim() || res.stdout.trim()}`,
+      `${transport.label}: the trainer's environment check failed: ${envCheckReason(last, res.stderr)}`,
     );
   }
   if (!report.ok)
     throw new HostError(
-      `${transport.label} is not ready for training: ${(report.problems ?? []).join('; ')} (or pass --no-check)`,
+      `${transport.label} is not ready for training: ${envCheckReason(last, res.stderr)} (or pass --no-check)`,
     );
   return report as Record<string, unknown>;
+}
+
+/** The port torchrun's rendezvous listens on, on the first node (varied by job so that two jobs on a node do not collide). */
+const RDZV_PORT = '$((29500 + SLURM_JOB_ID % 1000))';
+
+/**
+ * How the trainer is started: `python -m drag_trainer`, torchrun for several GPUs, and on a SLURM
+ * host with `slurm.nodes` > 1, `srun` starting torchrun once per node with a c10d rendezvous on the
+ * allocation's first node (the job folder must be on a filesystem every node sees).
+ */
+export function trainLauncher(python: string, host: HostConfig, nproc: number): string[] {
+  const nodes = host.launcher === 'slurm' ? (host.slurm?.nodes ?? 1) : 1;
+  if (nodes > 1) {
+    const perNode = host.slurm?.gpus || nproc;
+    const torchrun = [
+      `exec ${shQuote(python)} -m torch.distributed.run`,
+      '--nnodes "$SLURM_NNODES"',
+      `--nproc_per_node ${perNode}`,
+      '--rdzv_id "$SLURM_JOB_ID"',
+      '--rdzv_backend c10d',
+      `--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):${RDZV_PORT}"`,
+      '-m drag_trainer "$@"',
+    ].join(' ');
+    return ['srun', '--ntasks-per-node=1', '--kill-on-bad-exit=1', 'bash', '-c', torchrun, 'drag-torchrun'];
+  }
+  return nproc > 1
+    ? [python, '-m', 'torch.distributed.run', `--nproc_per_node=${nproc}`, '-m', 'drag_trainer']
+    : [python, '-m', 'drag_trainer'];
 }
 
 /**
@@ -90,7 +138,7 @@ export async function sourceAdapter(
   const source = await readJob(workspace, id).catch(() => {
     throw new UsageError(`--from-job ${id}: no such job in ${path.join(workspace, 'jobs')}`);
   });
-  if (source.meta?.kind !== 'train') throw new UsageError(`--from-job ${id}: not a training job`);
+  if (source.meta.kind !== 'train') throw new UsageError(`--from-job ${id}: not a training job`);
   if (host && host !== source.host)
     throw new UsageError(
       `--from-job ${id} was trained on host "${source.host}", where its adapter is: train with --host ${source.host}`,
@@ -100,8 +148,77 @@ export async function sourceAdapter(
     throw new UsageError(
       `--from-job ${id} is ${status.state}: its adapter is complete only once the job has succeeded`,
     );
-  const adapter = `${source.remoteDir}/${typeof source.meta.adapter === 'string' ? source.meta.adapter : 'out/final'}`;
-  return { host: source.host, adapter, model: typeof source.meta.model === 'string' ? source.meta.model : undefined };
+  return { host: source.host, adapter: `${source.remoteDir}/${source.meta.adapter}`, model: source.meta.model };
+}
+
+const DEFAULT_MODEL = 'Qwen/Qwen3-VL-8B-Thinking';
+
+/**
+ * Where the environment check runs: over SSH (and here) before the job is submitted, so a host
+ * that cannot train never gets a job; on SLURM as the first step of the batch job, on the node that
+ * trains, because the login node that submits usually has no GPU and often no torch.
+ */
+function checks(
+  host: HostConfig,
+  python: string,
+  noCheck: boolean,
+  say: (m: string) => void,
+  before: (transport: Transport) => Promise<void>,
+): Pick<SubmitOptions, 'preflight' | 'check' | 'requeueOnTimeLimit'> {
+  if (host.launcher === 'slurm')
+    return {
+      preflight: before,
+      requeueOnTimeLimit: true,
+      ...(noCheck ? {} : { check: envCheckCommand(python) }),
+    };
+  return {
+    preflight: async (transport, remoteDir) => {
+      await before(transport);
+      if (noCheck) return;
+      say(`checking ${transport.label} for training (python -m drag_trainer env)`);
+      await checkTrainingHost(transport, remoteDir, python, host.setup ?? []);
+    },
+  };
+}
+
+/** `drag train --resume <job-id>`: a failed or cancelled training job again, in its folder, from its last checkpoint. */
+async function resumeTraining(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      resume: { type: 'string' },
+      workspace: { type: 'string' },
+      'no-check': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const id = values.resume;
+  if (!id) throw new UsageError('--resume needs the id of a failed or cancelled training job (drag jobs ls)');
+  const workspace = workspaceOf(values.workspace);
+  const old = await readJob(workspace, id);
+  if (old.meta.kind !== 'train') throw new UsageError(`--resume ${id}: not a training job`);
+  // The host as configured now (setup lines added since the failure count), else as recorded.
+  const host = await resolveHost(workspace, old.host).then(
+    (h) => h.host,
+    () => old.hostConfig,
+  );
+  const command = old.command.includes('--resume') ? old.command : [...old.command, '--resume', 'auto'];
+  const say = (m: string) => {
+    if (!values.json) io.stderr(`${m}\n`);
+  };
+  const record = await rerunJob(workspace, id, {
+    host,
+    command,
+    signal,
+    onProgress: say,
+    ...checks(host, host.python ?? 'python3', values['no-check'] ?? false, say, async () => undefined),
+  });
+  io.stdout(
+    values.json
+      ? `${JSON.stringify({ id: record.id, host: record.host, remoteDir: record.remoteDir, command })}\n`
+      : `${record.id}\n`,
+  );
+  return 0;
 }
 
 const PASS_THROUGH = [
@@ -122,6 +239,7 @@ const PASS_THROUGH = [
   'seed',
   'save-steps',
   'logging-steps',
+  'report-to',
 ] as const;
 
 export const trainCommand: CliCommand = {
@@ -132,15 +250,24 @@ export const trainCommand: CliCommand = {
                 [--model M] [--epochs E] [--max-steps S] [--batch-size B] [--grad-accum A] [--lr LR]
                 [--lora-r R] [--lora-alpha A] [--lora-dropout D] [--lora-targets T] [--max-length L]
                 [--mask-strategy none|assistant|search-only|search-think] [--weight-scheme none|rank-score|rank-sq|inv-effort|binary]
-                [--beta B] [--seed S] [--save-steps N] [--logging-steps N] [-- <more trainer options>]
+                [--beta B] [--seed S] [--save-steps N] [--logging-steps N] [--report-to R] [-- <more trainer options>]
+       drag train --resume <job id> [--no-check] [--json] [--workspace DIR]
 
-Uploads the dataset folder and trainer/ into the job folder, checks the host (python -m drag_trainer
-env: Python, torch, transformers, peft, CUDA; --no-check skips it), then runs
+Uploads the dataset folder and trainer/ into the job folder, checks the host after its "setup" lines
+(python -m drag_trainer env: Python, torch, transformers, peft, CUDA; --no-check skips it), then runs
   python -m drag_trainer <sft|dpo> --train-data <dataset>/trl_<task>_train.jsonl --output-dir out ...
-(torchrun --nproc_per_node N with --nproc N > 1). Progress: drag jobs status|logs <id>; the adapter
-ends in out/final/ on the host: drag jobs fetch <id> out/final jobs/<id>/adapter. With --from-job, DPO
-starts from that job's adapter on the same host (--host defaults to it, --model to its base model).`,
+(torchrun --nproc_per_node N with --nproc N > 1). SSH and local hosts are checked before the job is
+submitted; SLURM hosts as the first step of the batch job, on the node that trains (the login node
+needs no torch), and a failed check ends the job at once with its reason in drag jobs status. On
+SLURM, slurm.nodes > 1 runs srun torchrun on every node (slurm.gpus per node), and the job is
+submitted with --requeue --signal=B:USR1@120 and runs with --resume auto: at its time limit the
+trainer writes a checkpoint, and the requeued job continues from it. --resume <job id> reruns a
+failed or cancelled training job in its own folder with --resume auto (from its last checkpoint).
+Progress: drag jobs status|logs <id>; the adapter ends in out/final/ on the host: drag jobs fetch
+<id> out/final jobs/<id>/adapter. With --from-job, DPO starts from that job's adapter on the same
+host (--host defaults to it, --model to its base model).`,
   async run(argv, io, signal) {
+    if (argv[0] === '--resume' || argv[0]?.startsWith('--resume=')) return resumeTraining(argv, io, signal);
     const [task, ...rest] = argv;
     if (task !== 'sft' && task !== 'dpo') throw new UsageError('expected "drag train sft" or "drag train dpo"');
     const dash = rest.indexOf('--');
@@ -175,14 +302,14 @@ starts from that job's adapter on the same host (--host defaults to it, --model 
       : undefined;
     if (from && !values.model && from.model) values.model = from.model;
     const { name: hostName, host } = await resolveHost(workspace, values.host ?? from?.host);
+    const model = values.model ?? DEFAULT_MODEL;
+    const modelOk = ModelName.safeParse(model);
+    if (!modelOk.success) throw new UsageError(`--model ${JSON.stringify(model)}: ${modelOk.error.issues[0]?.message}`);
     const python = host.python ?? 'python3';
     const ds = path.basename(datasetDir);
-    const nproc = Number(values.nproc ?? '1');
+    const nproc = Number(values.nproc ?? (host.launcher === 'slurm' ? (host.slurm?.gpus ?? 1) || 1 : 1));
     if (!Number.isInteger(nproc) || nproc < 1) throw new UsageError('--nproc must be a positive integer');
-    const launcher =
-      nproc > 1
-        ? [python, '-m', 'torch.distributed.run', `--nproc_per_node=${nproc}`, '-m', 'drag_trainer']
-        : [python, '-m', 'drag_trainer'];
+    const slurm = host.launcher === 'slurm';
     const trainerArgs = [
       task,
       '--train-data',
@@ -192,9 +319,14 @@ starts from that job's adapter on the same host (--host defaults to it, --model 
       'out',
       ...PASS_THROUGH.flatMap((k) => (values[k] !== undefined ? [`--${k}`, String(values[k])] : [])),
       ...(from ? ['--sft-adapter', from.adapter] : []),
+      // A SLURM job is requeued at its time limit and runs this command again: it must pick up its checkpoint.
+      ...(slurm && !extra.includes('--resume') ? ['--resume', 'auto'] : []),
       ...extra,
     ];
-    const command = ['env', 'PYTHONPATH=trainer', ...launcher, ...trainerArgs];
+    const command = ['env', 'PYTHONPATH=trainer', ...trainLauncher(python, host, nproc), ...trainerArgs];
+    const say = (m: string) => {
+      if (!values.json) io.stderr(`${m}\n`);
+    };
     const record = await submitJob({
       workspace,
       hostName,
@@ -208,37 +340,27 @@ starts from that job's adapter on the same host (--host defaults to it, --model 
         kind: 'train',
         task,
         dataset: path.relative(workspace, datasetDir),
-        model: values.model ?? 'Qwen/Qwen3-VL-8B-Thinking',
-        adapter: 'out/final',
+        model,
+        adapter: TRAIN_ADAPTER_DIR,
         trainData: files.train,
         loraRank: Number(values['lora-r'] ?? 16),
         ...(from ? { fromJob: values['from-job'] } : {}),
       },
-      onProgress: (m) => {
-        if (!values.json) io.stderr(`${m}\n`);
-      },
-      preflight:
-        values['no-check'] && !from
-          ? undefined
-          : async (transport, remoteDir) => {
-              if (from) {
-                const found = await transport.run(
-                  `test -f ${shQuote(`${from.adapter}/adapter_config.json`)} && echo found\n`,
-                  { signal },
-                );
-                if (!found.stdout.includes('found'))
-                  throw new HostError(
-                    `--from-job ${values['from-job']}: no adapter at ${transport.label}:${from.adapter} (deleted with "drag jobs clean"?)`,
-                  );
-              }
-              if (values['no-check']) return;
-              if (!values.json) io.stderr(`checking ${transport.label} for training (python -m drag_trainer env)\n`);
-              await checkTrainingHost(transport, remoteDir, python);
-            },
+      onProgress: say,
+      ...checks(host, python, values['no-check'] ?? false, say, async (transport) => {
+        if (!from) return;
+        const found = await transport.run(`test -f ${shQuote(`${from.adapter}/adapter_config.json`)} && echo found\n`, {
+          signal,
+        });
+        if (!found.stdout.includes('found'))
+          throw new HostError(
+            `--from-job ${values['from-job']}: no adapter at ${transport.label}:${from.adapter} (deleted with "drag jobs clean"?)`,
+          );
+      }),
     });
     io.stdout(
       values.json
-        ? `${JSON.stringify({ id: record.id, host: record.host, remote_dir: record.remoteDir, command })}\n`
+        ? `${JSON.stringify({ id: record.id, host: record.host, remoteDir: record.remoteDir, command })}\n`
         : `${record.id}\n`,
     );
     return 0;

@@ -1,68 +1,60 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import { formatFieldPath } from '../io/errors';
 import { writeJsonAtomic } from '../io/write';
-import { Host } from '../schema/config';
-import { shExports, shJoin, shQuote } from './quote';
+import { Host, HostName } from '../schema/config';
+import { envCheckReason, setupLines } from './hostCheck';
+import { shExports, shJoin, shQuote, shRemotePath } from './quote';
+
+export { shRemotePath } from './quote';
+import {
+  FINAL_STATES,
+  JobId,
+  JobMeta,
+  type JobMetaInput,
+  type JobRecord,
+  type JobState,
+  type JobStatus,
+  type JobFacts,
+  parseJobJson,
+  TRAIN_ADAPTER_DIR,
+} from './record';
 import { HostError, type HostConfig, type Transport, transportFor } from './transport';
 
 /**
- * Remote jobs (DESIGN.md "jobs/"): any command runs in its own folder `<workdir>/<job-id>/` on a
+ * Remote jobs: any command runs in its own folder `<workdir>/<job-id>/` on a
  * host, detached from the connection that started it (setsid + nohup over SSH, sbatch on SLURM),
  * with `pid`, `exit_code` and `job.log` there. The local record `jobs/<id>/job.json` holds all a
  * later process needs to reattach, so a job outlives the window, the CLI and the laptop lid.
  */
 
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
-
-export const JobStatus = z.object({
-  id: z.string(),
-  state: z.enum(JOB_STATES),
-  exit_code: z.number().int().nullable(),
-  /** The last line of the job's trainer_log.jsonl, or null. */
-  progress: z.record(z.string(), z.unknown()).nullable(),
-  host: z.string(),
-  launcher: z.enum(['ssh', 'slurm', 'local']),
-  remote_dir: z.string(),
-  submitted_at: z.string(),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-  slurm_job_id: z.string().nullable(),
-  /** Why a job is queued or failed, in words (SLURM's state, a lost process, a missing folder). */
-  reason: z.string().nullable(),
-  checked_at: z.string(),
-});
-export type JobStatus = z.infer<typeof JobStatus>;
-
-export const JobRecord = z.object({
-  version: z.literal(1),
-  id: z.string(),
-  name: z.string(),
-  /** The host's name in drag.config.json, and its settings when the job was submitted. */
-  host: z.string(),
-  hostConfig: Host,
-  remoteDir: z.string(),
-  command: z.array(z.string()).min(1),
-  uploads: z.array(z.string()),
-  submittedAt: z.string(),
-  slurmJobId: z.string().optional(),
-  /** trainer_log.jsonl relative to the job folder; when absent the first one found is used. */
-  progressFile: z.string().optional(),
-  /** What the job is for (a training run, a vLLM server), for the views and "Evaluate this adapter". */
-  meta: z.record(z.string(), z.unknown()).optional(),
-  last: JobStatus.optional(),
-});
-export type JobRecord = z.infer<typeof JobRecord>;
+export { FINAL_STATES, JOB_STATES, JobMeta, JobRecord, JobStatus, type JobState, TRAIN_ADAPTER_DIR } from './record';
 
 export const JOBS_DIR = 'jobs';
 const JOB_LOG = 'job.log';
 
 export function jobDir(workspace: string, id: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(id) || id.startsWith('.')) throw new Error(`invalid job id "${id}"`);
+  if (!JobId.safeParse(id).success) throw new Error(`invalid job id ${JSON.stringify(id)}: ${JOB_ID_RULE}`);
   return path.join(workspace, JOBS_DIR, id);
+}
+
+const JOB_ID_RULE = 'letters, digits, ".", "_" and "-", not starting with "." or "-"';
+
+/**
+ * Refuses, trusted workspace or not, a host whose values would reach ssh, sbatch or the shell as
+ * something else than a name or a path (an `ssh` starting with "-" is an ssh option; a newline in a
+ * workdir is a second command). `source` names where the host came from, for the message.
+ */
+export function assertSafeHost(hostName: string, host: HostConfig, source: string): void {
+  const problems: string[] = [];
+  const name = HostName.safeParse(hostName);
+  if (!name.success) problems.push(`host name ${JSON.stringify(hostName)}: ${name.error.issues[0]?.message}`);
+  const parsed = Host.safeParse(host);
+  if (!parsed.success)
+    for (const i of parsed.error.issues)
+      problems.push(`${formatFieldPath(['hosts', hostName, ...i.path])}: ${i.message}`);
+  if (problems.length) throw new HostError(`${source}: ${problems.join('; ')}; nothing was run`);
 }
 
 function slug(name: string): string {
@@ -80,13 +72,6 @@ export function newJobId(name: string, now = new Date()): string {
   return `${stamp}-${slug(name)}-${randomBytes(2).toString('hex')}`;
 }
 
-/** The absolute-or-home-relative workdir as a shell word: `~/x` keeps `~` meaning the remote home. */
-export function shRemotePath(p: string): string {
-  if (p === '~') return '"$HOME"';
-  if (p.startsWith('~/')) return `"$HOME"/${shQuote(p.slice(2))}`;
-  return shQuote(p);
-}
-
 export interface SubmitOptions {
   workspace: string;
   hostName: string;
@@ -95,39 +80,103 @@ export interface SubmitOptions {
   name?: string;
   uploads?: string[];
   progressFile?: string;
-  meta?: Record<string, unknown>;
+  meta?: JobMetaInput;
   signal?: AbortSignal;
   /** Called with a line of progress ("uploading …") for the CLI and the extension. */
   onProgress?: (message: string) => void;
   /**
-   * Runs after the uploads, before the job starts (e.g. `python -m drag_trainer env`); when it
-   * throws, the job is recorded as failed with its message and never started.
+   * Runs after the uploads, before the job starts (e.g. `python -m drag_trainer env` over SSH); when
+   * it throws, the job is recorded as failed with its message and never started.
    */
   preflight?: (transport: Transport, remoteDir: string) => Promise<void>;
+  /**
+   * An environment check run inside the job, first, on the node that runs it (after the setup lines);
+   * its stdout goes to env_check.json. When it fails the job ends at once and its status says
+   * "environment check failed on node N: …". For SLURM, where the login node that submits has no GPU.
+   */
+  check?: string[];
+  /**
+   * SLURM only: `--requeue --signal=B:USR1@120`; the wrapper passes SIGUSR1 on to the command (the
+   * trainer writes a checkpoint and exits) and requeues the job, whose command must then resume.
+   */
+  requeueOnTimeLimit?: boolean;
 }
 
-/** The wrapper each job runs: records pid, start, exit code and end beside the job's log. */
-export function wrapperScript(
-  remoteDir: string,
-  command: readonly string[],
-  env: Readonly<Record<string, string>> = {},
-): string {
+/** How the wrapper runs a job's command, beside the command itself. */
+export interface WrapperOptions {
+  env?: Readonly<Record<string, string>>;
+  /** The host's setup lines, run in the job's shell before anything else. */
+  setup?: readonly string[];
+  /** See SubmitOptions.check. */
+  check?: readonly string[];
+  /** See SubmitOptions.requeueOnTimeLimit. */
+  requeueOnUsr1?: boolean;
+}
+
+/** Exit code of a job whose setup line or environment check failed (its reason is in check_failed). */
+export const CHECK_FAILED_EXIT = 3;
+/** The wrapper's files that describe one run; a rerun in the same folder removes them first. */
+const RUN_FILES = ['exit_code', 'finished_at', 'check_failed', 'env_check.json', 'env_check.err', 'requeue_requested'];
+const STAMP = 'date -u +%Y-%m-%dT%H:%M:%SZ';
+
+/**
+ * The wrapper each job runs: records pid, start, exit code and end beside the job's log; runs the
+ * host's setup lines and the environment check first, and ends the job at once when one fails,
+ * with the node's name and the failure in `check_failed` for the status to read.
+ */
+export function wrapperScript(remoteDir: string, command: readonly string[], options: WrapperOptions = {}): string {
+  const run = `${shJoin(command)} >> ${JOB_LOG} 2>&1 < /dev/null`;
+  const check = options.check?.length
+    ? `${shJoin(options.check)} > env_check.json 2> env_check.err < /dev/null || fail_check check\n`
+    : '';
+  const body = options.requeueOnUsr1
+    ? // SLURM sends USR1 to this shell (B:), which waits in the background so that the trap runs at once.
+      // It goes to the trainer: under torchrun to its worker processes only (torchrun itself would die of
+      // it); under srun (several nodes) the trainer is expected to watch requeue_requested in its folder.
+      `on_usr1() {
+  touch requeue_requested
+  case "$(ps -o args= -p "$child" 2>/dev/null)" in
+    srun*) ;;
+    *torch.distributed.run*|*torchrun*) pkill -USR1 -P "$child" 2>/dev/null ;;
+    *) kill -USR1 "$child" 2>/dev/null ;;
+  esac
+}
+trap on_usr1 USR1
+${run} &
+child=$!
+wait "$child"; code=$?
+# The trap interrupts wait (status > 128) whether or not the command has ended: wait again for its own
+# status (127 once bash has already reported it).
+while [ "$code" -gt 128 ] && [ -e requeue_requested ]; do wait "$child"; c=$?; [ "$c" -eq 127 ] && break; code=$c; done
+if [ -e requeue_requested ] && [ ! -e cancelled ] && [ -n "\${SLURM_JOB_ID:-}" ]; then
+  echo "DRAG Studio: time limit near, requeueing SLURM job $SLURM_JOB_ID to resume from the checkpoint"
+  scontrol requeue "$SLURM_JOB_ID" && exit 0
+fi
+finish "$code"
+`
+    : `${run}\nfinish $?\n`;
   return `#!/usr/bin/env bash
 # DRAG Studio job wrapper: runs the command below in this folder, detached from any terminal.
 cd ${shQuote(remoteDir)} || exit 97
 echo $$ > pid
 [ -e cancelled ] && exit 130
-date -u +%Y-%m-%dT%H:%M:%SZ > started_at
-${shExports(env)}${shJoin(command)} >> ${JOB_LOG} 2>&1 < /dev/null
-code=$?
-echo "$code" > exit_code.tmp && mv -f exit_code.tmp exit_code
-date -u +%Y-%m-%dT%H:%M:%SZ > finished_at
-exit "$code"
-`;
+# A rerun in this folder (drag train --resume, a SLURM requeue) starts from a clean slate.
+rm -f ${RUN_FILES.join(' ')}
+${STAMP} > started_at
+exec >> ${JOB_LOG} 2>&1 < /dev/null
+node=$(hostname -s 2>/dev/null || hostname)
+finish() { echo "$1" > exit_code.tmp && mv -f exit_code.tmp exit_code; ${STAMP} > finished_at; exit "$1"; }
+fail_check() { printf '%s\\n%s\\n' "$node" "$1" > check_failed; finish ${CHECK_FAILED_EXIT}; }
+${shExports(options.env ?? {})}${setupLines(options.setup ?? [], (i, line) => `fail_check ${shQuote(`setup line ${i + 1} failed: ${line}`)}`)}${check}${body}`;
 }
 
 /** sbatch options from the host's `slurm` settings. */
-export function sbatchArgs(host: HostConfig, name: string, remoteDir: string): string[] {
+export function sbatchArgs(
+  host: HostConfig,
+  name: string,
+  remoteDir: string,
+  options: { requeueOnTimeLimit?: boolean } = {},
+): string[] {
   const s = host.slurm ?? {};
   return [
     'sbatch',
@@ -136,11 +185,15 @@ export function sbatchArgs(host: HostConfig, name: string, remoteDir: string): s
     `--chdir=${remoteDir}`,
     `--output=${remoteDir}/slurm.out`,
     ...(s.partition ? [`--partition=${s.partition}`] : []),
+    // One task per node: torchrun, started by srun on each node, starts the per-GPU processes.
+    ...(s.nodes && s.nodes > 1 ? [`--nodes=${s.nodes}`, '--ntasks-per-node=1'] : []),
     ...(s.gpus ? [`--gres=gpu:${s.gpus}`] : []),
     ...(s.cpus ? [`--cpus-per-task=${s.cpus}`] : []),
     ...(s.mem ? [`--mem=${s.mem}`] : []),
     ...(s.time ? [`--time=${s.time}`] : []),
     ...(s.account ? [`--account=${s.account}`] : []),
+    // B: signals the batch shell (the wrapper), which passes it on to the trainer.
+    ...(options.requeueOnTimeLimit ? ['--requeue', '--signal=B:USR1@120'] : []),
     ...(s.extra ?? []),
     `${remoteDir}/run.sh`,
   ];
@@ -156,10 +209,9 @@ export async function readJob(workspace: string, id: string): Promise<JobRecord>
       throw new Error(`no job "${id}" in ${path.join(workspace, JOBS_DIR)}`);
     throw err;
   }
-  const parsed = JobRecord.safeParse(JSON.parse(text));
-  if (!parsed.success)
-    throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
+  const record = parseJobJson(text, file, id);
+  assertSafeHost(record.host, record.hostConfig, `${file}: hostConfig`);
+  return record;
 }
 
 async function writeJob(workspace: string, record: JobRecord): Promise<void> {
@@ -193,10 +245,30 @@ export async function listJobs(workspace: string): Promise<{ jobs: JobRecord[]; 
   return { jobs, errors };
 }
 
+/** A status the client decided without asking the host (a job refused before it started). */
+function localStatus(record: JobRecord, state: JobState, reason: string): JobStatus {
+  const now = new Date().toISOString();
+  return {
+    id: record.id,
+    state,
+    exitCode: null,
+    progress: null,
+    host: record.host,
+    launcher: record.hostConfig.launcher ?? 'ssh',
+    remoteDir: record.remoteDir,
+    submittedAt: record.submittedAt,
+    startedAt: null,
+    finishedAt: now,
+    slurmJobId: null,
+    reason,
+    checkedAt: now,
+  };
+}
+
 /** Submits a command as a job; returns its record once the host has accepted it. */
 export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
   const { host, workspace, signal } = options;
-  const launcher = host.launcher ?? 'ssh';
+  assertSafeHost(options.hostName, host, path.join(workspace, 'drag.config.json'));
   const transport = transportFor(host);
   const name = options.name ?? path.basename(options.command[0] ?? 'job');
   const id = newJobId(name);
@@ -218,7 +290,7 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
     throw new HostError(`${transport.label}: unexpected answer for the job folder: ${JSON.stringify(prep.stdout)}`);
 
   const record: JobRecord = {
-    version: 1,
+    version: 2,
     id,
     name,
     host: options.hostName,
@@ -228,7 +300,7 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
     uploads: (options.uploads ?? []).map((u) => path.resolve(u)),
     submittedAt: new Date().toISOString(),
     ...(options.progressFile ? { progressFile: options.progressFile } : {}),
-    ...(options.meta ? { meta: options.meta } : {}),
+    meta: JobMeta.parse(options.meta ?? { kind: 'command' }),
   };
   // The record exists before anything starts, so a job is never running without one.
   await writeJob(workspace, record);
@@ -237,44 +309,50 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
     say(`uploading ${u}`);
     await transport.upload(u, remoteDir, signal);
   }
+  return startJob(workspace, record, transport, options);
+}
 
+/** Runs the preflight, writes run.sh and starts it (detached, or with sbatch); records the result. */
+async function startJob(
+  workspace: string,
+  record: JobRecord,
+  transport: Transport,
+  options: Pick<SubmitOptions, 'preflight' | 'check' | 'requeueOnTimeLimit' | 'signal' | 'onProgress'>,
+): Promise<JobRecord> {
+  const { signal } = options;
+  const host = record.hostConfig;
+  const { id, remoteDir } = record;
   if (options.preflight) {
     try {
       await options.preflight(transport, remoteDir);
     } catch (err) {
-      const now = new Date().toISOString();
       await writeJob(workspace, {
         ...record,
-        last: {
-          id,
-          state: 'failed',
-          exit_code: null,
-          progress: null,
-          host: record.host,
-          launcher,
-          remote_dir: remoteDir,
-          submitted_at: record.submittedAt,
-          started_at: null,
-          finished_at: now,
-          slurm_job_id: null,
-          reason: `not started: ${(err as Error).message}`,
-          checked_at: now,
-        },
+        last: localStatus(record, 'failed', `not started: ${(err as Error).message}`),
       });
       throw err;
     }
   }
 
-  const wrapper = wrapperScript(remoteDir, options.command, host.env ?? {});
+  const slurm = (host.launcher ?? 'ssh') === 'slurm';
+  const wrapper = wrapperScript(remoteDir, record.command, {
+    env: host.env ?? {},
+    setup: host.setup ?? [],
+    ...(options.check ? { check: options.check } : {}),
+    requeueOnUsr1: slurm && options.requeueOnTimeLimit === true,
+  });
   const dir = shQuote(remoteDir);
-  const write = `cd ${dir}\nprintf '%s' ${shQuote(wrapper)} > run.sh\nchmod +x run.sh\n: > ${JOB_LOG}\n`;
-  if (launcher === 'slurm') {
-    const res = await transport.run(`set -e\n${write}${shJoin(sbatchArgs(host, slug(name), remoteDir))}\n`, { signal });
+  const write = `cd ${dir}\nprintf '%s' ${shQuote(wrapper)} > run.sh\nchmod +x run.sh\n: >> ${JOB_LOG}\n`;
+  const started: JobRecord = { ...record };
+  delete started.slurmJobId;
+  if (slurm) {
+    const sbatch = sbatchArgs(host, slug(record.name), remoteDir, { requeueOnTimeLimit: options.requeueOnTimeLimit });
+    const res = await transport.run(`set -e\n${write}${shJoin(sbatch)}\n`, { signal });
     if (res.code !== 0)
       throw new HostError(`sbatch on ${transport.label} failed: ${res.stderr.trim() || res.stdout.trim()}`);
     const jobId = res.stdout.trim().split('\n').pop()?.split(';')[0] ?? '';
     if (!/^\d+$/.test(jobId)) throw new HostError(`sbatch on ${transport.label} gave no job id: ${res.stdout.trim()}`);
-    record.slurmJobId = jobId;
+    started.slurmJobId = jobId;
     await transport.run(`echo ${jobId} > ${dir}/slurm_job_id\n`, { signal });
   } else {
     const res = await transport.run(
@@ -284,9 +362,55 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
     if (res.code !== 0 || !res.stdout.includes('started'))
       throw new HostError(`starting the job on ${transport.label} failed: ${res.stderr.trim()}`);
   }
+  await writeJob(workspace, started);
+  options.onProgress?.(`submitted ${id}${started.slurmJobId ? ` (SLURM job ${started.slurmJobId})` : ''}`);
+  return started;
+}
+
+/**
+ * Runs a failed or cancelled job again in its own folder (its files, checkpoints included, stay):
+ * the earlier run is kept in `previousRuns`, the new command and host settings replace the old.
+ */
+export async function rerunJob(
+  workspace: string,
+  id: string,
+  options: Pick<SubmitOptions, 'preflight' | 'check' | 'requeueOnTimeLimit' | 'signal' | 'onProgress'> & {
+    command: string[];
+    host?: HostConfig;
+  },
+): Promise<JobRecord> {
+  const status = await jobStatus(workspace, id, options.signal);
+  if (status.state !== 'failed' && status.state !== 'cancelled')
+    throw new Error(`job ${id} is ${status.state}: only a failed or cancelled job can be resumed`);
+  const old = await readJob(workspace, id);
+  const host = options.host ?? old.hostConfig;
+  assertSafeHost(old.host, host, path.join(workspace, 'drag.config.json'));
+  const transport = transportFor(host);
+  const clear = await transport.run(
+    `cd ${shQuote(old.remoteDir)} || exit 3\nrm -f cancelled pid started_at ${RUN_FILES.join(' ')}\n`,
+    { signal: options.signal },
+  );
+  if (clear.code !== 0)
+    throw new HostError(`${transport.label}: the folder of job ${id} (${old.remoteDir}) is gone: it cannot be resumed`);
+  const record: JobRecord = {
+    ...old,
+    hostConfig: host,
+    command: options.command,
+    submittedAt: new Date().toISOString(),
+    previousRuns: [
+      ...(old.previousRuns ?? []),
+      {
+        submittedAt: old.submittedAt,
+        ...(old.slurmJobId ? { slurmJobId: old.slurmJobId } : {}),
+        command: old.command,
+        state: status.state,
+        reason: status.reason,
+      },
+    ],
+  };
+  delete record.last;
   await writeJob(workspace, record);
-  say(`submitted ${id}${record.slurmJobId ? ` (SLURM job ${record.slurmJobId})` : ''}`);
-  return record;
+  return startJob(workspace, record, transport, options);
 }
 
 /** Shell function: is process group $1 alive? Zombies (this host's init may not reap them) are not. */
@@ -314,6 +438,12 @@ ${ALIVE_FN}
 if [ -s pid ]; then echo has_pid=1; alive "$(cat pid)" && echo alive=1; fi
 ${slurm}[ -f exit_code ] && echo "exit_code=$(cat exit_code)"
 [ -e cancelled ] && echo cancelled=1
+if [ -f check_failed ]; then
+  echo "check_node=$(head -n 1 check_failed)"
+  echo "check_what=$(sed -n 2p check_failed)"
+  [ -f env_check.json ] && echo "check_report=$(tail -n 1 env_check.json)"
+  [ -f env_check.err ] && echo "check_err=$(tail -n 5 env_check.err | tr '\n' ' ')"
+fi
 [ -f started_at ] && echo "started_at=$(cat started_at)"
 [ -f finished_at ] && echo "finished_at=$(cat finished_at)"
 pf=${progressFileWord(record)}
@@ -338,7 +468,7 @@ const START_GRACE_MS = 60_000;
 export function decideState(
   record: Pick<JobRecord, 'id' | 'submittedAt' | 'slurmJobId'>,
   kv: Map<string, string>,
-  now = Date.now(),
+  now: number,
 ): { state: JobState; exitCode: number | null; reason: string | null } {
   if (kv.has('missing')) return { state: 'failed', exitCode: null, reason: 'the job folder is gone from the host' };
   const exitText = kv.get('exit_code');
@@ -346,6 +476,12 @@ export function decideState(
   const cancelled = kv.has('cancelled');
   const alive = kv.has('alive');
   const slurmState = kv.get('slurm_state')?.trim() ?? '';
+  const checkNode = kv.get('check_node')?.trim();
+  if (checkNode !== undefined && exitCode !== null) {
+    const what = kv.get('check_what')?.trim() ?? '';
+    const words = what === 'check' ? envCheckReason(kv.get('check_report'), kv.get('check_err')) : what;
+    return { state: 'failed', exitCode, reason: `environment check failed on node ${checkNode || '?'}: ${words}` };
+  }
   if (exitCode !== null) {
     if (exitCode === 0) return { state: 'succeeded', exitCode, reason: null };
     return {
@@ -437,21 +573,21 @@ true
   const extra = at < 0 ? '' : res.stdout.slice(at + EXTRA_MARK.length + 1);
   if (known) return { record, status: known, extra };
   const kv = parseKv(at < 0 ? res.stdout : res.stdout.slice(0, at));
-  const { state, exitCode, reason } = decideState(record, kv);
+  const { state, exitCode, reason } = decideState(record, kv, Date.now());
   const status: JobStatus = {
     id,
     state,
-    exit_code: exitCode,
+    exitCode,
     progress: parseProgress(kv.get('progress')),
     host: record.host,
     launcher: record.hostConfig.launcher ?? 'ssh',
-    remote_dir: record.remoteDir,
-    submitted_at: record.submittedAt,
-    started_at: kv.get('started_at')?.trim() || null,
-    finished_at: kv.get('finished_at')?.trim() || null,
-    slurm_job_id: record.slurmJobId ?? null,
+    remoteDir: record.remoteDir,
+    submittedAt: record.submittedAt,
+    startedAt: kv.get('started_at')?.trim() || null,
+    finishedAt: kv.get('finished_at')?.trim() || null,
+    slurmJobId: record.slurmJobId ?? null,
     reason,
-    checked_at: new Date().toISOString(),
+    checkedAt: new Date().toISOString(),
   };
   // Re-read before writing: another window may have updated meta meanwhile.
   const updated = { ...(await readJob(workspace, id).catch(() => record)), last: status };
@@ -534,9 +670,9 @@ export async function fetchFromJob(
 }
 
 /** Records extra facts about a job (e.g. where its adapter was fetched to). */
-export async function updateJobMeta(workspace: string, id: string, meta: Record<string, unknown>): Promise<JobRecord> {
+export async function updateJobMeta(workspace: string, id: string, facts: JobFacts): Promise<JobRecord> {
   const record = await readJob(workspace, id);
-  const next = { ...record, meta: { ...(record.meta ?? {}), ...meta } };
+  const next: JobRecord = { ...record, meta: { ...record.meta, ...facts } };
   await writeJob(workspace, next);
   return next;
 }
@@ -544,7 +680,7 @@ export async function updateJobMeta(workspace: string, id: string, meta: Record<
 /** Fetches a training job's adapter (meta.adapter, default out/final) into jobs/<id>/adapter/. */
 export async function fetchAdapter(workspace: string, id: string, signal?: AbortSignal): Promise<string> {
   const record = await readJob(workspace, id);
-  const remote = typeof record.meta?.adapter === 'string' ? record.meta.adapter : 'out/final';
+  const remote = record.meta.kind === 'train' ? record.meta.adapter : TRAIN_ADAPTER_DIR;
   const dir = jobDir(workspace, id);
   const staging = path.join(dir, '.fetching');
   await fsp.rm(staging, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
- * The one place where remote command lines are built (DESIGN.md: "remote commands are quoted for
- * the remote shell by one tested function"). Every word goes through `shQuote`, so spaces, quotes,
- * `$()`, backticks, globs and newlines in names reach the program as the same bytes.
+ * The one place where remote command lines are built: remote commands are quoted for the remote
+ * shell by one tested function, never assembled from data by hand. Every word goes through
+ * `shQuote`, so spaces, quotes, `$()`, backticks, globs and newlines in names reach the program as
+ * the same bytes.
  */
 
 /** Quotes one word for a POSIX shell (sh, bash, dash, zsh): single quotes, `'` as `'\''`. */
@@ -25,4 +26,11 @@ export function shExports(env: Readonly<Record<string, string>>): string {
       return `export ${name}=${shQuote(value)}\n`;
     })
     .join('');
+}
+
+/** The absolute-or-home-relative workdir as a shell word: `~/x` keeps `~` meaning the remote home. */
+export function shRemotePath(p: string): string {
+  if (p === '~') return '"$HOME"';
+  if (p.startsWith('~/')) return `"$HOME"/${shQuote(p.slice(2))}`;
+  return shQuote(p);
 }

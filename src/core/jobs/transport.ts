@@ -120,6 +120,9 @@ export class SshTransport implements Transport {
     private readonly host: string,
     port?: number,
   ) {
+    // Refused here too, whatever the caller checked: `-oProxyCommand=…` as a host runs a command.
+    if (host.startsWith('-') || /[\u0000-\u001f\u007f]/.test(host))
+      throw new HostError(`ssh host ${JSON.stringify(host)}: must not start with "-" or contain control characters`);
     this.label = `ssh ${host}`;
     const config = process.env.DRAG_SSH_CONFIG;
     this.base = [

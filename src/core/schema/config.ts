@@ -7,7 +7,7 @@ export const Endpoint = z.strictObject({
   apiKeyEnv: z.string().optional().describe('Name of the environment variable holding the API key'),
 });
 
-/** A sampling preset (DRAG-SPEC §3.5). */
+/** A sampling preset: the temperature, top-p, repetition penalty and output budget sent with each chat request. */
 export const SamplingPreset = z.strictObject({
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().gt(0).max(1).optional(),
@@ -15,26 +15,82 @@ export const SamplingPreset = z.strictObject({
   max_tokens: z.number().int().positive().optional(),
 });
 
+/** Control characters (newlines, tabs, escape sequences, NUL) have no place in a name or a path we pass on. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Text without control characters: names, paths and words that reach a shell, ssh or a log line. */
+export const SafeText = z.string().refine((v) => !CONTROL.test(v), {
+  message: 'contains a control character (newline, tab or escape): remove it',
+});
+
+/** A word that a program reads as an argument, never as an option (`-oProxyCommand=…` would run a command). */
+export const NotAnOption = SafeText.refine((v) => !v.startsWith('-'), {
+  message: 'must not start with "-" (the program would read it as an option)',
+});
+
+/** A model name or path (a Hugging Face id such as Qwen/Qwen3-VL-8B-Thinking, or a folder on the host). */
+export const ModelName = NotAnOption.refine((v) => v.trim() !== '', { message: 'is empty' });
+
+/** The name of a host in `hosts` (used in job records, messages and `--host`). */
+export const HostName = NotAnOption.refine((v) => v.trim() !== '', { message: 'is empty' });
+
+/** SLURM settings of a host: what `sbatch` (and the `srun` of `drag hosts check`) ask for. */
+export const SlurmSettings = z.strictObject({
+  partition: SafeText.optional().describe('Partition (queue) to submit to (sbatch --partition)'),
+  nodes: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Nodes per job (sbatch --nodes); above 1 the trainer runs under torchrun on every node'),
+  gpus: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('GPUs per node (sbatch --gres=gpu:N); torchrun starts one process per GPU'),
+  cpus: z.number().int().min(1).optional().describe('CPU cores per task (sbatch --cpus-per-task)'),
+  mem: SafeText.optional().describe('Memory per node, e.g. "64G" (sbatch --mem)'),
+  time: SafeText.optional().describe(
+    'Time limit, e.g. "12:00:00" (sbatch --time); training writes a checkpoint 120 s before it',
+  ),
+  account: SafeText.optional().describe('Account to charge (sbatch --account)'),
+  extra: z
+    .array(SafeText)
+    .optional()
+    .describe(
+      'More sbatch options, each one word, e.g. "--qos=high" or "--constraint=a100"; also given to srun by drag hosts check',
+    ),
+});
+
 /** A GPU host for remote jobs (SSH, SLURM or this machine). */
 export const Host = z.strictObject({
-  ssh: z.string().optional().describe('SSH alias from ~/.ssh/config, or user@host'),
-  port: z.number().int().min(1).max(65535).optional(),
-  workdir: z.string().describe('Remote folder in which each job gets its own directory'),
-  python: z.string().optional().describe('Python interpreter on the host'),
-  vllm: z.string().optional().describe('vLLM command on the host, for evaluating adapters (default: vllm)'),
-  launcher: z.enum(['ssh', 'slurm', 'local']).default('ssh'),
-  slurm: z
-    .strictObject({
-      partition: z.string().optional(),
-      gpus: z.number().int().min(0).optional(),
-      cpus: z.number().int().min(1).optional(),
-      mem: z.string().optional(),
-      time: z.string().optional(),
-      account: z.string().optional(),
-      extra: z.array(z.string()).optional(),
-    })
-    .optional(),
-  env: z.record(z.string(), z.string()).optional(),
+  ssh: NotAnOption.optional().describe('SSH alias from ~/.ssh/config, or user@host (never an ssh option)'),
+  port: z.number().int().min(1).max(65535).optional().describe('SSH port, when not the one ~/.ssh/config gives'),
+  workdir: SafeText.refine((v) => v.trim() !== '', { message: 'is empty' }).describe(
+    'Folder on the host in which each job gets its own directory, e.g. "~/drag-jobs" or a scratch path',
+  ),
+  python: NotAnOption.optional().describe(
+    'Python interpreter on the host (default python3); the setup lines run first, so a venv\'s "python" works',
+  ),
+  vllm: NotAnOption.optional().describe('vLLM command on the host, for evaluating adapters (default: vllm)'),
+  setup: z
+    .array(SafeText.refine((v) => v.trim() !== '', { message: 'is empty' }))
+    .optional()
+    .describe(
+      'Shell lines run in the job\'s shell before every job command and every host check, in order, e.g. ["module load cuda/12.4", "source ~/venvs/drag/bin/activate"]; a failing line ends the job with its text as the reason',
+    ),
+  launcher: z
+    .enum(['ssh', 'slurm', 'local'])
+    .default('ssh')
+    .describe(
+      '"ssh": detached process on the host; "slurm": sbatch from the host (a login node); "local": this machine',
+    ),
+  slurm: SlurmSettings.optional().describe('SLURM settings (launcher "slurm")'),
+  env: z
+    .record(z.string(), SafeText)
+    .optional()
+    .describe('Environment variables set for every job on this host, e.g. {"HF_HOME": "/scratch/hf"}'),
 });
 
 /**
@@ -66,7 +122,18 @@ export const DragConfig = z.strictObject({
     .optional(),
   endpoints: z.record(z.string(), Endpoint).optional(),
   presets: z.record(z.string(), SamplingPreset).optional(),
-  hosts: z.record(z.string(), Host).optional(),
+  hosts: z
+    .record(z.string(), Host)
+    // Names checked here rather than as record keys, so that the message says what is wrong with one.
+    .superRefine((hosts, ctx) => {
+      for (const name of Object.keys(hosts)) {
+        const ok = HostName.safeParse(name);
+        if (!ok.success)
+          ctx.addIssue({ code: 'custom', path: [name], message: `host name ${ok.error.issues[0]?.message}` });
+      }
+    })
+    .optional()
+    .describe('GPU hosts for training and serving, by name: {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs"}}'),
 });
 export type DragConfig = z.infer<typeof DragConfig>;
 

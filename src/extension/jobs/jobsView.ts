@@ -93,15 +93,15 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
       p && typeof p.current_steps === 'number'
         ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}`
         : '';
-    const started = j.last?.started_at ? Date.parse(j.last.started_at) : NaN;
+    const started = j.last?.startedAt ? Date.parse(j.last.startedAt) : NaN;
     // A cancelled job never wrote finished_at: the first check that saw it final is close enough.
-    const ended = j.last?.finished_at
-      ? Date.parse(j.last.finished_at)
+    const ended = j.last?.finishedAt
+      ? Date.parse(j.last.finishedAt)
       : FINAL_STATES.has(state)
-        ? Date.parse(j.last?.checked_at ?? '')
+        ? Date.parse(j.last?.checkedAt ?? '')
         : Date.now();
     const elapsed = Number.isFinite(started) && Number.isFinite(ended) ? ` · ${formatElapsed(ended - started)}` : '';
-    t.description = `${state}${j.last?.exit_code != null && state !== 'succeeded' ? ` (${j.last.exit_code})` : ''}${elapsed} · ${j.host}${progress}`;
+    t.description = `${state}${j.last?.exitCode != null && state !== 'succeeded' ? ` (${j.last.exitCode})` : ''}${elapsed} · ${j.host}${progress}`;
     t.tooltip = new vscode.MarkdownString(undefined, false);
     t.tooltip.appendText(
       `${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`,

@@ -92,11 +92,11 @@ export class TrainingMonitorPanel extends WebviewPanelHost<MonitorToHost, HostTo
           launcher: s.launcher,
           state: s.state,
           reason: s.reason,
-          exitCode: s.exit_code,
-          submittedAt: s.submitted_at,
-          startedAt: s.started_at,
-          finishedAt: s.finished_at,
-          slurmJobId: s.slurm_job_id,
+          exitCode: s.exitCode,
+          submittedAt: s.submittedAt,
+          startedAt: s.startedAt,
+          finishedAt: s.finishedAt,
+          slurmJobId: s.slurmJobId,
           task: str(meta.task),
           dataset: str(meta.dataset),
           model: str(meta.model),
@@ -115,7 +115,7 @@ export class TrainingMonitorPanel extends WebviewPanelHost<MonitorToHost, HostTo
         adapterFetched: typeof meta.adapterFetched === 'string',
         canFetchAdapter: meta.kind === 'train' && s.state === 'succeeded',
         canEvaluate: meta.kind === 'train' && s.state === 'succeeded',
-        checkedAt: s.checked_at,
+        checkedAt: s.checkedAt,
       };
       const changed = this.last?.type !== 'snapshot' || this.last.job.state !== s.state;
       this.last = message;
