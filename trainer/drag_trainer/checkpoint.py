@@ -174,7 +174,16 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+# The job wrapper's own request file (DRAG Studio's SLURM wrapper sets it to its requeue_requested):
+# the ranks of a multi-node job that srun starts get no signal, but they all see the job folder.
+# Only the wrapper removes it, since it also tells the wrapper to requeue the job once we exit.
+STOP_FILE_ENV = "DRAG_STOP_FILE"
+
+
 def requested(output_dir: str) -> bool:
+    stop_file = os.environ.get(STOP_FILE_ENV)
+    if stop_file and os.path.exists(stop_file):
+        return True
     return os.path.exists(os.path.join(output_dir, REQUEST_FILE))
 
 

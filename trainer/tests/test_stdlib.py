@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -955,6 +956,15 @@ class CheckpointTests(unittest.TestCase):
         checkpoint.clear_request(self.dir)
         checkpoint.clear_request(self.dir)
         self.assertFalse(checkpoint.requested(self.dir))
+
+    def test_the_job_wrappers_stop_file_asks_too_and_is_left_for_the_wrapper(self):
+        stop = os.path.join(self.dir, "requeue_requested")
+        with mock.patch.dict(os.environ, {checkpoint.STOP_FILE_ENV: stop}):
+            self.assertFalse(checkpoint.requested(self.dir))
+            open(stop, "w").close()
+            self.assertTrue(checkpoint.requested(self.dir))
+            checkpoint.clear_request(self.dir)
+            self.assertTrue(os.path.exists(stop))  # the wrapper reads it to requeue the job
 
     def test_the_preempted_exit_status_is_distinct(self):
         self.assertEqual(checkpoint.PREEMPTED_EXIT, 75)

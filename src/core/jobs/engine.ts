@@ -132,8 +132,10 @@ export function wrapperScript(remoteDir: string, command: readonly string[], opt
   const body = options.requeueOnUsr1
     ? // SLURM sends USR1 to this shell (B:), which waits in the background so that the trap runs at once.
       // It goes to the trainer: under torchrun to its worker processes only (torchrun itself would die of
-      // it); under srun (several nodes) the trainer is expected to watch requeue_requested in its folder.
-      `on_usr1() {
+      // it); under srun (several nodes) no signal reaches the ranks, so the trainer also watches the file
+      // DRAG_STOP_FILE names (requeue_requested here) and checkpoints and stops when it appears.
+      `export DRAG_STOP_FILE="$PWD/requeue_requested"
+on_usr1() {
   touch requeue_requested
   case "$(ps -o args= -p "$child" 2>/dev/null)" in
     srun*) ;;
