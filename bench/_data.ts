@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 const dataDir = path.join(__dirname, '.data');
 
-/** A DRAG collector record with 3 searches and an answer (DRAG-SPEC §3.7), deterministic. */
+/** A record as DRAG's collector writes it, with 3 searches and an answer, deterministic. */
 export function makeTrajectory(i: number): string {
   const files = ['3M_2018_10K.pdf', 'AMCOR_2023_10K.pdf', 'BOEING_2022_10K.pdf', 'CVSHEALTH_2022_10K.pdf'];
   const gtFile = files[i % 4];

@@ -1,12 +1,20 @@
 /**
- * Pipeline benchmark: drag process + drag format (all formats) over 100,000 DRAG trajectories,
- * against a bare readline + JSON.parse pass over the same file in the same run.
- * Last line: JSON with ratio = (process + format) / bare parse. Target <= 2.0. Also measured: the
- * floor_ratio of the least work any JSONL-to-JSONL implementation must do (see serialiseFloor).
+ * Pipeline benchmark, two parts in one run.
  *
- * Usage: npm run bench -- pipeline [--trajectories 100000]
+ * 1. Against DRAG's own Python scripts (../shared/peers/drag-python, run with /usr/bin/python3 and
+ *    Debian's python3-tqdm) on the same generated file, with equal work: `drag process` followed by
+ *    `drag format --formats sft_query,sft_trajectory,dpo` (two runs of the built dist/cli.js, as a
+ *    user runs them) against `process_trajectories.py --format all`, which writes the same three
+ *    outputs. Rounds alternate ours and DRAG's; medians of wall time, peak RSS of the largest process.
+ *    Target: ours / DRAG <= 0.5 at every size, peak memory not above DRAG's.
+ * 2. Against the floor, in this process: process + format of all nine formats over the same file,
+ *    against the least work any JSONL-to-JSONL implementation must do (parse the input, parse
+ *    processed.jsonl, JSON.stringify every output line; nothing else). Target: <= 2.0 x the floor.
+ *
+ * Usage: npm run bench -- pipeline [--sizes 20000,100000] [--rounds 3] [--floor-trajectories 100000]
  */
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,8 +23,124 @@ import { ALL_FORMATS, formatProcessed } from '../src/core/pipeline/format';
 import { runProcess } from '../src/core/pipeline/runProcess';
 import { trajectoryFile } from './_data';
 
-const { values } = parseArgs({ options: { trajectories: { type: 'string', default: '100000' } } });
-const N = Number(values.trajectories);
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '20000,100000' },
+    rounds: { type: 'string', default: '3' },
+    'floor-trajectories': { type: 'string', default: '100000' },
+  },
+});
+const SIZES = values.sizes.split(',').map(Number);
+const ROUNDS = Number(values.rounds);
+const FLOOR_N = Number(values['floor-trajectories']);
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const PEERS = path.resolve(ROOT, '..', 'shared', 'peers', 'drag-python');
+const DRAG_PROCESS = path.join(PEERS, 'process_trajectories.py');
+const PYTHON = '/usr/bin/python3';
+const TIME = '/usr/bin/time';
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Runs a command: wall time in ms, and from GNU time (when /usr/bin/time exists) peak RSS in MB and
+ * CPU time (user + system) in ms, which other work on a busy machine disturbs less than wall time.
+ */
+function timed(argv: string[], cwd: string): { ms: number; peakMb: number | null; cpuMs: number | null } {
+  const rss = path.join(cwd, '.rss');
+  const withTime = existsSync(TIME) ? [TIME, '-f', '%M %U %S', '-o', rss, ...argv] : argv;
+  const t0 = performance.now();
+  const r = spawnSync(withTime[0], withTime.slice(1), { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  if (!existsSync(rss)) return { ms, peakMb: null, cpuMs: null };
+  const [kb, user, sys] = readFileSync(rss, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { ms, peakMb: kb / 1024, cpuMs: (user + sys) * 1000 };
+}
+
+interface VsDrag {
+  trajectories: number;
+  ours_ms: number;
+  drag_ms: number;
+  ratio: number;
+  ours_cpu_ms: number | null;
+  drag_cpu_ms: number | null;
+  cpu_ratio: number | null;
+  ours_peak_mb: number | null;
+  drag_peak_mb: number | null;
+}
+
+function againstDrag(n: number, work: string): VsDrag {
+  const file = trajectoryFile(n);
+  readFileSync(file); // warm the page cache
+  const ours: number[] = [];
+  const drag: number[] = [];
+  const oursCpu: number[] = [];
+  const dragCpu: number[] = [];
+  let oursPeak = 0;
+  let dragPeak = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const dir = mkdtempSync(path.join(work, 'round-'));
+    const runOurs = () => {
+      const p = timed([process.execPath, CLI, 'process', '-i', file, '-o', 'processed.jsonl', '-s', 'stats.json'], dir);
+      const f = timed(
+        [
+          process.execPath,
+          CLI,
+          'format',
+          '-i',
+          'processed.jsonl',
+          '--output-dir',
+          'ours',
+          '--formats',
+          'sft_query,sft_trajectory,dpo',
+        ],
+        dir,
+      );
+      ours.push(p.ms + f.ms);
+      if (p.cpuMs !== null && f.cpuMs !== null) oursCpu.push(p.cpuMs + f.cpuMs);
+      oursPeak = Math.max(oursPeak, p.peakMb ?? 0, f.peakMb ?? 0);
+    };
+    const runDrag = () => {
+      const d = timed(
+        [PYTHON, DRAG_PROCESS, '--input', file, '--output', 'drag', '--format', 'all', '--stats', 'drag-stats.json'],
+        dir,
+      );
+      drag.push(d.ms);
+      if (d.cpuMs !== null) dragCpu.push(d.cpuMs);
+      dragPeak = Math.max(dragPeak, d.peakMb ?? 0);
+    };
+    // Alternate which goes first, so neither always gets the quieter moment.
+    if (round % 2 === 0) {
+      runOurs();
+      runDrag();
+    } else {
+      runDrag();
+      runOurs();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const r: VsDrag = {
+    trajectories: n,
+    ours_ms: Math.round(median(ours)),
+    drag_ms: Math.round(median(drag)),
+    ratio: Number((median(ours) / median(drag)).toFixed(3)),
+    ours_cpu_ms: oursCpu.length ? Math.round(median(oursCpu)) : null,
+    drag_cpu_ms: dragCpu.length ? Math.round(median(dragCpu)) : null,
+    cpu_ratio: oursCpu.length && dragCpu.length ? Number((median(oursCpu) / median(dragCpu)).toFixed(3)) : null,
+    ours_peak_mb: existsSync(TIME) ? Math.round(oursPeak) : null,
+    drag_peak_mb: existsSync(TIME) ? Math.round(dragPeak) : null,
+  };
+  console.log(
+    `${n} trajectories (${(statSync(file).size / 1e6).toFixed(0)} MB), median of ${ROUNDS} alternating rounds: ` +
+      `drag process + drag format (3 formats) ${r.ours_ms} ms [${ours.map(Math.round).join(', ')}], ` +
+      `DRAG process_trajectories.py --format all ${r.drag_ms} ms [${drag.map(Math.round).join(', ')}]: ` +
+      `ratio ${r.ratio} (target <= 0.5); CPU time ${r.ours_cpu_ms ?? '?'} vs ${r.drag_cpu_ms ?? '?'} ms, ` +
+      `ratio ${r.cpu_ratio ?? '?'}; peak RSS ours ${r.ours_peak_mb ?? '?'} MB, DRAG ${r.drag_peak_mb ?? '?'} MB`,
+  );
+  return r;
+}
 
 async function bareParse(file: string): Promise<number> {
   let n = 0;
@@ -28,27 +152,17 @@ async function bareParse(file: string): Promise<number> {
   return n;
 }
 
-/**
- * The floor under any process + format that reads JSONL and writes JSONL: parsing the processed
- * file (format must read it) and serialising every output line once (JSON.stringify of the parsed
- * output records, timed per batch; reading them back is not timed). No computing, no disk writes.
- */
-async function serialiseFloor(
-  processed: string,
-  outDir: string,
-): Promise<{ parseProcessedMs: number; stringifyOutputsMs: number; outputBytes: number }> {
-  let t0 = performance.now();
-  await bareParse(processed);
-  const parseProcessedMs = performance.now() - t0;
-  let stringifyOutputsMs = 0;
-  let outputBytes = 0;
+/** JSON.stringify of every output line (parsed back first, not timed), in batches. */
+async function stringifyOutputs(outDir: string): Promise<{ ms: number; bytes: number }> {
+  let ms = 0;
+  let bytes = 0;
   for (const f of readdirSync(outDir).filter((n) => n.endsWith('.jsonl'))) {
-    outputBytes += statSync(path.join(outDir, f)).size;
+    bytes += statSync(path.join(outDir, f)).size;
     let batch: unknown[] = [];
     const flush = () => {
-      t0 = performance.now();
+      const t0 = performance.now();
       for (const r of batch) JSON.stringify(r);
-      stringifyOutputsMs += performance.now() - t0;
+      ms += performance.now() - t0;
       batch = [];
     };
     for await (const line of createInterface({ input: createReadStream(path.join(outDir, f)), crlfDelay: Infinity })) {
@@ -58,61 +172,77 @@ async function serialiseFloor(
     }
     flush();
   }
-  return { parseProcessedMs, stringifyOutputsMs, outputBytes };
+  return { ms, bytes };
+}
+
+async function againstFloor(n: number, work: string) {
+  const file = trajectoryFile(n);
+  readFileSync(file);
+  gc();
+  let t0 = performance.now();
+  await bareParse(file);
+  const parseMs = performance.now() - t0;
+  gc();
+  const processed = path.join(work, 'processed.jsonl');
+  t0 = performance.now();
+  const outcome = await runProcess([file], processed, path.join(work, 'stats.json'));
+  const processMs = performance.now() - t0;
+  gc();
+  t0 = performance.now();
+  const report = await formatProcessed([processed], path.join(work, 'ds'), {
+    formats: [...ALL_FORMATS],
+    trainRatio: 0.9,
+    seed: 42,
+    splitBy: 'question',
+    reasoning: true,
+  });
+  const formatMs = performance.now() - t0;
+  gc();
+  t0 = performance.now();
+  await bareParse(processed);
+  const parseProcessedMs = performance.now() - t0;
+  const out = await stringifyOutputs(path.join(work, 'ds'));
+  const floorMs = parseMs + parseProcessedMs + out.ms;
+  const examples = Object.values(report.formats).reduce((k, f) => k + f.total, 0);
+  const ratio = (processMs + formatMs) / floorMs;
+  console.log(
+    `${n} trajectories, all ${ALL_FORMATS.length} formats in this process: process ${processMs.toFixed(0)} ms ` +
+      `(${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs), format ${formatMs.toFixed(0)} ms ` +
+      `(${examples} examples, ${(out.bytes / 1e6).toFixed(0)} MB); floor ${floorMs.toFixed(0)} ms (parse the input ` +
+      `${parseMs.toFixed(0)}, parse processed.jsonl ${parseProcessedMs.toFixed(0)}, JSON.stringify the output lines ` +
+      `${out.ms.toFixed(0)}): ratio to the floor ${ratio.toFixed(3)} (target <= 2.0)`,
+  );
+  return {
+    trajectories: n,
+    process_ms: Math.round(processMs),
+    format_ms: Math.round(formatMs),
+    floor_ms: Math.round(floorMs),
+    output_mb: Math.round(out.bytes / 1e6),
+    examples,
+    ratio: Number(ratio.toFixed(3)),
+  };
 }
 
 async function main(): Promise<void> {
-  const file = trajectoryFile(N);
   const work = mkdtempSync(path.join(tmpdir(), 'drag-bench-pipeline-'));
   try {
-    readFileSync(file); // warm the page cache
-    (globalThis as { gc?: () => void }).gc?.();
-    let t0 = performance.now();
-    const parsed = await bareParse(file);
-    const parseMs = performance.now() - t0;
-    (globalThis as { gc?: () => void }).gc?.();
-    t0 = performance.now();
-    const processed = path.join(work, 'processed.jsonl');
-    const outcome = await runProcess([file], processed, path.join(work, 'stats.json'));
-    const processMs = performance.now() - t0;
-    t0 = performance.now();
-    const report = await formatProcessed([processed], path.join(work, 'ds'), {
-      formats: [...ALL_FORMATS],
-      trainRatio: 0.9,
-      seed: 42,
-      splitBy: 'question',
-      reasoning: true,
-    });
-    const formatMs = performance.now() - t0;
-    const ratio = (processMs + formatMs) / parseMs;
-    const floor = await serialiseFloor(processed, path.join(work, 'ds'));
-    const floorRatio = (parseMs + floor.parseProcessedMs + floor.stringifyOutputsMs) / parseMs;
-    const examples = Object.values(report.formats).reduce((n, f) => n + f.total, 0);
-    console.log(
-      `input: ${N} trajectories, ${(statSync(file).size / 1e6).toFixed(0)} MB (${parsed} parsed by the baseline)`,
-    );
-    console.log(`bare readline + JSON.parse: ${parseMs.toFixed(0)} ms`);
-    console.log(
-      `process: ${processMs.toFixed(0)} ms (${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs); format (${Object.keys(report.formats).length} formats, ${examples} examples): ${formatMs.toFixed(0)} ms`,
-    );
-    console.log(
-      `floor (parse the input, parse processed.jsonl, JSON.stringify the ${(floor.outputBytes / 1e6).toFixed(0)} MB of output lines; nothing else): ${(parseMs + floor.parseProcessedMs + floor.stringifyOutputsMs).toFixed(0)} ms = ${floorRatio.toFixed(3)} x the bare parse`,
-    );
-    console.log(
-      `ratio ${ratio.toFixed(3)} (target <= 2.0); peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
-    );
+    let drag: VsDrag[] = [];
+    if (!existsSync(CLI)) console.log(`skipped the DRAG comparison: ${CLI} is not built (npm run build)`);
+    else if (!existsSync(DRAG_PROCESS)) console.log(`skipped the DRAG comparison: ${DRAG_PROCESS} is not there`);
+    else if (spawnSync(PYTHON, ['-c', 'import tqdm']).status !== 0)
+      console.log(`skipped the DRAG comparison: ${PYTHON} cannot import tqdm (Debian: apt-get install python3-tqdm)`);
+    else drag = SIZES.map((n) => againstDrag(n, work));
+    const floor = await againstFloor(FLOOR_N, work);
+    const worst = drag.length ? Math.max(...drag.map((d) => d.ratio)) : null;
     console.log(
       JSON.stringify({
         bench: 'pipeline',
-        trajectories: N,
-        parse_ms: Math.round(parseMs),
-        process_ms: Math.round(processMs),
-        format_ms: Math.round(formatMs),
-        output_mb: Math.round(floor.outputBytes / 1e6),
-        floor_ratio: Number(floorRatio.toFixed(3)),
-        ratio: Number(ratio.toFixed(3)),
-        target: 2.0,
-        examples,
+        ratio: worst,
+        target: 0.5,
+        vs_drag: drag,
+        floor_ratio: floor.ratio,
+        floor_target: 2.0,
+        floor,
         peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       }),
     );

@@ -1,4 +1,4 @@
-// One esbuild config for every output: the extension (cjs, `vscode` external), the `drag` CLI,
+// One esbuild config for every output: the extension (cjs, `vscode` external), the `drag` CLI (two files),
 // one browser bundle per webview panel, and the integration test suite that runs inside VS Code.
 // Also writes the JSON Schema of drag.config.json, generated from the zod schema.
 import { build, context } from 'esbuild';
@@ -43,10 +43,10 @@ const configs = [
     outdir: 'dist',
     external: ['vscode', 'pdfjs-dist', '@napi-rs/canvas'],
   },
-  // pdf.js and the native canvas stay in node_modules (loaded at run time by the worker only).
+  // The pdf.js worker; pdf.js and the native canvas stay in node_modules (loaded at run time by the worker only).
   {
     ...node,
-    entryPoints: { cli: 'src/cli/cli.ts', pdfWorker: 'src/core/corpus/worker.ts' },
+    entryPoints: { pdfWorker: 'src/core/corpus/worker.ts' },
     outdir: 'dist',
     external: ['pdfjs-dist', '@napi-rs/canvas'],
   },
@@ -65,6 +65,73 @@ const configs = [
     external: ['vscode', 'mocha'],
   },
 ];
+
+// The `drag` CLI is two files, so that `drag --version` and `drag <command> --help` compile a few
+// kilobytes instead of every command: dist/cli-commands.js holds every command (src/cli/commands/*.ts),
+// each evaluated only when loaded, and dist/cli.js the entry, the command table and each command's
+// name, summary and usage, read from the built commands. src/cli/main.ts imports
+// './commands/<file>.js' only lazily; here such an import becomes require('./cli-commands.js').load(file).
+const commandFiles = readdirSync(path.join(root, 'src/cli/commands'))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3))
+  .sort();
+const cliCommands = {
+  ...node,
+  stdin: {
+    contents: [
+      'const loaders = {',
+      ...commandFiles.map((f) => `  ${JSON.stringify(f)}: () => require('./src/cli/commands/${f}'),`),
+      '};',
+      'exports.files = Object.keys(loaders);',
+      'exports.load = (file) => loaders[file]();',
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'cli-commands.js',
+  },
+  outfile: 'dist/cli-commands.js',
+  external: ['pdfjs-dist', '@napi-rs/canvas'],
+};
+const lazyCommands = {
+  name: 'lazy-cli-commands',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\/\w+\.js$/ }, (args) =>
+      args.importer.endsWith(path.join('src', 'cli', 'main.ts'))
+        ? { path: path.basename(args.path, '.js'), namespace: 'lazy-cli-commands' }
+        : undefined,
+    );
+    b.onResolve({ filter: /^\.\/cli-commands\.js$/ }, () => ({ path: './cli-commands.js', external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-cli-commands' }, (args) => ({
+      contents: `module.exports = require('./cli-commands.js').load(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+function cliEntry(help) {
+  return {
+    ...node,
+    entryPoints: { cli: 'src/cli/cli.ts' },
+    outdir: 'dist',
+    define: { ...node.define, __DRAG_COMMAND_HELP__: help ? JSON.stringify(help) : 'undefined' },
+    plugins: [lazyCommands],
+  };
+}
+/** Every command's name, summary and usage, from the built commands bundle. */
+function commandHelp() {
+  const file = path.join(root, 'dist', 'cli-commands.js');
+  const require = createRequire(import.meta.url);
+  delete require.cache[file];
+  const commands = require(file);
+  const help = {};
+  for (const f of commands.files)
+    for (const c of Object.values(commands.load(f)))
+      if (c && typeof c === 'object' && typeof c.name === 'string' && typeof c.run === 'function')
+        help[c.name] = { summary: c.summary, usage: c.usage };
+  return help;
+}
+async function buildCli() {
+  await build(cliCommands);
+  await build(cliEntry(commandHelp()));
+}
 
 async function writeConfigSchema() {
   // Bundle the schema module to a temp cjs file and call it, so the JSON Schema comes from zod itself.
@@ -88,10 +155,11 @@ async function writeConfigSchema() {
 }
 
 if (watch) {
-  for (const config of configs) await (await context(config)).watch();
+  // Watching, the entry reads usage from the commands themselves (it loads them for --help).
+  for (const config of [...configs, cliCommands, cliEntry(null)]) await (await context(config)).watch();
   console.log('[build] watching');
 } else {
   const started = Date.now();
-  await Promise.all([...configs.map((c) => build(c)), writeConfigSchema()]);
-  console.log(`[build] ${configs.length} bundles + config schema in ${Date.now() - started} ms`);
+  await Promise.all([...configs.map((c) => build(c)), buildCli(), writeConfigSchema()]);
+  console.log(`[build] ${configs.length + 2} bundles + config schema in ${Date.now() - started} ms`);
 }

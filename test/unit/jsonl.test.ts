@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { indexJsonl, indexProblems, readLine, type Summarizer } from '../../src/core/io/jsonl';
-import { appendJsonl, writeFileAtomic, writeJsonAtomic } from '../../src/core/io/write';
+import { appendJsonl, LineStore, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from '../../src/core/io/write';
 import { trajectorySummarizer } from '../../src/core/trajectories/summary';
 import { BROKEN_RUN, FIXTURE_RUN, useTempDir } from './helpers';
 
@@ -217,5 +218,38 @@ describe('JSONL writers', () => {
     await assert.rejects(writeFileAtomic(dir, 'data'));
     assert.deepEqual(readdirSync(tmp()), ['target']);
     assert.equal(readFileSync(path.join(dir, 'keep'), 'utf8'), 'x');
+  });
+});
+
+describe('writing lines', () => {
+  const tmp = useTempDir();
+
+  it('hashes the bytes it indexes, so a caller need not read the file twice', async () => {
+    const file = path.join(tmp(), 'h.jsonl');
+    writeFileSync(file, Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, t: 'é'.repeat(i) })).join('\n'));
+    const hash = createHash('sha256');
+    await indexJsonl(file, keepN, undefined, { chunkSize: 1000, hash });
+    assert.equal(hash.digest('hex'), createHash('sha256').update(readFileSync(file)).digest('hex'));
+  });
+
+  it('LineStore gives back every line byte for byte, across chunks and for lines bigger than a chunk', () => {
+    const store = new LineStore(64);
+    const lines = ['a\n', 'naïve ✓ 日本\n', 'x'.repeat(200) + '\n', '', '😀'.repeat(30) + '\n', 'end\n'];
+    for (const [i, l] of lines.entries()) assert.equal(store.add(l), i);
+    assert.equal(store.length, lines.length);
+    for (const [i, l] of lines.entries()) assert.equal(store.bytes(i).toString('utf8'), l);
+  });
+
+  it('writeLinesAtomic writes strings and bytes in order, including lines bigger than its buffer', async () => {
+    const file = path.join(tmp(), 'out.jsonl');
+    const big = `${'é'.repeat(3 << 20)}\n`; // 6 MB of UTF-8, more than the 4 MB buffer
+    const lines = ['one ✓\n', Buffer.from('two\n'), big, Buffer.from(`${'b'.repeat(5 << 20)}\n`), 'last\n'];
+    assert.equal(await writeLinesAtomic(file, lines), 5);
+    const expected = Buffer.concat(lines.map((l) => (typeof l === 'string' ? Buffer.from(l) : l)));
+    assert.ok(readFileSync(file).equals(expected));
+    assert.deepEqual(
+      readdirSync(tmp()).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 });

@@ -19,6 +19,7 @@ describe('the .vsix contents (vsce ls)', function () {
       'LICENSE',
       'dist/extension.js',
       'dist/cli.js',
+      'dist/cli-commands.js',
       'dist/pdfWorker.js',
       'dist/webview/inspector.js',
       'dist/webview/search.js',

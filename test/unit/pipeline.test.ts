@@ -1,12 +1,19 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SYSTEM_PROMPT } from '../../src/core/agent/prompts';
 import { extractThinking } from '../../src/core/agent/thinking';
 import { hashFile } from '../../src/core/search/index';
-import { assignSplit, examplesOf, formatProcessed, seededShuffle } from '../../src/core/pipeline/format';
-import { minePairs, processTrajectory, pyFixed, type ProcessedRecord } from '../../src/core/pipeline/process';
+import { ALL_FORMATS, assignSplit, examplesOf, formatProcessed, seededShuffle } from '../../src/core/pipeline/format';
+import {
+  minePairs,
+  processedLineEnd,
+  processedLineStart,
+  processTrajectory,
+  pyFixed,
+  type ProcessedRecord,
+} from '../../src/core/pipeline/process';
 import { processFiles, runProcess } from '../../src/core/pipeline/runProcess';
 import { Trajectory } from '../../src/core/schema/trajectory';
 import { FIXTURE_RUN, ROOT, useTempDir } from './helpers';
@@ -39,7 +46,7 @@ function traj(id: string, qid: string, ranks: Array<number | null>, reasoning: A
   });
 }
 
-describe('drag process (DRAG-SPEC §4)', () => {
+describe("drag process (DRAG's processing of trajectories)", () => {
   it("computes DRAG's effort score, and the corrected one that ignores searches after the first hit", () => {
     // DRAG's own example: 2 searches, hit at rank 2 in search 2 -> 1 - 4/6.
     const a = processTrajectory(traj('t1', 'q1', [null, 2]), 3);
@@ -124,7 +131,7 @@ describe('drag process (DRAG-SPEC §4)', () => {
   });
 });
 
-describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
+describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
   const tmp = useTempDir();
 
   it("writes DRAG's shapes exactly, with question_id", () => {
@@ -325,5 +332,96 @@ describe('drag format (DRAG-SPEC §5 + TRL + LLaMA-Factory)', () => {
   it('shuffles reproducibly', () => {
     assert.deepEqual(seededShuffle([1, 2, 3, 4, 5], 42), seededShuffle([1, 2, 3, 4, 5], 42));
     assert.notDeepEqual(seededShuffle([1, 2, 3, 4, 5, 6, 7, 8], 42), seededShuffle([1, 2, 3, 4, 5, 6, 7, 8], 43));
+  });
+});
+
+describe('drag process / drag format write the same bytes as serialising whole records', () => {
+  const tmp = useTempDir();
+
+  /** Trajectories that exercise every optional field, non-ASCII text, samples of one question and bad lines. */
+  function variedInput(): string {
+    const lines: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const t = JSON.parse(
+        JSON.stringify(traj(`t${i}`, `q${i % 7}`, [i % 4 === 0 ? null : (i % 3) + 1, i % 5 === 0 ? null : 1, 2])),
+      ) as Record<string, unknown> & { iterations: Array<Record<string, unknown>> };
+      if (i % 3 === 0) t.question = `Ünïcode “quotes” \u2028 日本 ${i}?`;
+      if (i % 4 === 1) for (const it of t.iterations) it.raw_response = `<think>raw ${i} ✓</think>`;
+      if (i % 5 === 2) t.model = 'Qwen/Qwen3-VL-8B-Thinking';
+      if (i % 6 === 3) t.sampling_config = { temperature: 0.7, top_p: 0.95 };
+      if (i % 7 === 4) t.run_id = `run-${i % 2}`;
+      if (i % 8 === 5) t.sample = i % 3;
+      if (i % 9 === 6) t.iterations[1].query = t.iterations[0].query;
+      lines.push(JSON.stringify(t));
+      if (i === 10) lines.push('{"broken": ');
+      if (i === 20) lines.push('[1, 2]');
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  it('processedLineStart + processedLineEnd is JSON.stringify of the record', () => {
+    for (const ranks of [[null, 2, 1], [1], [null, null], [3, 3, null, 1]]) {
+      const r = processTrajectory(traj('t', 'q', ranks, ['why', null, 'because']), 3);
+      minePairs([r, processTrajectory(traj('u', 'q', [2]), 3)]);
+      assert.equal(processedLineStart(r) + processedLineEnd(r), `${JSON.stringify(r)}\n`);
+      const bare = { ...r, model: undefined, run_id: undefined } as unknown as ProcessedRecord;
+      assert.equal(processedLineStart(bare) + processedLineEnd(bare), `${JSON.stringify(bare)}\n`);
+    }
+  });
+
+  for (const includeFailed of [false, true]) {
+    it(`process${includeFailed ? ' --include-failed' : ''}: the file is the in-memory records, serialised`, async () => {
+      const input = path.join(tmp(), 'traj.jsonl');
+      writeFileSync(input, variedInput());
+      const options = { includeFailed, minMargin: 0.1 };
+      const reference = await processFiles([input, FIXTURE_RUN], options);
+      assert.ok(
+        reference.records.some((r) => r.query_pairs.some((p) => p.worse.trajectory_id !== r.id)),
+        'some pairs span two samples of a question',
+      );
+      const out = path.join(tmp(), 'processed.jsonl');
+      const streamed = await runProcess([input, FIXTURE_RUN], out, undefined, options);
+      assert.equal(readFileSync(out, 'utf8'), reference.records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      assert.deepEqual(streamed.stats, reference.stats);
+      assert.deepEqual(streamed.errors, reference.errors);
+      assert.equal(streamed.errors.length, 2, 'the two bad lines are reported');
+    });
+  }
+
+  it('format: every file is what formatting whole records in memory gives (examples, split, shuffle)', async () => {
+    const input = path.join(tmp(), 'traj.jsonl');
+    writeFileSync(input, variedInput());
+    const processed = path.join(tmp(), 'processed.jsonl');
+    await runProcess([input], processed, undefined, { includeFailed: true });
+    for (const [splitBy, reasoning] of [
+      ['question', true],
+      ['document', false],
+    ] as const) {
+      const outDir = path.join(tmp(), `ds-${splitBy}`);
+      const options = { formats: [...ALL_FORMATS], trainRatio: 0.7, seed: 7, splitBy, reasoning };
+      await formatProcessed([processed], outDir, options);
+      // The reference: whole records in memory, each format's examples serialised, split, shuffled.
+      const records = readFileSync(processed, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ProcessedRecord);
+      const split = assignSplit(records, options);
+      for (const [i, format] of ALL_FORMATS.entries()) {
+        const sides = { train: [] as string[], val: [] as string[] };
+        for (const r of records)
+          for (const ex of examplesOf(format, r, reasoning))
+            sides[split.get(r.question_id)!].push(`${JSON.stringify(ex)}\n`);
+        // A format with examples always has a train file (empty if all went to val); a val file only with lines.
+        const none = sides.train.length + sides.val.length === 0;
+        const expect = (side: 'train' | 'val', seed: number) =>
+          none || (side === 'val' && !sides.val.length) ? null : seededShuffle(sides[side], seed).join('');
+        const read = (side: string) => {
+          const f = path.join(outDir, `${format}_${side}.jsonl`);
+          return existsSync(f) ? readFileSync(f, 'utf8') : null;
+        };
+        assert.equal(read('train'), expect('train', 7 + 1000 * (i + 1)), `${format}_train (${splitBy})`);
+        assert.equal(read('val'), expect('val', 7 + 1000 * (i + 1) + 1), `${format}_val (${splitBy})`);
+      }
+    }
   });
 });

@@ -9,7 +9,7 @@ export const processCommand: CliCommand = {
   summary: 'trajectories -> processed records (rank scores, best search, effort, DPO pairs) + stats',
   usage: `drag process --input <trajectories.jsonl> [--input <more.jsonl> ...] --output <processed.jsonl> [--stats <stats.json>] [--top-k 3] [--include-failed] [--min-margin 0]
 
-DRAG's processing (DRAG-SPEC §4): each search's rank score, the best search, DRAG's cumulative
+DRAG's processing (see docs/drag-compatibility.md): each search's rank score, the best search, DRAG's cumulative
 effort score and the corrected effort_score_until_first_hit, and DPO query pairs mined across all
 samples and runs of the same question (a pair needs a better search with a positive score and a
 score difference above 0 and at least --min-margin). Trajectories that never found the ground

@@ -1,16 +1,22 @@
 import { existsSync, promises as fsp } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { indexJsonl, readLine } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
 import { hashFile } from '../search/index';
 import type { OcrPage } from '../schema/ocr';
 import { PdfError } from './pdf';
+import { extractWithPdftotext, PopplerMissingError } from './poppler';
 import { PdfWorkerPool } from './pool';
+
+/** Text extractors: pdf.js (the default, bundled) or poppler's pdftotext (faster, when installed). */
+export type Extractor = 'pdfjs' | 'poppler';
+const EXTRACTOR_TOOL = { pdfjs: 'drag-studio pdf.js', poppler: 'drag-studio pdftotext' } as const;
 
 /** Which PDFs an OCR file was built from, so a rebuild re-reads only changed ones. */
 export interface CorpusManifest {
   version: 1;
-  tool: 'drag-studio pdf.js';
+  tool: (typeof EXTRACTOR_TOOL)[Extractor];
   files: Record<string, { sha256: string; pages: number; status: 'ok' | 'image-only' | 'failed'; message?: string }>;
 }
 
@@ -35,6 +41,25 @@ export interface CorpusReport {
   reused: string[];
   imageOnly: string[];
   failed: Array<{ file: string; kind: string; message: string }>;
+}
+
+/** At most `size` tasks at once (the pdftotext processes). */
+class Slots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly size: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // A finished task hands its slot straight to the next waiting one.
+    if (this.running >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }
 
 /** Thrown when the output was made by another OCR tool: we use it as-is rather than overwrite it. */
@@ -78,8 +103,16 @@ async function existingPages(outFile: string): Promise<Map<string, OcrPage[]>> {
 export async function buildCorpus(
   pdfDir: string,
   outFile: string,
-  options: { workers?: number; force?: boolean; signal?: AbortSignal; onEvent?: (e: CorpusEvent) => void } = {},
+  options: {
+    workers?: number;
+    force?: boolean;
+    signal?: AbortSignal;
+    onEvent?: (e: CorpusEvent) => void;
+    /** pdf.js unless asked: an index never changes because a tool happens to be installed. */
+    extractor?: Extractor;
+  } = {},
 ): Promise<CorpusReport> {
+  const extractor = options.extractor ?? 'pdfjs';
   const manifest = await readManifest(outFile);
   if (existsSync(outFile) && !manifest && !options.force) {
     throw new ForeignOcrFileError(
@@ -90,7 +123,7 @@ export async function buildCorpus(
   const hashes = await Promise.all(names.map((n) => hashFile(path.join(pdfDir, n))));
   const previous = manifest ? await existingPages(outFile) : new Map<string, OcrPage[]>();
   const pagesByFile = new Map<string, OcrPage[]>();
-  const next: CorpusManifest = { version: 1, tool: 'drag-studio pdf.js', files: {} };
+  const next: CorpusManifest = { version: 1, tool: EXTRACTOR_TOOL[extractor], files: {} };
   const report: CorpusReport = {
     out: outFile,
     files: names.length,
@@ -104,7 +137,8 @@ export async function buildCorpus(
   names.forEach((name, i) => {
     const old = manifest?.files[name];
     const kept = previous.get(name);
-    if (old && old.sha256 === hashes[i] && old.status !== 'failed' && kept && kept.length === old.pages) {
+    const sameTool = manifest?.tool === next.tool; // another extractor's text is re-extracted
+    if (sameTool && old && old.sha256 === hashes[i] && old.status !== 'failed' && kept && kept.length === old.pages) {
       pagesByFile.set(name, kept);
       next.files[name] = old;
       report.reused.push(name);
@@ -125,8 +159,11 @@ export async function buildCorpus(
       ms: 0,
     });
 
-  const pool = new PdfWorkerPool(options.workers);
-  const abort = () => void pool.close();
+  const pool = extractor === 'pdfjs' ? new PdfWorkerPool(options.workers) : null;
+  const processes = new Slots(options.workers ?? Math.max(1, Math.min(4, availableParallelism())));
+  const extract = async (file: string) =>
+    pool ? pool.extract(file) : processes.run(() => extractWithPdftotext(file, options.signal));
+  const abort = () => void pool?.close();
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
     await Promise.all(
@@ -134,7 +171,7 @@ export async function buildCorpus(
         const name = names[i];
         const started = performance.now();
         try {
-          const texts = await pool.extract(path.join(pdfDir, name));
+          const texts = await extract(path.join(pdfDir, name));
           const pages = texts.map((text, p) => ({ file: name, page_number: p + 1, total_pages: texts.length, text }));
           pagesByFile.set(name, pages);
           const imageOnly = texts.length > 0 && texts.every((t) => t.trim() === '');
@@ -157,6 +194,7 @@ export async function buildCorpus(
           });
         } catch (err) {
           if (options.signal?.aborted) throw options.signal.reason ?? new Error('cancelled');
+          if (err instanceof PopplerMissingError) throw err;
           const kind = err instanceof PdfError ? err.kind : 'unreadable';
           const message = (err as Error).message;
           next.files[name] = { sha256: hashes[i], pages: 0, status: 'failed', message };
@@ -176,7 +214,7 @@ export async function buildCorpus(
     );
   } finally {
     options.signal?.removeEventListener('abort', abort);
-    await pool.close();
+    await pool?.close();
   }
   let body = '';
   for (const name of names)

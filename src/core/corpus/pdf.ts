@@ -51,6 +51,14 @@ async function open(file: string) {
   }
 }
 
+/** A page's extracted text as it goes into the OCR file: no trailing blanks on a line, single spaces, trimmed. */
+export function normalisePageText(text: string): string {
+  return text
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/[ \t]{2,}/g, ' ')
+    .trim();
+}
+
 /** The text of every page, in page order (items joined; pdf.js end-of-line marks become newlines). */
 export async function extractPdfText(file: string): Promise<string[]> {
   const doc = await open(file);
@@ -66,12 +74,7 @@ export async function extractPdfText(file: string): Promise<string[]> {
         if (item.hasEOL) text += '\n';
         else if (item.str && !/\s$/.test(item.str)) text += ' ';
       }
-      pages.push(
-        text
-          .replace(/[ \t]+\n/g, '\n')
-          .replace(/[ \t]{2,}/g, ' ')
-          .trim(),
-      );
+      pages.push(normalisePageText(text));
       page.cleanup();
     }
     return pages;

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import type { Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { LineError } from './errors';
 
@@ -38,6 +39,8 @@ export interface IndexOptions {
   signal?: AbortSignal;
   /** Cap on errors kept (the count is still exact in `errorCount`). */
   maxErrors?: number;
+  /** Fed every byte read (from `previous`'s end, or the whole file), so a caller need not read it twice. */
+  hash?: Pick<Hash, 'update'>;
 }
 
 const NEWLINE = 0x0a;
@@ -146,6 +149,7 @@ export async function indexJsonl<S>(
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
       const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
       if (bytesRead === 0) break;
+      options.hash?.update(buffer.subarray(0, bytesRead));
       position += bytesRead;
       let data: Buffer;
       let dataOffset: number;

@@ -72,29 +72,35 @@ export async function writeJsonlAtomic(file: string, records: Iterable<unknown>)
 }
 
 /**
- * Writes lines (each ending in a newline) atomically without building one giant string: chunks go
- * to a temp file, which is fsynced and renamed over the target. Returns the number of lines.
+ * Writes lines (each ending in a newline; strings, or UTF-8 bytes such as {@link LineStore} keeps)
+ * atomically without building one giant string: they are encoded straight into one reused buffer,
+ * which goes to a temp file that is fsynced and renamed over the target. Returns the number of lines.
  */
-export async function writeLinesAtomic(file: string, lines: Iterable<string>): Promise<number> {
+export async function writeLinesAtomic(file: string, lines: Iterable<string | Uint8Array>): Promise<number> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await fsp.open(tmp, 'w');
   let n = 0;
   try {
-    let chunk: string[] = [];
-    let size = 0;
-    for (const text of lines) {
-      chunk.push(text);
-      size += text.length;
+    const out = Buffer.allocUnsafe(1 << 22);
+    let used = 0;
+    for (const line of lines) {
       n++;
-      if (size > 1 << 22) {
-        await handle.write(chunk.join(''));
-        chunk = [];
-        size = 0;
+      // A string of n UTF-16 units is at most 3n bytes of UTF-8.
+      const most = typeof line === 'string' ? line.length * 3 : line.length;
+      if (used + most > out.length && used > 0) {
+        await handle.write(out, 0, used);
+        used = 0;
+      }
+      if (most > out.length) await handle.write(typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
+      else if (typeof line === 'string') used += out.write(line, used, 'utf8');
+      else {
+        out.set(line, used);
+        used += line.length;
       }
     }
-    if (chunk.length) await handle.write(chunk.join(''));
+    if (used) await handle.write(out, 0, used);
     await handle.sync();
   } catch (err) {
     await handle.close();
@@ -104,4 +110,46 @@ export async function writeLinesAtomic(file: string, lines: Iterable<string>): P
   await handle.close();
   await fsp.rename(tmp, file);
   return n;
+}
+
+/**
+ * Lines kept as UTF-8 bytes outside the JavaScript heap, to be written later in any order. Many
+ * megabytes of output lines held as strings are copied and marked by every garbage collection
+ * while they wait; bytes in buffers are not, and they are already encoded for the file.
+ */
+export class LineStore {
+  private readonly chunks: Buffer[] = [];
+  private chunk = Buffer.allocUnsafe(0);
+  private used = 0;
+  private readonly where: number[] = []; // chunk index, offset, length per line
+
+  constructor(private readonly chunkSize = 1 << 23) {}
+
+  /** Keeps a line; returns its number (0, 1, ...). */
+  add(text: string): number {
+    let bytes = text.length * 3;
+    if (this.used + bytes > this.chunk.length) {
+      bytes = Buffer.byteLength(text, 'utf8');
+      if (this.used + bytes > this.chunk.length) {
+        this.chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, bytes));
+        this.chunks.push(this.chunk);
+        this.used = 0;
+      }
+    }
+    const written = this.chunk.write(text, this.used, 'utf8');
+    this.where.push(this.chunks.length - 1, this.used, written);
+    this.used += written;
+    return this.where.length / 3 - 1;
+  }
+
+  get length(): number {
+    return this.where.length / 3;
+  }
+
+  /** The bytes of line `i` (a view, not a copy). */
+  bytes(i: number): Buffer {
+    const c = this.chunks[this.where[3 * i]];
+    const start = this.where[3 * i + 1];
+    return c.subarray(start, start + this.where[3 * i + 2]);
+  }
 }

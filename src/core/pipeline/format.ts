@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
-import { toJsonLine, writeJsonAtomic, writeLinesAtomic } from '../io/write';
-import { hashFile } from '../search/index';
+import { LineStore, toJsonLine, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { answerLocations } from '../schema/question';
 import { mulberry32 } from '../util/random';
 import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
 
-/** DRAG's formats (DRAG-SPEC §5) and our training-ready exports. */
+/** DRAG's formats (the five its formatter writes) and our training-ready exports. */
 export const DRAG_FORMATS = ['sft_query', 'sft_trajectory', 'sft_context', 'dpo', 'reward'] as const;
 export const EXPORT_FORMATS = ['trl_sft', 'trl_dpo', 'llamafactory_sft', 'llamafactory_dpo'] as const;
 export const ALL_FORMATS = [...DRAG_FORMATS, ...EXPORT_FORMATS] as const;
@@ -26,7 +24,7 @@ export interface FormatOptions {
 
 type Example = Record<string, unknown> & { question_id: string };
 
-/** T(x): the assistant's text for a search, with its reasoning when there is some (§4.2). */
+/** The assistant's text for a search, with its reasoning when there is some, as DRAG writes it. */
 export function searchText(s: Pick<ProcessedSearch, 'query' | 'reasoning'>, reasoning = true): string {
   return reasoning && s.reasoning
     ? `<think>${s.reasoning}</think>\n<search>${s.query}</search>`
@@ -207,16 +205,27 @@ export function splitKey(r: ProcessedRecord, by: 'question' | 'document'): strin
 
 /**
  * Train/val assignment by group (question or document), seeded: every example of a question lands
- * on the same side, in every format, so nothing leaks from train to val (fixing DRAG-SPEC §9.9).
+ * on the same side, in every format, so nothing leaks from train to val (DRAG split each format's
+ * examples on their own, so one question could be in both).
  */
 export function assignSplit(
   records: readonly ProcessedRecord[],
   options: Pick<FormatOptions, 'trainRatio' | 'seed' | 'splitBy'>,
 ): Map<string, 'train' | 'val'> {
+  return splitGroups(
+    records.map((r) => [r.question_id, splitKey(r, options.splitBy)]),
+    options,
+  );
+}
+
+/** {@link assignSplit} over (question id, split key) pairs in record order. */
+function splitGroups(
+  keys: ReadonlyArray<readonly [string, string]>,
+  options: Pick<FormatOptions, 'trainRatio' | 'seed'>,
+): Map<string, 'train' | 'val'> {
   const groups: string[] = [];
   const seen = new Set<string>();
-  for (const r of records) {
-    const k = splitKey(r, options.splitBy);
+  for (const [, k] of keys) {
     if (!seen.has(k)) {
       seen.add(k);
       groups.push(k);
@@ -227,7 +236,7 @@ export function assignSplit(
   const side = new Map<string, 'train' | 'val'>();
   shuffled.forEach((g, i) => side.set(g, i < nTrain ? 'train' : 'val'));
   const byQuestion = new Map<string, 'train' | 'val'>();
-  for (const r of records) byQuestion.set(r.question_id, side.get(splitKey(r, options.splitBy))!);
+  for (const [question, k] of keys) byQuestion.set(question, side.get(k)!);
   return byQuestion;
 }
 
@@ -248,29 +257,48 @@ export async function formatProcessed(
   outputDir: string,
   options: FormatOptions,
 ): Promise<FormatReport> {
-  const records: ProcessedRecord[] = [];
+  // One pass: each record's examples are serialised as it is read (to bytes off the heap) and the
+  // record is dropped, so only the output lines and each record's split key stay in memory. Lines
+  // keep record order per format; the split is decided once every question has been seen.
+  const keys: Array<readonly [string, string]> = [];
+  const lines = options.formats.map(() => ({ text: new LineStore(), question: [] as string[] }));
   const errors: LineError[] = [];
+  const hashes: string[] = [];
   for (const input of inputs) {
-    const index = await indexJsonl(input, (v) => {
-      if (typeof v.id !== 'string' || typeof v.question !== 'string' || !Array.isArray(v.searches)) {
-        return {
-          ok: false,
-          problems: [
-            {
-              fieldPath: formatFieldPath([
-                typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches',
-              ]),
-              message: 'not a processed record (run drag process first)',
-            },
-          ],
-        };
-      }
-      records.push({ ...(v as unknown as ProcessedRecord), question_id: String(v.question_id ?? v.id) });
-      return { ok: true, summary: null };
-    });
+    const hash = createHash('sha256');
+    const index = await indexJsonl(
+      input,
+      (v) => {
+        if (typeof v.id !== 'string' || typeof v.question !== 'string' || !Array.isArray(v.searches)) {
+          return {
+            ok: false,
+            problems: [
+              {
+                fieldPath: formatFieldPath([
+                  typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches',
+                ]),
+                message: 'not a processed record (run drag process first)',
+              },
+            ],
+          };
+        }
+        const r = v as unknown as ProcessedRecord;
+        r.question_id = String(v.question_id ?? v.id);
+        keys.push([r.question_id, splitKey(r, options.splitBy)]);
+        for (const [i, format] of options.formats.entries())
+          for (const ex of examplesOf(format, r, options.reasoning)) {
+            lines[i].text.add(toJsonLine(ex));
+            lines[i].question.push(r.question_id);
+          }
+        return { ok: true, summary: null };
+      },
+      undefined,
+      { hash },
+    );
+    hashes.push(hash.digest('hex'));
     errors.push(...indexProblems(index));
   }
-  const split = assignSplit(records, options);
+  const split = splitGroups(keys, options);
   const report: FormatReport = {
     outputDir,
     formats: {},
@@ -279,19 +307,18 @@ export async function formatProcessed(
     valQuestions: [...split.values()].filter((s) => s === 'val').length,
   };
   for (const [i, format] of options.formats.entries()) {
-    // Serialised as they are made: strings are what gets shuffled and written, and the example
-    // objects die young instead of filling the old generation (less GC on 100k trajectories).
-    const train: string[] = [];
-    const val: string[] = [];
-    for (const r of records)
-      for (const ex of examplesOf(format, r, options.reasoning))
-        (split.get(r.question_id) === 'val' ? val : train).push(toJsonLine(ex));
+    const train: number[] = [];
+    const val: number[] = [];
+    const { text, question } = lines[i];
+    for (let j = 0; j < text.length; j++) (split.get(question[j]) === 'val' ? val : train).push(j);
     if (train.length + val.length === 0) continue;
     const trainPath = path.join(outputDir, `${format}_train.jsonl`);
     const valPath = path.join(outputDir, `${format}_val.jsonl`);
     // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
-    await writeLinesAtomic(trainPath, seededShuffle(train, options.seed + 1000 * (i + 1)));
-    if (val.length) await writeLinesAtomic(valPath, seededShuffle(val, options.seed + 1000 * (i + 1) + 1));
+    const shuffled = (side: number[], seed: number) => seededShuffle(side, seed).map((j) => text.bytes(j));
+    await writeLinesAtomic(trainPath, shuffled(train, options.seed + 1000 * (i + 1)));
+    if (val.length) await writeLinesAtomic(valPath, shuffled(val, options.seed + 1000 * (i + 1) + 1));
+    lines[i] = { text: new LineStore(), question: [] };
     report.formats[format] = {
       total: train.length + val.length,
       train: train.length,
@@ -332,13 +359,12 @@ export async function formatProcessed(
     }
   }
   if (Object.keys(lf).length) await writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf);
-  await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: records.length, ...report.formats });
+  await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: keys.length, ...report.formats });
   await writeJsonAtomic(path.join(outputDir, 'manifest.json'), {
     tool: 'drag-studio',
     created: new Date().toISOString(),
-    inputs: await Promise.all(
-      inputs.map(async (p) => ({ path: path.resolve(p), sha256: existsSync(p) ? await hashFile(p) : null })),
-    ),
+    // Hashed while they were read: the bytes that were formatted, not whatever is there now.
+    inputs: inputs.map((p, i) => ({ path: path.resolve(p), sha256: hashes[i] })),
     options: { ...options },
     split: {
       by: options.splitBy,

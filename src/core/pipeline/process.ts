@@ -4,7 +4,7 @@ import { answerLocations } from '../schema/question';
 import { rankScore } from '../trajectories/rankScore';
 import { stepGroundTruthRank } from '../trajectories/summary';
 
-/** One search of a processed record (DRAG-SPEC §4.1). */
+/** One search of a processed record, with the fields of DRAG's processed iteration. */
 export interface ProcessedSearch {
   step: number;
   query: string;
@@ -24,7 +24,7 @@ export interface QueryPair {
   margin: number;
 }
 
-/** DRAG's processed record, which its formatter expected and never got (§9.1), plus our additions. */
+/** DRAG's processed record (which DRAG's own formatter expected but its processor never wrote), plus our additions. */
 export interface ProcessedRecord {
   id: string;
   question_id: string;
@@ -37,7 +37,7 @@ export interface ProcessedRecord {
   first_success_step: number | null;
   total_searches: number;
   gt_ever_found: boolean;
-  /** DRAG's effort score exactly as it computes it: searches after the first hit still count (§9.15). */
+  /** DRAG's effort score exactly as it computes it: searches after the first hit still count. */
   cumulative_effort_score: number;
   /** The corrected effort score: only the searches up to and including the first hit count. */
   effort_score_until_first_hit: number;
@@ -58,7 +58,7 @@ function effort(searches: readonly ProcessedSearch[], topK: number, countAll: bo
   return Math.min(1, Math.max(0, 1 - (pos - 1) / (counted * topK)));
 }
 
-/** §4.1 for one trajectory (pairs are mined separately, across samples: {@link minePairs}). */
+/** DRAG's processing of one trajectory (pairs are mined separately, across samples: {@link minePairs}). */
 export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord {
   const gt = answerLocations(t.ground_truth?.answer_locations);
   const searches: ProcessedSearch[] = [];
@@ -105,9 +105,62 @@ export function processTrajectory(t: Trajectory, topK: number): ProcessedRecord 
   };
 }
 
+/** `"key":value` as JSON.stringify writes an object member; '' where JSON.stringify leaves the member out. */
+function member(key: string, value: unknown, json = JSON.stringify(value) as string | undefined): string {
+  return json === undefined ? '' : `"${key}":${json}`;
+}
+
+/**
+ * The start of a processed record's JSON line, everything before `query_pairs`, which are mined only
+ * once every trajectory of the question has been read. Each search is serialised once, even where
+ * it is also the best or first successful search. With {@link processedLineEnd}, the same bytes as
+ * `JSON.stringify(record)` plus a newline (the tests compare the two), so processed.jsonl does not
+ * change with the way it is written.
+ */
+export function processedLineStart(r: ProcessedRecord): string {
+  const searches = r.searches.map((s) => JSON.stringify(s));
+  const same = (s: ProcessedSearch | null) => {
+    if (s === null) return 'null';
+    const i = r.searches.indexOf(s);
+    return i >= 0 ? searches[i] : JSON.stringify(s);
+  };
+  // `id` is always there (the schema requires it), so the members after it start with a comma.
+  return `{${[
+    member('id', r.id),
+    member('question_id', r.question_id),
+    member('question', r.question),
+    member('ground_truth', r.ground_truth),
+    member('searches', r.searches, `[${searches.join(',')}]`),
+    member('best_search', r.best_search, same(r.best_search)),
+    member('best_rank_score', r.best_rank_score),
+    member('first_success_search', r.first_success_search, same(r.first_success_search)),
+    member('first_success_step', r.first_success_step),
+    member('total_searches', r.total_searches),
+    member('gt_ever_found', r.gt_ever_found),
+    member('cumulative_effort_score', r.cumulative_effort_score),
+    member('effort_score_until_first_hit', r.effort_score_until_first_hit),
+    member('final_answer', r.final_answer),
+    member('answer_correct', r.answer_correct),
+  ]
+    .filter(Boolean)
+    .join(',')}`;
+}
+
+/** The rest of the line that {@link processedLineStart} began: the pairs and the metadata. */
+export function processedLineEnd(r: ProcessedRecord): string {
+  const rest = [
+    member('query_pairs', r.query_pairs),
+    member('model', r.model),
+    member('sampling_config', r.sampling_config),
+    member('run_id', r.run_id),
+    member('sample', r.sample),
+  ].filter(Boolean);
+  return rest.length ? `,${rest.join(',')}}\n` : '}\n';
+}
+
 /**
  * DPO query pairs for one question, across all its trajectories (samples and runs), not only
- * within one (§4.1 mines within one). A pair needs a better search with a positive score and a
+ * within one (DRAG mines within one). A pair needs a better search with a positive score and a
  * score difference of more than 0 and at least `minMargin`; searches without a score count as -1,
  * as in DRAG. Identical query texts are never paired. Each pair is attached to the trajectory of
  * its better search, so no pair is written twice.
@@ -162,7 +215,7 @@ export interface ProcessStats {
   [key: string]: unknown;
 }
 
-/** DRAG's statistics keys (§4.4), over processed records. */
+/** DRAG's statistics keys, over processed records. */
 export function processStats(
   records: readonly ProcessedRecord[],
   includeFailed: boolean,
