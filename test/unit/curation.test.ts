@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { appendDecision, decisionsPath, readDecisions, replay } from '../../src/core/curation/decisions';
 import { exportCuratedDataset } from '../../src/core/curation/export';
@@ -56,10 +56,61 @@ describe('curation log', function () {
     assert.equal(decisions.filter((d) => d.user === 'window-a').length, 100);
   });
 
+  it('starts on a fresh line after a half line a killed writer left, so the next decision is whole', async () => {
+    const file = decisionsPath(tmp());
+    await appendDecision(file, { ...base, decision: 'accept', user: 'x' });
+    appendFileSync(file, '{"id":"d_half","trajec');
+    await appendDecision(file, { ...base, trajectory_id: 't2', decision: 'reject', user: 'x' });
+    const { decisions, errors } = await readDecisions(file);
+    assert.deepEqual(
+      decisions.map((d) => d.trajectory_id),
+      ['t1', 't2'],
+    );
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      [2],
+    );
+  });
+
+  it('on a full disk refuses the decision, leaves the log byte-identical, and a retry is whole', async function () {
+    // A real full file system: a small tmpfs (root only; CI runs as root).
+    const mnt = path.join(tmp(), 'full');
+    mkdirSync(mnt);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    if (mounted.status !== 0) {
+      console.log(`      skipped: cannot mount a tmpfs here (${String(mounted.stderr).trim() || 'not root'})`);
+      this.skip();
+    }
+    try {
+      const file = decisionsPath(mnt);
+      await appendDecision(file, { ...base, decision: 'accept', user: 'x' });
+      // Fill the rest, so only the slack of the log's last page is left: a long decision half fits.
+      const filler = path.join(mnt, 'filler');
+      try {
+        writeFileSync(filler, Buffer.alloc(64 * 1024));
+      } catch {
+        // ENOSPC after filling what there was: the point.
+      }
+      const before = readFileSync(file);
+      const long = { ...base, trajectory_id: 't2', decision: 'reject' as const, reason: 'x'.repeat(8000), user: 'x' };
+      await assert.rejects(appendDecision(file, long), /ENOSPC|no space/);
+      assert.deepEqual(readFileSync(file), before, 'nothing written before was changed, nothing half-written left');
+      rmSync(filler);
+      await appendDecision(file, long);
+      const { decisions, errors } = await readDecisions(file);
+      assert.deepEqual(errors, []);
+      assert.deepEqual(
+        decisions.map((d) => d.trajectory_id),
+        ['t1', 't2'],
+      );
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
   it('reports a bad line and keeps the rest', async () => {
     const file = decisionsPath(tmp());
     await appendDecision(file, { ...base, decision: 'accept', user: 'x' });
-    const { appendFileSync } = await import('node:fs');
     appendFileSync(file, '{"id":"x","decision":"maybe"}\n');
     const { decisions, errors } = await readDecisions(file);
     assert.equal(decisions.length, 1);

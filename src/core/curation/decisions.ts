@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
-import { toJsonLine } from '../io/write';
+import { appendJsonl } from '../io/write';
 
 /**
  * The curation log, `curation/decisions.jsonl`: append-only, one decision per line, fsynced.
@@ -79,14 +79,7 @@ export async function appendDecision(file: string, d: NewDecision): Promise<Deci
     time: new Date().toISOString(),
     user: d.user ?? (await currentUser(path.dirname(file))),
   });
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const handle = await fsp.open(file, 'a');
-  try {
-    await handle.write(toJsonLine(full));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await appendJsonl(file, [full]);
   return full;
 }
 

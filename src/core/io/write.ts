@@ -9,18 +9,43 @@ export function toJsonLine(record: unknown): string {
 
 /**
  * Appends records to a JSONL file and fsyncs before returning: once this resolves, a crash cannot
- * lose them. Earlier content is never rewritten.
+ * lose them. Earlier content is never rewritten. On a full disk a write can land part of a line and
+ * still report no error; then the rest fails, and what this call wrote is taken back so that a retry
+ * starts on a clean end. A half line left by someone else (a killed writer) is never glued to ours:
+ * we start on a fresh line, and readers report that half line on its own.
  */
 export async function appendJsonl(file: string, records: readonly unknown[]): Promise<void> {
   if (records.length === 0) return;
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const handle = await fsp.open(file, 'a');
+  const data = Buffer.from(records.map(toJsonLine).join(''), 'utf8');
+  const handle = await fsp.open(file, 'a+');
   try {
-    await handle.writeFile(records.map(toJsonLine).join(''), 'utf8');
-    await handle.sync();
+    const { size } = await handle.stat();
+    const payload = size > 0 && (await lastByte(handle, size)) !== 0x0a ? Buffer.concat([NEWLINE, data]) : data;
+    let written = 0;
+    try {
+      while (written < payload.length) {
+        const { bytesWritten } = await handle.write(payload, written, payload.length - written);
+        if (bytesWritten === 0) throw Object.assign(new Error(`${file}: no space left on device`), { code: 'ENOSPC' });
+        written += bytesWritten;
+      }
+      await handle.sync();
+    } catch (err) {
+      // Take back our part only if nobody appended after it (two windows share a curation log).
+      if (written > 0 && (await handle.stat()).size === size + written) await handle.truncate(size).catch(() => {});
+      throw err;
+    }
   } finally {
     await handle.close();
   }
+}
+
+const NEWLINE = Buffer.from('\n');
+
+async function lastByte(handle: fsp.FileHandle, size: number): Promise<number> {
+  const one = Buffer.alloc(1);
+  await handle.read(one, 0, 1, size - 1);
+  return one[0];
 }
 
 /**
