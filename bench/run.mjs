@@ -1,6 +1,7 @@
 // npm run bench -- <name>: runs bench/<name>.ts with tsx. Each benchmark measures its own baseline
 // in the same run and prints a last line of JSON with a `ratio`.
 // npm run bench -- all [--rounds N]: runs every benchmark in one go and prints one table of ratios.
+// npm run bench -- ui-scale [N]: opens N trajectories in code-server (bench/uiScale.mjs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,10 @@ const names = readdirSync(dir)
   .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
   .map((f) => f.slice(0, -3));
 const [name, ...rest] = process.argv.slice(2);
+
+// Big runs in a real code-server (a browser, minutes of work): not part of `all`.
+if (name === 'ui-scale')
+  process.exit(spawnSync(process.execPath, [path.join(dir, 'uiScale.mjs'), ...rest], { stdio: 'inherit' }).status ?? 1);
 
 /** Runs one benchmark (output shown as it comes, or captured too); returns its last JSON line. */
 function runBench(bench, args, capture) {
