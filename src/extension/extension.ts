@@ -17,6 +17,7 @@ import { ComparePanel } from './panels/comparePanel';
 import { InspectorPanel } from './panels/inspectorPanel';
 import { TrainingMonitorPanel } from './panels/monitorPanel';
 import { PairEditorPanel } from './panels/pairEditorPanel';
+import { registerPanelSerializers } from './panels/restore';
 import { SearchPanel } from './panels/searchPanel';
 import { RECORD_SCHEME, RecordDocumentProvider } from './recordDocument';
 import { SearchService } from './searchService';
@@ -86,6 +87,8 @@ export function activate(context: vscode.ExtensionContext): DragStudioApi {
     PairEditorPanel.open,
     ComparePanel.open,
     TrainingMonitorPanel.open,
+    // Registered during activation, as VS Code requires, so panels come back after "Reload Window".
+    ...registerPanelSerializers(deps),
   );
 
   const view = vscode.window.createTreeView('drag.trajectories', {

@@ -91,6 +91,7 @@ export const COMMAND_TRUST: Readonly<Record<string, TrustRule>> = {
  */
 export const SETTINGS_SAFE_UNTRUSTED: Readonly<Record<string, string>> = {
   'drag.collect.concurrency': 'a number of requests at once; it names nothing to run or contact',
+  'drag.keyboard.singleLetterShortcuts': 'a keyboard preference for the panels; it names nothing to run or contact',
   'drag.terminal.addCliToPath': "a switch for our own bundled CLI's launcher; it names no program of the folder's",
 };
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PageRef } from './searchPanel';
+import { type PanelSettings, shortcutAllowed } from './panel';
 
 /**
  * Messages between the Trajectory Inspector webview and the host, parsed with zod on both sides.
@@ -149,3 +150,20 @@ export const INSPECTOR_ACTIONS: readonly InspectorAction[] = [
   { id: 'close', keys: ['Escape'], button: null, help: 'closes', group: 'overlay' },
   { id: 'help', keys: ['?'], button: 'Keys', help: 'this help', group: 'overlay' },
 ];
+
+/**
+ * The keys of an action that work under these settings, the one to show first: with single-letter
+ * shortcuts off, `a` no longer accepts, while arrows and Escape still move and close.
+ */
+export function actionKeys(action: InspectorAction, settings: PanelSettings): string[] {
+  return action.keys.filter((key) => shortcutAllowed({ key }, settings));
+}
+
+/** The action a key press runs under these settings (none with Ctrl, Alt or Cmd held). */
+export function inspectorActionFor(
+  event: { key: string; ctrlKey?: boolean; metaKey?: boolean; altKey?: boolean },
+  settings: PanelSettings,
+): InspectorAction | undefined {
+  if (event.ctrlKey || event.metaKey || event.altKey) return undefined;
+  return INSPECTOR_ACTIONS.find((a) => actionKeys(a, settings).includes(event.key));
+}

@@ -18,10 +18,15 @@ import {
 } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
+const HOLD_AT = 30;
 const FAKE_TRAINER = `import json, math, os, sys, time
+HOLD_AT = ${HOLD_AT}
 os.makedirs("out", exist_ok=True)
 total = int(sys.argv[2]) if len(sys.argv) > 2 else 400
 pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.25
+# With a release file named, the trainer holds at step HOLD_AT until the test creates it: the UI sees
+# it running however slow the machine is.
+release = sys.argv[4] if len(sys.argv) > 4 else None
 for step in range(1, total + 1):
     loss = 2.4 * math.exp(-step / 60) + 0.35 + 0.05 * math.sin(step)
     rec = {"current_steps": step, "total_steps": total, "loss": round(loss, 4), "learning_rate": 2e-4 * 0.5 * (1 + math.cos(math.pi * step / total)),
@@ -32,6 +37,8 @@ for step in range(1, total + 1):
         f.write(json.dumps(rec) + "\\n")
     print("step %d loss %.4f" % (step, loss), flush=True)
     time.sleep(pause)
+    while release and step == HOLD_AT and not os.path.exists(release):
+        time.sleep(0.2)
 os.makedirs("out/final", exist_ok=True)
 with open("out/final/adapter_config.json", "w") as f:
     f.write("{}")
@@ -125,6 +132,8 @@ export async function runMonitorE2E(installRoot) {
       .filter(test)
       .map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
   const marker = `monitor-e2e-${process.pid}`;
+  // The monitored job holds at step HOLD_AT until this file exists (created once the UI has seen it, or at the end).
+  const release = path.join(ws, 'release');
   const id = execFileSync(
     process.execPath,
     [
@@ -145,6 +154,9 @@ export async function runMonitorE2E(installRoot) {
       'python3',
       'fake_trainer.py',
       marker,
+      '400',
+      '0.25',
+      release,
     ],
     { env: { ...process.env, ...env }, encoding: 'utf8' },
   ).trim();
@@ -167,9 +179,9 @@ export async function runMonitorE2E(installRoot) {
       const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
       await panel.locator('h1', { hasText: 'sft-demo' }).waitFor({ timeout: 30_000 });
       await panel.locator('.state.running').waitFor({ timeout: 30_000 });
-      // Wait for enough steps (20 or more) that the curves have shape (the monitor polls every 3 s).
-      // The job runs from before VS Code starts, so on a slow machine it may be past step 99 already.
-      await panel.locator('text=/step ([2-9][0-9]|[1-3][0-9][0-9]) \\/ 400/').first().waitFor({ timeout: 45_000 });
+      // The job holds at step HOLD_AT (until the release file exists), so the curves have shape
+      // (eval loss every 10 steps) and it is still running when the UI looks, however slow the machine.
+      await panel.locator(`text=/step ${HOLD_AT} \\/ 400/`).first().waitFor({ timeout: 90_000 });
       await panel.locator('polyline.loss').waitFor({ timeout: 10_000 });
       await panel.locator('polyline.eval').waitFor({ timeout: 10_000 });
       await panel.locator('pre', { hasText: 'step ' }).waitFor({ timeout: 10_000 });
@@ -208,6 +220,10 @@ export async function runMonitorE2E(installRoot) {
         await toast.waitFor({ timeout: 60_000 });
         const text = await toast.innerText();
         if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
+        // The check ran before submission (an SSH host): the person may start anyway, or read the log.
+        for (const label of ['Start Anyway', 'Show Log'])
+          await toast.locator('.monaco-button', { hasText: label }).first().waitFor({ timeout: 10_000 });
+        if (/--no-check/.test(text)) throw new Error(`the CLI's flag hint reached the UI: ${text}`);
         await page.screenshot({ path: path.join(RESULTS, 'training-host-not-ready.png') });
         await page.keyboard.press('Escape');
       },
@@ -342,6 +358,7 @@ export async function runMonitorE2E(installRoot) {
   } finally {
     await browser.close();
     server.stop();
+    writeFileSync(release, '');
     try {
       execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'jobs', 'cancel', id, '--workspace', ws], {
         env: { ...process.env, ...env },

@@ -1,7 +1,7 @@
 // UI test: a person's path through the Trajectories view in a real VS Code, driven by Playwright
 // in headless Chromium. Saves screenshots under test-results/ (the README uses them).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   launchBrowser,
@@ -15,6 +15,62 @@ import {
 } from './codeServer.mjs';
 
 const RESULTS = path.join(ROOT, 'test-results');
+
+/**
+ * The webview whose page has `selector` (several panels can be open; which iframe is last depends on
+ * the workbench): polls the open webviews until one does, up to `timeout`.
+ */
+async function webviewWith(page, selector, timeout = 60_000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const n = await page.locator('iframe.webview').count();
+    for (let i = n - 1; i >= 0; i--) {
+      const frame = page.frameLocator('iframe.webview').nth(i).frameLocator('#active-frame');
+      if (
+        await frame
+          .locator(selector)
+          .count()
+          .catch(() => 0)
+      )
+        return frame;
+    }
+    if (Date.now() > until) throw new Error(`no open webview shows ${selector}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+/**
+ * An axe-like check of one panel: every button, [role=button], link and option has an accessible
+ * name (aria-label, visible text or title); returns those that do not.
+ */
+async function unnamedControls(frame) {
+  return frame
+    .locator('button, [role="button"], a, vscode-button, [role="option"]')
+    .evaluateAll((els) =>
+      els
+        .filter((e) => !(e.getAttribute('aria-label') || e.textContent?.trim() || e.getAttribute('title')))
+        .map((e) => e.outerHTML.slice(0, 120)),
+    );
+}
+
+/** Presses Tab up to `max` times in a panel until `matches(focused element)` holds; the focused elements' names. */
+async function tabTo(page, frame, matches, max = 40) {
+  await frame.locator('h1').first().click();
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await frame.locator('body').evaluate(() => {
+      let a = document.activeElement;
+      while (a?.shadowRoot?.activeElement) a = a.shadowRoot.activeElement;
+      return a
+        ? { tag: a.tagName.toLowerCase(), action: a.getAttribute('data-action'), text: a.textContent?.trim() }
+        : null;
+    });
+    if (focused) seen.push(focused.action ?? focused.text?.slice(0, 30) ?? focused.tag);
+    if (focused && matches(focused)) return seen;
+  }
+  throw new Error(`Tab did not reach it; focus went through: ${seen.join(' | ')}`);
+}
 
 export async function runUiTests(installRoot) {
   mkdirSync(RESULTS, { recursive: true });
@@ -152,6 +208,59 @@ export async function runUiTests(installRoot) {
       await page.waitForTimeout(500);
       await page.screenshot({ path: path.join(RESULTS, 'search-playground.png') });
     });
+    await step('Search Corpus comes back after "Developer: Reload Window", showing its results', async () => {
+      await runCommand(page, 'Developer: Reload Window');
+      await page.locator('.activitybar [aria-label^="DRAG"]').first().waitFor({ timeout: 120_000 });
+      const frame = await webviewWith(page, 'vscode-textfield input', 120_000);
+      const first = frame.locator('li[role="option"]').first();
+      await first.waitFor({ timeout: 120_000 });
+      const firstText = await first.innerText();
+      if (!/ACME_2023_10K\.pdf p\.\d\/4/.test(firstText)) throw new Error(`first result after reload: "${firstText}"`);
+      const value = await frame.locator('vscode-textfield input').inputValue();
+      if (value !== 'property plant equipment') throw new Error(`the query after reload reads "${value}"`);
+      await page.screenshot({ path: path.join(RESULTS, 'search-restored.png') });
+    });
+    await step(
+      "every panel control has a name; Tab reaches the inspector's Accept; with single-letter shortcuts off, `a` does not accept",
+      async () => {
+        const search = await webviewWith(page, 'vscode-textfield input');
+        const unnamedSearch = await unnamedControls(search);
+        if (unnamedSearch.length) throw new Error(`Search Corpus: unnamed controls ${unnamedSearch.join(' ; ')}`);
+        // Single-letter shortcuts off (WCAG 2.1.4), as a person sets it in the workspace settings.
+        mkdirSync(path.join(ws, '.vscode'), { recursive: true });
+        writeFileSync(
+          path.join(ws, '.vscode', 'settings.json'),
+          JSON.stringify({ 'drag.keyboard.singleLetterShortcuts': false }),
+        );
+        await page.locator('.tab', { hasText: 'Inspect:' }).first().click({ timeout: 30_000 });
+        const inspector = await webviewWith(page, 'vscode-button[data-action="accept"]');
+        // The setting reaches the panel: the Accept button no longer shows its key.
+        await inspector
+          .locator('vscode-button[data-action="accept"]', { hasText: /^\s*Accept\s*$/ })
+          .waitFor({ timeout: 60_000 });
+        const unnamed = await unnamedControls(inspector);
+        if (unnamed.length) throw new Error(`Inspector: unnamed controls ${unnamed.join(' ; ')}`);
+        const steps = await inspector.locator('[role="list"][aria-label="Steps"] > [role="listitem"]').count();
+        if (steps === 0) throw new Error('the inspector lists no steps with role=listitem');
+        const decisions = path.join(ws, 'curation', 'decisions.jsonl');
+        const accepts = () =>
+          existsSync(decisions)
+            ? readFileSync(decisions, 'utf8')
+                .split('\n')
+                .filter((l) => /"accept"/.test(l)).length
+            : 0;
+        const before = accepts();
+        await tabTo(page, inspector, (f) => f.action === 'accept');
+        await page.keyboard.press('a'); // off: nothing
+        await page.keyboard.press('Enter'); // on the focused Accept button: accepts once
+        await inspector.locator('[role="status"]', { hasText: 'Accepted.' }).waitFor({ timeout: 60_000 });
+        // The host handles messages in order: a decision from `a` would have been written before this one.
+        const after = accepts();
+        if (after - before !== 1)
+          throw new Error(`expected one accept (the button), decisions.jsonl has ${after - before}`);
+        await page.screenshot({ path: path.join(RESULTS, 'inspector-no-single-keys.png') });
+      },
+    );
     await step(
       'DRAG: Collect Trajectories… runs from the palette with live progress and the run appears in the tree',
       async () => {
@@ -175,7 +284,7 @@ export async function runUiTests(installRoot) {
           .locator('.monaco-list-row', { hasText: /runs\/\d{8}-\d{6}-keyword\/trajectories\.jsonl/ })
           .first()
           .waitFor({ timeout: 30_000 });
-        await runCommand(page, 'DRAG: Clear Trajectories Filter');
+        // No filter to clear: "Reload Window" (an earlier step) dropped the tree's filter.
         await page
           .locator('.monaco-list-row', { hasText: /keyword\/trajectories\.jsonl\s*5 trajectories/ })
           .first()
@@ -232,7 +341,7 @@ export async function runUiTests(installRoot) {
   console.log(
     `UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`,
   );
-  return tally.failed === 0 && tally.passed === 8 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0
+  return tally.failed === 0 && tally.passed === 10 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0
     ? 0
     : 1;
 }

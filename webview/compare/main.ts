@@ -3,7 +3,7 @@
  * inline styles: the CSP forbids them), and the per-question lists. Labels and questions are text.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { HostElement, vscodeApi } from '../shared/host';
+import { focusVisible, HostElement, vscodeApi } from '../shared/host';
 import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { type CompareToHost, HostToCompare } from '../../src/protocol/compare';
 
@@ -64,6 +64,7 @@ class DragCompareApp extends HostElement {
   notice = '';
 
   static override styles = css`
+    ${focusVisible}
     :host {
       display: block;
       padding: 12px 16px;
@@ -190,6 +191,7 @@ class DragCompareApp extends HostElement {
               role="button"
               tabindex="0"
               title=${q.id}
+              aria-label=${`Open both trajectories of: ${q.question}`}
               @click=${() => send({ type: 'openQuestion', id: q.id })}
               @keydown=${(e: KeyboardEvent) => {
                 if (e.key === 'Enter') send({ type: 'openQuestion', id: q.id });

@@ -5,10 +5,11 @@
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { HostElement, vscodeApi } from '../shared/host';
+import { focusVisible, HostElement, vscodeApi } from '../shared/host';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
 import {
+  actionKeys,
   HostToInspector,
   INSPECTOR_ACTIONS,
   type InspectorAction,
@@ -16,6 +17,7 @@ import {
   type InspectorStep,
   type InspectorToHost,
   type InspectorTrajectory,
+  inspectorActionFor,
 } from '../../src/protocol/inspector';
 
 const send = (m: InspectorToHost) => vscodeApi.postMessage(m);
@@ -84,6 +86,7 @@ class DragInspectorApp extends HostElement {
   private requestId = 0;
 
   static override styles = css`
+    ${focusVisible}
     :host {
       display: block;
       padding: 12px 16px 40px;
@@ -367,8 +370,9 @@ class DragInspectorApp extends HostElement {
   }
 
   protected override onKey = (e: KeyboardEvent): void => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const action = INSPECTOR_ACTIONS.find((a) => a.keys.includes(e.key));
+    // Keys typed into a field are text, not shortcuts.
+    if (e.composedPath().some((el) => el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)) return;
+    const action = inspectorActionFor(e, this.settings);
     if (!action || (action.id !== 'close' && !this.t)) return;
     this.run(action.id);
     e.preventDefault();
@@ -422,12 +426,16 @@ class DragInspectorApp extends HostElement {
   private renderToolbar(): TemplateResult {
     const buttons = INSPECTOR_ACTIONS.filter((a) => a.button !== null);
     return html`<div class="toolbar">
-      ${buttons.map(
-        (a, i) =>
-          html`<vscode-button ?secondary=${i > 0} title=${a.keys[0]} @click=${() => this.run(a.id)}
-            >${a.button} (${a.keys[0]})</vscode-button
-          >`,
-      )}
+      ${buttons.map((a, i) => {
+        const key = actionKeys(a, this.settings)[0];
+        return html`<vscode-button
+          ?secondary=${i > 0}
+          data-action=${a.id}
+          title=${key ? `${a.help} (${key})` : a.help}
+          @click=${() => this.run(a.id)}
+          >${a.button}${key ? ` (${key})` : nothing}</vscode-button
+        >`;
+      })}
     </div>`;
   }
 
@@ -438,9 +446,10 @@ class DragInspectorApp extends HostElement {
       ${groups.map(
         (g) =>
           html`<p>
-            ${INSPECTOR_ACTIONS.filter((a) => a.group === g).map(
-              (a, i) => html`${i > 0 ? ' · ' : nothing}<kbd>${a.keys[0]}</kbd> ${a.help}`,
-            )}
+            ${INSPECTOR_ACTIONS.filter((a) => a.group === g).map((a, i) => {
+              const key = actionKeys(a, this.settings)[0];
+              return html`${i > 0 ? ' · ' : nothing}${key ? html`<kbd>${key}</kbd>` : html`<kbd>button</kbd>`} ${a.help}`;
+            })}
           </p>`,
       )}
     </div>`;
@@ -450,9 +459,13 @@ class DragInspectorApp extends HostElement {
     const marks = this.curation?.marks;
     return html`<section
       class="step"
+      role="listitem"
+      tabindex="0"
+      aria-label=${`Step ${s.step}: ${s.action}${s.query !== null ? ` "${s.query}"` : ''}`}
       data-step-index=${i}
       aria-current=${i === this.selected ? 'true' : 'false'}
       @click=${() => this.select(i)}
+      @focus=${() => this.select(i)}
     >
       <h2>
         <span>${s.step}. ${s.action}</span>
@@ -473,17 +486,23 @@ class DragInspectorApp extends HostElement {
       ${s.answer ? html`<div>Answer: ${s.answer.join(' · ')}</div>` : nothing}
       ${
         s.results.length
-          ? html`<div class="results">
+          ? html`<div class="results" role="list" aria-label=${`Results of step ${s.step}`}>
               ${s.results.map((r) => {
                 const key = `${r.file}#${r.page}`;
-                return html`<figure
-                  class=${r.isGt ? 'gt' : ''}
-                  @click=${(e: Event) => {
-                    e.stopPropagation();
-                    if (r.hasPdf) this.openPage(r.file, r.page, s.query);
-                  }}
-                >
-                  <div class="img">
+                const open = (e: Event) => {
+                  e.stopPropagation();
+                  if (r.hasPdf) this.openPage(r.file, r.page, s.query);
+                };
+                return html`<figure class=${r.isGt ? 'gt' : ''} role="listitem" @click=${open}>
+                  <div
+                    class="img"
+                    role=${r.hasPdf ? 'button' : nothing}
+                    tabindex=${r.hasPdf ? '0' : nothing}
+                    aria-label=${r.hasPdf ? `Open ${r.file} page ${r.page}` : nothing}
+                    @keydown=${(e: KeyboardEvent) => {
+                      if (e.key === 'Enter' || e.key === ' ') open(e);
+                    }}
+                  >
                     ${this.thumbs[key] ? html`<img src=${this.thumbs[key]} alt="${r.file} page ${r.page}" />` : r.hasPdf ? '…' : 'no PDF'}
                   </div>
                   <figcaption>#${r.rank} ${r.file} p.${r.page}${r.isGt ? ' ✓ GT' : ''}</figcaption>
@@ -521,7 +540,7 @@ class DragInspectorApp extends HostElement {
             </div>`
           : nothing
       }
-      ${t.steps.map((s, i) => this.renderStep(s, i))}
+      <div role="list" aria-label="Steps">${t.steps.map((s, i) => this.renderStep(s, i))}</div>
       <div class="answer">
         <strong>Final answer</strong>
         ${
@@ -542,6 +561,8 @@ class DragInspectorApp extends HostElement {
         this.large
           ? html`<div
               class="overlay"
+              role="dialog"
+              aria-label=${`${this.large.label} (Escape closes)`}
               @click=${() => {
                 this.large = null;
               }}
@@ -558,6 +579,8 @@ class DragInspectorApp extends HostElement {
         this.help
           ? html`<div
               class="overlay"
+              role="dialog"
+              aria-label="Keys (Escape closes)"
               @click=${() => {
                 this.help = false;
               }}

@@ -4,7 +4,7 @@
  * log's tail as text (never HTML), and buttons to cancel and fetch the adapter.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { HostElement, vscodeApi } from '../shared/host';
+import { focusVisible, HostElement, vscodeApi } from '../shared/host';
 import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { HostToMonitor, type MonitorToHost } from '../../src/protocol/monitor';
 
@@ -57,6 +57,7 @@ class DragMonitorApp extends HostElement {
   notice: { message: string; level: 'info' | 'error' } | null = null;
 
   static override styles = css`
+    ${focusVisible}
     :host {
       display: block;
       padding: 12px 16px;

@@ -5,7 +5,7 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { HostElement, vscodeApi } from '../shared/host';
+import { focusVisible, HostElement, vscodeApi } from '../shared/host';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToPairs, type PairCandidate, type PairsToHost } from '../../src/protocol/pairs';
 
@@ -33,6 +33,7 @@ class DragPairsApp extends HostElement {
   private requestId = 0;
 
   static override styles = css`
+    ${focusVisible}
     :host {
       display: block;
       padding: 12px 16px;
@@ -155,6 +156,7 @@ class DragPairsApp extends HostElement {
       return;
     }
     const rows = this.rows;
+    if (!this.shortcutAllowed(e)) return;
     switch (e.key) {
       case 'j':
       case 'ArrowDown':
@@ -165,10 +167,10 @@ class DragPairsApp extends HostElement {
         this.selected = Math.max(0, this.selected - 1);
         break;
       case 'c':
-        this.chosen = rows[this.selected] ?? null;
+        this.mark('chosen');
         break;
       case 'x':
-        this.rejected = rows[this.selected] ?? null;
+        this.mark('rejected');
         break;
       case 'Enter':
         this.save();
@@ -186,6 +188,13 @@ class DragPairsApp extends HostElement {
     }
     e.preventDefault();
   };
+
+  /** Marks the selected row as the chosen or the rejected side (keys c and x, or the buttons). */
+  private mark(as: 'chosen' | 'rejected'): void {
+    const row = this.rows[this.selected] ?? null;
+    if (as === 'chosen') this.chosen = row;
+    else this.rejected = row;
+  }
 
   private acceptProposal(i: number): void {
     const p = this.q?.proposals[i];
@@ -236,7 +245,11 @@ class DragPairsApp extends HostElement {
         Rejected:
         ${this.rejected ? html`<span class="q">${this.rejected.query}</span> (${this.rank(this.rejected)})` : '—'}
       </div>
-      <table aria-label="Queries">
+      <div class="row">
+        <vscode-button secondary @click=${() => this.mark('chosen')}>Mark Chosen (c)</vscode-button>
+        <vscode-button secondary @click=${() => this.mark('rejected')}>Mark Rejected (x)</vscode-button>
+      </div>
+      <table role="grid" aria-label="Queries">
         <thead>
           <tr>
             <th></th>
@@ -250,7 +263,11 @@ class DragPairsApp extends HostElement {
             (c, i) =>
               html`<tr
                 aria-selected=${i === this.selected ? 'true' : 'false'}
+                tabindex="0"
                 @click=${() => {
+                  this.selected = i;
+                }}
+                @focus=${() => {
                   this.selected = i;
                 }}
               >
@@ -269,7 +286,19 @@ class DragPairsApp extends HostElement {
           ? html`<section>
               <strong>Proposed pairs</strong> (press 1-3 to save)
               <ol>
-                ${q.proposals.map((p) => html`<li><span class="q">${q.candidates[p.chosen].query}</span> ≻ <span class="q">${q.candidates[p.rejected].query}</span> (margin ${p.margin.toFixed(2)})</li>`)}
+                ${q.proposals.map(
+                  (p, i) =>
+                    html`<li>
+                      <span class="q">${q.candidates[p.chosen].query}</span> ≻
+                      <span class="q">${q.candidates[p.rejected].query}</span> (margin ${p.margin.toFixed(2)})
+                      <vscode-button
+                        secondary
+                        aria-label=${`Save proposed pair ${i + 1}`}
+                        @click=${() => this.acceptProposal(i)}
+                        >Save</vscode-button
+                      >
+                    </li>`,
+                )}
               </ol>
             </section>`
           : nothing

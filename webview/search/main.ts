@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import { HostElement, vscodeApi } from '../shared/host';
+import { focusVisible, HostElement, loadUiState, saveUiState, vscodeApi } from '../shared/host';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToWebview, type WebviewToHost } from '../../src/protocol/searchPanel';
 import type { SearchHitResult } from '../../src/protocol/serve';
@@ -71,6 +71,7 @@ class DragSearchApp extends HostElement {
   private debounce: ReturnType<typeof setTimeout> | undefined;
 
   static override styles = css`
+    ${focusVisible}
     :host {
       display: block;
       padding: 12px 16px;
@@ -201,8 +202,8 @@ class DragSearchApp extends HostElement {
 
   override connectedCallback(): void {
     // The query and top-k typed before the panel was hidden come back before the host is told `ready`.
-    const state = vscodeApi.getState() as UiState | undefined;
-    if (state) {
+    const state = loadUiState('ui') as UiState | undefined;
+    if (state && typeof state.query === 'string' && typeof state.topK === 'number') {
       this.query = state.query;
       this.topK = state.topK;
     }
@@ -271,6 +272,7 @@ class DragSearchApp extends HostElement {
       return;
     }
     if (inField && e.key !== 'ArrowDown') return;
+    if (!this.shortcutAllowed(e)) return;
     if (e.key === 'ArrowDown' || e.key === 'j') {
       this.selected = Math.min(this.hits.length - 1, this.selected + 1);
       e.preventDefault();
@@ -281,7 +283,7 @@ class DragSearchApp extends HostElement {
   };
 
   private save(): void {
-    vscodeApi.setState({ query: this.query, topK: this.topK } satisfies UiState);
+    saveUiState('ui', { query: this.query, topK: this.topK } satisfies UiState);
   }
 
   private search(): void {
@@ -344,12 +346,18 @@ class DragSearchApp extends HostElement {
       </div>
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       <div class="layout">
-        <ol aria-label="Results">
+        <ol role="listbox" aria-label="Results">
           ${this.hits.map((h, i) => {
             const key = `${h.file}#${h.page_number}`;
             return html`<li
+              role="option"
+              tabindex=${i === this.selected ? '0' : '-1'}
+              aria-label=${`${h.rank}. ${h.file} page ${h.page_number}, score ${h.score.toFixed(3)}`}
               aria-selected=${i === this.selected ? 'true' : 'false'}
               data-rank=${h.rank}
+              @focus=${() => {
+                this.selected = i;
+              }}
               @click=${() => {
                 this.selected = i;
                 this.open(h);

@@ -20,6 +20,11 @@ export interface TrainArgs {
   noCheck?: boolean;
 }
 
+/** The end of the CLI's message when its environment check before submission failed. */
+const NO_CHECK_HINT = ' (or pass --no-check)';
+/** The choice that submits again without the environment check (`drag train --no-check`). */
+const START_ANYWAY = 'Start Anyway';
+
 /**
  * Presets: LoRA rank, learning rate and epochs (`args`) in one choice, with the mask strategy and
  * weight scheme (`sft`) that only SFT takes.
@@ -196,12 +201,23 @@ export async function startTraining(
   if (result.cancelled) return undefined;
   if (result.code !== 0 || !submitted) {
     await vscode.commands.executeCommand('drag.refreshJobs');
-    const why = result.stderrTail
+    const last = result.stderrTail
       .filter((l) => l.startsWith('drag '))
       .pop()
-      ?.replace(/^drag train: /, '')
-      .replace(/ \(or pass --no-check\)$/, '');
-    throw new Error(`training did not start on ${host}: ${why ?? 'see the DRAG Studio log'}`);
+      ?.replace(/^drag train: /, '');
+    // The CLI ends the message of a failed environment check before submission (SSH hosts) with
+    // this hint: the person may know better (a torch that imports only inside the job's shell).
+    const checkFailed = last?.endsWith(NO_CHECK_HINT) ?? false;
+    const why = last?.replace(NO_CHECK_HINT, '');
+    if (!checkFailed) throw new Error(`training did not start on ${host}: ${why ?? 'see the DRAG Studio log'}`);
+    const choice = await vscode.window.showErrorMessage(
+      `DRAG: training did not start on ${host}: ${why}`,
+      START_ANYWAY,
+      'Show Log',
+    );
+    if (choice === 'Show Log') log.show();
+    if (choice !== START_ANYWAY) return undefined;
+    return startTraining(context, log, { ...args, dataset, task, host, preset: presetName, fromJob, noCheck: true });
   }
   await vscode.commands.executeCommand('drag.refreshJobs');
   await vscode.commands.executeCommand('drag.openTrainingMonitor', submitted.id);

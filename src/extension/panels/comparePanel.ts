@@ -90,7 +90,17 @@ export class ComparePanel extends WebviewPanelHost<CompareToHost, HostToCompare>
       charts: comparisonCharts(a, b, topK),
     };
     this.panel.title = `Compare: ${c.runs[1]} vs ${c.runs[0]}`;
+    this.rememberRuns(targets);
     this.postState(this.message);
+  }
+
+  /** Keeps the two folders to restore from, when both are inside the workspace folder. */
+  private rememberRuns(targets: Array<{ target: string; label: string }>): void {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    if (!root) return;
+    const runs = targets.map((t) => ({ target: path.relative(root, path.resolve(root, t.target)), label: t.label }));
+    if (runs.some((r) => !r.target || r.target.startsWith('..') || path.isAbsolute(r.target))) return;
+    this.remember({ runs: [runs[0], runs[1]] });
   }
 
   /** The trajectory of a question in an evaluation folder (its trajectories.jsonl), if kept. */

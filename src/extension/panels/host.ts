@@ -1,5 +1,14 @@
 import * as vscode from 'vscode';
 import type { z } from 'zod';
+import {
+  HostToPanel,
+  PANEL_NAMES,
+  PANEL_RESTORE_STATES,
+  type PanelRestoreState,
+  type PanelSettings,
+  parseRestoreState,
+  type RestorableViewType,
+} from '../../protocol/panel';
 import { webviewHtml } from './webviewHtml';
 
 /** What tells one panel from another: its view type, bundle, title, protocol and resources. */
@@ -37,6 +46,12 @@ export function createPanel(
   spec: Pick<PanelSpec<unknown, unknown>, 'viewType' | 'title'>,
   column: vscode.ViewColumn | { viewColumn: vscode.ViewColumn; preserveFocus?: boolean },
 ): vscode.WebviewPanel {
+  const restored = adopting.get(spec.viewType);
+  if (restored) {
+    adopting.delete(spec.viewType);
+    restored.title = spec.title;
+    return restored;
+  }
   return vscode.window.createWebviewPanel(spec.viewType, spec.title, column, {
     enableScripts: true,
     retainContextWhenHidden: false,
@@ -57,7 +72,9 @@ export function createPanel(
 export abstract class WebviewPanelHost<In extends { type: string }, Out> implements vscode.Disposable {
   protected readonly disposables: vscode.Disposable[] = [];
   private ready = false;
-  private queue: Out[] = [];
+  private queue: unknown[] = [];
+  /** What a serializer restores this panel from (see `remember`). */
+  private restoreState: Record<string, unknown> | null = null;
   private disposed = false;
   private readonly disposeListeners: Array<() => void> = [];
 
@@ -74,6 +91,9 @@ export abstract class WebviewPanelHost<In extends { type: string }, Out> impleme
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('drag.keyboard')) this.sendShared({ type: 'panel.settings', settings: settings() });
+      }),
     );
   }
 
@@ -84,9 +104,26 @@ export abstract class WebviewPanelHost<In extends { type: string }, Out> impleme
 
   /** Sends a message now, or once the webview is ready. */
   protected post(message: Out): void {
-    const checked = this.spec.outgoing.parse(message);
+    this.send(this.spec.outgoing.parse(message));
+  }
+
+  private send(checked: unknown): void {
     if (this.ready) void this.panel.webview.postMessage(checked);
     else this.queue.push(checked);
+  }
+
+  private sendShared(message: HostToPanel): void {
+    this.send(HostToPanel.parse(message));
+  }
+
+  /**
+   * Keeps what restores this panel after "Reload Window" (references, never data): the webview
+   * stores it with `setState`, and VS Code hands it to the serializer (`registerPanelSerializer`).
+   */
+  protected remember<V extends RestorableViewType>(state: PanelRestoreState<V>): void {
+    const schema = PANEL_RESTORE_STATES[this.spec.viewType as V];
+    this.restoreState = schema.parse(state) as Record<string, unknown>;
+    this.sendShared({ type: 'panel.restoreState', state: this.restoreState });
   }
 
   /** Sends a message that carries the panel's state, only if the webview listens: `onReady` sends it otherwise. */
@@ -116,6 +153,8 @@ export abstract class WebviewPanelHost<In extends { type: string }, Out> impleme
       if (message.type === 'ready') {
         this.ready = true;
         for (const m of this.queue.splice(0)) void this.panel.webview.postMessage(m);
+        this.sendShared({ type: 'panel.settings', settings: settings() });
+        if (this.restoreState) this.sendShared({ type: 'panel.restoreState', state: this.restoreState });
         await this.onReady();
       } else await this.onMessage(message as Exclude<In, { type: 'ready' }>);
     } catch (err) {
@@ -159,4 +198,64 @@ export class PanelRegistry<P extends WebviewPanelHost<{ type: string }, unknown>
   dispose(): void {
     for (const p of [...this.panels.values()]) p.dispose();
   }
+}
+
+/** The settings every webview honours, read now. */
+function settings(): PanelSettings {
+  return {
+    singleLetterShortcuts: vscode.workspace.getConfiguration('drag.keyboard').get('singleLetterShortcuts', true),
+  };
+}
+
+/** Panels VS Code handed back after a reload, waiting for their host's `createPanel` to adopt them. */
+const adopting = new Map<string, vscode.WebviewPanel>();
+
+/**
+ * Restores a kind of panel after "Reload Window". VS Code gives back the panel and the state its
+ * webview kept (`remember`); the state is checked, then `reopen` opens the panel the way its command
+ * does, and the `createPanel` inside adopts the panel VS Code gave back instead of creating one.
+ * Restores of one kind run one after another, so each adopts its own panel. A state that does not
+ * parse, data that is gone (`reopen` throws) or a `reopen` that opened nothing leaves a page in the
+ * panel that says why, instead of a blank one.
+ */
+export function registerPanelSerializer<V extends RestorableViewType>(
+  viewType: V,
+  log: vscode.LogOutputChannel,
+  reopen: (state: PanelRestoreState<V>) => Promise<unknown>,
+): vscode.Disposable {
+  let queue: Promise<void> = Promise.resolve();
+  const restore = async (panel: vscode.WebviewPanel, raw: unknown): Promise<void> => {
+    const parsed = parseRestoreState(viewType, raw);
+    if (!parsed.ok) return showCannotRestore(panel, parsed.message, log);
+    adopting.set(viewType, panel);
+    try {
+      await reopen(parsed.state);
+      if (adopting.get(viewType) === panel)
+        showCannotRestore(panel, `Cannot restore the ${PANEL_NAMES[viewType]} panel. Open it again.`, log);
+    } catch (err) {
+      showCannotRestore(panel, `Cannot restore the ${PANEL_NAMES[viewType]} panel: ${(err as Error).message}`, log);
+    } finally {
+      if (adopting.get(viewType) === panel) adopting.delete(viewType);
+    }
+  };
+  return vscode.window.registerWebviewPanelSerializer(viewType, {
+    deserializeWebviewPanel: (panel, raw) => (queue = queue.then(() => restore(panel, raw))),
+  });
+}
+
+/** A page without scripts that says why a panel did not come back. */
+function showCannotRestore(panel: vscode.WebviewPanel, message: string, log: vscode.LogOutputChannel): void {
+  log.warn(message);
+  const escaped = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  panel.webview.options = { enableScripts: false, localResourceRoots: [] };
+  panel.webview.html = `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="default-src 'none'">
+</head>
+<body>
+  <p role="alert" class="cannot-restore">${escaped}</p>
+</body>
+</html>`;
 }

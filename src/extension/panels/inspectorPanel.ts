@@ -130,6 +130,7 @@ export class InspectorPanel extends WebviewPanelHost<InspectorToHost, HostToInsp
     this.marks = { chosen: null, rejected: null, chosenEdit: null };
     this.panel.title = `Inspect: ${t.question.replace(/\s+/g, ' ').slice(0, 40)}`;
     this.view = this.toView(t, source);
+    this.remember({ trajectoryId: t.id, source });
     this.postState({ type: 'trajectory', trajectory: this.view, curation: this.curation() });
   }
 

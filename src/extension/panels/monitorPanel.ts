@@ -60,6 +60,7 @@ export class TrainingMonitorPanel extends WebviewPanelHost<MonitorToHost, HostTo
     private readonly intervalMs: number,
   ) {
     super(panel, context, SPEC, log);
+    this.remember({ jobId: id });
     this.disposables.push(panel.onDidChangeViewState(() => this.schedule()));
     this.onDidDispose(() => {
       if (this.timer) clearInterval(this.timer);

@@ -117,6 +117,7 @@ export class PairEditorPanel extends WebviewPanelHost<PairsToHost, HostToPairs> 
       pairs: this.pairs(questionId),
     };
     this.panel.title = `Pairs: ${this.payload.question.replace(/\s+/g, ' ').slice(0, 40)}`;
+    this.remember({ questionId });
     this.postState(this.payload);
   }
 

@@ -34,6 +34,7 @@ export class SearchPanel extends WebviewPanelHost<WebviewToHost, HostToWebview> 
     const current = SearchPanel.current;
     if (current && current.service === service) {
       current.panel.reveal();
+      if (initialQuery !== undefined) current.remember({ query: initialQuery });
       if (initialQuery !== undefined)
         current.post({ type: 'init', corpus: current.corpusLabel(), pages: 0, topK: 10, query: initialQuery });
       return current;
@@ -57,6 +58,7 @@ export class SearchPanel extends WebviewPanelHost<WebviewToHost, HostToWebview> 
   ) {
     super(panel, context, SPEC, log, SearchPanel.roots(service));
     this.lastQuery = initialQuery;
+    this.remember({ query: initialQuery });
   }
 
   private corpusLabel(): string {
@@ -78,6 +80,7 @@ export class SearchPanel extends WebviewPanelHost<WebviewToHost, HostToWebview> 
     switch (msg.type) {
       case 'search': {
         this.lastQuery = msg.query;
+        this.remember({ query: msg.query });
         try {
           const r = await this.service.search(msg.query, msg.topK);
           this.post({
