@@ -60,7 +60,8 @@ export async function cliReference() {
     await helpText(runCli, ['--help']),
     '```',
   ];
-  for (const command of COMMANDS) {
+  for (const entry of COMMANDS) {
+    const command = await entry.load();
     parts.push('', `## drag ${command.name}`, '', command.summary.replace(/^./, (c) => c.toUpperCase()) + '.', '');
     parts.push('```', await helpText(runCli, [command.name, '--help']), '```');
   }
