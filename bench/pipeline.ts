@@ -6,7 +6,10 @@
  *    `drag format --formats sft_query,sft_trajectory,dpo` (two runs of the built dist/cli.js, as a
  *    user runs them) against `process_trajectories.py --format all`, which writes the same three
  *    outputs. Rounds alternate ours and DRAG's; medians of wall time, peak RSS of the largest process.
- *    Target: ours / DRAG <= 0.5 at every size, peak memory not above DRAG's.
+ *    Target: ours / DRAG <= 0.5 at every size, peak memory not above DRAG's. In the same rounds, the
+ *    floor of that design: two bare node processes that only read and JSON.parse every line, one of the
+ *    input, one of processed.jsonl (no checks, no work, no output), printed as floor / DRAG: where that
+ *    is near or above 0.5, the target is below what two Node commands can do.
  * 2. Against the floor, in this process: process + format of all nine formats over the same file,
  *    against the least work any JSONL-to-JSONL implementation must do (parse the input, parse
  *    processed.jsonl, JSON.stringify every output line; nothing else). Target: <= 2.0 x the floor.
@@ -59,6 +62,12 @@ function timed(argv: string[], cwd: string): { ms: number; peakMb: number | null
   return { ms, peakMb: kb / 1024, cpuMs: (user + sys) * 1000 };
 }
 
+/** A bare node process that reads a JSONL file and JSON.parses every line: the least a Node command does. */
+const BARE_PARSE = [
+  "const b = require('node:fs').readFileSync(process.argv[1]);",
+  'for (let s = 0, e; (e = b.indexOf(10, s)) !== -1; s = e + 1) if (e > s) JSON.parse(b.toString("utf8", s, e));',
+].join('\n');
+
 interface VsDrag {
   trajectories: number;
   ours_ms: number;
@@ -69,6 +78,11 @@ interface VsDrag {
   cpu_ratio: number | null;
   ours_peak_mb: number | null;
   drag_peak_mb: number | null;
+  floor_ms: number;
+  floor_cpu_ms: number | null;
+  /** floor / DRAG, wall and CPU: the best ratio two Node commands that parse their input could reach. */
+  floor_ratio: number;
+  floor_cpu_ratio: number | null;
 }
 
 function againstDrag(n: number, work: string): VsDrag {
@@ -78,6 +92,8 @@ function againstDrag(n: number, work: string): VsDrag {
   const drag: number[] = [];
   const oursCpu: number[] = [];
   const dragCpu: number[] = [];
+  const floor: number[] = [];
+  const floorCpu: number[] = [];
   let oursPeak = 0;
   let dragPeak = 0;
   for (let round = 0; round < ROUNDS; round++) {
@@ -101,6 +117,11 @@ function againstDrag(n: number, work: string): VsDrag {
       ours.push(p.ms + f.ms);
       if (p.cpuMs !== null && f.cpuMs !== null) oursCpu.push(p.cpuMs + f.cpuMs);
       oursPeak = Math.max(oursPeak, p.peakMb ?? 0, f.peakMb ?? 0);
+      // The floor, right after ours (it reads the processed.jsonl ours wrote).
+      const a = timed([process.execPath, '-e', BARE_PARSE, file], dir);
+      const b = timed([process.execPath, '-e', BARE_PARSE, path.join(dir, 'processed.jsonl')], dir);
+      floor.push(a.ms + b.ms);
+      if (a.cpuMs !== null && b.cpuMs !== null) floorCpu.push(a.cpuMs + b.cpuMs);
     };
     const runDrag = () => {
       const d = timed(
@@ -131,13 +152,19 @@ function againstDrag(n: number, work: string): VsDrag {
     cpu_ratio: oursCpu.length && dragCpu.length ? Number((median(oursCpu) / median(dragCpu)).toFixed(3)) : null,
     ours_peak_mb: existsSync(TIME) ? Math.round(oursPeak) : null,
     drag_peak_mb: existsSync(TIME) ? Math.round(dragPeak) : null,
+    floor_ms: Math.round(median(floor)),
+    floor_cpu_ms: floorCpu.length ? Math.round(median(floorCpu)) : null,
+    floor_ratio: Number((median(floor) / median(drag)).toFixed(3)),
+    floor_cpu_ratio: floorCpu.length && dragCpu.length ? Number((median(floorCpu) / median(dragCpu)).toFixed(3)) : null,
   };
   console.log(
     `${n} trajectories (${(statSync(file).size / 1e6).toFixed(0)} MB), median of ${ROUNDS} alternating rounds: ` +
       `drag process + drag format (3 formats) ${r.ours_ms} ms [${ours.map(Math.round).join(', ')}], ` +
       `DRAG process_trajectories.py --format all ${r.drag_ms} ms [${drag.map(Math.round).join(', ')}]: ` +
       `ratio ${r.ratio} (target <= 0.5); CPU time ${r.ours_cpu_ms ?? '?'} vs ${r.drag_cpu_ms ?? '?'} ms, ` +
-      `ratio ${r.cpu_ratio ?? '?'}; peak RSS ours ${r.ours_peak_mb ?? '?'} MB, DRAG ${r.drag_peak_mb ?? '?'} MB`,
+      `ratio ${r.cpu_ratio ?? '?'}; peak RSS ours ${r.ours_peak_mb ?? '?'} MB, DRAG ${r.drag_peak_mb ?? '?'} MB; ` +
+      `floor (two bare node processes that only JSON.parse the input, then processed.jsonl) ${r.floor_ms} ms, ` +
+      `CPU ${r.floor_cpu_ms ?? '?'} ms: floor / DRAG ${r.floor_ratio} (CPU ${r.floor_cpu_ratio ?? '?'})`,
   );
   return r;
 }

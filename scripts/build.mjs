@@ -1,4 +1,4 @@
-// One esbuild config for every output: the extension (cjs, `vscode` external), the `drag` CLI (two files),
+// One esbuild config for every output: the extension (cjs, `vscode` external), the `drag` CLI (a few files),
 // one browser bundle per webview panel, and the integration test suite that runs inside VS Code.
 // Also writes the JSON Schema of drag.config.json, generated from the zod schema.
 import { build, context } from 'esbuild';
@@ -66,21 +66,35 @@ const configs = [
   },
 ];
 
-// The `drag` CLI is two files, so that `drag --version` and `drag <command> --help` compile a few
-// kilobytes instead of every command: dist/cli-commands.js holds every command (src/cli/commands/*.ts),
+// The `drag` CLI is a few files, so that `drag --version` and `drag <command> --help` compile a few
+// kilobytes instead of every command: dist/cli-commands.js holds the commands (src/cli/commands/*.ts),
 // each evaluated only when loaded, and dist/cli.js the entry, the command table and each command's
-// name, summary and usage, read from the built commands. src/cli/main.ts imports
-// './commands/<file>.js' only lazily; here such an import becomes require('./cli-commands.js').load(file).
+// name, summary and usage, read from the built commands. The commands of OWN_BUNDLE are bundles of
+// their own, dist/cli-<file>.js, so that running one compiles only its code, not all 2.5 MB of the
+// others (`drag process` and `drag format` run once per data set, twice in a row, on big files).
+// src/cli/main.ts imports './commands/<file>.js' only lazily; here such an import becomes
+// require('./cli-<file>.js') for those, else require('./cli-commands.js').load(file).
+const OWN_BUNDLE = ['pipeline'];
 const commandFiles = readdirSync(path.join(root, 'src/cli/commands'))
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.slice(0, -3))
   .sort();
+const ownBundle = (f) => `./cli-${f}.js`;
+const cliOwnCommands = OWN_BUNDLE.map((f) => ({
+  ...node,
+  entryPoints: { [`cli-${f}`]: `src/cli/commands/${f}.ts` },
+  outdir: 'dist',
+  external: ['pdfjs-dist', '@napi-rs/canvas'],
+}));
 const cliCommands = {
   ...node,
   stdin: {
     contents: [
       'const loaders = {',
-      ...commandFiles.map((f) => `  ${JSON.stringify(f)}: () => require('./src/cli/commands/${f}'),`),
+      ...commandFiles.map((f) => {
+        const from = OWN_BUNDLE.includes(f) ? ownBundle(f) : `./src/cli/commands/${f}`;
+        return `  ${JSON.stringify(f)}: () => require(${JSON.stringify(from)}),`;
+      }),
       '};',
       'exports.files = Object.keys(loaders);',
       'exports.load = (file) => loaders[file]();',
@@ -89,7 +103,7 @@ const cliCommands = {
     sourcefile: 'cli-commands.js',
   },
   outfile: 'dist/cli-commands.js',
-  external: ['pdfjs-dist', '@napi-rs/canvas'],
+  external: ['pdfjs-dist', '@napi-rs/canvas', ...OWN_BUNDLE.map(ownBundle)],
 };
 const lazyCommands = {
   name: 'lazy-cli-commands',
@@ -99,9 +113,11 @@ const lazyCommands = {
         ? { path: path.basename(args.path, '.js'), namespace: 'lazy-cli-commands' }
         : undefined,
     );
-    b.onResolve({ filter: /^\.\/cli-commands\.js$/ }, () => ({ path: './cli-commands.js', external: true }));
+    b.onResolve({ filter: /^\.\/cli-\w+\.js$/ }, (args) => ({ path: args.path, external: true }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-cli-commands' }, (args) => ({
-      contents: `module.exports = require('./cli-commands.js').load(${JSON.stringify(args.path)});`,
+      contents: OWN_BUNDLE.includes(args.path)
+        ? `module.exports = require(${JSON.stringify(ownBundle(args.path))});`
+        : `module.exports = require('./cli-commands.js').load(${JSON.stringify(args.path)});`,
       loader: 'js',
     }));
   },
@@ -119,7 +135,8 @@ function cliEntry(help) {
 function commandHelp() {
   const file = path.join(root, 'dist', 'cli-commands.js');
   const require = createRequire(import.meta.url);
-  delete require.cache[file];
+  for (const built of [file, ...OWN_BUNDLE.map((f) => path.join(root, 'dist', ownBundle(f)))])
+    delete require.cache[built];
   const commands = require(file);
   const help = {};
   for (const f of commands.files)
@@ -129,7 +146,7 @@ function commandHelp() {
   return help;
 }
 async function buildCli() {
-  await build(cliCommands);
+  await Promise.all([cliCommands, ...cliOwnCommands].map((c) => build(c)));
   await build(cliEntry(commandHelp()));
 }
 
@@ -156,10 +173,13 @@ async function writeConfigSchema() {
 
 if (watch) {
   // Watching, the entry reads usage from the commands themselves (it loads them for --help).
-  for (const config of [...configs, cliCommands, cliEntry(null)]) await (await context(config)).watch();
+  for (const config of [...configs, cliCommands, ...cliOwnCommands, cliEntry(null)])
+    await (await context(config)).watch();
   console.log('[build] watching');
 } else {
   const started = Date.now();
   await Promise.all([...configs.map((c) => build(c)), buildCli(), writeConfigSchema()]);
-  console.log(`[build] ${configs.length + 2} bundles + config schema in ${Date.now() - started} ms`);
+  console.log(
+    `[build] ${configs.length + 2 + cliOwnCommands.length} bundles + config schema in ${Date.now() - started} ms`,
+  );
 }
