@@ -20,6 +20,7 @@ describe('the .vsix contents (vsce ls)', function () {
       'dist/extension.js',
       'dist/cli.js',
       'dist/cli-commands.js',
+      'dist/cli-pipeline.js',
       'dist/pdfWorker.js',
       'dist/webview/inspector.js',
       'dist/webview/search.js',
