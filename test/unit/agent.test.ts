@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { type AgentEnvironment, runAgent, TRUNCATED_ERROR } from '../../src/core/agent/agent';
 import { CancelledError, OpenAIChatClient, retryAfterMs } from '../../src/core/agent/client';
@@ -207,10 +209,12 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
   it('retries a 500, a reset connection and a stalled response, then succeeds', async () => {
     server = new FakeOpenAI(
       (_b, n) =>
-        [{ status: 500 }, { reset: true } as const, { stallMs: 3000 }, searchCall('balance sheet')][n] ??
+        [{ status: 500 }, { reset: true } as const, { stallMs: 600_000 }, searchCall('balance sheet')][n] ??
         answerCall(['8,700']),
     );
-    const record = await runAgent(client([await server.start()], { timeoutMs: 400 }), env, QUESTION, options);
+    // The stalled reply never comes, so only the timeout ends that attempt; the timeout is the time
+    // every other request gets too, so it is generous enough for a busy machine's round trip.
+    const record = await runAgent(client([await server.start()], { timeoutMs: 1500 }), env, QUESTION, options);
     assert.equal(record.error, null);
     assert.equal((record.iterations[0] as { attempts?: number }).attempts, 4);
     assert.equal(record.iterations[0].query, 'balance sheet');
@@ -341,13 +345,20 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
   it('honours Retry-After on 429', async () => {
     assert.equal(retryAfterMs({ 'retry-after': '2' }), 2000);
     assert.equal(retryAfterMs({ 'retry-after-ms': '150' }), 150);
+    // The server's own clock: when it sent the 429 and when the retry arrived. Only a lower bound,
+    // on a wait the client makes on purpose (a busy machine makes it longer, never shorter); the
+    // backoff it would otherwise use is 15 ms (base 20 ms, jitter 0.5), far below.
+    const retryAfter = 400;
     const times: number[] = [];
     server = new FakeOpenAI((_b, n) => {
-      times.push(Date.now());
-      return n === 0 ? { status: 429, headers: { 'retry-after-ms': '600' } } : answerCall(['x']);
+      times.push(performance.now());
+      return n === 0 ? { status: 429, headers: { 'retry-after-ms': String(retryAfter) } } : answerCall(['x']);
     });
-    await runAgent(client([await server.start()]), env, QUESTION, options);
-    assert.ok(times[1] - times[0] >= 550, `waited ${times[1] - times[0]} ms`);
+    const record = await runAgent(client([await server.start()]), env, QUESTION, options);
+    assert.deepEqual(record.final_answer, ['x']);
+    assert.equal(server.requests.length, 2);
+    // 1 ms of slack: Node's timers may fire up to a millisecond early.
+    assert.ok(times[1] - times[0] >= retryAfter - 1, `retried after ${times[1] - times[0]} ms`);
   });
 
   it('gives up after the retry budget and records the error, keeping the steps so far', async () => {
@@ -374,16 +385,26 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     );
   });
 
-  it('cancels within a second, aborting the request in flight', async () => {
-    server = new FakeOpenAI(() => ({ stallMs: 10_000 }));
+  it('cancels, aborting the request in flight', async () => {
+    // The server never answers in this test's lifetime; the run is cancelled once the request has
+    // arrived, and must end by closing that connection, not by waiting for a reply or a timeout.
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(), 200);
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    server = new FakeOpenAI(() => {
+      setImmediate(() => controller.abort());
+      return { stallMs: 600_000 };
+    });
+    const url = await server.start();
+    (server as unknown as { server: Server }).server.on('connection', (socket: Socket) =>
+      socket.on('close', () => closed()),
+    );
     await assert.rejects(
-      runAgent(client([await server.start()], { timeoutMs: 60_000 }), env, QUESTION, options, controller.signal),
+      runAgent(client([url], { timeoutMs: 600_000 }), env, QUESTION, options, controller.signal),
       CancelledError,
     );
-    assert.ok(Date.now() - started < 1200, `took ${Date.now() - started} ms`);
+    await connectionClosed;
+    assert.equal(server.requests.length, 1, 'not retried after the cancel');
   });
 
   it('spreads requests over several base URLs', async () => {

@@ -172,9 +172,13 @@ describe('drag collect', function () {
     const questions = path.join(tmp(), 'q.jsonl');
     writeQuestions(questions, 1000);
     let n = 0;
+    // Past its 1,500th request the server stops answering until the kill, so the kill comes mid-run
+    // (with a few hundred records on disk) however fast or slow this machine is.
+    let holding = true;
     // Deterministic faults: every 5th request fails one way or another.
     server = new FakeOpenAI((body) => {
       const k = n++;
+      if (holding && k >= 1500) return { stallMs: 600_000 };
       if (k % 5 === 1) return { status: 500 };
       if (k % 5 === 3)
         return [
@@ -229,6 +233,7 @@ describe('drag collect', function () {
     });
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(undefined) : child.on('exit', r)));
     assert.equal(child.signalCode, 'SIGKILL', 'the run was killed mid-way');
+    holding = false;
     const before = readFileSync(file, 'utf8');
     assert.ok(before.split('\n').filter(Boolean).length < 1000);
     // Resume until every question has a final record (errored ones are retried each time).
@@ -263,6 +268,63 @@ describe('drag collect', function () {
 describe('drag eval', function () {
   this.timeout(60_000);
   const tmp = useTempDir();
+  it('--resume: a question retried after an error counts once, with its retried record', async () => {
+    const questions = path.join(tmp(), 'q.jsonl');
+    writeQuestions(questions, 4);
+    let failing = true;
+    const server = new FakeOpenAI((body) =>
+      failing && String(body.messages[1].content).startsWith('Question 1 ')
+        ? { status: 400, body: { error: { message: 'bad request' } } }
+        : agentScript(body),
+    );
+    const url = await server.start();
+    const out = path.join(tmp(), 'eval');
+    const io = { stdout: () => undefined, stderr: () => undefined };
+    const args = ['eval', '--questions', questions, '--ocr', OCR, '--out', out, '--base-url', url, '--model', 'm'];
+    try {
+      assert.equal(await runCli(args, io, new AbortController().signal), 0);
+      const first = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      assert.equal(first.total_questions, 4);
+      failing = false;
+      assert.equal(await runCli([...args, '--resume'], io, new AbortController().signal), 0);
+    } finally {
+      await server.stop();
+    }
+    assert.equal(records(path.join(out, 'trajectories.jsonl')).length, 5, 'the errored record stays in the file');
+    const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    assert.equal(summary.total_questions, 4);
+    assert.equal(summary.avg_anls, 1, 'no empty answer from the errored attempt');
+    const perQuestion = readFileSync(path.join(out, 'per_question.jsonl'), 'utf8').trim().split('\n');
+    assert.deepEqual(perQuestion.map((l) => JSON.parse(l).id).sort(), ['q0', 'q1', 'q2', 'q3']);
+    const q1 = perQuestion.map((l) => JSON.parse(l)).find((r) => r.id === 'q1');
+    assert.deepEqual(q1.answer, ['x']);
+    assert.equal(q1.error, null);
+
+    // Per (question, sample): the last final record wins over a later errored one; with none final, the last.
+    const all = readFileSync(path.join(out, 'trajectories.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const errored = all.find((r) => r.question_id === 'q1' && r.error);
+    const retried = all.find((r) => r.question_id === 'q1' && !r.error);
+    const mixed = path.join(tmp(), 'mixed.jsonl');
+    const lines = [
+      retried,
+      errored,
+      { ...errored, sample: 1, error: 'HTTP 500: first' },
+      { ...errored, sample: 1, error: 'HTTP 500: second' },
+    ];
+    writeFileSync(mixed, lines.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const scored = await scoreTrajectoriesFile(mixed);
+    assert.deepEqual(
+      scored.records.map((r) => [r.id, r.error]),
+      [
+        ['q1', null],
+        ['q1', 'HTTP 500: second'],
+      ],
+    );
+  });
+
   it('runs the agent over a question set and writes the metrics next to the trajectories', async () => {
     const answers: Record<string, [string, string, number, string]> = {
       'net property': ['property plant equipment net', '8,700', 3, 'ACME_2023_10K.pdf'],

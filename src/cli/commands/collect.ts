@@ -4,6 +4,15 @@ import { type CollectOptions, runCollection } from '../../core/agent/collect';
 import { runEvaluation } from '../../core/eval/evaluate';
 import { SAMPLING_PRESETS } from '../../core/agent/sampling';
 import { formatLineError } from '../../core/io/errors';
+import {
+  ENDPOINT_HELP,
+  openCliWorkspace,
+  resolveCorpus,
+  resolveEndpoint,
+  resolveQuestions,
+  workspaceDefaults,
+  workspaceHelp,
+} from '../../core/workspace/cli';
 import { type CliCommand, UsageError } from '../args';
 
 const num = (v: string | undefined, name: string, integer = false): number | undefined => {
@@ -33,12 +42,14 @@ const OPTIONS = {
   'base-url': { type: 'string', multiple: true },
   model: { type: 'string' },
   'api-key': { type: 'string' },
+  endpoint: { type: 'string' },
+  workspace: { type: 'string' },
   concurrency: { type: 'string', default: '8' },
   timeout: { type: 'string', default: '120' },
-  'max-iterations': { type: 'string', default: '5' },
-  'top-k': { type: 'string', default: '3' },
+  'max-iterations': { type: 'string' },
+  'top-k': { type: 'string' },
   samples: { type: 'string', default: '1' },
-  'sampling-config': { type: 'string', default: 'default' },
+  'sampling-config': { type: 'string' },
   temperature: { type: 'string' },
   'top-p': { type: 'string' },
   'repetition-penalty': { type: 'string' },
@@ -61,11 +72,20 @@ const OPTIONS = {
   'retry-base-ms': { type: 'string', default: '500' },
 } as const;
 
-/** The agent options shared by drag collect and drag eval. */
-function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCommand['run']>[1]): CollectOptions {
+/** The agent options shared by drag collect and drag eval: flags, else the workspace's, else the built-in defaults. */
+async function agentOptions(
+  values: Values,
+  signal: AbortSignal,
+  io: Parameters<CliCommand['run']>[1],
+): Promise<CollectOptions> {
   const str = (k: string) => values[k] as string | undefined;
-  const questions = str('questions') ?? str('dataset');
-  const ocr = str('ocr') ?? str('ocr-file');
+  const ws = await openCliWorkspace(str('workspace'), process.cwd(), (w) => io.stderr(`${w}\n`));
+  const defaults = ws ? workspaceDefaults(ws) : undefined;
+  const questions = resolveQuestions(str('questions') ?? str('dataset'), ws);
+  const corpus = resolveCorpus(
+    { ocr: str('ocr') ?? str('ocr-file'), pdfDir: str('pdf-dir'), cacheDir: str('cache-dir') },
+    ws,
+  );
   let outDir = str('out');
   let outFile: string | undefined;
   if (!outDir && str('output')) {
@@ -75,9 +95,25 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
       outDir = path.dirname(o);
     } else outDir = o;
   }
-  if (!questions || !ocr || !outDir) throw new UsageError('--questions, --ocr and --out are required');
-  const baseUrls =
-    (values['base-url'] as string[] | undefined) ?? (process.env.VLLM_BASE_URL ? [process.env.VLLM_BASE_URL] : []);
+  const ocr = corpus.ocr;
+  if (!questions || !ocr || !outDir)
+    throw new UsageError(
+      ws
+        ? `--out is required, and --questions unless ${ws.file} sets "questions"`
+        : '--questions, --ocr and --out are required (or run in a workspace with drag.config.json)',
+    );
+  const server = resolveEndpoint(
+    {
+      baseUrls: values['base-url'] as string[] | undefined,
+      model: str('model'),
+      apiKey: str('api-key'),
+      endpoint: str('endpoint'),
+    },
+    ws,
+    process.env,
+  );
+  for (const note of server.notes) io.stderr(`note: ${note}\n`);
+  const baseUrls = server.baseUrls;
   const agent = (str('agent') ?? (baseUrls.length ? 'openai' : str('writer-model') ? 'writer' : 'keyword')) as
     'openai' | 'keyword' | 'writer';
   if (agent !== 'openai' && agent !== 'keyword' && agent !== 'writer')
@@ -95,14 +131,14 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
     outFile,
     agent,
     baseUrls,
-    model: str('model'),
-    apiKey: str('api-key') ?? process.env.DRAG_API_KEY ?? process.env.VLLM_API_KEY,
+    model: server.model,
+    apiKey: server.apiKey,
     concurrency,
     timeoutMs: num(str('timeout'), '--timeout')! * 1000,
-    maxIterations: num(str('max-iterations'), '--max-iterations', true),
-    topK: num(str('top-k'), '--top-k', true),
+    maxIterations: num(str('max-iterations'), '--max-iterations', true) ?? defaults?.maxIterations,
+    topK: num(str('top-k'), '--top-k', true) ?? defaults?.topK,
     samples: num(str('samples'), '--samples', true),
-    samplingPreset: str('sampling-config'),
+    samplingPreset: str('sampling-config') ?? defaults?.samplingPreset,
     samplingOverrides: {
       temperature: num(str('temperature'), '--temperature'),
       top_p: num(str('top-p'), '--top-p'),
@@ -122,9 +158,9 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
       maxAttempts: num(str('retries'), '--retries', true)!,
       baseDelayMs: num(str('retry-base-ms'), '--retry-base-ms')!,
     },
-    pdfDir: str('pdf-dir'),
+    pdfDir: corpus.pdfDir,
     maxPixels: num(str('max-pixels'), '--max-pixels', true),
-    cacheDir: str('cache-dir'),
+    cacheDir: corpus.cacheDir,
     signal,
     onEvent: (e) => {
       if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
@@ -147,8 +183,9 @@ function agentOptions(values: Values, signal: AbortSignal, io: Parameters<CliCom
 export const collectCommand: CliCommand = {
   name: 'collect',
   summary: 'run the search agent over a question set and write trajectories',
-  usage: `drag collect --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <run dir>
-  [--agent openai|keyword|writer] [--writer-model model.json] [--base-url URL ...] [--model M] [--api-key K | env DRAG_API_KEY]
+  usage: `drag collect --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <run dir> [--workspace DIR]
+  [--agent openai|keyword|writer] [--writer-model model.json] [--endpoint NAME]
+  [--base-url URL ...] [--model M] [--api-key K]
   [--concurrency 8] [--timeout 120] [--max-iterations 5] [--top-k 3] [--samples 1]
   [--sampling-config ${Object.keys(SAMPLING_PRESETS).join('|')}] [--temperature T] [--top-p P] [--repetition-penalty R]
   [--max-tokens N] [--max-model-len N] [--keep-images 6]
@@ -156,17 +193,21 @@ export const collectCommand: CliCommand = {
   [--retries 5] [--retry-base-ms 500] [--system-prompt-file F] [--json]
 
 Writes <run dir>/trajectories.jsonl (appended, fsynced, in completion order) and <run dir>/run.json.
---agent keyword needs no model server (the default when no --base-url is given). Several
+--agent keyword needs no model server (the default when no server is given). Several
 --base-url values are used round-robin. --resume skips questions (and samples) that already have a
 final record and retries the errored ones (including replies cut at --max-tokens and requests
 longer than the server's context). --max-tokens defaults to the preset's 4096, 16384 for a
 Thinking model; each request is fitted under the server's max_model_len (read from /v1/models, or
 --max-model-len): the oldest page images go first (at most --keep-images stay), then max_tokens
 shrinks. DRAG's --ocr-file and --output FILE work as aliases.
-Progress goes to stderr; --json prints events on stdout.`,
+Progress goes to stderr; --json prints events on stdout.
+
+${ENDPOINT_HELP}
+
+${workspaceHelp('agent')}`,
   async run(argv, io, signal) {
     const { values } = parseArgs({ args: argv, options: OPTIONS });
-    const summary = await runCollection(agentOptions(values, signal, io));
+    const summary = await runCollection(await agentOptions(values, signal, io));
     for (const p of summary.problems) io.stderr(`${formatLineError(p)}\n`);
     return summary.cancelled ? 130 : summary.errors > 0 ? 1 : 0;
   },
@@ -175,15 +216,21 @@ Progress goes to stderr; --json prints events on stdout.`,
 export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'evaluate a model (or the keyword agent) on a question set: trajectories + metrics',
-  usage: `drag eval --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <eval dir> [every drag collect option]
+  usage: `drag eval --questions <jsonl|json> --ocr <ocr_output.jsonl> --out <eval dir> [--endpoint NAME]
+  [--workspace DIR] [every drag collect option]
 
 Runs the agent over the question set (the same loop and prompt as collection, explicit sampling;
 --sampling-config greedy for reproducible numbers), then writes <eval dir>/summary.json and
 <eval dir>/per_question.jsonl (see drag score) beside trajectories.jsonl and run.json. Compare
-evaluations with drag compare. --resume continues an interrupted evaluation.`,
+evaluations with drag compare. --resume continues an interrupted evaluation. A question retried
+by --resume counts once, with its last final record.
+
+${ENDPOINT_HELP}
+
+${workspaceHelp('agent')}`,
   async run(argv, io, signal) {
     const { values } = parseArgs({ args: argv, options: OPTIONS });
-    const result = await runEvaluation(agentOptions(values, signal, io));
+    const result = await runEvaluation(await agentOptions(values, signal, io));
     const s = result.summary;
     const pct = (k: string) => (typeof s[k] === 'number' ? `${(100 * (s[k] as number)).toFixed(1)}%` : '–');
     io.stderr(

@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { isFinal } from '../agent/collect';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
@@ -96,16 +97,20 @@ export interface ScoreResult {
   errors: LineError[];
 }
 
-/** `drag score`: metrics of already-collected trajectories, streamed. */
+/**
+ * `drag score`: metrics of already-collected trajectories, streamed. A file that `--resume` appended
+ * to holds an errored record and its retry for the same (question, sample): each pair counts once,
+ * with its last final record (the last record when none is final), in the place it first appeared.
+ */
 export async function scoreTrajectoriesFile(
   file: string,
   options: { questions?: string; topK?: number } = {},
 ): Promise<ScoreResult> {
   const questions = options.questions ? await loadQuestions(options.questions) : null;
-  const records: PerQuestion[] = [];
-  let maxResults = 0;
-  const models = new Set<string>();
+  const kept = new Map<string, { record: PerQuestion; final: boolean; maxResults: number; model: string | null }>();
+  let line = 0;
   const index = await indexJsonl(file, (value) => {
+    line++;
     if (!isTrajectory(value)) {
       const p = Trajectory.safeParse(value);
       if (!p.success)
@@ -115,24 +120,33 @@ export async function scoreTrajectoriesFile(
         };
     }
     const t = value as Trajectory;
+    const final = isFinal(t);
+    // A record without a question id is its own question (DRAG's files always carry one).
+    const key =
+      t.question_id !== null && t.question_id !== undefined
+        ? `${String(t.question_id)}\u0000${t.sample ?? 0}`
+        : `\u0001${line}`;
+    const previous = kept.get(key);
+    if (previous?.final && !final) return { ok: true, summary: null };
     const q = questions?.byId.get(String(t.question_id ?? ''));
-    records.push(
-      scoreTrajectory(
-        t,
-        q
-          ? {
-              answers: q.answers,
-              answer_locations: q.answer_locations,
-              category: q.category ?? (q as { question_type?: string }).question_type ?? null,
-            }
-          : undefined,
-      ),
+    const record = scoreTrajectory(
+      t,
+      q
+        ? {
+            answers: q.answers,
+            answer_locations: q.answer_locations,
+            category: q.category ?? (q as { question_type?: string }).question_type ?? null,
+          }
+        : undefined,
     );
+    let maxResults = 0;
     for (const it of t.iterations) maxResults = Math.max(maxResults, it.results?.length ?? 0);
-    if (t.model) models.add(t.model);
+    kept.set(key, { record, final, maxResults, model: t.model ?? null });
     return { ok: true, summary: null };
   });
-  const topK = options.topK ?? Math.max(3, maxResults);
+  const records = [...kept.values()].map((k) => k.record);
+  const models = new Set([...kept.values()].flatMap((k) => (k.model ? [k.model] : [])));
+  const topK = options.topK ?? Math.max(3, ...[...kept.values()].map((k) => k.maxResults));
   return {
     records,
     summary: summarize(records, topK, models.size === 1 ? [...models][0] : models.size ? [...models].join(', ') : null),
