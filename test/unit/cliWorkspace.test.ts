@@ -252,6 +252,21 @@ describe('the CLI in a workspace (drag.config.json defaults, endpoints by name)'
     assert.equal(JSON.parse(one.stdout).results.length, 1, 'the flag wins');
   });
 
+  it('corpus build takes the PDF folder and the OCR file from the workspace', async () => {
+    const ws = tmp();
+    mkdirSync(path.join(ws, 'corpus', 'pdfs'), { recursive: true });
+    for (const pdf of ['ACME_2023_10K.pdf', 'GLOBEX_2022_EARNINGS.pdf'])
+      copyFileSync(path.join(FIXTURES, 'workspace', 'corpus', 'pdfs', pdf), path.join(ws, 'corpus', 'pdfs', pdf));
+    writeFileSync(path.join(ws, 'drag.config.json'), JSON.stringify({ corpus: { ocrFile: 'corpus/pages.jsonl' } }));
+    const r = await cli(['corpus', 'build', '--workspace', ws]);
+    assert.equal(r.code, 0, r.stderr);
+    const pages = readFileSync(path.join(ws, 'corpus', 'pages.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    assert.ok(pages.length >= 2, `${pages.length} pages`);
+    assert.match(pages[0], /ACME_2023_10K\.pdf|GLOBEX_2022_EARNINGS\.pdf/);
+  });
+
   it('warns about a broken drag.config.json (file, line, field) and still runs on explicit flags', async () => {
     const ws = path.join(tmp(), 'broken');
     mkdirSync(ws);

@@ -6,16 +6,20 @@ import { PageImageCache } from '../../core/corpus/pageCache';
 import { PopplerMissingError } from '../../core/corpus/poppler';
 import { PdfWorkerPool } from '../../core/corpus/pool';
 import { userCacheDir } from '../../core/search/open';
+import { openCliWorkspace, workspaceDefaults } from '../../core/workspace/cli';
 import { type CliCommand, UsageError } from '../args';
 
-const BUILD_USAGE = `drag corpus build <pdf dir> --out <ocr_output.jsonl> [--workers N] [--extractor pdfjs|poppler] [--force] [--json]
+const BUILD_USAGE = `drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]
+                  [--force] [--json] [--workspace DIR]
 
 Extracts every page's text with pdf.js into DRAG's OCR format, on worker threads, re-reading only
 PDFs whose content changed. --extractor poppler uses poppler's pdftotext instead (several times
 faster; Debian: poppler-utils), N processes at a time; the default stays pdf.js, so an index never
 changes because a tool happens to be installed. Changing the extractor re-extracts every PDF. Password-protected, damaged and image-only PDFs are reported per
 file and the rest continue. An ocr_output.jsonl made by another OCR tool is left as it is
-(pass --force to replace it). --json prints one JSON event per line.`;
+(pass --force to replace it). --json prints one JSON event per line. In a workspace (the nearest
+drag.config.json, or --workspace DIR) the PDF folder and --out default to its corpus.pdfDir and
+corpus.ocrFile.`;
 
 const RENDER_USAGE = `drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] [--quality Q] [--cache-dir D]
 
@@ -39,9 +43,15 @@ export const corpusCommand: CliCommand = {
           force: { type: 'boolean', default: false },
           json: { type: 'boolean', default: false },
           extractor: { type: 'string', default: 'pdfjs' },
+          workspace: { type: 'string' },
         },
       });
-      if (positionals.length !== 1 || !values.out) throw new UsageError(BUILD_USAGE);
+      if (positionals.length > 1) throw new UsageError(BUILD_USAGE);
+      const ws = await openCliWorkspace(values.workspace, process.cwd(), (w) => io.stderr(`${w}\n`));
+      const corpus = ws ? workspaceDefaults(ws).corpus : undefined;
+      const pdfDir = positionals[0] ?? corpus?.pdfDir;
+      const out = values.out ?? corpus?.ocrFile;
+      if (!pdfDir || !out) throw new UsageError(BUILD_USAGE);
       const extractor = values.extractor;
       if (extractor !== 'pdfjs' && extractor !== 'poppler')
         throw new UsageError('--extractor must be pdfjs or poppler');
@@ -49,7 +59,7 @@ export const corpusCommand: CliCommand = {
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1))
         throw new UsageError('--workers must be a positive integer');
       try {
-        const report = await buildCorpus(positionals[0], values.out, {
+        const report = await buildCorpus(pdfDir, out, {
           workers,
           force: values.force,
           extractor,
