@@ -55,7 +55,8 @@ function table(results) {
       d.ratio,
       '<= 0.5',
       d.ratio <= 0.5 && (d.ours_peak_mb ?? 0) <= (d.drag_peak_mb ?? Infinity),
-      `${d.ours_ms} vs ${d.drag_ms} ms; CPU ${fmt(d.cpu_ratio)}; peak ${d.ours_peak_mb} vs ${d.drag_peak_mb} MB`,
+      `${d.ours_ms} vs ${d.drag_ms} ms; CPU ${fmt(d.cpu_ratio)}; peak ${d.ours_peak_mb} vs ${d.drag_peak_mb} MB; ` +
+        `two bare parses alone ${fmt(d.floor_ratio)} (CPU ${fmt(d.floor_cpu_ratio)})`,
     );
   if (pipeline?.floor_ratio != null)
     add(
