@@ -26,6 +26,7 @@ export const COMMANDS: ReadonlyArray<{ name: string; load: () => Promise<CliComm
   { name: 'eval-adapter', load: async () => (await import('./commands/evalAdapter.js')).evalAdapterCommand },
   { name: 'hosts', load: async () => (await import('./commands/hosts.js')).hostsCommand },
   { name: 'demo', load: async () => (await import('./commands/demo.js')).demoCommand },
+  { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand },
 ];
 
 /** Each command's summary and usage, which scripts/build.mjs writes into the bundle; absent when run from source. */

@@ -101,7 +101,11 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
         ? Date.parse(j.last?.checkedAt ?? '')
         : Date.now();
     const elapsed = Number.isFinite(started) && Number.isFinite(ended) ? ` · ${formatElapsed(ended - started)}` : '';
-    t.description = `${state}${j.last?.exitCode != null && state !== 'succeeded' ? ` (${j.last.exitCode})` : ''}${elapsed} · ${j.host}${progress}`;
+    // A failed job says why in words ("environment check failed on node n1: torch is not importable"),
+    // unless the reason is only its exit code, which the state already shows.
+    const reason =
+      j.last?.reason && state === 'failed' && !/^exit code /.test(j.last.reason) ? `: ${j.last.reason}` : '';
+    t.description = `${state}${reason}${j.last?.exitCode != null && state !== 'succeeded' ? ` (${j.last.exitCode})` : ''}${elapsed} · ${j.host}${progress}`;
     t.tooltip = new vscode.MarkdownString(undefined, false);
     t.tooltip.appendText(
       `${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`,

@@ -558,6 +558,38 @@ describe('DRAG Studio in a real VS Code', function () {
     });
   });
 
+  describe('GPU hosts', () => {
+    it('checks a GPU host and reports, in words, that torch is missing (this machine has none)', async () => {
+      const { mkdtempSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const file = path.join(workspaceRoot(), 'drag.config.json');
+      const original = readFileSync(file, 'utf8');
+      const workdir = mkdtempSync(path.join(tmpdir(), 'drag-host-check-'));
+      try {
+        const config = JSON.parse(original);
+        config.hosts = { ...config.hosts, 'it-local': { launcher: 'local', workdir, python: 'python3' } };
+        writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+        const result = await vscode.commands.executeCommand<{
+          report: { host: string; ok: boolean; torch: { version: string | null }; problems: string[] };
+          markdown: string;
+        }>('drag.checkGpuHost', { host: 'it-local' });
+        assert.ok(result, 'the check returned no report');
+        assert.equal(result.report.host, 'it-local');
+        assert.equal(result.report.ok, false);
+        assert.equal(result.report.torch.version, null);
+        assert.ok(
+          result.report.problems.some((p) => /torch/.test(p)),
+          `no problem names torch: ${result.report.problems.join('; ')}`,
+        );
+        assert.match(result.markdown, /^# GPU host it-local/);
+        assert.match(result.markdown, /Not ready for training: .*torch/);
+        assert.match(result.markdown, /torch\s+not importable/);
+      } finally {
+        writeFileSync(file, original);
+      }
+    });
+  });
+
   describe('Demo and the local writer', () => {
     it('trains the local query writer from a dataset and evaluates it', async () => {
       const model = await vscode.commands.executeCommand<string>('drag.trainWriter', 'it-training');
