@@ -32,6 +32,8 @@ describe('drag command table (commands load only when they run)', () => {
   });
 
   it('the built dist/cli.js prints the same help as the source, and runs a command from dist/cli-commands.js', async function () {
+    // Twenty-odd CLI starts: on a busy machine each can take a second or more.
+    this.timeout(300_000);
     const cli = path.join(ROOT, 'dist', 'cli.js');
     if (!existsSync(cli)) {
       console.log('      skipped: dist/cli.js is not built (npm run build)');
