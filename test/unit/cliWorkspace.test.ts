@@ -48,7 +48,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 describe('the CLI in a workspace (drag.config.json defaults, endpoints by name)', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const tmp = useTempDir();
   const saved: Partial<Record<(typeof SERVER_ENV)[number], string>> = {};
   const cwd = process.cwd();

@@ -17,7 +17,9 @@ async function script(shell: string): Promise<{ code: number; out: string; err: 
   return { code, out, err };
 }
 
-describe('drag completion', () => {
+describe('drag completion', function () {
+  // Each case starts bash or the CLI: on a busy machine that takes seconds.
+  this.timeout(120_000);
   const tmp = useTempDir();
 
   /** What the bash script offers for the words typed so far (the last one is being completed). */

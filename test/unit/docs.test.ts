@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ROOT } from './helpers';
 
 describe('generated docs (scripts/gen-docs.mjs)', function () {
-  this.timeout(60_000);
+  this.timeout(300_000);
   let generated: Record<string, string> = {};
   before(async () => {
     const { generatedDocs } = (await import(path.join(ROOT, 'scripts', 'gen-docs.mjs'))) as {

@@ -21,7 +21,9 @@ function fakeRuntime(dir: string, record: string): string {
   return file;
 }
 
-describe('the drag launchers for VS Code terminals', () => {
+describe('the drag launchers for VS Code terminals', function () {
+  // Each case starts a shell or node: on a busy machine that takes seconds.
+  this.timeout(60_000);
   const tmp = useTempDir();
 
   it('the sh launcher, found on PATH, runs the runtime with the CLI and the arguments unchanged and forwards the exit code', async function () {
