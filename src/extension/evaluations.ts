@@ -1,18 +1,11 @@
 import * as vscode from 'vscode';
 import { type EvaluationEntry, listEvaluations } from '../core/eval/discover';
+import { WatchedTreeProvider } from './watchedTree';
 
 /** The Evaluations view: every evals/<name>/ (and DRAG *_summary.json), newest first; multi-select to compare. */
-export class EvaluationsProvider implements vscode.TreeDataProvider<EvaluationEntry>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.changed.event;
-  private readonly watcher: vscode.FileSystemWatcher;
-
-  constructor(private readonly workspace: string) {
-    this.watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(workspace, 'evals/**/*.{json,txt}'),
-    );
-    for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete])
-      e(() => this.changed.fire());
+export class EvaluationsProvider extends WatchedTreeProvider<EvaluationEntry> {
+  constructor(workspace: string) {
+    super(workspace, 'evals/**/*.{json,txt}');
   }
 
   getChildren(item?: EvaluationEntry): Promise<EvaluationEntry[]> | EvaluationEntry[] {
@@ -28,14 +21,5 @@ export class EvaluationsProvider implements vscode.TreeDataProvider<EvaluationEn
     t.contextValue = 'drag.evaluation';
     t.id = `eval:${e.target}`;
     return t;
-  }
-
-  refresh(): void {
-    this.changed.fire();
-  }
-
-  dispose(): void {
-    this.watcher.dispose();
-    this.changed.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PageRef } from './searchPanel';
+import { PageImage, PageRef } from './searchPanel';
 import { type PanelSettings, shortcutAllowed } from './panel';
 
 /**
@@ -80,14 +80,7 @@ export type InspectorToHost = z.infer<typeof InspectorToHost>;
 export const HostToInspector = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('trajectory'), trajectory: InspectorTrajectory, curation: InspectorCuration }),
   z.strictObject({ type: z.literal('curation'), trajectoryId: z.string(), curation: InspectorCuration }),
-  z.strictObject({
-    type: z.literal('image'),
-    requestId: z.number().int(),
-    page: PageRef,
-    uri: z.string(),
-    width: z.number().int(),
-    height: z.number().int(),
-    large: z.boolean(),
+  PageImage.extend({
     boxes: z.array(z.strictObject({ left: z.number(), top: z.number(), width: z.number(), height: z.number() })),
   }),
   z.strictObject({ type: z.literal('notice'), message: z.string(), level: z.enum(['info', 'warning', 'error']) }),

@@ -8,6 +8,17 @@ import { SearchHitResult } from './serve';
  */
 export const PageRef = z.strictObject({ file: z.string().min(1).max(500), page: z.number().int().min(1) });
 
+/** A rendered page sent to a panel: a thumbnail, or with `large` the page opened to read. */
+export const PageImage = z.strictObject({
+  type: z.literal('image'),
+  requestId: z.number().int(),
+  page: PageRef,
+  uri: z.string(),
+  width: z.number().int(),
+  height: z.number().int(),
+  large: z.boolean(),
+});
+
 export const WebviewToHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
   z.strictObject({
@@ -44,15 +55,7 @@ export const HostToWebview = z.discriminatedUnion('type', [
     ms: z.number(),
     hits: z.array(SearchHitResult),
   }),
-  z.strictObject({
-    type: z.literal('image'),
-    requestId: z.number().int(),
-    page: PageRef,
-    uri: z.string(),
-    width: z.number().int(),
-    height: z.number().int(),
-    large: z.boolean(),
-  }),
+  PageImage,
   z.strictObject({ type: z.literal('error'), requestId: z.number().int().nullable(), message: z.string() }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebview>;

@@ -3,7 +3,7 @@
  * inline styles: the CSP forbids them), and the per-question lists. Labels and questions are text.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { focusVisible, HostElement, vscodeApi } from '../shared/host';
+import { HostElement, panelStyles, vscodeApi } from '../shared/host';
 import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { type CompareToHost, HostToCompare } from '../../src/protocol/compare';
 
@@ -63,116 +63,106 @@ class DragCompareApp extends HostElement {
   data: Data | null = null;
   notice = '';
 
-  static override styles = css`
-    ${focusVisible}
-    :host {
-      display: block;
-      padding: 12px 16px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    h1 {
-      font-size: 1.2em;
-      margin: 0 0 4px;
-    }
-    .meta {
-      color: var(--vscode-descriptionForeground);
-      margin-bottom: 8px;
-    }
-    table {
-      border-collapse: collapse;
-      margin: 8px 0 16px;
-    }
-    td,
-    th {
-      padding: 3px 10px;
-      border-bottom: 1px solid var(--vscode-panel-border);
-      text-align: right;
-    }
-    td:first-child,
-    th:first-child {
-      text-align: left;
-    }
-    .up {
-      color: var(--vscode-testing-iconPassed);
-    }
-    .down {
-      color: var(--vscode-testing-iconFailed);
-    }
-    .sig {
-      font-weight: 600;
-    }
-    .charts {
-      display: flex;
-      flex-wrap: wrap;
-      gap: 24px;
-    }
-    figure {
-      margin: 0;
-    }
-    figcaption {
-      color: var(--vscode-descriptionForeground);
-      margin-bottom: 4px;
-    }
-    rect.a {
-      fill: var(--vscode-descriptionForeground);
-    }
-    rect.b {
-      fill: var(--vscode-charts-blue);
-    }
-    text {
-      fill: var(--vscode-foreground);
-      font-size: 11px;
-    }
-    text.v {
-      font-size: 10px;
-    }
-    line.axis {
-      stroke: var(--vscode-descriptionForeground);
-    }
-    line.diag {
-      stroke: var(--vscode-panel-border);
-      stroke-dasharray: 4 3;
-    }
-    circle.pt {
-      fill: var(--vscode-charts-blue);
-      fill-opacity: 0.7;
-    }
-    .lists {
-      display: grid;
-      grid-template-columns: repeat(3, minmax(0, 1fr));
-      gap: 16px;
-      margin-top: 16px;
-    }
-    .lists ul {
-      padding-left: 18px;
-      margin: 4px 0;
-    }
-    .lists li {
-      cursor: pointer;
-      color: var(--vscode-textLink-foreground);
-      overflow-wrap: anywhere;
-    }
-    .toolbar {
-      display: flex;
-      gap: 8px;
-      margin: 8px 0;
-    }
-    .legend .a,
-    .legend .b {
-      display: inline-block;
-      width: 10px;
-      height: 10px;
-      margin: 0 4px 0 10px;
-    }
-    .legend .a {
-      background: var(--vscode-descriptionForeground);
-    }
-    .legend .b {
-      background: var(--vscode-charts-blue);
-    }
-  `;
+  static override styles = [
+    panelStyles,
+    css`
+      .meta {
+        margin-bottom: 8px;
+      }
+      table {
+        border-collapse: collapse;
+        margin: 8px 0 16px;
+      }
+      td,
+      th {
+        padding: 3px 10px;
+        border-bottom: 1px solid var(--vscode-panel-border);
+        text-align: right;
+      }
+      td:first-child,
+      th:first-child {
+        text-align: left;
+      }
+      .up {
+        color: var(--vscode-testing-iconPassed);
+      }
+      .down {
+        color: var(--vscode-testing-iconFailed);
+      }
+      .sig {
+        font-weight: 600;
+      }
+      .charts {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 24px;
+      }
+      figure {
+        margin: 0;
+      }
+      figcaption {
+        color: var(--vscode-descriptionForeground);
+        margin-bottom: 4px;
+      }
+      rect.a {
+        fill: var(--vscode-descriptionForeground);
+      }
+      rect.b {
+        fill: var(--vscode-charts-blue);
+      }
+      text {
+        fill: var(--vscode-foreground);
+        font-size: 11px;
+      }
+      text.v {
+        font-size: 10px;
+      }
+      line.axis {
+        stroke: var(--vscode-descriptionForeground);
+      }
+      line.diag {
+        stroke: var(--vscode-panel-border);
+        stroke-dasharray: 4 3;
+      }
+      circle.pt {
+        fill: var(--vscode-charts-blue);
+        fill-opacity: 0.7;
+      }
+      .lists {
+        display: grid;
+        grid-template-columns: repeat(3, minmax(0, 1fr));
+        gap: 16px;
+        margin-top: 16px;
+      }
+      .lists ul {
+        padding-left: 18px;
+        margin: 4px 0;
+      }
+      .lists li {
+        cursor: pointer;
+        color: var(--vscode-textLink-foreground);
+        overflow-wrap: anywhere;
+      }
+      .toolbar {
+        display: flex;
+        gap: 8px;
+        margin: 8px 0;
+      }
+      .legend .a,
+      .legend .b {
+        display: inline-block;
+        width: 10px;
+        height: 10px;
+        margin: 0 4px 0 10px;
+      }
+      .legend .a {
+        background: var(--vscode-descriptionForeground);
+      }
+      .legend .b {
+        background: var(--vscode-charts-blue);
+      }
+    `,
+  ];
 
   protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToCompare.safeParse(event.data);

@@ -5,7 +5,8 @@
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { focusVisible, HostElement, vscodeApi } from '../shared/host';
+import { HostElement, pairMarks, panelStyles, vscodeApi } from '../shared/host';
+import { largePage, type LargePage, pageKey } from '../shared/pages';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { ref } from 'lit/directives/ref.js';
 import {
@@ -73,238 +74,217 @@ class DragInspectorApp extends HostElement {
   curation: InspectorCuration | null = null;
   selected = 0;
   thumbs: Record<string, string> = {};
-  large: {
-    key: string;
-    uri: string;
-    width: number;
-    height: number;
-    label: string;
-    boxes: Array<{ left: number; top: number; width: number; height: number }>;
-  } | null = null;
+  large: (LargePage & { boxes: Array<{ left: number; top: number; width: number; height: number }> }) | null = null;
   help = false;
   notice: { message: string; level: string } | null = null;
   private requestId = 0;
 
-  static override styles = css`
-    ${focusVisible}
-    :host {
-      display: block;
-      padding: 12px 16px 40px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    h1 {
-      font-size: 1.15em;
-      margin: 0 0 6px;
-      line-height: 1.4;
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .meta,
-    .gt {
-      color: var(--vscode-descriptionForeground);
-      display: flex;
-      gap: 10px;
-      flex-wrap: wrap;
-      align-items: center;
-      margin: 4px 0;
-    }
-    .badge {
-      padding: 1px 8px;
-      border-radius: 10px;
-      font-size: 0.85em;
-      border: 1px solid var(--vscode-panel-border);
-    }
-    .rank1 {
-      color: var(--vscode-testing-iconPassed);
-      border-color: var(--vscode-testing-iconPassed);
-    }
-    .lower {
-      color: var(--vscode-charts-yellow);
-      border-color: var(--vscode-charts-yellow);
-    }
-    .never,
-    .errored {
-      color: var(--vscode-testing-iconFailed);
-      border-color: var(--vscode-testing-iconFailed);
-    }
-    .accepted {
-      background: var(--vscode-testing-iconPassed);
-      color: var(--vscode-editor-background);
-    }
-    .rejected {
-      background: var(--vscode-testing-iconFailed);
-      color: var(--vscode-editor-background);
-    }
-    .step {
-      border: 1px solid var(--vscode-panel-border);
-      border-radius: 4px;
-      padding: 8px 10px;
-      margin: 10px 0;
-    }
-    .step[aria-current='true'] {
-      outline: 2px solid var(--vscode-focusBorder);
-    }
-    .step h2 {
-      font-size: 1em;
-      margin: 0;
-      display: flex;
-      gap: 8px;
-      align-items: center;
-      flex-wrap: wrap;
-    }
-    .query {
-      font-family: var(--vscode-editor-font-family);
-      background: var(--vscode-textCodeBlock-background);
-      padding: 1px 6px;
-      border-radius: 3px;
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .q-op {
-      color: var(--vscode-debugTokenExpression-name, #c586c0);
-      font-weight: 600;
-    }
-    .q-phrase {
-      color: var(--vscode-debugTokenExpression-string, #ce9178);
-    }
-    .q-field {
-      color: var(--vscode-debugTokenExpression-value, #4fc1ff);
-    }
-    .q-wild {
-      color: var(--vscode-charts-orange);
-    }
-    .mark {
-      font-size: 0.8em;
-      padding: 0 6px;
-      border-radius: 3px;
-    }
-    .mark.chosen {
-      background: var(--vscode-testing-iconPassed);
-      color: var(--vscode-editor-background);
-    }
-    .mark.rejected {
-      background: var(--vscode-testing-iconFailed);
-      color: var(--vscode-editor-background);
-    }
-    details {
-      margin: 6px 0;
-      color: var(--vscode-descriptionForeground);
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .results {
-      display: flex;
-      gap: 10px;
-      flex-wrap: wrap;
-      margin-top: 6px;
-    }
-    figure {
-      margin: 0;
-      width: 110px;
-      cursor: pointer;
-      text-align: center;
-      font-size: 0.8em;
-      color: var(--vscode-descriptionForeground);
-    }
-    figure .img {
-      width: 110px;
-      height: 142px;
-      display: flex;
-      align-items: center;
-      justify-content: center;
-      background: var(--vscode-editorWidget-background);
-      border: 2px solid transparent;
-    }
-    figure.gt .img {
-      border-color: var(--vscode-testing-iconPassed);
-    }
-    figure img {
-      max-width: 106px;
-      max-height: 138px;
-    }
-    figcaption {
-      margin-top: 2px;
-      overflow-wrap: anywhere;
-    }
-    .answer {
-      border-top: 1px solid var(--vscode-panel-border);
-      margin-top: 14px;
-      padding-top: 8px;
-    }
-    .answer li {
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .overlay {
-      position: fixed;
-      inset: 0;
-      background: rgba(0, 0, 0, 0.6);
-      display: flex;
-      align-items: flex-start;
-      justify-content: center;
-      overflow: auto;
-      padding: 20px;
-      z-index: 10;
-    }
-    .page {
-      position: relative;
-      background: white;
-    }
-    .page img {
-      display: block;
-      max-width: 90vw;
-      height: auto;
-    }
-    .box {
-      position: absolute;
-      background: rgba(255, 213, 0, 0.35);
-      outline: 1px solid rgba(230, 160, 0, 0.9);
-    }
-    .overlay .bar {
-      position: fixed;
-      top: 8px;
-      right: 24px;
-      color: white;
-    }
-    .help {
-      background: var(--vscode-editorWidget-background);
-      color: var(--vscode-foreground);
-      padding: 16px 24px;
-      border: 1px solid var(--vscode-panel-border);
-      margin-top: 10vh;
-    }
-    .help kbd {
-      font-family: var(--vscode-editor-font-family);
-      border: 1px solid var(--vscode-panel-border);
-      padding: 0 5px;
-      border-radius: 3px;
-    }
-    .notice {
-      position: fixed;
-      bottom: 8px;
-      left: 16px;
-      right: 16px;
-      padding: 6px 10px;
-      border-radius: 4px;
-      background: var(--vscode-editorWidget-background);
-      border: 1px solid var(--vscode-panel-border);
-    }
-    .notice.error {
-      border-color: var(--vscode-errorForeground);
-      color: var(--vscode-errorForeground);
-    }
-    .notice.warning {
-      border-color: var(--vscode-charts-yellow);
-    }
-    .toolbar {
-      display: flex;
-      gap: 6px;
-      flex-wrap: wrap;
-      margin: 8px 0;
-    }
-  `;
+  static override styles = [
+    panelStyles,
+    pairMarks,
+    css`
+      :host {
+        padding: 12px 16px 40px;
+      }
+      h1 {
+        font-size: 1.15em;
+        margin: 0 0 6px;
+        line-height: 1.4;
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .meta,
+      .gt {
+        color: var(--vscode-descriptionForeground);
+        display: flex;
+        gap: 10px;
+        flex-wrap: wrap;
+        align-items: center;
+        margin: 4px 0;
+      }
+      .badge {
+        padding: 1px 8px;
+        border-radius: 10px;
+        font-size: 0.85em;
+        border: 1px solid var(--vscode-panel-border);
+      }
+      .rank1 {
+        color: var(--vscode-testing-iconPassed);
+        border-color: var(--vscode-testing-iconPassed);
+      }
+      .lower {
+        color: var(--vscode-charts-yellow);
+        border-color: var(--vscode-charts-yellow);
+      }
+      .never,
+      .errored {
+        color: var(--vscode-testing-iconFailed);
+        border-color: var(--vscode-testing-iconFailed);
+      }
+      .accepted {
+        background: var(--vscode-testing-iconPassed);
+        color: var(--vscode-editor-background);
+      }
+      .rejected {
+        background: var(--vscode-testing-iconFailed);
+        color: var(--vscode-editor-background);
+      }
+      .step {
+        border: 1px solid var(--vscode-panel-border);
+        border-radius: 4px;
+        padding: 8px 10px;
+        margin: 10px 0;
+      }
+      .step[aria-current='true'] {
+        outline: 2px solid var(--vscode-focusBorder);
+      }
+      .step h2 {
+        font-size: 1em;
+        margin: 0;
+        display: flex;
+        gap: 8px;
+        align-items: center;
+        flex-wrap: wrap;
+      }
+      .query {
+        font-family: var(--vscode-editor-font-family);
+        background: var(--vscode-textCodeBlock-background);
+        padding: 1px 6px;
+        border-radius: 3px;
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .q-op {
+        color: var(--vscode-debugTokenExpression-name, #c586c0);
+        font-weight: 600;
+      }
+      .q-phrase {
+        color: var(--vscode-debugTokenExpression-string, #ce9178);
+      }
+      .q-field {
+        color: var(--vscode-debugTokenExpression-value, #4fc1ff);
+      }
+      .q-wild {
+        color: var(--vscode-charts-orange);
+      }
+      details {
+        margin: 6px 0;
+        color: var(--vscode-descriptionForeground);
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .results {
+        display: flex;
+        gap: 10px;
+        flex-wrap: wrap;
+        margin-top: 6px;
+      }
+      figure {
+        margin: 0;
+        width: 110px;
+        cursor: pointer;
+        text-align: center;
+        font-size: 0.8em;
+        color: var(--vscode-descriptionForeground);
+      }
+      figure .img {
+        width: 110px;
+        height: 142px;
+        display: flex;
+        align-items: center;
+        justify-content: center;
+        background: var(--vscode-editorWidget-background);
+        border: 2px solid transparent;
+      }
+      figure.gt .img {
+        border-color: var(--vscode-testing-iconPassed);
+      }
+      figure img {
+        max-width: 106px;
+        max-height: 138px;
+      }
+      figcaption {
+        margin-top: 2px;
+        overflow-wrap: anywhere;
+      }
+      .answer {
+        border-top: 1px solid var(--vscode-panel-border);
+        margin-top: 14px;
+        padding-top: 8px;
+      }
+      .answer li {
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .overlay {
+        position: fixed;
+        inset: 0;
+        background: rgba(0, 0, 0, 0.6);
+        display: flex;
+        align-items: flex-start;
+        justify-content: center;
+        overflow: auto;
+        padding: 20px;
+        z-index: 10;
+      }
+      .page {
+        position: relative;
+        background: white;
+      }
+      .page img {
+        display: block;
+        max-width: 90vw;
+        height: auto;
+      }
+      .box {
+        position: absolute;
+        background: rgba(255, 213, 0, 0.35);
+        outline: 1px solid rgba(230, 160, 0, 0.9);
+      }
+      .overlay .bar {
+        position: fixed;
+        top: 8px;
+        right: 24px;
+        color: white;
+      }
+      .help {
+        background: var(--vscode-editorWidget-background);
+        color: var(--vscode-foreground);
+        padding: 16px 24px;
+        border: 1px solid var(--vscode-panel-border);
+        margin-top: 10vh;
+      }
+      .help kbd {
+        font-family: var(--vscode-editor-font-family);
+        border: 1px solid var(--vscode-panel-border);
+        padding: 0 5px;
+        border-radius: 3px;
+      }
+      .notice {
+        position: fixed;
+        bottom: 8px;
+        left: 16px;
+        right: 16px;
+        padding: 6px 10px;
+        border-radius: 4px;
+        background: var(--vscode-editorWidget-background);
+        border: 1px solid var(--vscode-panel-border);
+      }
+      .notice.error {
+        border-color: var(--vscode-errorForeground);
+        color: var(--vscode-errorForeground);
+      }
+      .notice.warning {
+        border-color: var(--vscode-charts-yellow);
+      }
+      .toolbar {
+        display: flex;
+        gap: 6px;
+        flex-wrap: wrap;
+        margin: 8px 0;
+      }
+    `,
+  ];
 
   protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToInspector.safeParse(event.data);
@@ -327,17 +307,8 @@ class DragInspectorApp extends HostElement {
         if (this.t?.id === msg.trajectoryId) this.curation = msg.curation;
         break;
       case 'image': {
-        const key = `${msg.page.file}#${msg.page.page}`;
-        if (msg.large)
-          this.large = {
-            key,
-            uri: msg.uri,
-            width: msg.width,
-            height: msg.height,
-            label: `${msg.page.file} p.${msg.page.page}`,
-            boxes: msg.boxes,
-          };
-        else this.thumbs = { ...this.thumbs, [key]: msg.uri };
+        if (msg.large) this.large = { ...largePage(msg), boxes: msg.boxes };
+        else this.thumbs = { ...this.thumbs, [pageKey(msg.page)]: msg.uri };
         break;
       }
       case 'notice':
@@ -488,7 +459,7 @@ class DragInspectorApp extends HostElement {
         s.results.length
           ? html`<div class="results" role="list" aria-label=${`Results of step ${s.step}`}>
               ${s.results.map((r) => {
-                const key = `${r.file}#${r.page}`;
+                const key = pageKey(r);
                 const open = (e: Event) => {
                   e.stopPropagation();
                   if (r.hasPdf) this.openPage(r.file, r.page, s.query);

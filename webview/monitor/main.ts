@@ -4,7 +4,7 @@
  * log's tail as text (never HTML), and buttons to cancel and fetch the adapter.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { focusVisible, HostElement, vscodeApi } from '../shared/host';
+import { HostElement, panelStyles, vscodeApi } from '../shared/host';
 import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import { HostToMonitor, type MonitorToHost } from '../../src/protocol/monitor';
 
@@ -56,129 +56,117 @@ class DragMonitorApp extends HostElement {
   data: Snapshot | null = null;
   notice: { message: string; level: 'info' | 'error' } | null = null;
 
-  static override styles = css`
-    ${focusVisible}
-    :host {
-      display: block;
-      padding: 12px 16px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    h1 {
-      font-size: 1.2em;
-      margin: 0 0 4px;
-    }
-    .meta {
-      color: var(--vscode-descriptionForeground);
-    }
-    .state {
-      font-weight: 600;
-      text-transform: uppercase;
-    }
-    .state.running {
-      color: var(--vscode-charts-blue);
-    }
-    .state.succeeded {
-      color: var(--vscode-testing-iconPassed);
-    }
-    .state.failed {
-      color: var(--vscode-testing-iconFailed);
-    }
-    .state.cancelled,
-    .state.queued {
-      color: var(--vscode-descriptionForeground);
-    }
-    .toolbar {
-      display: flex;
-      gap: 8px;
-      margin: 10px 0;
-    }
-    .charts {
-      display: flex;
-      flex-wrap: wrap;
-      gap: 24px;
-      margin: 8px 0;
-    }
-    figure {
-      margin: 0;
-    }
-    figcaption {
-      color: var(--vscode-descriptionForeground);
-      margin-bottom: 4px;
-    }
-    polyline {
-      fill: none;
-      stroke-width: 1.8;
-    }
-    circle {
-      stroke: none;
-    }
-    polyline.loss {
-      stroke: var(--vscode-charts-blue);
-    }
-    circle.loss {
-      fill: var(--vscode-charts-blue);
-    }
-    polyline.eval {
-      stroke: var(--vscode-charts-orange);
-    }
-    circle.eval {
-      fill: var(--vscode-charts-orange);
-    }
-    polyline.lr {
-      stroke: var(--vscode-charts-green);
-    }
-    circle.lr {
-      fill: var(--vscode-charts-green);
-    }
-    .key {
-      margin-left: 10px;
-    }
-    .key.loss {
-      color: var(--vscode-charts-blue);
-    }
-    .key.eval {
-      color: var(--vscode-charts-orange);
-    }
-    .key.lr {
-      color: var(--vscode-charts-green);
-    }
-    line.axis {
-      stroke: var(--vscode-descriptionForeground);
-    }
-    text {
-      fill: var(--vscode-descriptionForeground);
-      font-size: 10px;
-    }
-    rect.track {
-      fill: var(--vscode-input-background);
-    }
-    rect.bar {
-      fill: var(--vscode-charts-blue);
-    }
-    table {
-      border-collapse: collapse;
-    }
-    td,
-    th {
-      padding: 2px 10px 2px 0;
-      text-align: left;
-    }
-    pre {
-      background: var(--vscode-textCodeBlock-background);
-      padding: 8px;
-      max-height: 260px;
-      overflow: auto;
-      white-space: pre-wrap;
-      overflow-wrap: anywhere;
-      font-family: var(--vscode-editor-font-family);
-      font-size: 12px;
-    }
-    .error {
-      color: var(--vscode-errorForeground);
-    }
-  `;
+  static override styles = [
+    panelStyles,
+    css`
+      .state {
+        font-weight: 600;
+        text-transform: uppercase;
+      }
+      .state.running {
+        color: var(--vscode-charts-blue);
+      }
+      .state.succeeded {
+        color: var(--vscode-testing-iconPassed);
+      }
+      .state.failed {
+        color: var(--vscode-testing-iconFailed);
+      }
+      .state.cancelled,
+      .state.queued {
+        color: var(--vscode-descriptionForeground);
+      }
+      .toolbar {
+        display: flex;
+        gap: 8px;
+        margin: 10px 0;
+      }
+      .charts {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 24px;
+        margin: 8px 0;
+      }
+      figure {
+        margin: 0;
+      }
+      figcaption {
+        color: var(--vscode-descriptionForeground);
+        margin-bottom: 4px;
+      }
+      polyline {
+        fill: none;
+        stroke-width: 1.8;
+      }
+      circle {
+        stroke: none;
+      }
+      polyline.loss {
+        stroke: var(--vscode-charts-blue);
+      }
+      circle.loss {
+        fill: var(--vscode-charts-blue);
+      }
+      polyline.eval {
+        stroke: var(--vscode-charts-orange);
+      }
+      circle.eval {
+        fill: var(--vscode-charts-orange);
+      }
+      polyline.lr {
+        stroke: var(--vscode-charts-green);
+      }
+      circle.lr {
+        fill: var(--vscode-charts-green);
+      }
+      .key {
+        margin-left: 10px;
+      }
+      .key.loss {
+        color: var(--vscode-charts-blue);
+      }
+      .key.eval {
+        color: var(--vscode-charts-orange);
+      }
+      .key.lr {
+        color: var(--vscode-charts-green);
+      }
+      line.axis {
+        stroke: var(--vscode-descriptionForeground);
+      }
+      text {
+        fill: var(--vscode-descriptionForeground);
+        font-size: 10px;
+      }
+      rect.track {
+        fill: var(--vscode-input-background);
+      }
+      rect.bar {
+        fill: var(--vscode-charts-blue);
+      }
+      table {
+        border-collapse: collapse;
+      }
+      td,
+      th {
+        padding: 2px 10px 2px 0;
+        text-align: left;
+      }
+      pre {
+        background: var(--vscode-textCodeBlock-background);
+        padding: 8px;
+        max-height: 260px;
+        overflow: auto;
+        white-space: pre-wrap;
+        overflow-wrap: anywhere;
+        font-family: var(--vscode-editor-font-family);
+        font-size: 12px;
+      }
+      .error {
+        color: var(--vscode-errorForeground);
+      }
+    `,
+  ];
 
   protected override onMessage = (event: MessageEvent): void => {
     const parsed = HostToMonitor.safeParse(event.data);

@@ -5,7 +5,7 @@
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { focusVisible, HostElement, vscodeApi } from '../shared/host';
+import { HostElement, pairMarks, panelStyles, vscodeApi } from '../shared/host';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToPairs, type PairCandidate, type PairsToHost } from '../../src/protocol/pairs';
 
@@ -32,83 +32,65 @@ class DragPairsApp extends HostElement {
   notice = '';
   private requestId = 0;
 
-  static override styles = css`
-    ${focusVisible}
-    :host {
-      display: block;
-      padding: 12px 16px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    h1 {
-      font-size: 1.1em;
-      margin: 0 0 6px;
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .meta {
-      color: var(--vscode-descriptionForeground);
-      margin-bottom: 8px;
-    }
-    table {
-      border-collapse: collapse;
-      width: 100%;
-    }
-    td,
-    th {
-      text-align: left;
-      padding: 3px 8px;
-      border-bottom: 1px solid var(--vscode-panel-border);
-      vertical-align: top;
-    }
-    tr[aria-selected='true'] {
-      background: var(--vscode-list-inactiveSelectionBackground);
-      outline: 1px solid var(--vscode-focusBorder);
-    }
-    .q {
-      font-family: var(--vscode-editor-font-family);
-      white-space: pre-wrap;
-      word-break: break-word;
-    }
-    .rank1 {
-      color: var(--vscode-testing-iconPassed);
-    }
-    .miss {
-      color: var(--vscode-testing-iconFailed);
-    }
-    .side {
-      font-size: 0.8em;
-      padding: 0 6px;
-      border-radius: 3px;
-    }
-    .side.c {
-      background: var(--vscode-testing-iconPassed);
-      color: var(--vscode-editor-background);
-    }
-    .side.x {
-      background: var(--vscode-testing-iconFailed);
-      color: var(--vscode-editor-background);
-    }
-    .row {
-      display: flex;
-      gap: 8px;
-      align-items: center;
-      margin: 10px 0;
-      flex-wrap: wrap;
-    }
-    vscode-textfield {
-      flex: 1;
-      min-width: 240px;
-    }
-    section {
-      margin-top: 14px;
-    }
-    .notice {
-      margin-top: 8px;
-      color: var(--vscode-descriptionForeground);
-    }
-  `;
+  static override styles = [
+    panelStyles,
+    pairMarks,
+    css`
+      h1 {
+        font-size: 1.1em;
+        margin: 0 0 6px;
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .meta {
+        margin-bottom: 8px;
+      }
+      table {
+        border-collapse: collapse;
+        width: 100%;
+      }
+      td,
+      th {
+        text-align: left;
+        padding: 3px 8px;
+        border-bottom: 1px solid var(--vscode-panel-border);
+        vertical-align: top;
+      }
+      tr[aria-selected='true'] {
+        background: var(--vscode-list-inactiveSelectionBackground);
+        outline: 1px solid var(--vscode-focusBorder);
+      }
+      .q {
+        font-family: var(--vscode-editor-font-family);
+        white-space: pre-wrap;
+        word-break: break-word;
+      }
+      .rank1 {
+        color: var(--vscode-testing-iconPassed);
+      }
+      .miss {
+        color: var(--vscode-testing-iconFailed);
+      }
+      .row {
+        display: flex;
+        gap: 8px;
+        align-items: center;
+        margin: 10px 0;
+        flex-wrap: wrap;
+      }
+      vscode-textfield {
+        flex: 1;
+        min-width: 240px;
+      }
+      section {
+        margin-top: 14px;
+      }
+      .notice {
+        margin-top: 8px;
+        color: var(--vscode-descriptionForeground);
+      }
+    `,
+  ];
 
   private get rows(): PairCandidate[] {
     return [...this.tried, ...(this.q?.candidates ?? [])];
@@ -272,7 +254,7 @@ class DragPairsApp extends HostElement {
                 }}
               >
                 <td>
-                  ${this.chosen === c ? html`<span class="side c">chosen</span>` : nothing}${this.rejected === c ? html`<span class="side x">rejected</span>` : nothing}
+                  ${this.chosen === c ? html`<span class="mark chosen">chosen</span>` : nothing}${this.rejected === c ? html`<span class="mark rejected">rejected</span>` : nothing}
                 </td>
                 <td class="q">${c.query}</td>
                 <td>${this.rank(c)}</td>

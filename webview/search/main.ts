@@ -8,7 +8,8 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import { focusVisible, HostElement, loadUiState, saveUiState, vscodeApi } from '../shared/host';
+import { HostElement, loadUiState, panelStyles, saveUiState, vscodeApi } from '../shared/host';
+import { largePage, type LargePage, pageKey } from '../shared/pages';
 import { css, html, nothing, type TemplateResult } from 'lit';
 import { HostToWebview, type WebviewToHost } from '../../src/protocol/searchPanel';
 import type { SearchHitResult } from '../../src/protocol/serve';
@@ -64,141 +65,135 @@ class DragSearchApp extends HostElement {
   ms = 0;
   hits: SearchHitResult[] = [];
   thumbs: Record<string, string> = {};
-  large: { key: string; uri: string; width: number; height: number; label: string } | null = null;
+  large: LargePage | null = null;
   selected = 0;
   private requestId = 0;
   private latestSearch = 0;
   private debounce: ReturnType<typeof setTimeout> | undefined;
 
-  static override styles = css`
-    ${focusVisible}
-    :host {
-      display: block;
-      padding: 12px 16px;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-    header {
-      display: flex;
-      gap: 8px;
-      align-items: center;
-    }
-    vscode-textfield {
-      flex: 1;
-    }
-    .meta {
-      margin: 8px 0;
-      color: var(--vscode-descriptionForeground);
-      display: flex;
-      gap: 12px;
-      flex-wrap: wrap;
-      align-items: center;
-    }
-    .parsed {
-      font-family: var(--vscode-editor-font-family);
-      color: var(--vscode-textPreformat-foreground);
-    }
-    .error {
-      color: var(--vscode-errorForeground);
-      margin: 8px 0;
-    }
-    .layout {
-      display: flex;
-      gap: 16px;
-      align-items: flex-start;
-    }
-    ol {
-      list-style: none;
-      padding: 0;
-      margin: 0;
-      flex: 1 1 50%;
-      min-width: 280px;
-    }
-    li {
-      display: flex;
-      gap: 12px;
-      padding: 8px;
-      border: 1px solid var(--vscode-panel-border);
-      border-radius: 4px;
-      margin-bottom: 8px;
-      cursor: pointer;
-    }
-    li[aria-selected='true'] {
-      outline: 1px solid var(--vscode-focusBorder);
-      background: var(--vscode-list-inactiveSelectionBackground);
-    }
-    .thumb {
-      width: 96px;
-      min-height: 124px;
-      flex: none;
-      background: var(--vscode-editorWidget-background);
-      display: flex;
-      align-items: center;
-      justify-content: center;
-      color: var(--vscode-descriptionForeground);
-      font-size: 11px;
-      text-align: center;
-    }
-    .thumb img {
-      width: 96px;
-      display: block;
-    }
-    .body {
-      min-width: 0;
-    }
-    .title {
-      display: flex;
-      gap: 4px 8px;
-      align-items: center;
-      font-weight: 600;
-      flex-wrap: wrap;
-      overflow-wrap: anywhere;
-    }
-    .score {
-      color: var(--vscode-descriptionForeground);
-      font-weight: normal;
-    }
-    .snippet {
-      margin-top: 4px;
-      line-height: 1.4;
-      word-break: break-word;
-    }
-    mark {
-      background: var(--vscode-editor-findMatchHighlightBackground);
-      color: inherit;
-      border-radius: 2px;
-    }
-    .large {
-      flex: 1 1 50%;
-      min-width: 0;
-      position: sticky;
-      top: 8px;
-    }
-    .large img {
-      max-width: 100%;
-      border: 1px solid var(--vscode-panel-border);
-      background: white;
-    }
-    .large h3 {
-      margin: 0 0 8px;
-      font-size: 1em;
-      display: flex;
-      justify-content: space-between;
-    }
-    .help {
-      color: var(--vscode-descriptionForeground);
-      font-size: 0.9em;
-    }
-    button.link {
-      background: none;
-      border: none;
-      color: var(--vscode-textLink-foreground);
-      cursor: pointer;
-      padding: 0;
-      font: inherit;
-    }
-  `;
+  static override styles = [
+    panelStyles,
+    css`
+      header {
+        display: flex;
+        gap: 8px;
+        align-items: center;
+      }
+      vscode-textfield {
+        flex: 1;
+      }
+      .meta {
+        margin: 8px 0;
+        display: flex;
+        gap: 12px;
+        flex-wrap: wrap;
+        align-items: center;
+      }
+      .parsed {
+        font-family: var(--vscode-editor-font-family);
+        color: var(--vscode-textPreformat-foreground);
+      }
+      .error {
+        color: var(--vscode-errorForeground);
+        margin: 8px 0;
+      }
+      .layout {
+        display: flex;
+        gap: 16px;
+        align-items: flex-start;
+      }
+      ol {
+        list-style: none;
+        padding: 0;
+        margin: 0;
+        flex: 1 1 50%;
+        min-width: 280px;
+      }
+      li {
+        display: flex;
+        gap: 12px;
+        padding: 8px;
+        border: 1px solid var(--vscode-panel-border);
+        border-radius: 4px;
+        margin-bottom: 8px;
+        cursor: pointer;
+      }
+      li[aria-selected='true'] {
+        outline: 1px solid var(--vscode-focusBorder);
+        background: var(--vscode-list-inactiveSelectionBackground);
+      }
+      .thumb {
+        width: 96px;
+        min-height: 124px;
+        flex: none;
+        background: var(--vscode-editorWidget-background);
+        display: flex;
+        align-items: center;
+        justify-content: center;
+        color: var(--vscode-descriptionForeground);
+        font-size: 11px;
+        text-align: center;
+      }
+      .thumb img {
+        width: 96px;
+        display: block;
+      }
+      .body {
+        min-width: 0;
+      }
+      .title {
+        display: flex;
+        gap: 4px 8px;
+        align-items: center;
+        font-weight: 600;
+        flex-wrap: wrap;
+        overflow-wrap: anywhere;
+      }
+      .score {
+        color: var(--vscode-descriptionForeground);
+        font-weight: normal;
+      }
+      .snippet {
+        margin-top: 4px;
+        line-height: 1.4;
+        word-break: break-word;
+      }
+      mark {
+        background: var(--vscode-editor-findMatchHighlightBackground);
+        color: inherit;
+        border-radius: 2px;
+      }
+      .large {
+        flex: 1 1 50%;
+        min-width: 0;
+        position: sticky;
+        top: 8px;
+      }
+      .large img {
+        max-width: 100%;
+        border: 1px solid var(--vscode-panel-border);
+        background: white;
+      }
+      .large h3 {
+        margin: 0 0 8px;
+        font-size: 1em;
+        display: flex;
+        justify-content: space-between;
+      }
+      .help {
+        color: var(--vscode-descriptionForeground);
+        font-size: 0.9em;
+      }
+      button.link {
+        background: none;
+        border: none;
+        color: var(--vscode-textLink-foreground);
+        cursor: pointer;
+        padding: 0;
+        font: inherit;
+      }
+    `,
+  ];
 
   override connectedCallback(): void {
     // The query and top-k typed before the panel was hidden come back before the host is told `ready`.
@@ -235,23 +230,15 @@ class DragSearchApp extends HostElement {
         this.selected = 0;
         this.status = `${msg.hits.length} result${msg.hits.length === 1 ? '' : 's'}`;
         for (const h of msg.hits) {
-          const key = `${h.file}#${h.page_number}`;
+          const key = pageKey({ file: h.file, page: h.page_number });
           if (h.hasPdf && !this.thumbs[key])
             send({ type: 'thumbnail', requestId: ++this.requestId, page: { file: h.file, page: h.page_number } });
         }
         break;
       }
       case 'image': {
-        const key = `${msg.page.file}#${msg.page.page}`;
-        if (msg.large)
-          this.large = {
-            key,
-            uri: msg.uri,
-            width: msg.width,
-            height: msg.height,
-            label: `${msg.page.file} p.${msg.page.page}`,
-          };
-        else this.thumbs = { ...this.thumbs, [key]: msg.uri };
+        if (msg.large) this.large = largePage(msg);
+        else this.thumbs = { ...this.thumbs, [pageKey(msg.page)]: msg.uri };
         break;
       }
       case 'error':
@@ -348,7 +335,7 @@ class DragSearchApp extends HostElement {
       <div class="layout">
         <ol role="listbox" aria-label="Results">
           ${this.hits.map((h, i) => {
-            const key = `${h.file}#${h.page_number}`;
+            const key = pageKey({ file: h.file, page: h.page_number });
             return html`<li
               role="option"
               tabindex=${i === this.selected ? '0' : '-1'}

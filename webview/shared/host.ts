@@ -80,3 +80,42 @@ export const focusVisible = css`
     outline-offset: 1px;
   }
 `;
+
+/**
+ * The styles every panel starts from: the focus ring, the host box in VS Code's colours and font,
+ * the title and the dimmed `.meta` text. A panel composes its own css after these, so its rules override them.
+ */
+export const panelStyles = css`
+  ${focusVisible}
+  :host {
+    display: block;
+    padding: 12px 16px;
+    color: var(--vscode-foreground);
+    font-family: var(--vscode-font-family);
+    font-size: var(--vscode-font-size);
+  }
+  h1 {
+    font-size: 1.2em;
+    margin: 0 0 4px;
+  }
+  .meta {
+    color: var(--vscode-descriptionForeground);
+  }
+`;
+
+/** The chosen and rejected marks of a DPO pair's two queries (inspector steps, pair editor rows). */
+export const pairMarks = css`
+  .mark {
+    font-size: 0.8em;
+    padding: 0 6px;
+    border-radius: 3px;
+  }
+  .mark.chosen {
+    background: var(--vscode-testing-iconPassed);
+    color: var(--vscode-editor-background);
+  }
+  .mark.rejected {
+    background: var(--vscode-testing-iconFailed);
+    color: var(--vscode-editor-background);
+  }
+`;

@@ -45,16 +45,21 @@ export const QUESTION_WORDS = new Set([
 /** Scores a question's candidate terms (higher = more likely to make the ground-truth page rank first). */
 export type TermScorer = (question: string, tokens: string[], idf: (t: string) => number) => Map<string, number>;
 
-/** The keyword agent's own heuristic: corpus IDF, with a boost for names and numbers. */
-export const idfScorer: TermScorer = (question, tokens, idf) => {
-  // Capitalised words (names) and numbers (years, amounts) are what financial questions hinge on.
-  const capitalised = new Set(
+/** The terms of a question's capitalised words (names), past its first word (capitalised anyway). */
+export function capitalisedTerms(question: string): Set<string> {
+  return new Set(
     question
       .split(/\s+/)
       .slice(1)
       .filter((w) => /^\p{Lu}/u.test(w))
       .flatMap((w) => analyze(w)),
   );
+}
+
+/** The keyword agent's own heuristic: corpus IDF, with a boost for names and numbers. */
+export const idfScorer: TermScorer = (question, tokens, idf) => {
+  // Capitalised words (names) and numbers (years, amounts) are what financial questions hinge on.
+  const capitalised = capitalisedTerms(question);
   return new Map(tokens.map((t) => [t, idf(t) * (capitalised.has(t) ? 1.5 : 1) * (/^\d/.test(t) ? 1.3 : 1)]));
 };
 

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { analyze } from '../search/analyzer';
 import { fnv1a, mulberry32 } from '../util/random';
-import type { TermScorer } from './keyword';
+import { capitalisedTerms, type TermScorer } from './keyword';
 
 /**
  * The local query writer: a small model trained on CPU in seconds from `sft_query` data. It learns
@@ -58,13 +58,7 @@ export function candidates(question: string, idf: (t: string) => number, buckets
     .filter((x) => x.size > 0);
   const last = sentences[sentences.length - 1] ?? new Set<string>();
   const rest = new Set(sentences.slice(1).flatMap((x) => [...x]));
-  const capitalised = new Set(
-    question
-      .split(/\s+/)
-      .slice(1)
-      .filter((w) => /^\p{Lu}/u.test(w))
-      .flatMap((w) => analyze(w)),
-  );
+  const capitalised = capitalisedTerms(question);
   const idfs = tokens.map((t) => idf(t));
   const maxIdf = Math.max(1, ...idfs);
   const order = [...idfs].sort((a, b) => b - a);

@@ -16,6 +16,15 @@ import { appendJsonl } from '../io/write';
  */
 export const DecisionKind = z.enum(['accept', 'reject', 'pair', 'edit', 'label-problem', 'undo']);
 
+/** A query a pair names, with its step/trajectory (and ground-truth rank) when it came from one. */
+export const QueryRef = z.looseObject({
+  query: z.string(),
+  trajectory_id: z.string().nullable().optional(),
+  step: z.number().int().nullable().optional(),
+  rank: z.number().int().nullable().optional(),
+});
+export type QueryRef = z.infer<typeof QueryRef>;
+
 export const Decision = z.looseObject({
   id: z.string(),
   time: z.string(),
@@ -26,24 +35,8 @@ export const Decision = z.looseObject({
   decision: DecisionKind,
   reason: z.string().nullable().optional(),
   /** For pairs: the chosen and rejected queries (with their steps/trajectories when they came from one). */
-  chosen: z
-    .looseObject({
-      query: z.string(),
-      trajectory_id: z.string().nullable().optional(),
-      step: z.number().int().nullable().optional(),
-      rank: z.number().int().nullable().optional(),
-    })
-    .nullable()
-    .optional(),
-  rejected: z
-    .looseObject({
-      query: z.string(),
-      trajectory_id: z.string().nullable().optional(),
-      step: z.number().int().nullable().optional(),
-      rank: z.number().int().nullable().optional(),
-    })
-    .nullable()
-    .optional(),
+  chosen: QueryRef.nullable().optional(),
+  rejected: QueryRef.nullable().optional(),
   /** For edits: the better query a person wrote, and the ground-truth rank it got when verified live. */
   query: z.string().nullable().optional(),
   verified_rank: z.number().int().nullable().optional(),

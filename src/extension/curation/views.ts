@@ -7,6 +7,7 @@ import type { SearchService } from '../searchService';
 import type { SupervisorState } from '../supervisor';
 import type { TrajectoryStore } from '../trajectories/store';
 import { PAGE_SIZE } from '../trajectories/tree';
+import { WatchedTreeProvider } from '../watchedTree';
 import type { CurationStore } from './store';
 
 /** One failed trajectory in the Failed Searches view; `closest` is filled in once its ranks are known. */
@@ -332,18 +333,9 @@ export interface DatasetItem {
 }
 
 /** Datasets: every datasets/<name>/manifest.json of the workspace, with counts per format. */
-export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.changed.event;
-  private readonly watcher: vscode.FileSystemWatcher;
-
-  constructor(private readonly workspace: string) {
-    this.watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(workspace, 'datasets/*/manifest.json'),
-    );
-    this.watcher.onDidCreate(() => this.changed.fire());
-    this.watcher.onDidChange(() => this.changed.fire());
-    this.watcher.onDidDelete(() => this.changed.fire());
+export class DatasetsProvider extends WatchedTreeProvider<DatasetItem> {
+  constructor(workspace: string) {
+    super(workspace, 'datasets/*/manifest.json');
   }
 
   getChildren(item?: DatasetItem): DatasetItem[] {
@@ -384,14 +376,5 @@ export class DatasetsProvider implements vscode.TreeDataProvider<DatasetItem>, v
     };
     t.contextValue = 'drag.dataset';
     return t;
-  }
-
-  refresh(): void {
-    this.changed.fire();
-  }
-
-  dispose(): void {
-    this.watcher.dispose();
-    this.changed.dispose();
   }
 }
