@@ -268,6 +268,8 @@ describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
   });
 
   it('writes files the trainer accepts: python -m drag_trainer check-data on every SFT/DPO file, and a broken line is named', async function () {
+    // One python start per file: on a busy machine each takes seconds.
+    this.timeout(300_000);
     const input = path.join(tmp(), 'traj.jsonl');
     writeFileSync(
       input,
