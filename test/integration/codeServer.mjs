@@ -191,7 +191,8 @@ export async function openPalette(page, text) {
  * Runs a palette command: opens the palette, waits for the command's row, presses Enter in the box
  * (not wherever focus is). Returns the box, which the command's own inputs reuse.
  */
-export async function runCommand(page, title, { timeout = 10_000 } = {}) {
+// 30 s: on a busy machine the palette can take that long to list a command an extension just registered.
+export async function runCommand(page, title, { timeout = 30_000 } = {}) {
   const box = await openPalette(page, `>${title}`);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout });
   await box.press('Enter');
@@ -202,7 +203,7 @@ export async function runCommand(page, title, { timeout = 10_000 } = {}) {
  * Types `text` into the quick input that a command opened and submits it there (Enter in that box,
  * not wherever focus is). Returns the box.
  */
-export async function submitInput(page, text, { timeout = 10_000 } = {}) {
+export async function submitInput(page, text, { timeout = 30_000 } = {}) {
   const box = page.locator('.quick-input-widget input');
   await box.waitFor({ timeout });
   await box.fill(text);

@@ -96,7 +96,7 @@ export async function runTrustE2E(installRoot) {
       command: ['python3', 'train.py'],
       uploads: [],
       submittedAt: at,
-      meta: { kind: 'train', task: 'sft' },
+      meta: { kind: 'train', task: 'sft', dataset: 'datasets/curated', model: 'Qwen/Qwen2.5-VL-3B-Instruct' },
       last: {
         id: JOB_ID,
         state: 'running',

@@ -20,7 +20,11 @@ async function checkDragInTerminal(page) {
   const out = path.join(dir, 'version.txt');
   try {
     await runCommand(page, 'Terminal: Create New Terminal');
-    // The new terminal takes the keyboard focus; what is typed before its shell starts waits for it.
+    // Click into the new terminal rather than trust that focus moved there (an open webview can keep it);
+    // what is typed before its shell starts waits for the shell.
+    const terminal = page.locator('.terminal-wrapper.active .xterm, .terminal .xterm').last();
+    await terminal.waitFor({ timeout: 60_000 });
+    await terminal.click();
     await page.waitForFunction(() => document.activeElement?.classList.contains('xterm-helper-textarea'), null, {
       timeout: 60_000,
     });
