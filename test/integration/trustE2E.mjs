@@ -181,6 +181,8 @@ export async function runTrustE2E(installRoot) {
       await toast('trust it to collect trajectories').waitFor({ timeout: 30_000 });
       // VS Code shows three toasts at most (the job row's click made one too): clear them for the next.
       await runCommand(page, 'Notifications: Clear All Notifications');
+      // The keybinding must reach the workbench, not the palette that is still closing.
+      await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 30_000 });
       await page.keyboard.press('Control+Shift+Alt+F7');
       await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'restricted-mode.png') });
