@@ -14,7 +14,6 @@ import {
   makeWorkspace,
   openPalette,
   ROOT,
-  runCommand,
   startCodeServer,
   stepRunner,
   workbenchUrl,
@@ -175,16 +174,13 @@ export async function runTrustE2E(installRoot) {
     });
     await step('invoked anyway (keybindings), they start nothing and say why', async () => {
       await jobRow().click(); // focus in the workbench, not in a notice
+      // Start Training first: VS Code shows three toasts at most, and the next step clicks this one.
+      await page.keyboard.press('Control+Shift+Alt+F7');
+      await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
       await page.keyboard.press('Control+Shift+Alt+F8');
       await toast('trust it to evaluate the adapter').waitFor({ timeout: 30_000 });
       await page.keyboard.press('Control+Shift+Alt+F9');
       await toast('trust it to collect trajectories').waitFor({ timeout: 30_000 });
-      // VS Code shows three toasts at most (the job row's click made one too): clear them for the next.
-      await runCommand(page, 'Notifications: Clear All Notifications');
-      // The keybinding must reach the workbench, not the palette that is still closing.
-      await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 30_000 });
-      await page.keyboard.press('Control+Shift+Alt+F7');
-      await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(RESULTS, 'restricted-mode.png') });
       untouched();
     });
