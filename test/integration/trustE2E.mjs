@@ -81,7 +81,8 @@ export async function runTrustE2E(installRoot) {
     })}\n`,
   );
   // A committed job record, still "running", on an SSH host at the listener's port.
-  const at = '2026-01-01T00:00:00.000Z';
+  // Submitted 40 minutes ago, so the Jobs view (and the docs' screenshot) reads like a live run.
+  const at = new Date(Date.now() - 40 * 60_000).toISOString();
   const remoteDir = `/tmp/drag-jobs/${JOB_ID}`;
   mkdirSync(path.join(ws, 'jobs', JOB_ID), { recursive: true });
   writeFileSync(
@@ -124,6 +125,8 @@ export async function runTrustE2E(installRoot) {
       command: 'drag.collectTrajectories',
       args: { agent: 'openai', endpoint: 'lab', preset: 'greedy', limit: 1 },
     },
+    // VS Code shows three toasts at most: the test clears them without the palette (which would take the keys).
+    { key: 'ctrl+shift+alt+f10', command: 'notifications.clearAll' },
   ];
   const server = await startCodeServer(installRoot, ws, {}, { trust: true, keybindings });
   const browser = await launchBrowser();
@@ -173,14 +176,23 @@ export async function runTrustE2E(installRoot) {
       if (/Evaluate Model/.test(evaluate)) throw new Error(`shown untrusted:\n${evaluate}`);
     });
     await step('invoked anyway (keybindings), they start nothing and say why', async () => {
-      await jobRow().click(); // focus in the workbench, not in a notice
-      // Start Training first: VS Code shows three toasts at most, and the next step clicks this one.
-      await page.keyboard.press('Control+Shift+Alt+F7');
-      await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
+      // Focus the workbench without a click that makes a notice of its own (the job row would).
+      await page.locator('.part.editor').first().click();
+      await page.keyboard.press('Control+Shift+Alt+F10');
+      await page
+        .locator('.notifications-toasts .notification-toast')
+        .first()
+        .waitFor({ state: 'hidden', timeout: 30_000 });
       await page.keyboard.press('Control+Shift+Alt+F8');
       await toast('trust it to evaluate the adapter').waitFor({ timeout: 30_000 });
       await page.keyboard.press('Control+Shift+Alt+F9');
       await toast('trust it to collect trajectories').waitFor({ timeout: 30_000 });
+      // Start Training last: its notice is the one the next step clicks.
+      await page.keyboard.press('Control+Shift+Alt+F7');
+      await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
+      // The docs' screenshot: once the toasts have finished sliding in.
+      const toasts = page.locator('.notifications-toasts').first();
+      await toasts.evaluate((el) => Promise.all(el.getAnimations({ subtree: true }).map((a) => a.finished)));
       await page.screenshot({ path: path.join(RESULTS, 'restricted-mode.png') });
       untouched();
     });
