@@ -102,6 +102,26 @@ describe('JSONL index', () => {
     for (const e of index.errors) assert.equal(e.file, file);
   });
 
+  it('gives the same index at every read size: multi-byte text split across reads, one invalid line', async () => {
+    const file = path.join(tmp(), 'mixed.jsonl');
+    const good = (n: number) => Buffer.from(`${JSON.stringify({ n, t: 'Zürich — 東京 🚀'.repeat(n % 4) })}\n`);
+    const parts: Buffer[] = [];
+    for (let n = 1; n <= 40; n++)
+      parts.push(n === 17 ? Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xe6, 0x9d, 0x22, 0x7d, 0x0a]) : good(n));
+    writeFileSync(file, Buffer.concat(parts));
+    const reference = await indexJsonl(file, keepN, undefined, { chunkSize: 1 << 20 });
+    assert.equal(reference.summaries.length, 39);
+    assert.deepEqual(
+      reference.errors.map((e) => [e.line, e.message]),
+      [[17, 'invalid UTF-8 byte sequence; line skipped']],
+    );
+    for (const chunkSize of [3, 5, 8, 13, 31, 64, 100]) {
+      const index = await indexJsonl(file, keepN, undefined, { chunkSize });
+      for (const key of ['summaries', 'lines', 'offsets', 'lengths', 'errors', 'indexedBytes'] as const)
+        assert.deepEqual(index[key], reference[key], `${key} with reads of ${chunkSize} bytes`);
+    }
+  });
+
   it('reports a truncated last line and picks it up once the writer finishes it', async () => {
     const file = path.join(tmp(), 'growing.jsonl');
     writeFileSync(file, '{"n":1}\n{"n":2,"t":"hal');

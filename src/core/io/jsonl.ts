@@ -94,7 +94,15 @@ export async function indexJsonl<S>(
       if (errors.length < maxErrors) errors.push(error);
     };
 
-    const handleLine = (buf: Buffer, start: number, end: number, fileOffset: number, complete: boolean): boolean => {
+    // `checked`: the caller has already found these bytes to be valid UTF-8.
+    const handleLine = (
+      buf: Buffer,
+      start: number,
+      end: number,
+      fileOffset: number,
+      complete: boolean,
+      checked = false,
+    ): boolean => {
       let stop = end;
       if (stop > start && buf[stop - 1] === CR) stop--;
       if (
@@ -108,14 +116,13 @@ export async function indexJsonl<S>(
         fileOffset += 3;
       }
       if (isBlank(buf, start, stop)) return true;
-      const slice = buf.subarray(start, stop);
-      if (!isUtf8(slice)) {
+      if (!checked && !isUtf8(buf.subarray(start, stop))) {
         addError({ file, line: lineNo, fieldPath: '', message: 'invalid UTF-8 byte sequence; line skipped' });
         return true;
       }
       let value: unknown;
       try {
-        value = JSON.parse(slice.toString('utf8'));
+        value = JSON.parse(buf.toString('utf8', start, stop));
       } catch (err) {
         if (!complete) return false;
         addError({ file, line: lineNo, fieldPath: '', message: `invalid JSON: ${(err as Error).message}` });
@@ -142,44 +149,43 @@ export async function indexJsonl<S>(
       return true;
     };
 
-    const buffer = Buffer.allocUnsafe(chunkSize);
-    let carry: Buffer | null = null; // bytes of a line that spans reads
-    let carryOffset = position;
+    // Each read lands after the unfinished line that the last one ended with (moved to the front),
+    // so no read is copied again to join that line; the buffer grows only for a longer line.
+    let buffer = Buffer.allocUnsafe(chunkSize);
+    let carry = 0; // bytes of an unfinished line at the start of `buffer`
+    let carryOffset = position; // the file offset of buffer[0]
     for (;;) {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-      const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
-      if (bytesRead === 0) break;
-      options.hash?.update(buffer.subarray(0, bytesRead));
-      position += bytesRead;
-      let data: Buffer;
-      let dataOffset: number;
-      if (carry) {
-        data = Buffer.concat([carry, buffer.subarray(0, bytesRead)]);
-        dataOffset = carryOffset;
-      } else {
-        data = buffer.subarray(0, bytesRead);
-        dataOffset = position - bytesRead;
+      if (carry === buffer.length) {
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, carry);
+        buffer = bigger;
       }
+      const { bytesRead } = await handle.read(buffer, carry, buffer.length - carry, position);
+      if (bytesRead === 0) break;
+      options.hash?.update(buffer.subarray(carry, carry + bytesRead));
+      position += bytesRead;
+      const data = buffer.subarray(0, carry + bytesRead);
+      const dataOffset = carryOffset;
+      const last = data.lastIndexOf(NEWLINE);
+      // A newline is never inside a multi-byte character: complete lines are valid UTF-8 together
+      // exactly when each is, so one check covers them all (each line is checked only if it fails).
+      const checked = last > 0 && isUtf8(data.subarray(0, last));
       let start = 0;
       let nl: number;
       while ((nl = data.indexOf(NEWLINE, start)) !== -1) {
-        handleLine(data, start, nl, dataOffset + start, true);
+        handleLine(data, start, nl, dataOffset + start, true, checked);
         lineNo++;
         start = nl + 1;
       }
-      if (start < data.length) {
-        // Copy: `buffer` is reused by the next read.
-        carry = Buffer.from(data.subarray(start));
-        carryOffset = dataOffset + start;
-      } else {
-        carry = null;
-        carryOffset = position;
-      }
+      carry = data.length - start;
+      if (carry > 0) buffer.copy(buffer, 0, start, data.length);
+      carryOffset = carry > 0 ? dataOffset + start : position;
     }
     let indexed = carry ? carryOffset : position;
     if (carry) {
       // A last line with no newline: keep it if it parses; otherwise it is probably still being written.
-      if (handleLine(carry, 0, carry.length, carryOffset, false)) {
+      if (handleLine(buffer, 0, carry, carryOffset, false)) {
         indexed = position;
         lineNo++;
       } else {
