@@ -2,17 +2,16 @@
  * Pipeline benchmark, two parts in one run.
  *
  * 1. Against DRAG's own Python scripts (../shared/peers/drag-python, run with /usr/bin/python3 and
- *    Debian's python3-tqdm) on the same generated file, with equal work: `drag process` followed by
- *    `drag format --formats sft_query,sft_trajectory,dpo` (two runs of the built dist/cli.js, as a
- *    user runs them) against `process_trajectories.py --format all`, which writes the same three
- *    outputs. Rounds alternate ours and DRAG's; medians of wall time, peak RSS of the largest process.
- *    Target: ours / DRAG <= 0.5 at every size, peak memory not above DRAG's. In the same rounds, the
- *    floor of that design: two bare node processes that only read and JSON.parse every line, one of the
- *    input, one of processed.jsonl (no checks, no work, no output), printed as floor / DRAG: where that
- *    is near or above 0.5, the target is below what two Node commands can do.
- * 2. Against the floor, in this process: process + format of all nine formats over the same file,
- *    against the least work any JSONL-to-JSONL implementation must do (parse the input, parse
- *    processed.jsonl, JSON.stringify every output line; nothing else). Target: <= 2.0 x the floor.
+ *    Debian's python3-tqdm) on the same generated file, with equal work: `drag process --output-dir
+ *    --formats sft_query,sft_trajectory,dpo` (the built dist/cli.js, as a user runs it: trajectories
+ *    to a dataset in one command) against `process_trajectories.py --format all`, which writes the
+ *    same three outputs. Rounds alternate ours and DRAG's; medians of wall time, peak RSS. Target:
+ *    ours / DRAG <= 0.5 at every size, peak memory not above DRAG's. In the same rounds, the floor of
+ *    any Node command: a bare node process that only reads and JSON.parses every line of the input
+ *    (no checks, no work, no output), printed as floor / DRAG.
+ * 2. Against the floor, in this process: all nine formats from the same file in one pass, against
+ *    the least work any JSONL-to-JSONL implementation must do (parse the input, JSON.stringify every
+ *    output line; nothing else). Target: <= 2.0 x the floor.
  *
  * Usage: npm run bench -- pipeline [--sizes 20000,100000] [--rounds 3] [--floor-trajectories 100000]
  */
@@ -22,7 +21,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ALL_FORMATS, formatProcessed } from '../src/core/pipeline/format';
+import { ALL_FORMATS } from '../src/core/pipeline/format';
 import { runProcess } from '../src/core/pipeline/runProcess';
 import { trajectoryFile } from './_data';
 
@@ -80,7 +79,7 @@ interface VsDrag {
   drag_peak_mb: number | null;
   floor_ms: number;
   floor_cpu_ms: number | null;
-  /** floor / DRAG, wall and CPU: the best ratio two Node commands that parse their input could reach. */
+  /** floor / DRAG, wall and CPU: the best ratio a Node command that parses its input could reach. */
   floor_ratio: number;
   floor_cpu_ratio: number | null;
 }
@@ -99,29 +98,30 @@ function againstDrag(n: number, work: string): VsDrag {
   for (let round = 0; round < ROUNDS; round++) {
     const dir = mkdtempSync(path.join(work, 'round-'));
     const runOurs = () => {
-      const p = timed([process.execPath, CLI, 'process', '-i', file, '-o', 'processed.jsonl', '-s', 'stats.json'], dir);
-      const f = timed(
+      const formats = 'sft_query,sft_trajectory,dpo';
+      const p = timed(
         [
           process.execPath,
           CLI,
-          'format',
+          'process',
           '-i',
-          'processed.jsonl',
+          file,
+          '-s',
+          'stats.json',
           '--output-dir',
           'ours',
           '--formats',
-          'sft_query,sft_trajectory,dpo',
+          formats,
         ],
         dir,
       );
-      ours.push(p.ms + f.ms);
-      if (p.cpuMs !== null && f.cpuMs !== null) oursCpu.push(p.cpuMs + f.cpuMs);
-      oursPeak = Math.max(oursPeak, p.peakMb ?? 0, f.peakMb ?? 0);
-      // The floor, right after ours (it reads the processed.jsonl ours wrote).
+      ours.push(p.ms);
+      if (p.cpuMs !== null) oursCpu.push(p.cpuMs);
+      oursPeak = Math.max(oursPeak, p.peakMb ?? 0);
+      // The floor, right after ours.
       const a = timed([process.execPath, '-e', BARE_PARSE, file], dir);
-      const b = timed([process.execPath, '-e', BARE_PARSE, path.join(dir, 'processed.jsonl')], dir);
-      floor.push(a.ms + b.ms);
-      if (a.cpuMs !== null && b.cpuMs !== null) floorCpu.push(a.cpuMs + b.cpuMs);
+      floor.push(a.ms);
+      if (a.cpuMs !== null) floorCpu.push(a.cpuMs);
     };
     const runDrag = () => {
       const d = timed(
@@ -159,11 +159,11 @@ function againstDrag(n: number, work: string): VsDrag {
   };
   console.log(
     `${n} trajectories (${(statSync(file).size / 1e6).toFixed(0)} MB), median of ${ROUNDS} alternating rounds: ` +
-      `drag process + drag format (3 formats) ${r.ours_ms} ms [${ours.map(Math.round).join(', ')}], ` +
+      `drag process --output-dir (3 formats) ${r.ours_ms} ms [${ours.map(Math.round).join(', ')}], ` +
       `DRAG process_trajectories.py --format all ${r.drag_ms} ms [${drag.map(Math.round).join(', ')}]: ` +
       `ratio ${r.ratio} (target <= 0.5); CPU time ${r.ours_cpu_ms ?? '?'} vs ${r.drag_cpu_ms ?? '?'} ms, ` +
       `ratio ${r.cpu_ratio ?? '?'}; peak RSS ours ${r.ours_peak_mb ?? '?'} MB, DRAG ${r.drag_peak_mb ?? '?'} MB; ` +
-      `floor (two bare node processes that only JSON.parse the input, then processed.jsonl) ${r.floor_ms} ms, ` +
+      `floor (a bare node process that only JSON.parses the input) ${r.floor_ms} ms, ` +
       `CPU ${r.floor_cpu_ms ?? '?'} ms: floor / DRAG ${r.floor_ratio} (CPU ${r.floor_cpu_ratio ?? '?'})`,
   );
   return r;
@@ -210,39 +210,35 @@ async function againstFloor(n: number, work: string) {
   await bareParse(file);
   const parseMs = performance.now() - t0;
   gc();
-  const processed = path.join(work, 'processed.jsonl');
   t0 = performance.now();
-  const outcome = await runProcess([file], processed, path.join(work, 'stats.json'));
-  const processMs = performance.now() - t0;
+  const outcome = await runProcess(
+    [file],
+    {
+      stats: path.join(work, 'stats.json'),
+      dataset: {
+        outputDir: path.join(work, 'ds'),
+        options: { formats: [...ALL_FORMATS], trainRatio: 0.9, seed: 42, splitBy: 'question', reasoning: true },
+      },
+    },
+    {},
+  );
+  const oursMs = performance.now() - t0;
+  const report = outcome.dataset!;
   gc();
-  t0 = performance.now();
-  const report = await formatProcessed([processed], path.join(work, 'ds'), {
-    formats: [...ALL_FORMATS],
-    trainRatio: 0.9,
-    seed: 42,
-    splitBy: 'question',
-    reasoning: true,
-  });
-  const formatMs = performance.now() - t0;
-  gc();
-  t0 = performance.now();
-  await bareParse(processed);
-  const parseProcessedMs = performance.now() - t0;
   const out = await stringifyOutputs(path.join(work, 'ds'));
-  const floorMs = parseMs + parseProcessedMs + out.ms;
+  const floorMs = parseMs + out.ms;
   const examples = Object.values(report.formats).reduce((k, f) => k + f.total, 0);
-  const ratio = (processMs + formatMs) / floorMs;
+  const ratio = oursMs / floorMs;
   console.log(
-    `${n} trajectories, all ${ALL_FORMATS.length} formats in this process: process ${processMs.toFixed(0)} ms ` +
-      `(${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs), format ${formatMs.toFixed(0)} ms ` +
-      `(${examples} examples, ${(out.bytes / 1e6).toFixed(0)} MB); floor ${floorMs.toFixed(0)} ms (parse the input ` +
-      `${parseMs.toFixed(0)}, parse processed.jsonl ${parseProcessedMs.toFixed(0)}, JSON.stringify the output lines ` +
-      `${out.ms.toFixed(0)}): ratio to the floor ${ratio.toFixed(3)} (target <= 2.0)`,
+    `${n} trajectories, all ${ALL_FORMATS.length} formats in this process, one pass: ${oursMs.toFixed(0)} ms ` +
+      `(${outcome.records.length} records, ${outcome.stats.total_query_pairs} pairs, ${examples} examples, ` +
+      `${(out.bytes / 1e6).toFixed(0)} MB); floor ${floorMs.toFixed(0)} ms (parse the input ` +
+      `${parseMs.toFixed(0)}, JSON.stringify the output lines ${out.ms.toFixed(0)}): ` +
+      `ratio to the floor ${ratio.toFixed(3)} (target <= 2.0)`,
   );
   return {
     trajectories: n,
-    process_ms: Math.round(processMs),
-    format_ms: Math.round(formatMs),
+    ours_ms: Math.round(oursMs),
     floor_ms: Math.round(floorMs),
     output_mb: Math.round(out.bytes / 1e6),
     examples,

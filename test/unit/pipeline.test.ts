@@ -5,7 +5,14 @@ import * as path from 'node:path';
 import { SYSTEM_PROMPT } from '../../src/core/agent/prompts';
 import { extractThinking } from '../../src/core/agent/thinking';
 import { hashFile } from '../../src/core/search/index';
-import { ALL_FORMATS, assignSplit, examplesOf, formatProcessed, seededShuffle } from '../../src/core/pipeline/format';
+import {
+  ALL_FORMATS,
+  assignSplit,
+  examplesOf,
+  type FormatOptions,
+  formatProcessed,
+  seededShuffle,
+} from '../../src/core/pipeline/format';
 import {
   minePairs,
   processedLineEnd,
@@ -218,7 +225,7 @@ describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
     const input = path.join(tmp(), 'traj.jsonl');
     writeFileSync(input, trajectories.map((t) => JSON.stringify(t)).join('\n') + '\n');
     const processed = path.join(tmp(), 'processed.jsonl');
-    await runProcess([input], processed, path.join(tmp(), 'stats.json'));
+    await runProcess([input], { processed, stats: path.join(tmp(), 'stats.json') });
     const outDir = path.join(tmp(), 'ds');
     const report = await formatProcessed([processed], outDir, {
       formats: ['sft_query', 'dpo', 'reward', 'trl_sft', 'llamafactory_dpo'],
@@ -278,7 +285,7 @@ describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
       ).join('\n') + '\n',
     );
     const processed = path.join(tmp(), 'processed.jsonl');
-    await runProcess([input], processed, path.join(tmp(), 'stats.json'));
+    await runProcess([input], { processed, stats: path.join(tmp(), 'stats.json') });
     const outDir = path.join(tmp(), 'ds');
     await formatProcessed([processed], outDir, {
       formats: [
@@ -382,7 +389,7 @@ describe('drag process / drag format write the same bytes as serialising whole r
         'some pairs span two samples of a question',
       );
       const out = path.join(tmp(), 'processed.jsonl');
-      const streamed = await runProcess([input, FIXTURE_RUN], out, undefined, options);
+      const streamed = await runProcess([input, FIXTURE_RUN], { processed: out }, options);
       assert.equal(readFileSync(out, 'utf8'), reference.records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       assert.deepEqual(streamed.stats, reference.stats);
       assert.deepEqual(streamed.errors, reference.errors);
@@ -394,7 +401,7 @@ describe('drag process / drag format write the same bytes as serialising whole r
     const input = path.join(tmp(), 'traj.jsonl');
     writeFileSync(input, variedInput());
     const processed = path.join(tmp(), 'processed.jsonl');
-    await runProcess([input], processed, undefined, { includeFailed: true });
+    await runProcess([input], { processed }, { includeFailed: true });
     for (const [splitBy, reasoning] of [
       ['question', true],
       ['document', false],
@@ -426,4 +433,50 @@ describe('drag process / drag format write the same bytes as serialising whole r
       }
     }
   });
+
+  for (const includeFailed of [false, true]) {
+    it(`process --output-dir${includeFailed ? ' --include-failed' : ''}: the dataset of process + format, in one pass`, async () => {
+      const input = path.join(tmp(), 'traj.jsonl');
+      writeFileSync(input, variedInput());
+      const options: FormatOptions = {
+        formats: [...ALL_FORMATS],
+        trainRatio: 0.7,
+        seed: 7,
+        splitBy: 'question',
+        reasoning: true,
+      };
+      const processed = path.join(tmp(), 'processed.jsonl');
+      await runProcess([input, FIXTURE_RUN], { processed }, { includeFailed, minMargin: 0.1 });
+      const twoSteps = path.join(tmp(), 'two-steps');
+      await formatProcessed([processed], twoSteps, options);
+      const onePass = path.join(tmp(), 'one-pass');
+      const outcome = await runProcess(
+        [input, FIXTURE_RUN],
+        { dataset: { outputDir: onePass, options } },
+        { includeFailed, minMargin: 0.1 },
+      );
+      const files = readdirSync(twoSteps)
+        .filter((f) => f !== 'manifest.json')
+        .sort();
+      assert.ok(files.length > 10, `every format wrote files: ${files.join(', ')}`);
+      assert.deepEqual(readdirSync(onePass).sort(), [...files, 'manifest.json'].sort());
+      // stats.json names the output files: the same names, in the other folder.
+      const twoStepsText = (f: string) => readFileSync(path.join(twoSteps, f), 'utf8').replaceAll(twoSteps, onePass);
+      for (const f of files) assert.equal(readFileSync(path.join(onePass, f), 'utf8'), twoStepsText(f), f);
+      // The manifest names the trajectories (with the hashes of the bytes read) and how they were processed.
+      const manifest = JSON.parse(readFileSync(path.join(onePass, 'manifest.json'), 'utf8'));
+      assert.deepEqual(
+        manifest.inputs,
+        await Promise.all(
+          [input, FIXTURE_RUN].map(async (p) => ({ path: path.resolve(p), sha256: await hashFile(p) })),
+        ),
+      );
+      assert.deepEqual(manifest.processed, { top_k: 3, include_failed: includeFailed, min_margin: 0.1, output: null });
+      assert.equal(
+        outcome.dataset?.formats.dpo.total,
+        JSON.parse(readFileSync(path.join(twoSteps, 'stats.json'), 'utf8')).dpo.total,
+      );
+      assert.equal(outcome.errors.length, 2, 'the bad lines are still reported');
+    });
+  }
 });

@@ -8,7 +8,7 @@ import { generateDemoCorpus } from '../../core/demo/generate';
 import { comparisonJson, comparisonMarkdown, compareRuns, loadEvaluation } from '../../core/eval/compare';
 import { runEvaluation } from '../../core/eval/evaluate';
 import { toJsonLine, writeJsonAtomic } from '../../core/io/write';
-import { formatProcessed, seededShuffle } from '../../core/pipeline/format';
+import { seededShuffle } from '../../core/pipeline/format';
 import { runProcess } from '../../core/pipeline/runProcess';
 import { openSearchEngine } from '../../core/search/open';
 import { DEMO_OUTPUTS, isDemoWorkspace } from '../../core/workspace/layout';
@@ -92,17 +92,19 @@ that holds any other DRAG workspace is never touched.`,
     });
     say('[4/7] processing and formatting the training data');
     const dataset = path.join(dir, 'datasets', 'keyword-train');
-    await runProcess(
-      [path.join(dir, 'runs', 'keyword-train', 'trajectories.jsonl')],
-      path.join(dataset, 'processed.jsonl'),
-      path.join(dataset, 'process_stats.json'),
-    );
-    await formatProcessed([path.join(dataset, 'processed.jsonl')], dataset, {
-      formats: ['sft_query', 'sft_trajectory', 'dpo', 'reward', 'trl_sft', 'trl_dpo'],
-      trainRatio: 1,
-      seed,
-      splitBy: 'question',
-      reasoning: true,
+    await runProcess([path.join(dir, 'runs', 'keyword-train', 'trajectories.jsonl')], {
+      processed: path.join(dataset, 'processed.jsonl'),
+      stats: path.join(dataset, 'process_stats.json'),
+      dataset: {
+        outputDir: dataset,
+        options: {
+          formats: ['sft_query', 'sft_trajectory', 'dpo', 'reward', 'trl_sft', 'trl_dpo'],
+          trainRatio: 1,
+          seed,
+          splitBy: 'question',
+          reasoning: true,
+        },
+      },
     });
     say('[5/7] training the local query writer');
     const lines = (await fsp.readFile(path.join(dataset, 'sft_query_train.jsonl'), 'utf8'))

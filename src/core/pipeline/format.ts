@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
-import { LineStore, toJsonLine, writeJsonAtomic, writeLinesAtomic } from '../io/write';
+import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { answerLocations } from '../schema/question';
 import { mulberry32 } from '../util/random';
 import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
@@ -23,6 +23,12 @@ export interface FormatOptions {
 }
 
 type Example = Record<string, unknown> & { question_id: string };
+
+/** The formats made of DPO pairs: the only ones that must wait until every sample of a question is read. */
+export const PAIR_FORMATS: ReadonlySet<FormatName> = new Set(['dpo', 'trl_dpo', 'llamafactory_dpo']);
+
+/** What the pair formats need of a record. */
+export type PairRecord = Pick<ProcessedRecord, 'id' | 'question_id' | 'question' | 'query_pairs'>;
 
 /** The assistant's text for a search, with its reasoning when there is some, as DRAG writes it. */
 export function searchText(s: Pick<ProcessedSearch, 'query' | 'reasoning'>, reasoning = true): string {
@@ -52,6 +58,46 @@ function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
 }
 const functionCall = (s: ProcessedSearch | PairSide) =>
   JSON.stringify({ name: 'search_documents', arguments: { query: s.query } });
+
+/** Examples of one of the {@link PAIR_FORMATS} from a record whose pairs have been mined. */
+export function pairExamplesOf(format: FormatName, r: PairRecord, reasoning: boolean): Example[] {
+  const q = r.question;
+  const base = { trajectory_id: r.id, question_id: r.question_id };
+  switch (format) {
+    case 'dpo':
+      return r.query_pairs.map((p) => ({
+        prompt: dpoPrompt(q),
+        chosen: searchText(p.better, reasoning),
+        rejected: searchText(p.worse, reasoning),
+        chosen_score: p.better.rank_score ?? 0,
+        rejected_score: p.worse.rank_score ?? 0,
+        ...base,
+        better_query: p.better.query,
+        worse_query: p.worse.query,
+      }));
+    case 'trl_dpo':
+      return r.query_pairs.map((p) => ({
+        prompt: agentPrompt(q),
+        chosen: [toolCallMessage(p.better, reasoning)],
+        rejected: [toolCallMessage(p.worse, reasoning)],
+        tools: TOOLS,
+        ...base,
+        chosen_score: p.better.rank_score ?? 0,
+        rejected_score: p.worse.rank_score ?? 0,
+      }));
+    case 'llamafactory_dpo':
+      return r.query_pairs.map((p) => ({
+        conversations: [{ from: 'human', value: q }],
+        chosen: { from: 'function_call', value: functionCall(p.better) },
+        rejected: { from: 'function_call', value: functionCall(p.worse) },
+        system: SYSTEM_PROMPT,
+        tools: TOOLS_JSON,
+        ...base,
+      }));
+    default:
+      throw new Error(`${format} is not made of pairs`);
+  }
+}
 
 /** Examples of one format from one processed record. */
 export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: boolean): Example[] {
@@ -118,17 +164,6 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
       });
       return out;
     }
-    case 'dpo':
-      return r.query_pairs.map((p) => ({
-        prompt: dpoPrompt(q),
-        chosen: searchText(p.better, reasoning),
-        rejected: searchText(p.worse, reasoning),
-        chosen_score: p.better.rank_score ?? 0,
-        rejected_score: p.worse.rank_score ?? 0,
-        ...base,
-        better_query: p.better.query,
-        worse_query: p.worse.query,
-      }));
     case 'reward':
       return r.searches.map((s) => ({
         input: `Question: ${q}\nQuery: ${s.query}`,
@@ -149,16 +184,6 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
             },
           ]
         : [];
-    case 'trl_dpo':
-      return r.query_pairs.map((p) => ({
-        prompt: agentPrompt(q),
-        chosen: [toolCallMessage(p.better, reasoning)],
-        rejected: [toolCallMessage(p.worse, reasoning)],
-        tools: TOOLS,
-        ...base,
-        chosen_score: p.better.rank_score ?? 0,
-        rejected_score: p.worse.rank_score ?? 0,
-      }));
     case 'llamafactory_sft':
       return best
         ? [
@@ -173,15 +198,8 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
             },
           ]
         : [];
-    case 'llamafactory_dpo':
-      return r.query_pairs.map((p) => ({
-        conversations: [{ from: 'human', value: q }],
-        chosen: { from: 'function_call', value: functionCall(p.better) },
-        rejected: { from: 'function_call', value: functionCall(p.worse) },
-        system: SYSTEM_PROMPT,
-        tools: TOOLS_JSON,
-        ...base,
-      }));
+    default:
+      return pairExamplesOf(format, r, reasoning);
   }
 }
 
@@ -251,19 +269,161 @@ export interface FormatReport {
   errors: LineError[];
 }
 
+/**
+ * A dataset built from processed records as they come: each record's examples are serialised at once
+ * (to bytes off the heap) and the record can be dropped, so only the output lines and each record's
+ * split key stay in memory. Lines keep record order per format; the split is decided in
+ * {@link DatasetBuilder.write}, once every question has been seen. `drag format` feeds it the records
+ * of processed.jsonl; `drag process --output-dir` feeds it the records it has just made, so the
+ * dataset comes out of one pass over the trajectories with nothing parsed twice.
+ */
+export class DatasetBuilder {
+  private readonly keys: Array<readonly [string, string]> = [];
+  private lines: Array<{ text: LineStore; question: string[] }>;
+
+  constructor(private readonly options: FormatOptions) {
+    this.lines = options.formats.map(() => ({ text: new LineStore(), question: [] }));
+  }
+
+  /** A record whose pairs are mined: all its examples. */
+  add(r: ProcessedRecord): void {
+    this.addRecord(r);
+    this.addPairs(r);
+  }
+
+  /**
+   * The examples of every format that does not need pairs, as soon as the record is read (its pairs
+   * may not be mined yet). Every record added so must later be given to {@link addPairs}, in order.
+   */
+  addRecord(r: ProcessedRecord): void {
+    this.keys.push([r.question_id, splitKey(r, this.options.splitBy)]);
+    this.addExamples(r.question_id, (format) =>
+      PAIR_FORMATS.has(format) ? [] : examplesOf(format, r, this.options.reasoning),
+    );
+  }
+
+  /** The examples of the pair formats, once the record's pairs are mined. */
+  addPairs(r: PairRecord): void {
+    this.addExamples(r.question_id, (format) =>
+      PAIR_FORMATS.has(format) ? pairExamplesOf(format, r, this.options.reasoning) : [],
+    );
+  }
+
+  private addExamples(questionId: string, of: (format: FormatName) => Example[]): void {
+    for (const [i, format] of this.options.formats.entries())
+      for (const ex of of(format)) {
+        this.lines[i].text.addJson(ex);
+        this.lines[i].question.push(questionId);
+      }
+  }
+
+  /**
+   * Splits, shuffles and writes every format, then stats.json, manifest.json and, for the
+   * LLaMA-Factory exports, dataset_info.json. `inputs` are the files the records came from, with the
+   * hashes of the bytes that were read; `provenance` adds to the manifest what made the records.
+   */
+  async write(
+    outputDir: string,
+    inputs: ReadonlyArray<{ path: string; sha256: string }>,
+    errors: LineError[],
+    provenance: Record<string, unknown> = {},
+  ): Promise<FormatReport> {
+    const { options, keys, lines } = this;
+    const split = splitGroups(keys, options);
+    const report: FormatReport = {
+      outputDir,
+      formats: {},
+      errors,
+      trainQuestions: [...split.values()].filter((s) => s === 'train').length,
+      valQuestions: [...split.values()].filter((s) => s === 'val').length,
+    };
+    // The files are written at the same time: their fsyncs wait on the disk together, not in turn.
+    const writes: Array<Promise<unknown>> = [];
+    for (const [i, format] of options.formats.entries()) {
+      const train: number[] = [];
+      const val: number[] = [];
+      const { text, question } = lines[i];
+      for (let j = 0; j < text.length; j++) (split.get(question[j]) === 'val' ? val : train).push(j);
+      if (train.length + val.length === 0) continue;
+      const trainPath = path.join(outputDir, `${format}_train.jsonl`);
+      const valPath = path.join(outputDir, `${format}_val.jsonl`);
+      // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
+      const shuffled = (side: number[], seed: number) => seededShuffle(side, seed).map((j) => text.bytes(j));
+      writes.push(writeLinesAtomic(trainPath, shuffled(train, options.seed + 1000 * (i + 1))));
+      if (val.length) writes.push(writeLinesAtomic(valPath, shuffled(val, options.seed + 1000 * (i + 1) + 1)));
+      report.formats[format] = {
+        total: train.length + val.length,
+        train: train.length,
+        val: val.length,
+        train_path: trainPath,
+        val_path: val.length ? valPath : null,
+      };
+    }
+    const failed = (await Promise.allSettled(writes)).find((w) => w.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.lines = options.formats.map(() => ({ text: new LineStore(), question: [] })); // let the written lines go
+    const lf: Record<string, unknown> = {};
+    for (const [name, kind] of [
+      ['llamafactory_sft', 'sft'],
+      ['llamafactory_dpo', 'dpo'],
+    ] as const) {
+      const f = report.formats[name];
+      if (!f) continue;
+      for (const side of ['train', 'val'] as const) {
+        const p = side === 'train' ? f.train_path : f.val_path;
+        if (!p) continue;
+        lf[`drag_${kind}_${side}`] = {
+          file_name: path.basename(p),
+          formatting: 'sharegpt',
+          ...(kind === 'dpo' ? { ranking: true } : {}),
+          columns: {
+            messages: 'conversations',
+            system: 'system',
+            tools: 'tools',
+            ...(kind === 'dpo' ? { chosen: 'chosen', rejected: 'rejected' } : {}),
+          },
+          tags: {
+            role_tag: 'from',
+            content_tag: 'value',
+            user_tag: 'human',
+            assistant_tag: 'gpt',
+            observation_tag: 'observation',
+            function_tag: 'function_call',
+          },
+        };
+      }
+    }
+    if (Object.keys(lf).length) await writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf);
+    await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: keys.length, ...report.formats });
+    await writeJsonAtomic(path.join(outputDir, 'manifest.json'), {
+      tool: 'drag-studio',
+      created: new Date().toISOString(),
+      inputs: inputs.map((i) => ({ path: path.resolve(i.path), sha256: i.sha256 })),
+      ...provenance,
+      options: { ...options },
+      split: {
+        by: options.splitBy,
+        seed: options.seed,
+        train_ratio: options.trainRatio,
+        train_questions: report.trainQuestions,
+        val_questions: report.valQuestions,
+      },
+      counts: report.formats,
+      system_prompt_sha256: createHash('sha256').update(SYSTEM_PROMPT).digest('hex'),
+    });
+    return report;
+  }
+}
+
 /** `drag format`: processed records -> per-format train/val files, stats.json, manifest.json. */
 export async function formatProcessed(
   inputs: readonly string[],
   outputDir: string,
   options: FormatOptions,
 ): Promise<FormatReport> {
-  // One pass: each record's examples are serialised as it is read (to bytes off the heap) and the
-  // record is dropped, so only the output lines and each record's split key stay in memory. Lines
-  // keep record order per format; the split is decided once every question has been seen.
-  const keys: Array<readonly [string, string]> = [];
-  const lines = options.formats.map(() => ({ text: new LineStore(), question: [] as string[] }));
+  const dataset = new DatasetBuilder(options);
   const errors: LineError[] = [];
-  const hashes: string[] = [];
+  const read: Array<{ path: string; sha256: string }> = [];
   for (const input of inputs) {
     const hash = createHash('sha256');
     const index = await indexJsonl(
@@ -284,97 +444,15 @@ export async function formatProcessed(
         }
         const r = v as unknown as ProcessedRecord;
         r.question_id = String(v.question_id ?? v.id);
-        keys.push([r.question_id, splitKey(r, options.splitBy)]);
-        for (const [i, format] of options.formats.entries())
-          for (const ex of examplesOf(format, r, options.reasoning)) {
-            lines[i].text.add(toJsonLine(ex));
-            lines[i].question.push(r.question_id);
-          }
+        dataset.add(r);
         return { ok: true, summary: null };
       },
       undefined,
       { hash },
     );
-    hashes.push(hash.digest('hex'));
+    // Hashed while they were read: the bytes that were formatted, not whatever is there now.
+    read.push({ path: input, sha256: hash.digest('hex') });
     errors.push(...indexProblems(index));
   }
-  const split = splitGroups(keys, options);
-  const report: FormatReport = {
-    outputDir,
-    formats: {},
-    errors,
-    trainQuestions: [...split.values()].filter((s) => s === 'train').length,
-    valQuestions: [...split.values()].filter((s) => s === 'val').length,
-  };
-  for (const [i, format] of options.formats.entries()) {
-    const train: number[] = [];
-    const val: number[] = [];
-    const { text, question } = lines[i];
-    for (let j = 0; j < text.length; j++) (split.get(question[j]) === 'val' ? val : train).push(j);
-    if (train.length + val.length === 0) continue;
-    const trainPath = path.join(outputDir, `${format}_train.jsonl`);
-    const valPath = path.join(outputDir, `${format}_val.jsonl`);
-    // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
-    const shuffled = (side: number[], seed: number) => seededShuffle(side, seed).map((j) => text.bytes(j));
-    await writeLinesAtomic(trainPath, shuffled(train, options.seed + 1000 * (i + 1)));
-    if (val.length) await writeLinesAtomic(valPath, shuffled(val, options.seed + 1000 * (i + 1) + 1));
-    lines[i] = { text: new LineStore(), question: [] };
-    report.formats[format] = {
-      total: train.length + val.length,
-      train: train.length,
-      val: val.length,
-      train_path: trainPath,
-      val_path: val.length ? valPath : null,
-    };
-  }
-  const lf: Record<string, unknown> = {};
-  for (const [name, kind] of [
-    ['llamafactory_sft', 'sft'],
-    ['llamafactory_dpo', 'dpo'],
-  ] as const) {
-    const f = report.formats[name];
-    if (!f) continue;
-    for (const side of ['train', 'val'] as const) {
-      const p = side === 'train' ? f.train_path : f.val_path;
-      if (!p) continue;
-      lf[`drag_${kind}_${side}`] = {
-        file_name: path.basename(p),
-        formatting: 'sharegpt',
-        ...(kind === 'dpo' ? { ranking: true } : {}),
-        columns: {
-          messages: 'conversations',
-          system: 'system',
-          tools: 'tools',
-          ...(kind === 'dpo' ? { chosen: 'chosen', rejected: 'rejected' } : {}),
-        },
-        tags: {
-          role_tag: 'from',
-          content_tag: 'value',
-          user_tag: 'human',
-          assistant_tag: 'gpt',
-          observation_tag: 'observation',
-          function_tag: 'function_call',
-        },
-      };
-    }
-  }
-  if (Object.keys(lf).length) await writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf);
-  await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: keys.length, ...report.formats });
-  await writeJsonAtomic(path.join(outputDir, 'manifest.json'), {
-    tool: 'drag-studio',
-    created: new Date().toISOString(),
-    // Hashed while they were read: the bytes that were formatted, not whatever is there now.
-    inputs: inputs.map((p, i) => ({ path: path.resolve(p), sha256: hashes[i] })),
-    options: { ...options },
-    split: {
-      by: options.splitBy,
-      seed: options.seed,
-      train_ratio: options.trainRatio,
-      train_questions: report.trainQuestions,
-      val_questions: report.valQuestions,
-    },
-    counts: report.formats,
-    system_prompt_sha256: createHash('sha256').update(SYSTEM_PROMPT).digest('hex'),
-  });
-  return report;
+  return dataset.write(outputDir, read, errors);
 }

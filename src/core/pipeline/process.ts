@@ -146,17 +146,41 @@ export function processedLineStart(r: ProcessedRecord): string {
     .join(',')}`;
 }
 
-/** The rest of the line that {@link processedLineStart} began: the pairs and the metadata. */
-export function processedLineEnd(r: ProcessedRecord): string {
-  const rest = [
-    member('query_pairs', r.query_pairs),
+/** The pairs of a processed record's line, after {@link processedLineStart}: mined once every sample is read. */
+export function processedLinePairs(r: Pick<ProcessedRecord, 'query_pairs'>): string {
+  return `,${member('query_pairs', r.query_pairs)}`;
+}
+
+/**
+ * The end of a processed record's line after its pairs: the metadata and the closing brace. Known
+ * when the trajectory is read, so it can be serialised then and the record dropped.
+ */
+export function processedLineMeta(r: Pick<ProcessedRecord, 'model' | 'sampling_config' | 'run_id' | 'sample'>): string {
+  const meta = [
     member('model', r.model),
     member('sampling_config', r.sampling_config),
     member('run_id', r.run_id),
     member('sample', r.sample),
   ].filter(Boolean);
-  return rest.length ? `,${rest.join(',')}}\n` : '}\n';
+  return `${meta.map((m) => `,${m}`).join('')}}\n`;
 }
+
+/** The rest of the line that {@link processedLineStart} began: the pairs and the metadata. */
+export function processedLineEnd(r: ProcessedRecord): string {
+  return processedLinePairs(r) + processedLineMeta(r);
+}
+
+/** What pair mining needs of a record: its id, its searches and where its pairs go. */
+export type MinableRecord = Pick<ProcessedRecord, 'id' | 'query_pairs'> & {
+  searches: ReadonlyArray<Omit<ProcessedSearch, 'results'>>;
+};
+
+/** What the statistics need of a record. */
+export type StatsRecord = MinableRecord &
+  Pick<
+    ProcessedRecord,
+    'best_rank_score' | 'first_success_step' | 'gt_ever_found' | 'cumulative_effort_score' | 'total_searches'
+  > & { best_search: Pick<ProcessedSearch, 'gt_rank'> | null };
 
 /**
  * DPO query pairs for one question, across all its trajectories (samples and runs), not only
@@ -165,9 +189,9 @@ export function processedLineEnd(r: ProcessedRecord): string {
  * as in DRAG. Identical query texts are never paired. Each pair is attached to the trajectory of
  * its better search, so no pair is written twice.
  */
-export function minePairs(records: readonly ProcessedRecord[], minMargin = 0): void {
-  const searches: ProcessedSearch[] = [];
-  const owners: ProcessedRecord[] = [];
+export function minePairs(records: readonly MinableRecord[], minMargin = 0): void {
+  const searches: Array<MinableRecord['searches'][number]> = [];
+  const owners: MinableRecord[] = [];
   for (const r of records)
     for (const s of r.searches) {
       searches.push(s);
@@ -217,7 +241,7 @@ export interface ProcessStats {
 
 /** DRAG's statistics keys, over processed records. */
 export function processStats(
-  records: readonly ProcessedRecord[],
+  records: readonly StatsRecord[],
   includeFailed: boolean,
   outputExamples: number,
 ): ProcessStats {

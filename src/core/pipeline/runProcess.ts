@@ -1,15 +1,20 @@
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { compileFastCheck } from '../schema/fastCheck';
 import { Trajectory } from '../schema/trajectory';
+import { DatasetBuilder, type FormatOptions, type FormatReport, type PairRecord } from './format';
 import {
   minePairs,
-  processedLineEnd,
+  processedLineMeta,
+  processedLinePairs,
   processedLineStart,
   processStats,
   processTrajectory,
   type ProcessedRecord,
+  type StatsRecord,
 } from './process';
 
 const isTrajectory = compileFastCheck(Trajectory);
@@ -21,26 +26,32 @@ export interface ProcessOptions {
   signal?: AbortSignal;
 }
 
-export interface ProcessOutcome {
-  records: ProcessedRecord[];
+export interface ProcessOutcome<R = ProcessedRecord> {
+  /** The records kept for output (the gt_ever_found ones, or all with includeFailed), pairs mined. */
+  records: R[];
   stats: Record<string, unknown>;
   errors: LineError[];
+  /** Each input and the SHA-256 of the bytes that were read. */
+  inputs: Array<{ path: string; sha256: string }>;
 }
 
 /**
- * Reads every input's trajectories, in order, and hands each processed record to `keep`; then mines
- * the DPO pairs per question across all of them. Returns the statistics over every trajectory and
- * the records kept for output (the gt_ever_found ones, or all with includeFailed).
+ * Reads every input's trajectories, in order, and hands each processed record to `retain`, which
+ * returns what stays in memory of it (the record itself, or less); then mines the DPO pairs per
+ * question across all of them. Returns the statistics over every trajectory and what was retained
+ * of the records kept for output.
  */
-async function processInputs(
+async function processInputs<R extends StatsRecord & { question_id: string }>(
   inputs: readonly string[],
   options: ProcessOptions,
-  onRecord: (r: ProcessedRecord, kept: boolean) => void,
-): Promise<ProcessOutcome> {
+  retain: (r: ProcessedRecord, kept: boolean) => R,
+): Promise<ProcessOutcome<R>> {
   const topK = options.topK ?? 3;
-  const all: ProcessedRecord[] = [];
+  const all: R[] = [];
   const errors: LineError[] = [];
+  const read: ProcessOutcome['inputs'] = [];
   for (const input of inputs) {
+    const hash = createHash('sha256');
     const index = await indexJsonl(
       input,
       (value) => {
@@ -55,16 +66,16 @@ async function processInputs(
             };
         }
         const r = processTrajectory(value as Trajectory, topK);
-        all.push(r);
-        onRecord(r, options.includeFailed === true || r.gt_ever_found);
+        all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
         return { ok: true, summary: null };
       },
       undefined,
-      { signal: options.signal },
+      { signal: options.signal, hash },
     );
+    read.push({ path: input, sha256: hash.digest('hex') });
     errors.push(...indexProblems(index));
   }
-  const byQuestion = new Map<string, ProcessedRecord[]>();
+  const byQuestion = new Map<string, R[]>();
   for (const r of all) {
     const list = byQuestion.get(r.question_id);
     if (list) list.push(r);
@@ -72,42 +83,89 @@ async function processInputs(
   }
   for (const group of byQuestion.values()) minePairs(group, options.minMargin ?? 0);
   const kept = options.includeFailed ? all : all.filter((r) => r.gt_ever_found);
-  return { records: kept, stats: processStats(all, options.includeFailed ?? false, kept.length), errors };
+  const stats = processStats(all, options.includeFailed ?? false, kept.length);
+  return { records: kept, stats, errors, inputs: read };
 }
 
 /** `drag process` in memory: every input file's trajectories, pairs mined per question across them. */
 export async function processFiles(inputs: readonly string[], options: ProcessOptions = {}): Promise<ProcessOutcome> {
-  return processInputs(inputs, options, () => {});
+  return processInputs(inputs, options, (r) => r);
 }
 
-const NO_RESULTS: ProcessedRecord['searches'][number]['results'] = [];
+/** Where `drag process` writes: processed.jsonl, the statistics, a training dataset; any of them. */
+export interface ProcessOutputs {
+  processed?: string;
+  stats?: string;
+  /** The formats of `drag format`, written from the records in memory: nothing is parsed twice. */
+  dataset?: { outputDir: string; options: FormatOptions };
+}
+
+/** What `drag process` keeps of a trajectory until its question's pairs are mined. */
+type Retained = StatsRecord & PairRecord & { line: number };
 
 /**
- * `drag process` to a file. Each kept record is serialised as it is read, up to its pairs, into
- * bytes off the heap, and its search results are dropped at once: nothing needs them after that,
- * and the parsed input dies young instead of filling the old generation (the garbage collector was
- * a quarter of the time). The outcome's records therefore have empty `results`; the file has them.
+ * `drag process` to files, in one pass over the trajectories. Everything that does not depend on
+ * the pairs is serialised as each trajectory is read: processed.jsonl's line up to its pairs and
+ * after them, and the dataset's examples of every format without pairs, into bytes off the heap.
+ * Only what pair mining, the statistics and the pair formats need stays in memory (no search
+ * results, ground truth or answers), so the parsed input dies young instead of filling the old
+ * generation: the garbage collector was the largest cost after parsing. The outcome's records are
+ * those slim records.
  */
 export async function runProcess(
   inputs: readonly string[],
-  output: string,
-  statsFile: string | undefined,
+  outputs: ProcessOutputs,
   options: ProcessOptions = {},
-): Promise<ProcessOutcome> {
-  const starts = new LineStore();
-  const outcome = await processInputs(inputs, options, (r, kept) => {
-    if (kept) starts.add(processedLineStart(r));
-    for (const s of r.searches) s.results = NO_RESULTS;
+): Promise<ProcessOutcome<Retained> & { dataset: FormatReport | null }> {
+  const starts = outputs.processed ? new LineStore() : null;
+  const metas = outputs.processed ? new LineStore(1 << 20) : null;
+  const builder = outputs.dataset ? new DatasetBuilder(outputs.dataset.options) : null;
+  const outcome = await processInputs(inputs, options, (r, kept): Retained => {
+    let line = -1;
+    if (kept && starts && metas) {
+      line = starts.add(processedLineStart(r));
+      metas.add(processedLineMeta(r));
+    }
+    if (kept) builder?.addRecord(r);
+    const best = r.best_search;
+    return {
+      id: r.id,
+      question_id: r.question_id,
+      question: r.question,
+      searches: r.searches.map(({ results: _, ...s }) => s),
+      query_pairs: r.query_pairs,
+      best_rank_score: r.best_rank_score,
+      first_success_step: r.first_success_step,
+      gt_ever_found: r.gt_ever_found,
+      cumulative_effort_score: r.cumulative_effort_score,
+      total_searches: r.total_searches,
+      best_search: best && { gt_rank: best.gt_rank },
+      line,
+    };
   });
-  await writeLinesAtomic(
-    output,
-    (function* () {
-      for (const [i, r] of outcome.records.entries()) {
-        yield starts.bytes(i);
-        yield processedLineEnd(r);
-      }
-    })(),
-  );
-  if (statsFile) await writeJsonAtomic(statsFile, outcome.stats);
-  return outcome;
+  if (outputs.processed && starts && metas)
+    await writeLinesAtomic(
+      outputs.processed,
+      (function* () {
+        for (const r of outcome.records) {
+          yield starts.bytes(r.line);
+          yield processedLinePairs(r);
+          yield metas.bytes(r.line);
+        }
+      })(),
+    );
+  if (outputs.stats) await writeJsonAtomic(outputs.stats, outcome.stats);
+  let dataset: FormatReport | null = null;
+  if (outputs.dataset && builder) {
+    for (const r of outcome.records) builder.addPairs(r);
+    dataset = await builder.write(outputs.dataset.outputDir, outcome.inputs, outcome.errors, {
+      processed: {
+        top_k: options.topK ?? 3,
+        include_failed: options.includeFailed ?? false,
+        min_margin: options.minMargin ?? 0,
+        output: outputs.processed ? path.resolve(outputs.processed) : null,
+      },
+    });
+  }
+  return { ...outcome, dataset };
 }
