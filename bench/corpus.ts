@@ -106,6 +106,7 @@ async function main(): Promise<void> {
                     out,
                     '--workers',
                     String(WORKERS),
+                    '--no-index', // equal work: pdftotext builds no search index
                     ...(kind === 'poppler' ? ['--extractor', 'poppler'] : []),
                   ],
                 ],

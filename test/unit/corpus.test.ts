@@ -6,6 +6,8 @@ import { buildCorpus, ForeignOcrFileError, manifestPath } from '../../src/core/c
 import { PageImageCache } from '../../src/core/corpus/pageCache';
 import { renderScale } from '../../src/core/corpus/pdf';
 import { PdfWorkerPool } from '../../src/core/corpus/pool';
+import { runCli } from '../../src/cli/main';
+import { loadOrBuildIndex } from '../../src/core/search/index';
 import { SHARED_DATA, useTempDir } from './helpers';
 
 /** A minimal valid PDF with one page and the given content stream (no text: an "image-only" page). */
@@ -74,6 +76,39 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
     assert.match(ulta1.text, /Ulta Beauty Announces Fourth Quarter/);
     assert.match(ulta1.text, /Net Sales of \$3\.2 Billion/);
     assert.equal(events.length, 2);
+  });
+
+  it('drag corpus build also caches the search index where drag serve looks (--cache-dir), unless --no-index', async () => {
+    const dir = setup();
+    const out = path.join(tmp(), 'ocr_output.jsonl');
+    const cacheDir = path.join(tmp(), 'cache');
+    let stdout = '';
+    const io = { stdout: (t: string) => (stdout += t), stderr: () => {} };
+    const signal = new AbortController().signal;
+    assert.equal(
+      await runCli(['corpus', 'build', dir, '--out', out, '--cache-dir', cacheDir, '--json'], io, signal),
+      0,
+    );
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; source?: string; cacheFile?: string });
+    assert.deepEqual(
+      events.slice(-3).map((e) => e.type),
+      ['done', 'indexing', 'index'],
+    );
+    const index = events.at(-1)!;
+    assert.equal(index.source, 'built');
+    assert.ok(index.cacheFile?.startsWith(path.join(cacheDir, 'search')), index.cacheFile);
+    // What drag serve does next: it loads the cache instead of building.
+    assert.equal((await loadOrBuildIndex(out, cacheDir)).source, 'cache');
+    stdout = '';
+    const other = path.join(tmp(), 'other-cache');
+    assert.equal(
+      await runCli(['corpus', 'build', dir, '--out', out, '--cache-dir', other, '--json', '--no-index'], io, signal),
+      0,
+    );
+    assert.ok(!stdout.includes('"index"') && !existsSync(other), 'no index with --no-index');
   });
 
   it('re-reads only PDFs whose content changed', async () => {

@@ -5,12 +5,12 @@ import { buildCorpus, ForeignOcrFileError } from '../../core/corpus/build';
 import { PageImageCache } from '../../core/corpus/pageCache';
 import { PopplerMissingError } from '../../core/corpus/poppler';
 import { PdfWorkerPool } from '../../core/corpus/pool';
-import { userCacheDir } from '../../core/search/open';
+import { openSearchEngine, userCacheDir } from '../../core/search/open';
 import { openCliWorkspace, workspaceDefaults } from '../../core/workspace/cli';
 import { type CliCommand, UsageError } from '../args';
 
 const BUILD_USAGE = `drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]
-                  [--force] [--json] [--workspace DIR]
+                  [--force] [--json] [--workspace DIR] [--cache-dir DIR] [--no-index]
 
 Extracts every page's text with pdf.js into DRAG's OCR format, on worker threads, re-reading only
 PDFs whose content changed. --extractor poppler uses poppler's pdftotext instead (several times
@@ -19,7 +19,9 @@ changes because a tool happens to be installed. Changing the extractor re-extrac
 file and the rest continue. An ocr_output.jsonl made by another OCR tool is left as it is
 (pass --force to replace it). --json prints one JSON event per line. In a workspace (the nearest
 drag.config.json, or --workspace DIR) the PDF folder and --out default to its corpus.pdfDir and
-corpus.ocrFile.`;
+corpus.ocrFile. Then it builds the search index and caches it where drag serve and drag search
+look for it (the workspace's corpus.cacheDir, or --cache-dir), so the first search does not wait
+for it; --no-index skips that.`;
 
 const RENDER_USAGE = `drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] [--quality Q] [--cache-dir D]
 
@@ -44,6 +46,8 @@ export const corpusCommand: CliCommand = {
           json: { type: 'boolean', default: false },
           extractor: { type: 'string', default: 'pdfjs' },
           workspace: { type: 'string' },
+          'cache-dir': { type: 'string' },
+          'no-index': { type: 'boolean', default: false },
         },
       });
       if (positionals.length > 1) throw new UsageError(BUILD_USAGE);
@@ -77,6 +81,20 @@ export const corpusCommand: CliCommand = {
           io.stderr(
             `${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`,
           );
+        if (report.pages > 0 && !values['no-index']) {
+          // The search index too, where drag serve and drag search look for it: the first search
+          // (and the Failed Searches view) then starts from the cache instead of building it.
+          const inWorkspace = corpus && path.resolve(out) === path.resolve(corpus.ocrFile);
+          const cacheDir = values['cache-dir'] ?? (inWorkspace ? corpus.cacheDir : undefined);
+          if (values.json) io.stdout(`${JSON.stringify({ type: 'indexing' })}\n`);
+          const opened = await openSearchEngine(out, { cacheDir, signal });
+          const index = { source: opened.source, ms: Math.round(opened.ms), cacheFile: opened.cacheFile };
+          if (values.json) io.stdout(`${JSON.stringify({ type: 'index', ...index })}\n`);
+          else
+            io.stderr(
+              `search index: ${opened.source === 'cache' ? 'unchanged' : `built in ${(opened.ms / 1000).toFixed(1)} s`}, ${opened.cacheFile}\n`,
+            );
+        }
         return report.failed.length ? 1 : 0;
       } catch (err) {
         if (err instanceof ForeignOcrFileError || err instanceof PopplerMissingError) {

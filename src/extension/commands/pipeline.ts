@@ -28,7 +28,10 @@ export async function buildCorpusCommand(
     throw new Error(
       `no PDF folder at ${vscode.workspace.asRelativePath(paths.pdfDir)}: put the corpus PDFs there, or set corpus.pdfDir in drag.config.json`,
     );
-  const args = ['corpus', 'build', paths.pdfDir, '--out', paths.ocrFile, '--json', ...(force ? ['--force'] : [])];
+  const args = [
+    ...['corpus', 'build', paths.pdfDir, '--out', paths.ocrFile, '--cache-dir', paths.cacheDir, '--json'],
+    ...(force ? ['--force'] : []),
+  ];
   const result = await runCliJob(cli(context), args, {
     title: 'DRAG: building the corpus',
     log,
@@ -38,6 +41,7 @@ export async function buildCorpusCommand(
           increment: 100 / Math.max(1, Number(e.total)),
           message: `${e.done}/${e.total} ${e.file}: ${e.status}`,
         });
+      else if (e.type === 'indexing') progress.report({ message: 'building the search index' });
     },
   });
   const done = result.events.find((e) => (e as { type?: string }).type === 'done') as
