@@ -64,8 +64,8 @@ export async function buildCorpusCommand(
 }
 
 /**
- * "DRAG: Build Training Data…": drag process over the chosen runs (pairs mined across them), then
- * drag format into datasets/<name>/, as cancellable child processes.
+ * "DRAG: Build Training Data…": drag process over the chosen runs (pairs mined across them),
+ * writing processed.jsonl and the formats into datasets/<name>/, as a cancellable child process.
  */
 export async function buildTrainingData(
   context: vscode.ExtensionContext,
@@ -104,22 +104,18 @@ export async function buildTrainingData(
   if (!name) return undefined;
   const dataset = path.join(root, 'datasets', name);
   const processed = path.join(dataset, 'processed.jsonl');
+  // One pass (drag process writes the dataset too): the trajectories are parsed once.
   const processArgs = [
     'process',
     ...runs.flatMap((r) => ['--input', path.join(runsDir, r, 'trajectories.jsonl')]),
-    '--output',
-    processed,
-    '--stats',
-    path.join(dataset, 'process_stats.json'),
+    ...['--output', processed, '--stats', path.join(dataset, 'process_stats.json')],
+    ...['--output-dir', dataset, '--formats', args.formats ?? 'all'],
   ];
-  const first = await runCliJob(cli(context), processArgs, { title: 'DRAG: processing trajectories', log });
-  if (first.code !== 0 || first.cancelled) {
-    void vscode.window.showErrorMessage('DRAG: processing failed or was cancelled; see the DRAG Studio log.');
-    return { dataset, code: first.code };
-  }
-  const formatArgs = ['format', '--input', processed, '--output-dir', dataset, '--formats', args.formats ?? 'all'];
-  const second = await runCliJob(cli(context), formatArgs, { title: `DRAG: formatting ${name}`, log });
-  if (second.code === 0) void vscode.window.showInformationMessage(`DRAG: training data in datasets/${name}/.`);
-  else void vscode.window.showErrorMessage('DRAG: formatting failed; see the DRAG Studio log.');
-  return { dataset, code: second.code };
+  const result = await runCliJob(cli(context), processArgs, { title: `DRAG: building ${name}`, log });
+  if (result.code === 0) void vscode.window.showInformationMessage(`DRAG: training data in datasets/${name}/.`);
+  else if (!result.cancelled)
+    void vscode.window.showErrorMessage(
+      `DRAG: building ${name} failed or skipped bad lines (they are named in the DRAG Studio log).`,
+    );
+  return { dataset, code: result.code };
 }

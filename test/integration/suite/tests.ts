@@ -542,7 +542,7 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.deepEqual(Object.keys(manifest.files).sort(), ['ACME_2023_10K.pdf', 'GLOBEX_2022_EARNINGS.pdf']);
     });
 
-    it('builds training data from runs: process, then format, into datasets/<name>/', async () => {
+    it('builds training data from runs: processed records and formats in datasets/<name>/', async () => {
       const result = await vscode.commands.executeCommand<{ dataset: string; code: number }>('drag.buildTrainingData', {
         runs: ['qwen-base'],
         name: 'it-training',
