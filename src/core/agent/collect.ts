@@ -8,7 +8,7 @@ import type { LineError } from '../io/errors';
 import { indexJsonl } from '../io/jsonl';
 import { toJsonLine, writeJsonAtomic } from '../io/write';
 import { openSearchEngine } from '../search/open';
-import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
+import { isFinal } from '../trajectories/summary';
 import { type AgentEnvironment, type AgentQuestion, runAgent } from './agent';
 import { DEFAULT_KEEP_IMAGES } from './budget';
 import { CancelledError, type ChatClient, OpenAIChatClient, type RetryPolicy } from './client';
@@ -99,11 +99,6 @@ export interface CollectSummary {
   errors: number;
   cancelled: boolean;
   problems: LineError[];
-}
-
-/** A record is final unless it stopped on an error (running out of steps is final). */
-export function isFinal(record: { error?: unknown }): boolean {
-  return !record.error || record.error === MAX_ITERATIONS_ERROR;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { isFinal } from '../agent/collect';
+import { isFinal } from '../trajectories/summary';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';

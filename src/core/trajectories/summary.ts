@@ -29,6 +29,11 @@ export const OUTCOME_LABELS: Record<Outcome, string> = {
  */
 export const MAX_ITERATIONS_ERROR = 'Maximum iterations reached';
 
+/** A record is final unless it stopped on an error (running out of steps is final). */
+export function isFinal(record: { error?: unknown }): boolean {
+  return !record.error || record.error === MAX_ITERATIONS_ERROR;
+}
+
 /** What the Trajectories view needs of one record, kept in memory; the rest is read on demand. */
 export interface TrajectorySummary {
   id: string;
