@@ -245,24 +245,15 @@ describe('workspace trust: the Jobs view', () => {
     fake.trusted = false;
   });
 
-  it('shows the recorded state as not refreshed and polls nothing untrusted; granting trust starts polling', async () => {
-    fake.trusted = false;
-    fake.grantListeners.clear();
-    const ws = tmp();
-    const { port } = server.address() as { port: number };
-    const at = '2026-01-01T00:00:00.000Z';
+  /** A running SSH job whose host is the test's server (which drops every connection). */
+  const writeJob = (ws: string, port: number, at: string) => {
     mkdirSync(path.join(ws, 'jobs', id), { recursive: true });
     writeFileSync(
       path.join(ws, 'jobs', id, 'job.json'),
       JSON.stringify({
-        version: 1,
-        id,
-        name: 'sft-remote',
-        host: 'cluster',
+        ...{ version: 1, id, name: 'sft-remote', host: 'cluster', command: ['python3', 'train.py'], uploads: [] },
         hostConfig: { ssh: '127.0.0.1', port, workdir: '/tmp/drag-jobs', launcher: 'ssh' },
         remoteDir: `/tmp/drag-jobs/${id}`,
-        command: ['python3', 'train.py'],
-        uploads: [],
         submittedAt: at,
         last: {
           ...{ id, state: 'running', exit_code: null, progress: null, host: 'cluster', launcher: 'ssh' },
@@ -271,6 +262,15 @@ describe('workspace trust: the Jobs view', () => {
         },
       }),
     );
+  };
+
+  it('shows the recorded state as not refreshed and polls nothing untrusted; granting trust starts polling', async () => {
+    fake.trusted = false;
+    fake.grantListeners.clear();
+    const ws = tmp();
+    const { port } = server.address() as { port: number };
+    const at = '2026-01-01T00:00:00.000Z';
+    writeJob(ws, port, at);
     const warnings: string[] = [];
     const log = { warn: (m: string) => warnings.push(m) };
     const jobs = new JobsProvider(ws, log as never, 60_000);
@@ -288,7 +288,43 @@ describe('workspace trust: the Jobs view', () => {
       fake.grant();
       await polled;
       assert.ok(connections >= 1);
-      assert.doesNotMatch(String(jobs.getTreeItem(record!).description), /not refreshed/);
+      assert.doesNotMatch(String(jobs.getTreeItem(record!).description), /Restricted Mode/);
+    } finally {
+      jobs.dispose();
+    }
+  });
+
+  it('polls a host that does not answer less and less often, says so once, and shows an unreadable job.json', async () => {
+    fake.trusted = true;
+    const ws = tmp();
+    const { port } = server.address() as { port: number };
+    const at = '2026-01-01T00:00:00.000Z';
+    writeJob(ws, port, at);
+    mkdirSync(path.join(ws, 'jobs', 'half-written'));
+    writeFileSync(path.join(ws, 'jobs', 'half-written', 'job.json'), '{"version": 1, "id": "half-wr');
+    const warnings: string[] = [];
+    const log = { warn: (m: string) => warnings.push(m), info: () => undefined };
+    const clock = { t: 0, now: () => clock.t };
+    const jobs = new JobsProvider(ws, log, 1000, clock);
+    try {
+      const rows = await jobs.getChildren();
+      const unreadable = rows.find((r) => !('id' in r));
+      assert.ok(unreadable, 'a row for the unreadable job.json');
+      const item = jobs.getTreeItem(unreadable);
+      assert.equal(item.label, 'unreadable job.json');
+      assert.match(String(item.description), /half-written/);
+      const record = rows.find((r) => 'id' in r)!;
+      const polls: number[] = [];
+      for (const t of [0, 0, 500, 1000, 2000, 2999, 3000]) {
+        clock.t = t;
+        const before = connections;
+        await jobs.poll();
+        if (connections > before) polls.push(t);
+      }
+      // 1 s after the first failure, then 2 s after the second (backoff from the poll interval).
+      assert.deepEqual(polls, [0, 1000, 3000]);
+      assert.equal(warnings.length, 1, `one log line, not one per poll: ${warnings.join(' | ')}`);
+      assert.match(String(jobs.getTreeItem(record).description), /not refreshed: host not answering/);
     } finally {
       jobs.dispose();
     }

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { FINAL_STATES, type JobRecord, jobStatus, listJobs } from '../../core/jobs/engine';
+import { Backoff, type Clock, systemClock } from '../supervisor';
 import { isTrusted, onTrustGranted } from '../trust';
 
 /** 45 s, 12 min, 3 h 05 min. */
@@ -18,13 +19,22 @@ const ICONS: Record<string, [string, string?]> = {
   cancelled: ['circle-slash', 'disabledForeground'],
 };
 
+/** A jobs/<id>/job.json that cannot be read: a row of its own that says why, instead of no row. */
+export class UnreadableJob {
+  constructor(readonly problem: string) {}
+}
+
+export type JobRow = JobRecord | UnreadableJob;
+
 /**
  * The Jobs view: every jobs/<id>/job.json, newest first, with state, host and progress. Jobs that
- * are not finished are polled (one short ssh command each) while the view is visible. In Restricted
- * Mode it shows each job's last recorded state, marked as not refreshed, and polls nothing (a
- * job.json can name any host); trusting the folder starts polling without a reload.
+ * are not finished are polled (one short ssh command each) while the view is visible; a job whose
+ * host does not answer is polled again after a growing pause (one interval, doubling to 5 min),
+ * with one log line, not one per poll. In Restricted Mode it shows each job's last recorded state,
+ * marked as not refreshed, and polls nothing (a job.json can name any host); trusting the folder
+ * starts polling without a reload.
  */
-export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.Disposable {
+export class JobsProvider implements vscode.TreeDataProvider<JobRow>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly watcher: vscode.FileSystemWatcher;
@@ -33,12 +43,17 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
   private visible = false;
   private jobs: JobRecord[] = [];
   private readonly trustGranted: vscode.Disposable;
+  /** Jobs whose last poll failed: how many times in a row, and when to try again. */
+  private readonly unreachable = new Map<string, { failures: number; retryAt: number; reason: string }>();
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly workspace: string,
-    private readonly log: vscode.LogOutputChannel,
+    private readonly log: Pick<vscode.LogOutputChannel, 'warn' | 'info'>,
     private readonly intervalMs = 5000,
+    private readonly clock: Clock = systemClock,
   ) {
+    this.backoff = new Backoff(intervalMs, 5 * 60_000);
     this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(workspace, 'jobs/*/job.json'));
     for (const e of [this.watcher.onDidCreate, this.watcher.onDidChange, this.watcher.onDidDelete])
       e(() => this.changed.fire());
@@ -66,10 +81,23 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     try {
       for (const j of this.jobs.length ? this.jobs : (await listJobs(this.workspace)).jobs) {
         if (j.last && FINAL_STATES.has(j.last.state)) continue;
+        const down = this.unreachable.get(j.id);
+        if (down && this.clock.now() < down.retryAt) continue;
         try {
           await jobStatus(this.workspace, j.id);
+          if (down) {
+            this.unreachable.delete(j.id);
+            this.log.info(`job ${j.id}: its host answers again`);
+            this.changed.fire();
+          }
         } catch (err) {
-          this.log.warn(`job ${j.id}: ${(err as Error).message}`);
+          const failures = (down?.failures ?? 0) + 1;
+          const reason = (err as Error).message;
+          this.unreachable.set(j.id, { failures, retryAt: this.clock.now() + this.backoff.delay(failures), reason });
+          if (failures === 1) {
+            this.log.warn(`job ${j.id}: ${reason} (retrying less and less often, up to every 5 min)`);
+            this.changed.fire();
+          }
         }
       }
     } finally {
@@ -77,15 +105,22 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     }
   }
 
-  async getChildren(item?: JobRecord): Promise<JobRecord[]> {
+  async getChildren(item?: JobRow): Promise<JobRow[]> {
     if (item) return [];
     const { jobs, errors } = await listJobs(this.workspace);
-    for (const e of errors) this.log.warn(e);
     this.jobs = jobs;
-    return jobs;
+    return [...jobs, ...errors.map((e) => new UnreadableJob(e))];
   }
 
-  getTreeItem(j: JobRecord): vscode.TreeItem {
+  getTreeItem(j: JobRow): vscode.TreeItem {
+    if (j instanceof UnreadableJob) {
+      const t = new vscode.TreeItem('unreadable job.json', vscode.TreeItemCollapsibleState.None);
+      t.description = j.problem;
+      t.tooltip = j.problem;
+      t.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+      t.contextValue = 'drag.job.unreadable';
+      return t;
+    }
     const state = j.last?.state ?? 'queued';
     const t = new vscode.TreeItem(j.name, vscode.TreeItemCollapsibleState.None);
     const p = j.last?.progress;
@@ -114,6 +149,11 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRecord>, vscode.
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const cleaned = typeof j.meta?.remoteCleanedAt === 'string';
     if (cleaned) t.description += ' · remote files deleted';
+    const down = this.unreachable.get(j.id);
+    if (down && isTrusted() && !FINAL_STATES.has(state)) {
+      t.description += ' · not refreshed: host not answering';
+      t.tooltip.appendText(`\nNot refreshed: ${down.reason}`);
+    }
     if (!isTrusted() && !FINAL_STATES.has(state)) {
       t.description += ' · not refreshed (Restricted Mode)';
       t.tooltip.appendText(
