@@ -78,4 +78,6 @@ if (
   (await (await import('./resilienceE2E.mjs')).runResilienceE2E(installRoot)).failed
 )
   exitCode = 1;
+const twoWindows = process.env.DRAG_SKIP_UI !== '1' && (await import('./twoWindowsE2E.mjs'));
+if (twoWindows && (await twoWindows.runTwoWindowsE2E(installRoot)).failed) exitCode = 1;
 process.exit(exitCode);
