@@ -50,8 +50,6 @@ const configs = [
     outdir: 'dist',
     external: ['pdfjs-dist', '@napi-rs/canvas'],
   },
-  // drag process's worker thread (the second half of a big trajectory file).
-  { ...node, entryPoints: { processWorker: 'src/core/pipeline/processWorker.ts' }, outdir: 'dist' },
   ...panels.map((panel) => ({
     ...common,
     platform: 'browser',

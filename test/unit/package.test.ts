@@ -22,7 +22,6 @@ describe('the .vsix contents (vsce ls)', function () {
       'dist/cli-commands.js',
       'dist/cli-pipeline.js',
       'dist/pdfWorker.js',
-      'dist/processWorker.js',
       'dist/webview/inspector.js',
       'dist/webview/search.js',
       'dist/webview/pairs.js',

@@ -23,7 +23,6 @@ import {
 } from '../../src/core/pipeline/process';
 import { processFiles, runProcess } from '../../src/core/pipeline/runProcess';
 import { Trajectory } from '../../src/core/schema/trajectory';
-import { makeTrajectory } from '../../bench/_data';
 import { FIXTURE_RUN, ROOT, useTempDir } from './helpers';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
@@ -480,97 +479,4 @@ describe('drag process / drag format write the same bytes as serialising whole r
       assert.equal(outcome.errors.length, 2, 'the bad lines are still reported');
     });
   }
-
-  for (const includeFailed of [false, true]) {
-    it(`process with a worker thread${includeFailed ? ' --include-failed' : ''}: the same bytes, statistics and errors`, async () => {
-      const input = path.join(tmp(), 'traj.jsonl');
-      // Bad lines in both halves, so the worker's line numbers are checked too.
-      writeFileSync(input, `${variedInput()}{"id": "bad", "iterations": 3}\n${variedInput()}`);
-      const options: FormatOptions = {
-        formats: [...ALL_FORMATS],
-        trainRatio: 0.7,
-        seed: 7,
-        splitBy: 'question',
-        reasoning: true,
-      };
-      const run = (dir: string, splitMinBytes: number) =>
-        runProcess(
-          [input, FIXTURE_RUN],
-          {
-            processed: path.join(dir, 'processed.jsonl'),
-            stats: path.join(dir, 'stats.json'),
-            dataset: { outputDir: path.join(dir, 'ds'), options },
-          },
-          { includeFailed, minMargin: 0.1, splitMinBytes },
-        );
-      const one = path.join(tmp(), 'one-thread');
-      const two = path.join(tmp(), 'two-threads');
-      const a = await run(one, Infinity);
-      const b = await run(two, 0);
-      assert.equal(a.splitFiles, 0);
-      assert.equal(b.splitFiles, 2, 'both inputs were split between the threads');
-      assert.deepEqual(b.errors, a.errors);
-      const bad = readFileSync(input, 'utf8')
-        .split('\n')
-        .flatMap((l, i) => (/^(\{"broken|\[1, 2\]|\{"id": "bad")/.test(l) ? [i + 1] : []));
-      assert.equal(bad.length, 5);
-      assert.deepEqual(
-        [...new Set(a.errors.map((e) => `${e.file}:${e.line}`))], // one error per problem of a line
-        bad.map((line) => `${input}:${line}`),
-        'the bad lines of both halves, numbered in the whole file',
-      );
-      assert.deepEqual(b.inputs, a.inputs);
-      const text = (dir: string, f: string) => readFileSync(path.join(dir, f), 'utf8').replaceAll(dir, '<out>');
-      const files = [
-        'processed.jsonl',
-        'stats.json',
-        ...readdirSync(path.join(one, 'ds')).map((f) => path.join('ds', f)),
-      ];
-      for (const f of files.filter((f) => !f.endsWith('manifest.json'))) assert.equal(text(two, f), text(one, f), f);
-    });
-  }
-
-  it('the built dist/cli.js splits a big file with its bundled worker and writes what one thread writes', async function () {
-    const bin = path.join(ROOT, 'dist', 'cli.js');
-    if (!existsSync(path.join(ROOT, 'dist', 'processWorker.js'))) {
-      console.log('      skipped: dist/ is not built (npm run build)');
-      this.skip();
-    }
-    // Above the 8 MB at which drag process starts a worker.
-    const input = path.join(tmp(), 'big.jsonl');
-    const lines: string[] = [];
-    for (let i = 0, bytes = 0; bytes < 9 << 20; i++) {
-      lines.push(makeTrajectory(i));
-      bytes += lines[lines.length - 1].length + 1;
-    }
-    writeFileSync(input, `${lines.join('\n')}\n`);
-    const out = path.join(tmp(), 'cli');
-    const r = spawnSync(
-      process.execPath,
-      [bin, 'process', '-i', input, '-o', path.join(out, 'processed.jsonl'), '--output-dir', path.join(out, 'ds')],
-      {
-        encoding: 'utf8',
-      },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const ref = path.join(tmp(), 'one-thread');
-    const reference = await runProcess(
-      [input],
-      {
-        processed: path.join(ref, 'processed.jsonl'),
-        dataset: {
-          outputDir: path.join(ref, 'ds'),
-          options: { formats: [...ALL_FORMATS], trainRatio: 0.9, seed: 42, splitBy: 'question', reasoning: true },
-        },
-      },
-      { splitMinBytes: Infinity },
-    );
-    assert.equal(reference.splitFiles, 0);
-    assert.equal(
-      readFileSync(path.join(out, 'processed.jsonl'), 'utf8'),
-      readFileSync(path.join(ref, 'processed.jsonl'), 'utf8'),
-    );
-    for (const f of readdirSync(path.join(ref, 'ds')).filter((f) => f.endsWith('.jsonl')))
-      assert.equal(readFileSync(path.join(out, 'ds', f), 'utf8'), readFileSync(path.join(ref, 'ds', f), 'utf8'), f);
-  });
 });

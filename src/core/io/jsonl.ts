@@ -41,11 +41,6 @@ export interface IndexOptions {
   maxErrors?: number;
   /** Fed every byte read (from `previous`'s end, or the whole file), so a caller need not read it twice. */
   hash?: Pick<Hash, 'update'>;
-  /**
-   * Only the lines in these bytes (`start` and `end` on line starts), numbered from 1 at `start`:
-   * for splitting one file between threads. Not with `previous`.
-   */
-  range?: { start: number; end: number };
 }
 
 const NEWLINE = 0x0a;
@@ -85,7 +80,7 @@ export async function indexJsonl<S>(
           lengths: [],
           summaries: [],
           errors: [],
-          indexedBytes: options.range?.start ?? 0,
+          indexedBytes: 0,
           nextLine: 1,
           tailError: null,
           ino: stat.ino,
@@ -166,9 +161,7 @@ export async function indexJsonl<S>(
         buffer.copy(bigger, 0, 0, carry);
         buffer = bigger;
       }
-      const room = Math.min(buffer.length - carry, (options.range?.end ?? Infinity) - position);
-      if (room <= 0) break;
-      const { bytesRead } = await handle.read(buffer, carry, room, position);
+      const { bytesRead } = await handle.read(buffer, carry, buffer.length - carry, position);
       if (bytesRead === 0) break;
       options.hash?.update(buffer.subarray(carry, carry + bytesRead));
       position += bytesRead;

@@ -147,12 +147,6 @@ export async function writeLinesAtomic(file: string, lines: Iterable<string | Ui
   return n;
 }
 
-/** {@link LineStore.export}: the chunks (each owning its memory, to transfer) and each line's place. */
-export interface ExportedLines {
-  chunks: Uint8Array[];
-  where: number[];
-}
-
 /**
  * Lines kept as UTF-8 bytes outside the JavaScript heap, to be written later in any order. Many
  * megabytes of output lines held as strings are copied and marked by every garbage collection
@@ -195,32 +189,6 @@ export class LineStore {
 
   get length(): number {
     return this.where.length / 3;
-  }
-
-  /**
-   * The lines as plain data another thread can take (the chunks' memory is transferred, not copied:
-   * this store is empty afterwards). {@link absorb} appends them to a store there.
-   */
-  export(): ExportedLines {
-    // A chunk that shares Node's small-buffer pool is copied: transferring the pool would break others.
-    const own = (c: Buffer) =>
-      c.byteOffset === 0 && c.buffer.byteLength === c.length ? new Uint8Array(c.buffer) : new Uint8Array(c);
-    const out = { chunks: this.chunks.map(own), where: this.where.splice(0) };
-    this.chunks.length = 0;
-    this.chunk = Buffer.allocUnsafe(0);
-    this.used = 0;
-    return out;
-  }
-
-  /** Appends the lines of an {@link export}ed store after this one's, in their order. */
-  absorb(other: ExportedLines): void {
-    const base = this.chunks.length;
-    for (const c of other.chunks) this.chunks.push(Buffer.from(c.buffer, c.byteOffset, c.length));
-    for (let i = 0; i < other.where.length; i += 3)
-      this.where.push(other.where[i] + base, other.where[i + 1], other.where[i + 2]);
-    // The next line starts a chunk of its own: the last chunk is no longer this store's own.
-    this.chunk = Buffer.allocUnsafe(0);
-    this.used = 0;
   }
 
   /** The bytes of line `i` (a view, not a copy). */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
-import { type ExportedLines, LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
+import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { answerLocations } from '../schema/question';
 import { mulberry32 } from '../util/random';
 import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
@@ -269,12 +269,6 @@ export interface FormatReport {
   errors: LineError[];
 }
 
-/** {@link DatasetBuilder.export}. */
-export interface ExportedDataset {
-  keys: Array<readonly [string, string]>;
-  lines: Array<{ text: ExportedLines; question: string[] }>;
-}
-
 /**
  * A dataset built from processed records as they come: each record's examples are serialised at once
  * (to bytes off the heap) and the record can be dropped, so only the output lines and each record's
@@ -313,23 +307,6 @@ export class DatasetBuilder {
     this.addExamples(r.question_id, (format) =>
       PAIR_FORMATS.has(format) ? pairExamplesOf(format, r, this.options.reasoning) : [],
     );
-  }
-
-  /** The examples added so far, as plain data for another thread (see {@link LineStore.export}). */
-  export(): ExportedDataset {
-    return {
-      keys: this.keys.splice(0),
-      lines: this.lines.map((l) => ({ text: l.text.export(), question: l.question.splice(0) })),
-    };
-  }
-
-  /** Appends an {@link export}ed builder's records after this one's, as if they had been added here. */
-  absorb(other: ExportedDataset): void {
-    for (const k of other.keys) this.keys.push(k);
-    other.lines.forEach((l, i) => {
-      this.lines[i].text.absorb(l.text);
-      for (const q of l.question) this.lines[i].question.push(q);
-    });
   }
 
   private addExamples(questionId: string, of: (format: FormatName) => Example[]): void {
