@@ -141,6 +141,20 @@ describe('the CLI in a workspace (drag.config.json defaults, endpoints by name)'
     assert.equal(summary.model, 'm');
   });
 
+  it('finds the workspace of the job and host commands from a subfolder too', async () => {
+    const ws = workspace({});
+    const sub = path.join(ws, 'runs', 'deep');
+    mkdirSync(sub, { recursive: true });
+    process.chdir(sub);
+    // The hosts come from the workspace's config, not from the folder the command runs in.
+    const check = await cli(['hosts', 'check', 'nope']);
+    assert.notEqual(check.code, 0);
+    assert.match(
+      check.stderr,
+      new RegExp(`no host "nope" in ${path.join(ws, 'drag.config.json').replace(/[.\\/]/g, '\\$&')}`),
+    );
+  });
+
   it('honours OPENAI_BASE_URL and OPENAI_API_KEY when no flag or endpoint names a server', async () => {
     const env = await serverWithKeys();
     servers.push(env.fake);

@@ -17,12 +17,17 @@ import {
   takeLogChunk,
 } from '../../core/jobs/engine';
 import type { HostConfig } from '../../core/jobs/transport';
+import { findWorkspaceRoot } from '../../core/workspace/cli';
 import { loadConfig } from '../../core/workspace/layout';
 import { type CliCommand, type CliIO, UsageError } from '../args';
 
-/** The workspace the CLI works in: `--workspace DIR`, else the current directory. */
+/**
+ * The workspace the job commands work in: `--workspace DIR`, else the nearest folder with a
+ * drag.config.json from the current directory up (as the other commands find it), else the current
+ * directory.
+ */
 export function workspaceOf(value: string | undefined): string {
-  return path.resolve(value ?? process.cwd());
+  return path.resolve(value ?? findWorkspaceRoot(process.cwd()) ?? process.cwd());
 }
 
 /** A host from the workspace's drag.config.json, with a message that lists the ones there are. */
@@ -98,8 +103,9 @@ drag jobs fetch <id> <remote path> <local dir>
 drag jobs ls [--refresh] [--json]
 drag jobs clean <id>            delete a finished job's folder on the host (the local record stays)
 
-Every subcommand takes --workspace DIR (default: the current directory), whose drag.config.json
-names the hosts: {"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh",
+Every subcommand takes --workspace DIR (default: the nearest folder with a drag.config.json from the
+current directory up, else the current directory), whose drag.config.json names the hosts:
+{"hosts": {"gpu": {"ssh": "gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh",
 "setup": ["source ~/venvs/drag/bin/activate"]}}} (setup lines run in the job's shell before the command)
 launcher "ssh" starts the job detached (setsid + nohup), "slurm" submits it with sbatch, "local"
 runs it on this machine. The job runs in <workdir>/<job-id>/ (its cwd, where --upload copies go);
