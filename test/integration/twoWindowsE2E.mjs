@@ -315,6 +315,14 @@ export async function runTwoWindowsE2E(installRoot) {
       }
       await windows[0].page.screenshot({ path: path.join(RESULTS, 'two-windows.png') });
     });
+    await step('two windows: Failed Searches says there are none, not that search is unavailable', async () => {
+      // No trajectory failed and there is no corpus: nothing needs ranking, so no search is missing.
+      // Last, so the search process has long tried to start (and failed: no corpus) by now.
+      const { page } = windows[0];
+      await page.locator('.pane-body', { hasText: 'No failed searches' }).first().waitFor({ timeout: WAIT_MS });
+      if (await page.locator('.pane-body', { hasText: 'Search unavailable' }).count())
+        throw new Error('Failed Searches says search is unavailable although nothing needs ranking');
+    });
   } catch {
     for (const w of windows)
       await w.page.screenshot({ path: path.join(RESULTS, `two-windows-failure-${w.run}.png`) }).catch(() => {});

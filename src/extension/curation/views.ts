@@ -92,7 +92,14 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedNod
   /** Lets the view's message say why ranks are missing (call with the TreeView of this provider). */
   attachView(view: vscode.TreeView<FailedNode>): void {
     this.view = view;
-    view.message = this.unavailable ? `Search unavailable: ${this.unavailable}` : undefined;
+    this.showMessage();
+  }
+
+  /** Why ranks are missing, in the view's message, unless there is nothing to rank (then the view's welcome says so). */
+  private showMessage(): void {
+    const nothingToRank = this.candidates?.length === 0;
+    if (this.view)
+      this.view.message = this.unavailable && !nothingToRank ? `Search unavailable: ${this.unavailable}` : undefined;
   }
 
   loadMore(): void {
@@ -119,6 +126,8 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedNod
     const corpusHash = started?.corpusHash ?? null;
     if (started) await this.fetchRanks(started.service, started.corpusHash, page);
     const nodes: FailedNode[] = [];
+    this.showMessage();
+    if (all.length === 0) return nodes; // the view's welcome: no failed searches
     if (this.unavailable)
       nodes.push({ kind: 'unavailable', question: `Search unavailable: ${this.unavailable}`, closest: null });
     for (const c of page) nodes.push(this.itemFor(c, corpusHash));
@@ -164,7 +173,7 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedNod
     if (s.kind === 'unavailable') this.unavailable = s.reason;
     else if (s.kind === 'running') this.unavailable = null;
     else return; // starting / idle: keep what the person sees until it settles
-    if (this.view) this.view.message = this.unavailable ? `Search unavailable: ${this.unavailable}` : undefined;
+    this.showMessage();
     // Shown once per change of reason, not per request; back to available re-ranks what is shown.
     if (before !== this.unavailable) this.changed.fire(undefined);
   }
