@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { changedStatuses, curationStatuses } from '../core/curation/decisions';
 import { corpusPaths, loadConfig } from '../core/workspace/layout';
 import type { DragStudioApi } from './api';
 import { collectionCommands } from './commands/collect';
@@ -120,11 +121,17 @@ function createWorkspaceViews(root: string, { api, context, log, views }: Comman
   api.failedSearches.attachView(failedView);
   api.datasets = new DatasetsProvider(root);
   trajectories.setCuration((id) => curation.current().byTrajectory.get(id)?.status ?? null);
+  // Only the rows whose accept/reject status changed are re-rendered on a curation change.
+  let statuses = curationStatuses(curation.current());
   context.subscriptions.push(
     curation,
     api.failedSearches,
     api.datasets,
-    curation.onDidChange(() => trajectories.refresh()),
+    curation.onDidChange(() => {
+      const next = curationStatuses(curation.current());
+      trajectories.refreshTrajectories(changedStatuses(statuses, next));
+      statuses = next;
+    }),
     failedView,
     vscode.window.createTreeView('drag.datasets', { treeDataProvider: api.datasets }),
   );

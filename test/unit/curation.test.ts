@@ -2,7 +2,14 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { appendDecision, decisionsPath, readDecisions, replay } from '../../src/core/curation/decisions';
+import {
+  appendDecision,
+  changedStatuses,
+  curationStatuses,
+  decisionsPath,
+  readDecisions,
+  replay,
+} from '../../src/core/curation/decisions';
 import { exportCuratedDataset } from '../../src/core/curation/export';
 import { pairWarnings, proposePairs } from '../../src/core/curation/guards';
 import { FIXTURE_RUN, ROOT, useTempDir } from './helpers';
@@ -115,6 +122,22 @@ describe('curation log', function () {
     const { decisions, errors } = await readDecisions(file);
     assert.equal(decisions.length, 1);
     assert.equal(errors[0].line, 2);
+  });
+});
+
+describe('curation changes (what the Trajectories view re-renders)', () => {
+  it('names exactly the trajectories whose accept/reject status changed, undo included', () => {
+    const at = '2026-01-01T00:00:00.000Z';
+    const d = (id: string, trajectory_id: string, decision: 'accept' | 'reject' | 'undo' | 'pair') =>
+      ({ id, trajectory_id, question_id: 'q', decision, user: 'u', time: at }) as Parameters<typeof replay>[0][number];
+    const log = [d('1', 't1', 'accept'), d('2', 't2', 'reject'), d('3', 't3', 'accept')];
+    const before = curationStatuses(replay(log));
+    // t1 flips to rejected, t2 is taken back, t4 is accepted, a pair on t3 changes no status.
+    const after = curationStatuses(
+      replay([...log, d('4', 't1', 'reject'), d('5', 't2', 'undo'), d('6', 't4', 'accept'), d('7', 't3', 'pair')]),
+    );
+    assert.deepEqual([...changedStatuses(before, after)].sort(), ['t1', 't2', 't4']);
+    assert.equal(changedStatuses(after, after).size, 0);
   });
 });
 

@@ -115,6 +115,22 @@ export interface CurationState {
   effective: Decision[];
 }
 
+/** Each curated trajectory's accept/reject status, to compare two states by (see {@link changedStatuses}). */
+export function curationStatuses(state: CurationState): Map<string, TrajectoryCuration['status']> {
+  return new Map([...state.byTrajectory].map(([id, c]) => [id, c.status]));
+}
+
+/** The trajectories whose status differs between two {@link curationStatuses} snapshots. */
+export function changedStatuses(
+  before: ReadonlyMap<string, TrajectoryCuration['status']>,
+  after: ReadonlyMap<string, TrajectoryCuration['status']>,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const [id, status] of after) if (before.get(id) !== status) changed.add(id);
+  for (const id of before.keys()) if (!after.has(id)) changed.add(id);
+  return changed;
+}
+
 /**
  * Replays the log: an `undo` cancels its target (or, with no target, the latest effective
  * decision on that trajectory); the last accept/reject wins; pairs, edits and label problems

@@ -68,6 +68,11 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
   private filterText = '';
   private curationOf: (trajectoryId: string) => 'accepted' | 'rejected' | null = () => null;
   private readonly subscription: vscode.Disposable;
+  /**
+   * The trajectory rows handed to VS Code, one object per (file, position), so that a row can be
+   * re-rendered on its own ({@link refreshTrajectories}): VS Code knows elements by identity.
+   */
+  private readonly trajectoryNodes = new Map<string, TrajectoryNode & { kind: 'trajectory' }>();
 
   readonly onDidChangeTreeData = this.changed.event;
   private readonly filterChanged = new vscode.EventEmitter<string>();
@@ -76,6 +81,7 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
   constructor(private readonly store: TrajectoryStore) {
     this.subscription = store.onDidChange(() => {
       this.stepCache.clear();
+      this.trajectoryNodes.clear(); // positions may now be other trajectories
       this.changed.fire(undefined);
     });
   }
@@ -87,6 +93,26 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
 
   refresh(): void {
     this.changed.fire(undefined);
+  }
+
+  /**
+   * Re-renders only the rows of these trajectories (their curation changed), not the whole tree: a
+   * decision in this or another window leaves every other row, and a key press on it, alone.
+   */
+  refreshTrajectories(ids: ReadonlySet<string>): void {
+    if (ids.size === 0) return;
+    if (ids.size > 500) return this.refresh(); // a reload of the log: one refresh is cheaper
+    for (const node of this.trajectoryNodes.values()) {
+      const id = this.store.get(node.fileKey)?.index?.summaries[node.position]?.id;
+      if (id !== undefined && ids.has(id)) this.changed.fire(node);
+    }
+  }
+
+  private trajectoryNode(fileKey: string, position: number): TrajectoryNode {
+    const key = `${fileKey}@${position}`;
+    let node = this.trajectoryNodes.get(key);
+    if (!node) this.trajectoryNodes.set(key, (node = { kind: 'trajectory', fileKey, position }));
+    return node;
   }
 
   get filter(): string {
@@ -145,11 +171,9 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
       }
       case 'group':
         if (!tracked) return [];
-        return this.page(nodeKey(node), this.positions(tracked, node.outcome), (position) => ({
-          kind: 'trajectory',
-          fileKey: node.fileKey,
-          position,
-        }));
+        return this.page(nodeKey(node), this.positions(tracked, node.outcome), (position) =>
+          this.trajectoryNode(node.fileKey, position),
+        );
       case 'trajectory': {
         if (!tracked) return [];
         const steps = await this.steps(tracked, node.position);
