@@ -193,10 +193,23 @@ export async function openPalette(page, text) {
  */
 // 30 s: on a busy machine the palette can take that long to list a command an extension just registered.
 export async function runCommand(page, title, { timeout = 30_000 } = {}) {
-  const box = await openPalette(page, `>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout });
-  await box.press('Enter');
-  return box;
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  // The palette lists the commands whose when-clause held as it opened; just after the workbench
+  // loads a context key (isWorkspaceTrusted) can still be unset. So a command that does not show
+  // is looked for again in a newly opened palette, three times in all.
+  for (let attempt = 1; ; attempt++) {
+    const box = await openPalette(page, `>${title}`);
+    const shown = await row.waitFor({ timeout }).then(
+      () => true,
+      () => false,
+    );
+    if (shown) {
+      await box.press('Enter');
+      return box;
+    }
+    if (attempt === 3) throw new Error(`"${title}" is not in the command palette\n${await describeQuickInput(page)}`);
+    await page.keyboard.press('Escape');
+  }
 }
 
 /**
