@@ -31,7 +31,7 @@ export interface ProcessOutcome<R = ProcessedRecord> {
   records: R[];
   stats: Record<string, unknown>;
   errors: LineError[];
-  /** Each input and the SHA-256 of the bytes that were read. */
+  /** Each input and the SHA-256 of the bytes that were read; empty unless asked (a dataset's manifest). */
   inputs: Array<{ path: string; sha256: string }>;
 }
 
@@ -45,13 +45,14 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
   inputs: readonly string[],
   options: ProcessOptions,
   retain: (r: ProcessedRecord, kept: boolean) => R,
+  hashInputs = false,
 ): Promise<ProcessOutcome<R>> {
   const topK = options.topK ?? 3;
   const all: R[] = [];
   const errors: LineError[] = [];
   const read: ProcessOutcome['inputs'] = [];
   for (const input of inputs) {
-    const hash = createHash('sha256');
+    const hash = hashInputs ? createHash('sha256') : undefined;
     const index = await indexJsonl(
       input,
       (value) => {
@@ -72,7 +73,7 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
       undefined,
       { signal: options.signal, hash },
     );
-    read.push({ path: input, sha256: hash.digest('hex') });
+    if (hash) read.push({ path: input, sha256: hash.digest('hex') });
     errors.push(...indexProblems(index));
   }
   const byQuestion = new Map<string, R[]>();
@@ -120,7 +121,7 @@ export async function runProcess(
   const starts = outputs.processed ? new LineStore() : null;
   const metas = outputs.processed ? new LineStore(1 << 20) : null;
   const builder = outputs.dataset ? new DatasetBuilder(outputs.dataset.options) : null;
-  const outcome = await processInputs(inputs, options, (r, kept): Retained => {
+  const retain = (r: ProcessedRecord, kept: boolean): Retained => {
     let line = -1;
     if (kept && starts && metas) {
       line = starts.add(processedLineStart(r));
@@ -142,7 +143,9 @@ export async function runProcess(
       best_search: best && { gt_rank: best.gt_rank },
       line,
     };
-  });
+  };
+  // The inputs are hashed only for a dataset's manifest.
+  const outcome = await processInputs(inputs, options, retain, Boolean(outputs.dataset));
   if (outputs.processed && starts && metas)
     await writeLinesAtomic(
       outputs.processed,
