@@ -260,6 +260,17 @@ describe('writing lines', () => {
     for (const [i, l] of lines.entries()) assert.equal(store.bytes(i).toString('utf8'), l);
   });
 
+  it('LineStore.addJson keeps each JSON line with its newline, also where a line ends a chunk exactly', () => {
+    const values = [1, 12345678, 'ü', { a: [1, 2] }, 'x'.repeat(30), null, '日本'];
+    for (let chunkSize = 2; chunkSize <= 24; chunkSize++) {
+      const store = new LineStore(chunkSize);
+      for (const v of values) store.addJson(v);
+      values.forEach((v, i) =>
+        assert.equal(store.bytes(i).toString('utf8'), `${JSON.stringify(v)}\n`, `line ${i}, chunks of ${chunkSize}`),
+      );
+    }
+  });
+
   it('writeLinesAtomic writes strings and bytes in order, including lines bigger than its buffer', async () => {
     const file = path.join(tmp(), 'out.jsonl');
     const big = `${'é'.repeat(3 << 20)}\n`; // 6 MB of UTF-8, more than the 4 MB buffer

@@ -171,9 +171,10 @@ export class LineStore {
   }
 
   private put(text: string, newline: boolean): number {
-    let bytes = text.length * 3 + 1;
+    const end = newline ? 1 : 0; // the newline byte, which must fit in the same chunk
+    let bytes = text.length * 3 + end;
     if (this.used + bytes > this.chunk.length) {
-      bytes = Buffer.byteLength(text, 'utf8');
+      bytes = Buffer.byteLength(text, 'utf8') + end;
       if (this.used + bytes > this.chunk.length) {
         this.chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, bytes));
         this.chunks.push(this.chunk);
