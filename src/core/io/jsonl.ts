@@ -179,7 +179,7 @@ export async function indexJsonl<S>(
         start = nl + 1;
       }
       carry = data.length - start;
-      if (carry > 0) buffer.copy(buffer, 0, start, data.length);
+      if (carry > 0 && start > 0) buffer.copy(buffer, 0, start, data.length); // already in place when start is 0
       carryOffset = carry > 0 ? dataOffset + start : position;
     }
     let indexed = carry ? carryOffset : position;
