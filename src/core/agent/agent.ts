@@ -1,4 +1,4 @@
-import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { answerLocations, isGroundTruthPage, type Location } from '../trajectories/groundTruth';
 import { rankScore } from '../trajectories/rankScore';
 import { MAX_ITERATIONS_ERROR } from '../trajectories/summary';
 import type { Iteration, Trajectory } from '../schema/trajectory';

@@ -1,4 +1,4 @@
-import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { answerLocations, isGroundTruthPage, type Location } from '../trajectories/groundTruth';
 import { AnlsAlternatives, anlsStar, type AnlsValue } from './anls';
 
 /** One search as the metrics see it. */

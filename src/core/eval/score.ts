@@ -5,7 +5,8 @@ import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
 import { compileFastCheck } from '../schema/fastCheck';
-import { answerLocations, QuestionRecord } from '../schema/question';
+import { QuestionRecord } from '../schema/question';
+import { answerLocations } from '../trajectories/groundTruth';
 import { Trajectory } from '../schema/trajectory';
 import { answerAnls, citationScores, type PerQuestion, retrievalMetrics, summarize } from './metrics';
 

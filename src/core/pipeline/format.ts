@@ -4,7 +4,7 @@ import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
-import { answerLocations } from '../schema/question';
+import { answerLocations } from '../trajectories/groundTruth';
 import { mulberry32 } from '../util/random';
 import type { PairSide, ProcessedRecord, ProcessedSearch } from './process';
 

@@ -1,8 +1,7 @@
 import { extractThinking } from '../agent/thinking';
 import type { SearchResult, Trajectory } from '../schema/trajectory';
-import { answerLocations } from '../schema/question';
+import { answerLocations, stepGroundTruthRank } from '../trajectories/groundTruth';
 import { rankScore } from '../trajectories/rankScore';
-import { stepGroundTruthRank } from '../trajectories/summary';
 
 /** One search of a processed record, with the fields of DRAG's processed iteration. */
 export interface ProcessedSearch {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { formatFieldPath } from '../io/errors';
 import type { Summarizer } from '../io/jsonl';
-import { answerLocations, isGroundTruthPage, type Location } from '../schema/question';
+import { answerLocations, type Location, stepGroundTruthRank } from './groundTruth';
 import { compileFastCheck } from '../schema/fastCheck';
 import { Trajectory } from '../schema/trajectory';
 
@@ -49,24 +49,6 @@ export interface TrajectorySummary {
   groundTruth: Location[];
   error: string | null;
   model: string | null;
-}
-
-/**
- * The step's ground-truth rank: as logged, or (when the collector logged nothing) recomputed from the
- * results against every ground-truth location.
- */
-export function stepGroundTruthRank(
-  step: {
-    gt_found?: boolean | null;
-    gt_rank?: number | null;
-    results?: Array<{ file: string; page_number: number; rank: number }> | null;
-  },
-  groundTruth: readonly Location[],
-): number | null {
-  if (step.gt_found && typeof step.gt_rank === 'number') return step.gt_rank;
-  if (step.gt_found === false || !step.results || groundTruth.length === 0) return null;
-  const hit = step.results.find((r) => isGroundTruthPage(r, groundTruth));
-  return hit ? hit.rank : null;
 }
 
 export function summarizeTrajectory(t: z.infer<typeof Trajectory>): TrajectorySummary {

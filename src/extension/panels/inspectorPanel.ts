@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { pairWarnings } from '../../core/curation/guards';
 import { answerAnls, citationScores, goldVariants } from '../../core/eval/metrics';
-import { answerLocations, isGroundTruthPage } from '../../core/schema/question';
+import { answerLocations, isGroundTruthPage, stepGroundTruthRank } from '../../core/trajectories/groundTruth';
 import type { Trajectory } from '../../core/schema/trajectory';
-import { stepGroundTruthRank, summarizeTrajectory } from '../../core/trajectories/summary';
+import { summarizeTrajectory } from '../../core/trajectories/summary';
 import {
   HostToInspector,
   type InspectorCuration,

@@ -1,10 +1,9 @@
 import * as vscode from 'vscode';
 import { pairWarnings, proposePairs } from '../../core/curation/guards';
 import { goldVariants } from '../../core/eval/metrics';
-import { answerLocations } from '../../core/schema/question';
+import { answerLocations, stepGroundTruthRank } from '../../core/trajectories/groundTruth';
 import type { Trajectory } from '../../core/schema/trajectory';
 import { rankScore } from '../../core/trajectories/rankScore';
-import { stepGroundTruthRank } from '../../core/trajectories/summary';
 import { HostToPairs, type PairCandidate, PairsToHost } from '../../protocol/pairs';
 import type { CurationStore } from '../curation/store';
 import type { SearchService } from '../searchService';

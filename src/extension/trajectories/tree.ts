@@ -1,13 +1,7 @@
 import * as vscode from 'vscode';
-import { isGroundTruthPage } from '../../core/schema/question';
+import { isGroundTruthPage, stepGroundTruthRank } from '../../core/trajectories/groundTruth';
 import type { Iteration, SearchResult } from '../../core/schema/trajectory';
-import {
-  OUTCOME_LABELS,
-  OUTCOMES,
-  type Outcome,
-  stepGroundTruthRank,
-  type TrajectorySummary,
-} from '../../core/trajectories/summary';
+import { OUTCOME_LABELS, OUTCOMES, type Outcome, type TrajectorySummary } from '../../core/trajectories/summary';
 import type { TrackedFile, TrajectoryStore } from './store';
 
 /** Children shown per parent before a "Load more" node (GitLens' PagerNode habit). */
