@@ -80,11 +80,31 @@ const commandFiles = readdirSync(path.join(root, 'src/cli/commands'))
   .map((f) => f.slice(0, -3))
   .sort();
 const ownBundle = (f) => `./cli-${f}.js`;
+// Modules that those own bundles load only when needed, from a file of their own (dist/cli-<name>.js):
+// the trajectory schema, i.e. zod, runs only for a line that fails the generated check
+// (src/core/pipeline/runProcess.ts), and compiling zod was most of `drag process`'s start-up time.
+// Only a require() call is split off; a static import of the module is bundled as usual.
+const LAZY_MODULES = { 'schema/trajectory': 'schema-trajectory' };
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(b) {
+    b.onResolve({ filter: /\/schema\/\w+$/ }, (args) => {
+      const name = LAZY_MODULES[args.path.replace(/^(\.\.?\/)+/, '')];
+      return name && args.kind === 'require-call' ? { path: `./cli-${name}.js`, external: true } : undefined;
+    });
+  },
+};
+const cliLazyModules = Object.entries(LAZY_MODULES).map(([module, name]) => ({
+  ...node,
+  entryPoints: { [`cli-${name}`]: `src/core/${module}.ts` },
+  outdir: 'dist',
+}));
 const cliOwnCommands = OWN_BUNDLE.map((f) => ({
   ...node,
   entryPoints: { [`cli-${f}`]: `src/cli/commands/${f}.ts` },
   outdir: 'dist',
   external: ['pdfjs-dist', '@napi-rs/canvas'],
+  plugins: [lazyModules],
 }));
 const cliCommands = {
   ...node,
@@ -146,7 +166,7 @@ function commandHelp() {
   return help;
 }
 async function buildCli() {
-  await Promise.all([cliCommands, ...cliOwnCommands].map((c) => build(c)));
+  await Promise.all([cliCommands, ...cliOwnCommands, ...cliLazyModules].map((c) => build(c)));
   await build(cliEntry(commandHelp()));
 }
 
@@ -173,13 +193,13 @@ async function writeConfigSchema() {
 
 if (watch) {
   // Watching, the entry reads usage from the commands themselves (it loads them for --help).
-  for (const config of [...configs, cliCommands, ...cliOwnCommands, cliEntry(null)])
+  for (const config of [...configs, cliCommands, ...cliOwnCommands, ...cliLazyModules, cliEntry(null)])
     await (await context(config)).watch();
   console.log('[build] watching');
 } else {
   const started = Date.now();
   await Promise.all([...configs.map((c) => build(c)), buildCli(), writeConfigSchema()]);
   console.log(
-    `[build] ${configs.length + 2 + cliOwnCommands.length} bundles + config schema in ${Date.now() - started} ms`,
+    `[build] ${configs.length + 2 + cliOwnCommands.length + cliLazyModules.length} bundles + config schema in ${Date.now() - started} ms`,
   );
 }

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS, runCli } from '../../src/cli/main';
-import { ROOT } from './helpers';
+import { BROKEN_RUN, ROOT, useTempDir } from './helpers';
 
 /** Runs the CLI from source and collects its output. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -18,6 +18,7 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe('drag command table (commands load only when they run)', () => {
+  const tmp = useTempDir();
   it('every entry loads the command of its name, and the names are unique', async () => {
     assert.equal(new Set(COMMANDS.map((c) => c.name)).size, COMMANDS.length);
     for (const entry of COMMANDS) {
@@ -53,6 +54,26 @@ describe('drag command table (commands load only when they run)', () => {
     ]);
     assert.equal(validate.status, 0, validate.stderr);
     assert.match(validate.stdout + validate.stderr, /8 valid records/);
+  });
+
+  it('the built drag process loads zod only for a line that fails the generated check', function () {
+    this.timeout(120_000);
+    const cli = path.join(ROOT, 'dist', 'cli.js');
+    if (!existsSync(cli)) {
+      console.log('      skipped: dist/cli.js is not built (npm run build)');
+      this.skip();
+    }
+    // Compiling zod was most of the command's start-up: its bundle holds none, and loads it on demand.
+    const bundle = readFileSync(path.join(ROOT, 'dist', 'cli-pipeline.js'), 'utf8');
+    assert.doesNotMatch(bundle, /\$ZodType|ZodError/);
+    assert.match(bundle, /require\("\.\/cli-schema-trajectory\.js"\)/);
+    const out = path.join(tmp(), 'processed.jsonl');
+    const r = spawnSync(process.execPath, [cli, 'process', '-i', BROKEN_RUN, '-o', out], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    // zod's own messages, with the field paths, from the bundle loaded on demand.
+    assert.match(r.stderr, /:3: question: Invalid input: expected string, received number/);
+    assert.match(r.stderr, /:6: iterations\[1\]\.results\[0\]\.page_number: Invalid input: expected number/);
+    assert.match(r.stderr, /^2 trajectories: /m);
   });
 
   it('leaves --help after -- to the remote command', async () => {

@@ -3,20 +3,24 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from './helpers';
 
-describe('generated docs (scripts/gen-docs.mjs)', function () {
+describe('generated files (scripts/generate.mjs)', function () {
   this.timeout(300_000);
   let generated: Record<string, string> = {};
   before(async () => {
-    const { generatedDocs } = (await import(path.join(ROOT, 'scripts', 'gen-docs.mjs'))) as {
-      generatedDocs: () => Promise<Record<string, string>>;
+    const { generatedFiles } = (await import(path.join(ROOT, 'scripts', 'generate.mjs'))) as {
+      generatedFiles: () => Promise<Record<string, string>>;
     };
-    generated = await generatedDocs();
+    generated = await generatedFiles();
   });
 
-  it('docs/cli.md and docs/configuration.md match their sources (else run npm run docs)', () => {
-    assert.deepEqual(Object.keys(generated).sort(), ['docs/cli.md', 'docs/configuration.md']);
+  it('the two references and the trajectory check match their sources (else run npm run generate)', () => {
+    assert.deepEqual(Object.keys(generated).sort(), [
+      'docs/cli.md',
+      'docs/configuration.md',
+      'src/core/schema/trajectoryCheck.generated.ts',
+    ]);
     for (const [file, text] of Object.entries(generated)) {
-      assert.ok(text === readFileSync(path.join(ROOT, file), 'utf8'), `${file} is stale: run npm run docs`);
+      assert.ok(text === readFileSync(path.join(ROOT, file), 'utf8'), `${file} is stale: run npm run generate`);
     }
   });
 

@@ -40,6 +40,9 @@ describe('the .vsix contents (vsce ls)', function () {
     ]) {
       assert.ok(files.includes(f), `${f} is not packaged`);
     }
+    // Every file of the CLI, including the bundles it loads on demand (dist/cli-*.js).
+    for (const f of readdirSync(path.join(ROOT, 'dist')).filter((n) => /^cli.*\.js$/.test(n)))
+      assert.ok(files.includes(`dist/${f}`), `dist/${f} is not packaged`);
     assert.ok(
       files.some((f) => /^node_modules\/@napi-rs\/canvas-[\w-]+\/.*\.node$/.test(f)),
       'the native canvas binary is not packaged',

@@ -6,11 +6,9 @@ import { writeJsonAtomic, writeJsonlAtomic } from '../io/write';
 import { ALL_FORMATS, type FormatName, formatProcessed, type FormatReport } from '../pipeline/format';
 import { processTrajectory, type PairSide, type ProcessedRecord } from '../pipeline/process';
 import { rankScore } from '../trajectories/rankScore';
-import { compileFastCheck } from '../schema/fastCheck';
 import { Trajectory } from '../schema/trajectory';
+import { isTrajectory } from '../schema/trajectoryCheck.generated';
 import { type Decision, readDecisions, replay } from './decisions';
-
-const isTrajectory = compileFastCheck(Trajectory);
 
 export interface CuratedExport {
   report: FormatReport;

@@ -4,10 +4,10 @@ import { isFinal } from '../trajectories/summary';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
-import { compileFastCheck } from '../schema/fastCheck';
 import { QuestionRecord } from '../schema/question';
 import { answerLocations } from '../trajectories/groundTruth';
 import { Trajectory } from '../schema/trajectory';
+import { isTrajectory } from '../schema/trajectoryCheck.generated';
 import { answerAnls, citationScores, type PerQuestion, retrievalMetrics, summarize } from './metrics';
 
 type GroundTruthLike = { answers?: unknown; answer_locations?: unknown; category?: string | null } | null | undefined;
@@ -89,8 +89,6 @@ export async function loadQuestions(file: string): Promise<{ byId: Map<string, Q
   });
   return { byId, errors: indexProblems(index) };
 }
-
-const isTrajectory = compileFastCheck(Trajectory);
 
 export interface ScoreResult {
   records: PerQuestion[];

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
-import { compileFastCheck } from '../schema/fastCheck';
-import { Trajectory } from '../schema/trajectory';
+import type * as TrajectorySchema from '../schema/trajectory';
+import type { Trajectory } from '../schema/trajectory';
+import { isTrajectory } from '../schema/trajectoryCheck.generated';
 import { DatasetBuilder, type FormatOptions, type FormatReport, type PairRecord } from './format';
 import {
   minePairs,
@@ -17,7 +18,19 @@ import {
   type StatsRecord,
 } from './process';
 
-const isTrajectory = compileFastCheck(Trajectory);
+/**
+ * What zod finds wrong with a value that failed {@link isTrajectory}, or null if zod accepts it after all.
+ * zod is loaded here, at the first such line, not at start-up: loading it is most of `drag process`'s
+ * start-up time, and most files have no bad line. (The CLI build gives the schema a bundle of its own.)
+ */
+function trajectoryProblems(value: unknown): Array<{ fieldPath: string; message: string }> | null {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Trajectory } = require('../schema/trajectory') as typeof TrajectorySchema;
+  const p = Trajectory.safeParse(value);
+  return p.success
+    ? null
+    : p.error.issues.slice(0, 5).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message }));
+}
 
 export interface ProcessOptions {
   topK?: number;
@@ -56,16 +69,8 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
     const index = await indexJsonl(
       input,
       (value) => {
-        if (!isTrajectory(value)) {
-          const p = Trajectory.safeParse(value);
-          if (!p.success)
-            return {
-              ok: false,
-              problems: p.error.issues
-                .slice(0, 5)
-                .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
-            };
-        }
+        const problems = isTrajectory(value) ? null : trajectoryProblems(value);
+        if (problems) return { ok: false, problems };
         const r = processTrajectory(value as Trajectory, topK);
         all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
         return { ok: true, summary: null };

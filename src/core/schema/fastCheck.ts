@@ -158,10 +158,24 @@ ${lines.join('\n')}
   }
 }
 
-/** Compiles `schema` to a boolean check (generated code; no input data ever reaches the source). */
-export function compileFastCheck(schema: z.ZodType): FastCheck {
+/**
+ * The generated source of {@link compileFastCheck}: helper functions, then `return function check(value)`,
+ * to run with `F` bound to `fallbacks` (the sub-schemas it could not compile, checked by zod).
+ */
+export function fastCheckSource(schema: z.ZodType): {
+  source: string;
+  fallbacks: ReadonlyArray<Pick<z.ZodType, 'safeParse'>>;
+} {
   const compiler = new Compiler();
   const root = compiler.expr(schema as unknown as Schema, 'value');
-  const source = `${compiler.functions.join('\n')}\nreturn function check(value) { return ${root}; };`;
-  return new Function('F', source)(compiler.fallbacks) as FastCheck;
+  return {
+    source: `${compiler.functions.join('\n')}\nreturn function check(value) { return ${root}; };`,
+    fallbacks: compiler.fallbacks,
+  };
+}
+
+/** Compiles `schema` to a boolean check (generated code; no input data ever reaches the source). */
+export function compileFastCheck(schema: z.ZodType): FastCheck {
+  const { source, fallbacks } = fastCheckSource(schema);
+  return new Function('F', source)(fallbacks) as FastCheck;
 }

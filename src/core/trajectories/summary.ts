@@ -2,8 +2,8 @@ import type { z } from 'zod';
 import { formatFieldPath } from '../io/errors';
 import type { Summarizer } from '../io/jsonl';
 import { answerLocations, type Location, stepGroundTruthRank } from './groundTruth';
-import { compileFastCheck } from '../schema/fastCheck';
 import { Trajectory } from '../schema/trajectory';
+import { isTrajectory } from '../schema/trajectoryCheck.generated';
 
 /**
  * Where a trajectory's searches put the ground-truth page:
@@ -93,7 +93,6 @@ export function summarizeTrajectory(t: z.infer<typeof Trajectory>): TrajectorySu
 }
 
 /** Validates a line as a DRAG trajectory and summarises it; invalid lines become field-level problems. */
-const isTrajectory = compileFastCheck(Trajectory);
 
 export const trajectorySummarizer: Summarizer<TrajectorySummary> = (value) => {
   // Valid records (nearly all) skip zod's copy and issue list; zod explains the rest.
