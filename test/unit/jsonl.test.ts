@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { BACKGROUND_HASH_BYTES, readHash } from '../../src/core/io/hash';
 import { indexJsonl, indexProblems, readLine, type Summarizer } from '../../src/core/io/jsonl';
 import { appendJsonl, LineStore, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from '../../src/core/io/write';
 import { trajectorySummarizer } from '../../src/core/trajectories/summary';
@@ -244,12 +245,23 @@ describe('JSONL writers', () => {
 describe('writing lines', () => {
   const tmp = useTempDir();
 
-  it('hashes the bytes it indexes, so a caller need not read the file twice', async () => {
+  it('hashes the bytes it indexes, here or on a thread of its own, so a caller need not read the file twice', async () => {
     const file = path.join(tmp(), 'h.jsonl');
-    writeFileSync(file, Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, t: 'é'.repeat(i) })).join('\n'));
-    const hash = createHash('sha256');
-    await indexJsonl(file, keepN, undefined, { chunkSize: 1000, hash });
-    assert.equal(hash.digest('hex'), createHash('sha256').update(readFileSync(file)).digest('hex'));
+    // Lines longer than the small chunks, so that unfinished lines move between the buffers handed around.
+    writeFileSync(
+      file,
+      Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, t: 'é'.repeat(i * 7) })).join('\n'),
+    );
+    const expected = createHash('sha256').update(readFileSync(file)).digest('hex');
+    // 1,000-byte buffers share Node's pool (the thread hashes copies); 5,000-byte ones are handed over whole.
+    for (const chunkSize of [1000, 5000])
+      for (const size of [0, BACKGROUND_HASH_BYTES]) {
+        const plain = await indexJsonl(file, keepN, undefined, { chunkSize });
+        const hash = readHash(size);
+        const index = await indexJsonl(file, keepN, undefined, { chunkSize, hash });
+        assert.equal(await hash.digest(), expected, `chunks of ${chunkSize}, input size ${size}`);
+        assert.deepEqual(index, plain, `chunks of ${chunkSize}, input size ${size}`);
+      }
   });
 
   it('LineStore gives back every line byte for byte, across chunks and for lines bigger than a chunk', () => {

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import type { Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { LineError } from './errors';
+import type { ReadHash } from './hash';
 
 /** What a summarizer makes of one parsed line: a summary to keep, or the problems that make it unusable. */
 export type SummaryResult<S> =
@@ -39,8 +39,8 @@ export interface IndexOptions {
   signal?: AbortSignal;
   /** Cap on errors kept (the count is still exact in `errorCount`). */
   maxErrors?: number;
-  /** Fed every byte read (from `previous`'s end, or the whole file), so a caller need not read it twice. */
-  hash?: Pick<Hash, 'update'>;
+  /** Given every byte read (from `previous`'s end, or the whole file), so a caller need not read it twice. */
+  hash?: ReadHash;
 }
 
 const NEWLINE = 0x0a;
@@ -151,7 +151,7 @@ export async function indexJsonl<S>(
 
     // Each read lands after the unfinished line that the last one ended with (moved to the front),
     // so no read is copied again to join that line; the buffer grows only for a longer line.
-    let buffer = Buffer.allocUnsafe(chunkSize);
+    let buffer: Buffer = Buffer.allocUnsafe(chunkSize);
     let carry = 0; // bytes of an unfinished line at the start of `buffer`
     let carryOffset = position; // the file offset of buffer[0]
     for (;;) {
@@ -163,7 +163,6 @@ export async function indexJsonl<S>(
       }
       const { bytesRead } = await handle.read(buffer, carry, buffer.length - carry, position);
       if (bytesRead === 0) break;
-      options.hash?.update(buffer.subarray(carry, carry + bytesRead));
       position += bytesRead;
       const data = buffer.subarray(0, carry + bytesRead);
       const dataOffset = carryOffset;
@@ -178,8 +177,12 @@ export async function indexJsonl<S>(
         lineNo++;
         start = nl + 1;
       }
-      carry = data.length - start;
-      if (carry > 0 && start > 0) buffer.copy(buffer, 0, start, data.length); // already in place when start is 0
+      // The unfinished line moves to the front (already there when start is 0); the hash, given the
+      // bytes just read, may hand back another buffer.
+      const end = data.length; // (data is gone once the hash takes the buffer)
+      if (options.hash) buffer = options.hash.take(buffer, carry, end, start);
+      else if (end > start && start > 0) buffer.copy(buffer, 0, start, end);
+      carry = end - start;
       carryOffset = carry > 0 ? dataOffset + start : position;
     }
     let indexed = carry ? carryOffset : position;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
+import { withReadHash } from '../io/hash';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { answerLocations } from '../trajectories/groundTruth';
@@ -425,33 +426,34 @@ export async function formatProcessed(
   const errors: LineError[] = [];
   const read: Array<{ path: string; sha256: string }> = [];
   for (const input of inputs) {
-    const hash = createHash('sha256');
-    const index = await indexJsonl(
-      input,
-      (v) => {
-        if (typeof v.id !== 'string' || typeof v.question !== 'string' || !Array.isArray(v.searches)) {
-          return {
-            ok: false,
-            problems: [
-              {
-                fieldPath: formatFieldPath([
-                  typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches',
-                ]),
-                message: 'not a processed record (run drag process first)',
-              },
-            ],
-          };
-        }
-        const r = v as unknown as ProcessedRecord;
-        r.question_id = String(v.question_id ?? v.id);
-        dataset.add(r);
-        return { ok: true, summary: null };
-      },
-      undefined,
-      { hash },
+    const [index, sha256] = await withReadHash(input, (hash) =>
+      indexJsonl(
+        input,
+        (v) => {
+          if (typeof v.id !== 'string' || typeof v.question !== 'string' || !Array.isArray(v.searches)) {
+            return {
+              ok: false,
+              problems: [
+                {
+                  fieldPath: formatFieldPath([
+                    typeof v.id !== 'string' ? 'id' : typeof v.question !== 'string' ? 'question' : 'searches',
+                  ]),
+                  message: 'not a processed record (run drag process first)',
+                },
+              ],
+            };
+          }
+          const r = v as unknown as ProcessedRecord;
+          r.question_id = String(v.question_id ?? v.id);
+          dataset.add(r);
+          return { ok: true, summary: null };
+        },
+        undefined,
+        { hash },
+      ),
     );
     // Hashed while they were read: the bytes that were formatted, not whatever is there now.
-    read.push({ path: input, sha256: hash.digest('hex') });
+    read.push({ path: input, sha256 });
     errors.push(...indexProblems(index));
   }
   return dataset.write(outputDir, read, errors);

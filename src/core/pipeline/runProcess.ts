@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { formatFieldPath, type LineError } from '../io/errors';
+import { type ReadHash, withReadHash } from '../io/hash';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import type * as TrajectorySchema from '../schema/trajectory';
@@ -65,20 +65,25 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
   const errors: LineError[] = [];
   const read: ProcessOutcome['inputs'] = [];
   for (const input of inputs) {
-    const hash = hashInputs ? createHash('sha256') : undefined;
-    const index = await indexJsonl(
-      input,
-      (value) => {
-        const problems = isTrajectory(value) ? null : trajectoryProblems(value);
-        if (problems) return { ok: false, problems };
-        const r = processTrajectory(value as Trajectory, topK);
-        all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
-        return { ok: true, summary: null };
-      },
-      undefined,
-      { signal: options.signal, hash },
-    );
-    if (hash) read.push({ path: input, sha256: hash.digest('hex') });
+    const indexInput = (hash?: ReadHash) =>
+      indexJsonl(
+        input,
+        (value) => {
+          const problems = isTrajectory(value) ? null : trajectoryProblems(value);
+          if (problems) return { ok: false, problems };
+          const r = processTrajectory(value as Trajectory, topK);
+          all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
+          return { ok: true, summary: null };
+        },
+        undefined,
+        { signal: options.signal, hash },
+      );
+    let index;
+    if (hashInputs) {
+      let sha256;
+      [index, sha256] = await withReadHash(input, indexInput);
+      read.push({ path: input, sha256 });
+    } else index = await indexInput();
     errors.push(...indexProblems(index));
   }
   const byQuestion = new Map<string, R[]>();
