@@ -25,6 +25,10 @@ runCli(
 ).then(
   (code) => {
     process.exitCode = code;
+    // Exit now, not once the event loop drains and the heap is torn down (tens of milliseconds after
+    // a big file, for every job the extension starts), unless output is still queued: pipes are
+    // asynchronous on Windows, and process.exit would cut them short.
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
   },
   (err) => {
     process.stderr.write(`drag: ${(err as Error).stack ?? err}\n`);
