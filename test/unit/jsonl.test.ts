@@ -294,5 +294,12 @@ describe('writing lines', () => {
       readdirSync(tmp()).filter((f) => f.endsWith('.tmp')),
       [],
     );
+    // Many short lines of both kinds, several buffers' worth: strings encoded, bytes gathered, in order.
+    const many = Array.from({ length: 30_000 }, (_, i) => {
+      const text = `${i} ${'ü'.repeat(i % 400)}\n`;
+      return i % 3 ? Buffer.from(text) : text;
+    });
+    assert.equal(await writeLinesAtomic(file, many), many.length);
+    assert.ok(readFileSync(file).equals(Buffer.concat(many.map((l) => (typeof l === 'string' ? Buffer.from(l) : l)))));
   });
 });

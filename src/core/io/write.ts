@@ -108,8 +108,9 @@ export async function writeJsonlAtomic(file: string, records: Iterable<unknown>)
 
 /**
  * Writes lines (each ending in a newline; strings, or UTF-8 bytes such as {@link LineStore} keeps)
- * atomically without building one giant string: they are encoded straight into one reused buffer,
- * which goes to a temp file that is fsynced and renamed over the target. Returns the number of lines.
+ * atomically without building one giant string: strings are encoded straight into one reused buffer,
+ * bytes go to the file as they are (gathered writes, not copied here), to a temp file that is fsynced
+ * and renamed over the target. Returns the number of lines.
  */
 export async function writeLinesAtomic(file: string, lines: Iterable<string | Uint8Array>): Promise<number> {
   const dir = path.dirname(file);
@@ -119,23 +120,40 @@ export async function writeLinesAtomic(file: string, lines: Iterable<string | Ui
   let n = 0;
   try {
     const out = Buffer.allocUnsafe(1 << 22);
-    let used = 0;
+    let used = 0; // bytes encoded into `out`
+    let queued = 0; // of which already in `pieces`
+    const pieces: Uint8Array[] = [];
+    let pending = 0; // bytes in `pieces`
+    const cut = () => {
+      if (used > queued) pieces.push(out.subarray(queued, used));
+      pending += used - queued;
+      queued = used;
+    };
+    const flush = async () => {
+      cut();
+      if (pieces.length) await handle.writev(pieces);
+      pieces.length = 0;
+      pending = 0;
+      used = queued = 0;
+    };
     for (const line of lines) {
       n++;
-      // A string of n UTF-16 units is at most 3n bytes of UTF-8.
-      const most = typeof line === 'string' ? line.length * 3 : line.length;
-      if (used + most > out.length && used > 0) {
-        await handle.write(out, 0, used);
-        used = 0;
+      if (typeof line !== 'string') {
+        cut();
+        pieces.push(line);
+        pending += line.length;
+      } else {
+        // A string of n UTF-16 units is at most 3n bytes of UTF-8.
+        if (used + line.length * 3 > out.length) await flush();
+        if (line.length * 3 > out.length) {
+          const bytes = Buffer.from(line, 'utf8');
+          pieces.push(bytes);
+          pending += bytes.length;
+        } else used += encodeAt(line, out, used);
       }
-      if (most > out.length) await handle.write(typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
-      else if (typeof line === 'string') used += encodeAt(line, out, used);
-      else {
-        out.set(line, used);
-        used += line.length;
-      }
+      if (pending + used - queued >= out.length) await flush();
     }
-    if (used) await handle.write(out, 0, used);
+    await flush();
     await handle.sync();
   } catch (err) {
     await handle.close();
