@@ -360,9 +360,6 @@ export class DatasetBuilder {
         val_path: val.length ? valPath : null,
       };
     }
-    const failed = (await Promise.allSettled(writes)).find((w) => w.status === 'rejected');
-    if (failed) throw failed.reason;
-    this.lines = options.formats.map(() => ({ text: new LineStore(), question: [] })); // let the written lines go
     const lf: Record<string, unknown> = {};
     for (const [name, kind] of [
       ['llamafactory_sft', 'sft'],
@@ -394,8 +391,14 @@ export class DatasetBuilder {
         };
       }
     }
-    if (Object.keys(lf).length) await writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf);
-    await writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: keys.length, ...report.formats });
+    if (Object.keys(lf).length) writes.push(writeJsonAtomic(path.join(outputDir, 'dataset_info.json'), lf));
+    writes.push(
+      writeJsonAtomic(path.join(outputDir, 'stats.json'), { total_trajectories: keys.length, ...report.formats }),
+    );
+    const failed = (await Promise.allSettled(writes)).find((w) => w.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.lines = options.formats.map(() => ({ text: new LineStore(), question: [] })); // let the written lines go
+    // The manifest last: a dataset with one is complete.
     await writeJsonAtomic(path.join(outputDir, 'manifest.json'), {
       tool: 'drag-studio',
       created: new Date().toISOString(),

@@ -156,29 +156,44 @@ export async function runProcess(
   };
   // The inputs are hashed only for a dataset's manifest.
   const outcome = await processInputs(inputs, options, retain, Boolean(outputs.dataset));
+  // The files are written at the same time, so that their fsyncs wait on the disk together.
+  const writes: Array<Promise<unknown>> = [];
   if (outputs.processed && starts && metas)
-    await writeLinesAtomic(
-      outputs.processed,
-      (function* () {
-        for (const r of outcome.records) {
-          yield starts.bytes(r.line);
-          yield processedLinePairs(r);
-          yield metas.bytes(r.line);
-        }
-      })(),
+    writes.push(
+      writeLinesAtomic(
+        outputs.processed,
+        (function* () {
+          for (const r of outcome.records) {
+            yield starts.bytes(r.line);
+            yield processedLinePairs(r);
+            yield metas.bytes(r.line);
+          }
+        })(),
+      ),
     );
-  if (outputs.stats) await writeJsonAtomic(outputs.stats, outcome.stats);
-  let dataset: FormatReport | null = null;
-  if (outputs.dataset && builder) {
-    for (const r of outcome.records) builder.addPairs(r);
-    dataset = await builder.write(outputs.dataset.outputDir, outcome.inputs, outcome.errors, {
-      processed: {
-        top_k: options.topK ?? 3,
-        include_failed: options.includeFailed ?? false,
-        min_margin: options.minMargin ?? 0,
-        output: outputs.processed ? path.resolve(outputs.processed) : null,
-      },
-    });
+  if (outputs.stats) {
+    writes.push(writeJsonAtomic(outputs.stats, outcome.stats));
+    // The dataset's own stats.json, if it is the same file, is written after (and wins), as always.
+    const datasetStats = outputs.dataset && path.resolve(outputs.dataset.outputDir, 'stats.json');
+    if (datasetStats === path.resolve(outputs.stats)) await Promise.all(writes);
   }
+  let dataset: FormatReport | null = null;
+  try {
+    if (outputs.dataset && builder) {
+      for (const r of outcome.records) builder.addPairs(r);
+      dataset = await builder.write(outputs.dataset.outputDir, outcome.inputs, outcome.errors, {
+        processed: {
+          top_k: options.topK ?? 3,
+          include_failed: options.includeFailed ?? false,
+          min_margin: options.minMargin ?? 0,
+          output: outputs.processed ? path.resolve(outputs.processed) : null,
+        },
+      });
+    }
+  } catch (err) {
+    await Promise.allSettled(writes); // none left running, none failing unheard
+    throw err;
+  }
+  await Promise.all(writes);
   return { ...outcome, dataset };
 }
