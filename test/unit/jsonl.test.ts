@@ -272,11 +272,11 @@ describe('writing lines', () => {
     for (const [i, l] of lines.entries()) assert.equal(store.bytes(i).toString('utf8'), l);
   });
 
-  it('LineStore.addJson keeps each JSON line with its newline, also where a line ends a chunk exactly', () => {
+  it('LineStore.addJsonText keeps each JSON line with its newline, also where a line ends a chunk exactly', () => {
     const values = [1, 12345678, 'ü', { a: [1, 2] }, 'x'.repeat(30), null, '日本'];
     for (let chunkSize = 2; chunkSize <= 24; chunkSize++) {
       const store = new LineStore(chunkSize);
-      for (const v of values) store.addJson(v);
+      for (const v of values) store.addJsonText(JSON.stringify(v));
       values.forEach((v, i) =>
         assert.equal(store.bytes(i).toString('utf8'), `${JSON.stringify(v)}\n`, `line ${i}, chunks of ${chunkSize}`),
       );

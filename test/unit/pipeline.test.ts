@@ -9,6 +9,7 @@ import {
   ALL_FORMATS,
   assignSplit,
   examplesOf,
+  exampleJson,
   type FormatOptions,
   formatProcessed,
   seededShuffle,
@@ -396,6 +397,25 @@ describe('drag process / drag format write the same bytes as serialising whole r
       assert.equal(streamed.errors.length, 2, 'the two bad lines are reported');
     });
   }
+
+  it('writes each example as JSON.stringify would, also where the data holds a mark or a constant', () => {
+    // The agent formats' constants are spliced in as JSON made once; data equal to a stand-in mark,
+    // or to a constant itself, must still come out as JSON.stringify writes it.
+    const odd = ['\u0000drag-constant-0', '\u0000drag-constant-2', SYSTEM_PROMPT, 'lone \ud800 surrogate', 'plain'];
+    for (const text of odd) {
+      const r = processTrajectory(traj('t', 'q', [2, 1, null], [text, null, text]), 3);
+      r.question = text;
+      r.searches[1].query = text;
+      minePairs([r]);
+      for (const format of ALL_FORMATS)
+        for (const reasoning of [true, false])
+          for (const ex of examplesOf(format, r, reasoning)) {
+            const before = structuredClone(ex);
+            assert.equal(exampleJson(ex), JSON.stringify(ex), `${format}, ${JSON.stringify(text.slice(0, 20))}`);
+            assert.deepEqual(ex, before, 'the example is left as it was');
+          }
+    }
+  });
 
   it('format: every file is what formatting whole records in memory gives (examples, split, shuffle)', async () => {
     const input = path.join(tmp(), 'traj.jsonl');

@@ -183,9 +183,9 @@ export class LineStore {
     return this.put(text, false);
   }
 
-  /** Keeps `value` as a JSON line (see {@link toJsonLine}) without building the line as a string first. */
-  addJson(value: unknown): number {
-    return this.put(JSON.stringify(value), true);
+  /** Keeps `json`, one value's JSON (see {@link toJsonLine}), as a line, without building the line as a string. */
+  addJsonText(json: string): number {
+    return this.put(json, true);
   }
 
   private put(text: string, newline: boolean): number {

@@ -43,12 +43,59 @@ const dpoPrompt = (q: string) => `<question>${q}</question>\n\nGenerate a search
 /** LLaMA-Factory wants the tool schema as a JSON string: serialised once, not once per example. */
 const TOOLS_JSON = JSON.stringify(TOOLS);
 
+/** The system turn of the agent formats: one object, shared by every example (see {@link exampleJson}). */
+const SYSTEM_MESSAGE = Object.freeze({ role: 'system', content: SYSTEM_PROMPT });
+
 /** The agent's first turn: its real system prompt, the question, and a search tool call. */
 function agentPrompt(question: string) {
-  return [
-    { role: 'system', content: SYSTEM_PROMPT },
-    { role: 'user', content: question },
-  ];
+  return [SYSTEM_MESSAGE, { role: 'user', content: question }];
+}
+
+/**
+ * The long constants of the agent formats, and their JSON made once. They are most of such an example
+ * (about 1.7 of its 2.2 KB), and JSON.stringify would escape them again in every one: most of the work
+ * of writing a dataset in every format.
+ */
+const CONSTANTS: readonly unknown[] = [SYSTEM_MESSAGE, TOOLS, SYSTEM_PROMPT, TOOLS_JSON];
+const CONSTANT_JSON = CONSTANTS.map((c) => JSON.stringify(c));
+/** The formats that hold those constants (looking for them in the others would cost more than it saves). */
+const EXPORT_FORMATS_SET: ReadonlySet<FormatName> = new Set(EXPORT_FORMATS);
+/** What stands in for constant i while the rest is serialised: a string no format writes. */
+const MARKS = CONSTANTS.map((_, i) => `\u0000drag-constant-${i}`);
+const MARK_JSON = MARKS.map((m) => JSON.stringify(m));
+
+/**
+ * `JSON.stringify(example)`, byte for byte, with the constants' JSON spliced in, not made again. A
+ * constant is found by identity where the formats put one (a field, or an element of a field's array);
+ * if a value of the data itself equals a mark, the counts differ and the example is serialised plainly.
+ */
+export function exampleJson(example: Example): string {
+  const swapped: Array<[holder: Record<string, unknown> | unknown[], key: string | number, constant: number]> = [];
+  const swap = (holder: Record<string, unknown> | unknown[], key: string | number, value: unknown) => {
+    const i = CONSTANTS.indexOf(value);
+    if (i < 0) return false;
+    swapped.push([holder, key, i]);
+    (holder as Record<string | number, unknown>)[key] = MARKS[i];
+    return true;
+  };
+  for (const key of Object.keys(example)) {
+    const value = example[key];
+    if (!swap(example, key, value) && Array.isArray(value))
+      for (let j = 0; j < value.length; j++) swap(value, j, value[j]);
+  }
+  if (swapped.length === 0) return JSON.stringify(example);
+  let json = JSON.stringify(example);
+  const counts = new Map<number, number>();
+  for (const [holder, key, i] of swapped) {
+    (holder as Record<string | number, unknown>)[key] = CONSTANTS[i];
+    counts.set(i, (counts.get(i) ?? 0) + 1);
+  }
+  for (const [i, n] of counts) {
+    const before = json.length;
+    json = json.replaceAll(MARK_JSON[i], CONSTANT_JSON[i]);
+    if (json.length - before !== n * (CONSTANT_JSON[i].length - MARK_JSON[i].length)) return JSON.stringify(example);
+  }
+  return json;
 }
 function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
   return {
@@ -313,7 +360,7 @@ export class DatasetBuilder {
   private addExamples(questionId: string, of: (format: FormatName) => Example[]): void {
     for (const [i, format] of this.options.formats.entries())
       for (const ex of of(format)) {
-        this.lines[i].text.addJson(ex);
+        this.lines[i].text.addJsonText(EXPORT_FORMATS_SET.has(format) ? exampleJson(ex) : JSON.stringify(ex));
         this.lines[i].question.push(questionId);
       }
   }
