@@ -8,8 +8,8 @@ import { hashFile } from '../../src/core/search/index';
 import {
   ALL_FORMATS,
   assignSplit,
+  examplePieces,
   examplesOf,
-  exampleJson,
   type FormatOptions,
   formatProcessed,
   seededShuffle,
@@ -23,6 +23,7 @@ import {
   type ProcessedRecord,
 } from '../../src/core/pipeline/process';
 import { processFiles, runProcess } from '../../src/core/pipeline/runProcess';
+import { LineStore } from '../../src/core/io/write';
 import { Trajectory } from '../../src/core/schema/trajectory';
 import { FIXTURE_RUN, ROOT, useTempDir } from './helpers';
 
@@ -401,7 +402,15 @@ describe('drag process / drag format write the same bytes as serialising whole r
   it('writes each example as JSON.stringify would, also where the data holds a mark or a constant', () => {
     // The agent formats' constants are spliced in as JSON made once; data equal to a stand-in mark,
     // or to a constant itself, must still come out as JSON.stringify writes it.
-    const odd = ['\u0000drag-constant-0', '\u0000drag-constant-2', SYSTEM_PROMPT, 'lone \ud800 surrogate', 'plain'];
+    const odd = [
+      '\u0000drag-constant-0',
+      '\u0000drag-constant-2',
+      'x"\u0000drag-constant-1',
+      '\u0000drag-constant-9',
+      SYSTEM_PROMPT,
+      'lone \ud800 surrogate',
+      'plain',
+    ];
     for (const text of odd) {
       const r = processTrajectory(traj('t', 'q', [2, 1, null], [text, null, text]), 3);
       r.question = text;
@@ -411,7 +420,13 @@ describe('drag process / drag format write the same bytes as serialising whole r
         for (const reasoning of [true, false])
           for (const ex of examplesOf(format, r, reasoning)) {
             const before = structuredClone(ex);
-            assert.equal(exampleJson(ex), JSON.stringify(ex), `${format}, ${JSON.stringify(text.slice(0, 20))}`);
+            const store = new LineStore(64);
+            store.addJsonPieces(examplePieces(ex));
+            assert.equal(
+              store.bytes(0).toString('utf8'),
+              `${JSON.stringify(ex)}\n`,
+              `${format}, ${JSON.stringify(text.slice(0, 20))}`,
+            );
             assert.deepEqual(ex, before, 'the example is left as it was');
           }
     }

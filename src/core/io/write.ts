@@ -188,19 +188,50 @@ export class LineStore {
     return this.put(json, true);
   }
 
-  private put(text: string, newline: boolean): number {
-    const end = newline ? 1 : 0; // the newline byte, which must fit in the same chunk
-    let bytes = text.length * 3 + end;
-    if (this.used + bytes > this.chunk.length) {
-      bytes = Buffer.byteLength(text, 'utf8') + end;
-      if (this.used + bytes > this.chunk.length) {
-        this.chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, bytes));
-        this.chunks.push(this.chunk);
-        this.used = 0;
+  /**
+   * Keeps one JSON line given as pieces to write in turn (strings to encode, bytes to copy), and its
+   * newline, like {@link addJsonText} with their concatenation.
+   */
+  addJsonPieces(pieces: ReadonlyArray<string | Uint8Array>): number {
+    if (pieces.length === 1 && typeof pieces[0] === 'string') return this.put(pieces[0], true);
+    let most = 1; // the newline
+    for (const p of pieces) most += typeof p === 'string' ? p.length * 3 : p.length;
+    if (this.used + most > this.chunk.length) {
+      most = 1;
+      for (const p of pieces) most += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+      this.room(most);
+    }
+    let at = this.used;
+    for (const p of pieces) {
+      if (typeof p === 'string') at += encodeAt(p, this.chunk, at);
+      else {
+        this.chunk.set(p, at);
+        at += p.length;
       }
     }
+    this.chunk[at++] = 0x0a;
+    return this.keep(at - this.used);
+  }
+
+  private put(text: string, newline: boolean): number {
+    const end = newline ? 1 : 0; // the newline byte, which must fit in the same chunk
+    const bytes = text.length * 3 + end;
+    if (this.used + bytes > this.chunk.length) this.room(Buffer.byteLength(text, 'utf8') + end);
     let written = encodeAt(text, this.chunk, this.used);
     if (newline) this.chunk[this.used + written++] = 0x0a;
+    return this.keep(written);
+  }
+
+  /** Makes room for `bytes` more in the current chunk, starting a new one if they do not fit. */
+  private room(bytes: number): void {
+    if (this.used + bytes <= this.chunk.length) return;
+    this.chunk = Buffer.allocUnsafe(Math.max(this.chunkSize, bytes));
+    this.chunks.push(this.chunk);
+    this.used = 0;
+  }
+
+  /** Records the `written` bytes just put at the current offset as the next line; returns its number. */
+  private keep(written: number): number {
     this.where.push(this.chunks.length - 1, this.used, written);
     this.used += written;
     return this.where.length / 3 - 1;

@@ -52,30 +52,32 @@ function agentPrompt(question: string) {
 }
 
 /**
- * The long constants of the agent formats, and their JSON made once. They are most of such an example
- * (about 1.7 of its 2.2 KB), and JSON.stringify would escape them again in every one: most of the work
- * of writing a dataset in every format.
+ * The long constants of the agent formats, and their JSON, encoded once. They are most of such an
+ * example (about 1.7 of its 2.2 KB), and JSON.stringify would walk and escape them again in every one,
+ * and the encoder encode them again: most of the work of writing a dataset in every format.
  */
 const CONSTANTS: readonly unknown[] = [SYSTEM_MESSAGE, TOOLS, SYSTEM_PROMPT, TOOLS_JSON];
-const CONSTANT_JSON = CONSTANTS.map((c) => JSON.stringify(c));
+const CONSTANT_BYTES = CONSTANTS.map((c) => Buffer.from(JSON.stringify(c), 'utf8'));
 /** The formats that hold those constants (looking for them in the others would cost more than it saves). */
 const EXPORT_FORMATS_SET: ReadonlySet<FormatName> = new Set(EXPORT_FORMATS);
-/** What stands in for constant i while the rest is serialised: a string no format writes. */
-const MARKS = CONSTANTS.map((_, i) => `\u0000drag-constant-${i}`);
-const MARK_JSON = MARKS.map((m) => JSON.stringify(m));
+/** What stands in for constant i while the rest is serialised: `MARK` and i, a string no format writes. */
+const MARK = '\u0000drag-constant-';
+const MARK_JSON = JSON.stringify(MARK).slice(0, -1); // the opening quote and the mark, as JSON writes them
 
 /**
- * `JSON.stringify(example)`, byte for byte, with the constants' JSON spliced in, not made again. A
- * constant is found by identity where the formats put one (a field, or an element of a field's array);
- * if a value of the data itself equals a mark, the counts differ and the example is serialised plainly.
+ * `JSON.stringify(example)` as pieces to write in turn, byte for byte the same: the JSON of what is not
+ * a constant, and each constant's JSON encoded once. A constant is found by identity where the formats
+ * put one (a field, or an element of a field's array), and marks stand in for them while the rest is
+ * serialised. If the data itself holds a mark, there are more marks than constants, and the example is
+ * serialised plainly.
  */
-export function exampleJson(example: Example): string {
+export function examplePieces(example: Example): Array<string | Uint8Array> {
   const swapped: Array<[holder: Record<string, unknown> | unknown[], key: string | number, constant: number]> = [];
   const swap = (holder: Record<string, unknown> | unknown[], key: string | number, value: unknown) => {
     const i = CONSTANTS.indexOf(value);
     if (i < 0) return false;
     swapped.push([holder, key, i]);
-    (holder as Record<string | number, unknown>)[key] = MARKS[i];
+    (holder as Record<string | number, unknown>)[key] = `${MARK}${i}`;
     return true;
   };
   for (const key of Object.keys(example)) {
@@ -83,20 +85,24 @@ export function exampleJson(example: Example): string {
     if (!swap(example, key, value) && Array.isArray(value))
       for (let j = 0; j < value.length; j++) swap(value, j, value[j]);
   }
-  if (swapped.length === 0) return JSON.stringify(example);
-  let json = JSON.stringify(example);
-  const counts = new Map<number, number>();
-  for (const [holder, key, i] of swapped) {
-    (holder as Record<string | number, unknown>)[key] = CONSTANTS[i];
-    counts.set(i, (counts.get(i) ?? 0) + 1);
+  if (swapped.length === 0) return [JSON.stringify(example)];
+  const json = JSON.stringify(example);
+  for (const [holder, key, i] of swapped) (holder as Record<string | number, unknown>)[key] = CONSTANTS[i];
+  // The marks, in the order JSON.stringify met them: the order they were swapped in (keys, then elements).
+  const pieces: Array<string | Uint8Array> = [];
+  let from = 0;
+  for (const [, , i] of swapped) {
+    const at = json.indexOf(MARK_JSON, from);
+    const end = at + MARK_JSON.length + String(i).length + 1; // the index and the closing quote
+    if (at < 0 || json.slice(at + MARK_JSON.length, end) !== `${i}"`) return [JSON.stringify(example)];
+    pieces.push(json.slice(from, at), CONSTANT_BYTES[i]);
+    from = end;
   }
-  for (const [i, n] of counts) {
-    const before = json.length;
-    json = json.replaceAll(MARK_JSON[i], CONSTANT_JSON[i]);
-    if (json.length - before !== n * (CONSTANT_JSON[i].length - MARK_JSON[i].length)) return JSON.stringify(example);
-  }
-  return json;
+  if (json.includes(MARK_JSON, from)) return [JSON.stringify(example)];
+  pieces.push(json.slice(from));
+  return pieces;
 }
+
 function toolCallMessage(s: ProcessedSearch | PairSide, reasoning: boolean) {
   return {
     role: 'assistant',
@@ -112,9 +118,10 @@ export function pairExamplesOf(format: FormatName, r: PairRecord, reasoning: boo
   const q = r.question;
   const base = { trajectory_id: r.id, question_id: r.question_id };
   switch (format) {
-    case 'dpo':
+    case 'dpo': {
+      const prompt = dpoPrompt(q); // one string for all the record's pairs
       return r.query_pairs.map((p) => ({
-        prompt: dpoPrompt(q),
+        prompt,
         chosen: searchText(p.better, reasoning),
         rejected: searchText(p.worse, reasoning),
         chosen_score: p.better.rank_score ?? 0,
@@ -123,9 +130,11 @@ export function pairExamplesOf(format: FormatName, r: PairRecord, reasoning: boo
         better_query: p.better.query,
         worse_query: p.worse.query,
       }));
-    case 'trl_dpo':
+    }
+    case 'trl_dpo': {
+      const prompt = agentPrompt(q);
       return r.query_pairs.map((p) => ({
-        prompt: agentPrompt(q),
+        prompt,
         chosen: [toolCallMessage(p.better, reasoning)],
         rejected: [toolCallMessage(p.worse, reasoning)],
         tools: TOOLS,
@@ -133,6 +142,7 @@ export function pairExamplesOf(format: FormatName, r: PairRecord, reasoning: boo
         chosen_score: p.better.rank_score ?? 0,
         rejected_score: p.worse.rank_score ?? 0,
       }));
+    }
     case 'llamafactory_dpo':
       return r.query_pairs.map((p) => ({
         conversations: [{ from: 'human', value: q }],
@@ -360,7 +370,8 @@ export class DatasetBuilder {
   private addExamples(questionId: string, of: (format: FormatName) => Example[]): void {
     for (const [i, format] of this.options.formats.entries())
       for (const ex of of(format)) {
-        this.lines[i].text.addJsonText(EXPORT_FORMATS_SET.has(format) ? exampleJson(ex) : JSON.stringify(ex));
+        if (EXPORT_FORMATS_SET.has(format)) this.lines[i].text.addJsonPieces(examplePieces(ex));
+        else this.lines[i].text.addJsonText(JSON.stringify(ex));
         this.lines[i].question.push(questionId);
       }
   }
