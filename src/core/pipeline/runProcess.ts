@@ -16,6 +16,7 @@ import {
   processTrajectory,
   type ProcessedRecord,
   type StatsRecord,
+  withoutResults,
 } from './process';
 
 /**
@@ -143,15 +144,7 @@ export async function runProcess(
       id: r.id,
       question_id: r.question_id,
       question: r.question,
-      // A literal, not a rest copy ({ results: _, ...s }), which V8 makes in its runtime, slowly.
-      searches: r.searches.map((s) => ({
-        step: s.step,
-        query: s.query,
-        reasoning: s.reasoning,
-        gt_found: s.gt_found,
-        gt_rank: s.gt_rank,
-        rank_score: s.rank_score,
-      })),
+      searches: r.searches.map(withoutResults),
       query_pairs: r.query_pairs,
       best_rank_score: r.best_rank_score,
       first_success_step: r.first_success_step,
