@@ -80,7 +80,7 @@ export const COMMAND_TRUST: Readonly<Record<string, TrustRule>> = {
   'drag.buildCorpus': own(
     "the bundled CLI reads the folder's PDFs with the bundled PDF reader and writes the OCR file: no program, host or URL from the folder",
   ),
-  'drag.buildTrainingData': own('the bundled CLI (drag process, drag format) turns runs into datasets/<name>/'),
+  'drag.buildTrainingData': own('the bundled CLI (drag process --output-dir) turns runs into datasets/<name>/'),
   'drag.createDemoWorkspace': own('the bundled CLI writes an offline demo into an empty folder'),
   'drag.trainWriter': own("the bundled CLI trains the local query writer on this machine's CPU from a dataset"),
 };
