@@ -255,13 +255,30 @@ describe('writing lines', () => {
     const expected = createHash('sha256').update(readFileSync(file)).digest('hex');
     // 1,000-byte buffers share Node's pool (the thread hashes copies); 5,000-byte ones are handed over whole.
     for (const chunkSize of [1000, 5000])
-      for (const size of [0, BACKGROUND_HASH_BYTES]) {
+      for (const [size, cores] of [
+        [0, 8],
+        [BACKGROUND_HASH_BYTES, 2],
+        [BACKGROUND_HASH_BYTES, 8],
+      ]) {
         const plain = await indexJsonl(file, keepN, undefined, { chunkSize });
-        const hash = readHash(size);
+        const hash = readHash(size, cores);
         const index = await indexJsonl(file, keepN, undefined, { chunkSize, hash });
         assert.equal(await hash.digest(), expected, `chunks of ${chunkSize}, input size ${size}`);
         assert.deepEqual(index, plain, `chunks of ${chunkSize}, input size ${size}`);
       }
+    // Which way it hashed: a thread takes the buffer (it is detached here) and gives back a spare.
+    for (const [cores, threaded] of [
+      [2, false],
+      [8, true],
+    ] as const) {
+      const hash = readHash(BACKGROUND_HASH_BYTES, cores);
+      const buffer = Buffer.alloc(5000, 1);
+      const next = hash.take(buffer, 0, 5000, 4990);
+      assert.equal(next !== buffer, threaded, `${cores} cores`);
+      assert.equal(buffer.length, threaded ? 0 : 5000, `${cores} cores`);
+      assert.deepEqual([...next.subarray(0, 10)], Array(10).fill(1), 'the kept bytes lead the next buffer');
+      assert.equal(await hash.digest(), createHash('sha256').update(Buffer.alloc(5000, 1)).digest('hex'));
+    }
   });
 
   it('LineStore gives back every line byte for byte, across chunks and for lines bigger than a chunk', () => {
