@@ -178,18 +178,21 @@ export async function runTrustE2E(installRoot) {
     await step('invoked anyway (keybindings), they start nothing and say why', async () => {
       // Focus the workbench without a click that makes a notice of its own (the job row would).
       await page.locator('.part.editor').first().click();
-      await page.keyboard.press('Control+Shift+Alt+F10');
-      await page
-        .locator('.notifications-toasts .notification-toast')
-        .first()
-        .waitFor({ state: 'hidden', timeout: 30_000 });
-      await page.keyboard.press('Control+Shift+Alt+F8');
-      await toast('trust it to evaluate the adapter').waitFor({ timeout: 30_000 });
-      await page.keyboard.press('Control+Shift+Alt+F9');
-      await toast('trust it to collect trajectories').waitFor({ timeout: 30_000 });
+      // Each refusal on a clear screen: VS Code shows three toasts at most and queues the rest, so a
+      // notice from elsewhere (the Jobs view's, say) must not hide the one awaited.
+      const refused = async (key, text) => {
+        await page.keyboard.press('Control+Shift+Alt+F10');
+        await page
+          .locator('.notifications-toasts .notification-toast')
+          .first()
+          .waitFor({ state: 'hidden', timeout: 30_000 });
+        await page.keyboard.press(key);
+        await toast(text).waitFor({ timeout: 30_000 });
+      };
+      await refused('Control+Shift+Alt+F8', 'trust it to evaluate the adapter');
+      await refused('Control+Shift+Alt+F9', 'trust it to collect trajectories');
       // Start Training last: its notice is the one the next step clicks.
-      await page.keyboard.press('Control+Shift+Alt+F7');
-      await toast('This folder is in Restricted Mode: trust it to start training').waitFor({ timeout: 30_000 });
+      await refused('Control+Shift+Alt+F7', 'This folder is in Restricted Mode: trust it to start training');
       // The docs' screenshot: once the toasts have finished sliding in.
       const toasts = page.locator('.notifications-toasts').first();
       await toasts.evaluate((el) => Promise.all(el.getAnimations({ subtree: true }).map((a) => a.finished)));
