@@ -82,15 +82,17 @@ const commandFiles = readdirSync(path.join(root, 'src/cli/commands'))
 const ownBundle = (f) => `./cli-${f}.js`;
 // Modules that those own bundles load only when needed, from a file of their own (dist/cli-<name>.js):
 // the trajectory schema, i.e. zod, runs only for a line that fails the generated check
-// (src/core/pipeline/runProcess.ts), and compiling zod was most of `drag process`'s start-up time.
+// (src/core/schema/trajectoryProblems.ts), and compiling zod was most of `drag process`'s start-up.
 // Only a require() call is split off; a static import of the module is bundled as usual.
 const LAZY_MODULES = { 'schema/trajectory': 'schema-trajectory' };
 const lazyModules = {
   name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: /\/schema\/\w+$/ }, (args) => {
-      const name = LAZY_MODULES[args.path.replace(/^(\.\.?\/)+/, '')];
-      return name && args.kind === 'require-call' ? { path: `./cli-${name}.js`, external: true } : undefined;
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (args.kind !== 'require-call') return undefined;
+      const module = path.relative(path.join(root, 'src/core'), path.resolve(args.resolveDir, args.path));
+      const name = LAZY_MODULES[module.split(path.sep).join('/')];
+      return name ? { path: `./cli-${name}.js`, external: true } : undefined;
     });
   },
 };

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { formatFieldPath } from '../io/errors';
 import { indexJsonl } from '../io/jsonl';
 import { writeJsonAtomic, writeJsonlAtomic } from '../io/write';
 import { ALL_FORMATS, type FormatName, formatProcessed, type FormatReport } from '../pipeline/format';
 import { processTrajectory, type PairSide, type ProcessedRecord } from '../pipeline/process';
 import { rankScore } from '../trajectories/rankScore';
-import { Trajectory } from '../schema/trajectory';
+import type { Trajectory } from '../schema/trajectory';
 import { isTrajectory } from '../schema/trajectoryCheck.generated';
+import { explainTrajectory } from '../schema/trajectoryProblems';
 import { type Decision, readDecisions, replay } from './decisions';
 
 export interface CuratedExport {
@@ -37,16 +37,8 @@ export async function exportCuratedDataset(
   const records = new Map<string, ProcessedRecord>();
   for (const file of trajectoryFiles) {
     await indexJsonl(file, (v) => {
-      if (!isTrajectory(v)) {
-        const p = Trajectory.safeParse(v);
-        if (!p.success)
-          return {
-            ok: false,
-            problems: p.error.issues
-              .slice(0, 1)
-              .map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message })),
-          };
-      }
+      const verdict = isTrajectory(v) ? null : explainTrajectory(v, 1);
+      if (verdict && !verdict.ok) return verdict;
       const t = v as Trajectory;
       const c = state.byTrajectory.get(t.id);
       if (

@@ -6,8 +6,9 @@ import { indexJsonl, indexProblems } from '../io/jsonl';
 import { toJsonLine, writeFileAtomic, writeJsonAtomic } from '../io/write';
 import { QuestionRecord } from '../schema/question';
 import { answerLocations } from '../trajectories/groundTruth';
-import { Trajectory } from '../schema/trajectory';
+import type { Trajectory } from '../schema/trajectory';
 import { isTrajectory } from '../schema/trajectoryCheck.generated';
+import { explainTrajectory } from '../schema/trajectoryProblems';
 import { answerAnls, citationScores, type PerQuestion, retrievalMetrics, summarize } from './metrics';
 
 type GroundTruthLike = { answers?: unknown; answer_locations?: unknown; category?: string | null } | null | undefined;
@@ -110,14 +111,8 @@ export async function scoreTrajectoriesFile(
   let line = 0;
   const index = await indexJsonl(file, (value) => {
     line++;
-    if (!isTrajectory(value)) {
-      const p = Trajectory.safeParse(value);
-      if (!p.success)
-        return {
-          ok: false,
-          problems: p.error.issues.slice(0, 5).map((x) => ({ fieldPath: formatFieldPath(x.path), message: x.message })),
-        };
-    }
+    const verdict = isTrajectory(value) ? null : explainTrajectory(value);
+    if (verdict && !verdict.ok) return verdict;
     const t = value as Trajectory;
     const final = isFinal(t);
     // A record without a question id is its own question (DRAG's files always carry one).

@@ -43,7 +43,7 @@ const dpoPrompt = (q: string) => `<question>${q}</question>\n\nGenerate a search
 /** LLaMA-Factory wants the tool schema as a JSON string: serialised once, not once per example. */
 const TOOLS_JSON = JSON.stringify(TOOLS);
 
-/** The system turn of the agent formats: one object, shared by every example (see {@link exampleJson}). */
+/** The system turn of the agent formats: one object, shared by every example (see {@link examplePieces}). */
 const SYSTEM_MESSAGE = Object.freeze({ role: 'system', content: SYSTEM_PROMPT });
 
 /** The agent's first turn: its real system prompt, the question, and a search tool call. */

@@ -1,11 +1,11 @@
 import * as path from 'node:path';
-import { formatFieldPath, type LineError } from '../io/errors';
+import type { LineError } from '../io/errors';
 import { type ReadHash, withReadHash } from '../io/hash';
 import { indexJsonl, indexProblems } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
-import type * as TrajectorySchema from '../schema/trajectory';
 import type { Trajectory } from '../schema/trajectory';
 import { isTrajectory } from '../schema/trajectoryCheck.generated';
+import { explainTrajectory } from '../schema/trajectoryProblems';
 import { DatasetBuilder, type FormatOptions, type FormatReport, type PairRecord } from './format';
 import {
   minePairs,
@@ -18,20 +18,6 @@ import {
   type StatsRecord,
   withoutResults,
 } from './process';
-
-/**
- * What zod finds wrong with a value that failed {@link isTrajectory}, or null if zod accepts it after all.
- * zod is loaded here, at the first such line, not at start-up: loading it is most of `drag process`'s
- * start-up time, and most files have no bad line. (The CLI build gives the schema a bundle of its own.)
- */
-function trajectoryProblems(value: unknown): Array<{ fieldPath: string; message: string }> | null {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Trajectory } = require('../schema/trajectory') as typeof TrajectorySchema;
-  const p = Trajectory.safeParse(value);
-  return p.success
-    ? null
-    : p.error.issues.slice(0, 5).map((i) => ({ fieldPath: formatFieldPath(i.path), message: i.message }));
-}
 
 export interface ProcessOptions {
   topK?: number;
@@ -70,8 +56,8 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
       indexJsonl(
         input,
         (value) => {
-          const problems = isTrajectory(value) ? null : trajectoryProblems(value);
-          if (problems) return { ok: false, problems };
+          const verdict = isTrajectory(value) ? null : explainTrajectory(value);
+          if (verdict && !verdict.ok) return verdict;
           const r = processTrajectory(value as Trajectory, topK);
           all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
           return { ok: true, summary: null };

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import { formatFieldPath } from '../io/errors';
 import type { Summarizer } from '../io/jsonl';
 import { answerLocations, type Location, stepGroundTruthRank } from './groundTruth';
-import { Trajectory } from '../schema/trajectory';
+import type { Trajectory } from '../schema/trajectory';
 import { isTrajectory } from '../schema/trajectoryCheck.generated';
+import { explainTrajectory } from '../schema/trajectoryProblems';
 
 /**
  * Where a trajectory's searches put the ground-truth page:
@@ -97,14 +97,6 @@ export function summarizeTrajectory(t: z.infer<typeof Trajectory>): TrajectorySu
 export const trajectorySummarizer: Summarizer<TrajectorySummary> = (value) => {
   // Valid records (nearly all) skip zod's copy and issue list; zod explains the rest.
   if (isTrajectory(value)) return { ok: true, summary: summarizeTrajectory(value as z.infer<typeof Trajectory>) };
-  const parsed = Trajectory.safeParse(value);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      problems: parsed.error.issues
-        .slice(0, 5)
-        .map((issue) => ({ fieldPath: formatFieldPath(issue.path), message: issue.message })),
-    };
-  }
-  return { ok: true, summary: summarizeTrajectory(parsed.data) };
+  const verdict = explainTrajectory(value);
+  return verdict.ok ? { ok: true, summary: summarizeTrajectory(verdict.data) } : verdict;
 };
