@@ -211,18 +211,33 @@ export function minePairs(records: readonly MinableRecord[], minMargin = 0): voi
       searches.push(s);
       owners.push(r);
     }
-  const tagged = (i: number): PairSide => ({ ...withoutResults(searches[i]), trajectory_id: owners[i].id });
+  const scores = searches.map((s) => s.rank_score ?? -1);
+  const queries = searches.map((s) => s.query.trim());
+  // One side per search, shared by all its pairs (a search is in many): made once, as a literal.
+  const sides: Array<PairSide | undefined> = [];
+  const side = (i: number): PairSide => {
+    const s = searches[i];
+    return (sides[i] ??= {
+      step: s.step,
+      query: s.query,
+      reasoning: s.reasoning,
+      gt_found: s.gt_found,
+      gt_rank: s.gt_rank,
+      rank_score: s.rank_score,
+      trajectory_id: owners[i].id,
+    });
+  };
   for (let i = 0; i < searches.length; i++) {
     for (let j = i + 1; j < searches.length; j++) {
-      const sa = searches[i].rank_score ?? -1;
-      const sb = searches[j].rank_score ?? -1;
+      const sa = scores[i];
+      const sb = scores[j];
       if (sa === sb) continue;
       const better = sa > sb ? i : j;
       const worse = sa > sb ? j : i;
       const margin = Math.abs(sa - sb);
       if ((searches[better].rank_score ?? 0) <= 0 || margin < minMargin) continue;
-      if (searches[i].query.trim() === searches[j].query.trim()) continue;
-      owners[better].query_pairs.push({ better: tagged(better), worse: tagged(worse), margin });
+      if (queries[i] === queries[j]) continue;
+      owners[better].query_pairs.push({ better: side(better), worse: side(worse), margin });
     }
   }
 }
