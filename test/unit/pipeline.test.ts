@@ -10,6 +10,7 @@ import {
   assignSplit,
   examplePieces,
   examplesOf,
+  exampleLines,
   type FormatOptions,
   formatProcessed,
   seededShuffle,
@@ -430,6 +431,30 @@ describe('drag process / drag format write the same bytes as serialising whole r
             assert.deepEqual(ex, before, 'the example is left as it was');
           }
     }
+  });
+
+  it("writes DRAG's formats' lines, each string escaped once, as JSON.stringify writes the examples", () => {
+    const odd = ['plain', 'quote " and \\ back', 'lone \ud800', '\udc00 lone low', 'new\nline\u2028', '日本 ✓', ''];
+    for (const text of odd)
+      for (const ranks of [[2, 1, null], [null, null], [1], []]) {
+        const r = processTrajectory(traj('t', 'q', ranks, [text, null, '']), 3);
+        const other = processTrajectory(traj('u', 'q', [3, null]), 3);
+        r.question = text;
+        if (r.searches[1]) r.searches[1].query = `${text}?`;
+        minePairs([r, other]);
+        for (const format of ['sft_query', 'sft_trajectory', 'dpo'] as const)
+          for (const reasoning of [true, false])
+            assert.deepEqual(
+              exampleLines(format, r, reasoning),
+              examplesOf(format, r, reasoning).map((ex) => JSON.stringify(ex)),
+              `${format}, ${JSON.stringify(text)}, ${JSON.stringify(ranks)}`,
+            );
+      }
+    // A record read back from a processed file may hold anything: then the examples are serialised whole.
+    const r = processTrajectory(traj('t', 'q', [1, 2]), 3);
+    (r.searches[0] as { query: unknown }).query = 7;
+    assert.equal(exampleLines('sft_trajectory', r, true), null);
+    assert.equal(exampleLines('reward', r, true), null, 'only the three formats are written as lines');
   });
 
   it('format: every file is what formatting whole records in memory gives (examples, split, shuffle)', async () => {

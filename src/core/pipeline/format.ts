@@ -261,6 +261,108 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
   }
 }
 
+/**
+ * The JSON of a string without its quotes. Escaping is per character, so the JSON of a concatenation
+ * is the concatenation of these, wherever no surrogate pair is split between two pieces: the lines
+ * below always put ASCII between two values.
+ */
+const jsonInner = (s: string) => JSON.stringify(s).slice(1, -1);
+
+/** A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them. */
+interface SearchJson {
+  text: string;
+  query: string;
+}
+
+/** The formats {@link exampleLines} writes directly: DRAG's three that `drag process` writes most. */
+const LINE_FORMATS: ReadonlySet<FormatName> = new Set(['sft_query', 'sft_trajectory', 'dpo']);
+
+type LineSearch = Pick<ProcessedSearch, 'step' | 'query' | 'reasoning' | 'gt_found' | 'gt_rank' | 'rank_score'>;
+
+const isScore = (x: unknown) => x === null || typeof x === 'number';
+/** What {@link exampleLines} takes for granted of a search (a processed file read back may hold anything). */
+const lineSafe = (s: LineSearch) =>
+  typeof s.query === 'string' &&
+  (s.reasoning === null || typeof s.reasoning === 'string') &&
+  isScore(s.rank_score) &&
+  isScore(s.gt_rank) &&
+  typeof s.step === 'number';
+
+/**
+ * The JSON lines (without newlines) of `format`'s examples from a record: byte for byte
+ * `JSON.stringify` of {@link examplesOf}'s examples (the tests compare the two), but each of the
+ * record's strings is escaped once, not once per example and field that repeats it. The question is
+ * in every example of every format, a search in every pair it takes part in: most of the work of
+ * serialising DRAG's formats was escaping the same text again. Null where the record does not have
+ * the shape these lines assume; {@link examplesOf} then serves.
+ */
+export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord, reasoning: boolean): string[] | null {
+  if (!LINE_FORMATS.has(format) || typeof r.id !== 'string' || typeof r.question_id !== 'string') return null;
+  if (typeof r.question !== 'string') return null;
+  const ids = `"trajectory_id":${JSON.stringify(r.id)},"question_id":${JSON.stringify(r.question_id)}`;
+  const cache = new Map<LineSearch, SearchJson>();
+  const search = (s: LineSearch): SearchJson => {
+    let j = cache.get(s);
+    if (!j) {
+      const query = jsonInner(s.query);
+      const text =
+        reasoning && s.reasoning
+          ? `<think>${jsonInner(s.reasoning)}</think>\\n<search>${query}</search>`
+          : `<search>${query}</search>`;
+      cache.set(s, (j = { text, query }));
+    }
+    return j;
+  };
+  const q = jsonInner(r.question);
+  if (format === 'dpo') {
+    const pairs = r.query_pairs;
+    if (!Array.isArray(pairs)) return null;
+    if (!pairs.every((p) => p && lineSafe(p.better) && lineSafe(p.worse))) return null;
+    const prompt = `{"prompt":"<question>${q}</question>\\n\\nGenerate a search query to find the answer:"`;
+    return pairs.map((p) => {
+      const better = search(p.better);
+      const worse = search(p.worse);
+      return (
+        `${prompt},"chosen":"${better.text}","rejected":"${worse.text}",` +
+        `"chosen_score":${JSON.stringify(p.better.rank_score ?? 0)},` +
+        `"rejected_score":${JSON.stringify(p.worse.rank_score ?? 0)},${ids},` +
+        `"better_query":"${better.query}","worse_query":"${worse.query}"}`
+      );
+    });
+  }
+  const rec = r as ProcessedRecord;
+  if (!Array.isArray(rec.searches) || !rec.searches.every(lineSafe)) return null;
+  const best = rec.best_search;
+  if (best !== null && !lineSafe(best)) return null;
+  if (format === 'sft_query') {
+    if (!best) return [];
+    return [
+      `{"input":"<question>${q}</question>","output":"${search(best).text}",${ids},` +
+        `"rank_score":${JSON.stringify(best.rank_score)},"format":"query_generation"}`,
+    ];
+  }
+  // sft_trajectory
+  if (typeof rec.best_rank_score !== 'number' || typeof rec.total_searches !== 'number') return null;
+  if (rec.searches.length === 0) return [];
+  const at = best ? rec.searches.findIndex((s) => s.step === best.step && s.query === best.query) : -1;
+  const stop = at >= 0 ? at : rec.searches.length - 1;
+  const lines: string[] = [];
+  for (let i = 0; i <= stop; i++) {
+    const s = rec.searches[i];
+    lines.push(
+      search(s).text, // its <think> line, if any, and its <search> line
+      s.gt_found
+        ? `<result>Found relevant document at rank ${s.gt_rank ?? '?'}</result>`
+        : '<result>No relevant results</result>',
+    );
+  }
+  return [
+    `{"input":"Question: ${q}","output":"${lines.join('\\n')}",${ids},` +
+      `"best_rank_score":${JSON.stringify(rec.best_rank_score)},` +
+      `"total_searches":${JSON.stringify(rec.total_searches)},"format":"full_trajectory"}`,
+  ];
+}
+
 /** mulberry32 + Fisher-Yates: the same seed shuffles the same way in every run and language port. */
 export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   const random = mulberry32(seed);
@@ -355,25 +457,34 @@ export class DatasetBuilder {
    */
   addRecord(r: ProcessedRecord): void {
     this.keys.push([r.question_id, splitKey(r, this.options.splitBy)]);
-    this.addExamples(r.question_id, (format) =>
-      PAIR_FORMATS.has(format) ? [] : examplesOf(format, r, this.options.reasoning),
-    );
+    this.addExamples(r, false);
   }
 
   /** The examples of the pair formats, once the record's pairs are mined. */
   addPairs(r: PairRecord): void {
-    this.addExamples(r.question_id, (format) =>
-      PAIR_FORMATS.has(format) ? pairExamplesOf(format, r, this.options.reasoning) : [],
-    );
+    this.addExamples(r, true);
   }
 
-  private addExamples(questionId: string, of: (format: FormatName) => Example[]): void {
-    for (const [i, format] of this.options.formats.entries())
-      for (const ex of of(format)) {
-        if (EXPORT_FORMATS_SET.has(format)) this.lines[i].text.addJsonPieces(examplePieces(ex));
-        else this.lines[i].text.addJsonText(JSON.stringify(ex));
-        this.lines[i].question.push(questionId);
-      }
+  private addExamples(r: ProcessedRecord | PairRecord, pairs: boolean): void {
+    const { formats, reasoning } = this.options;
+    for (const [i, format] of formats.entries()) {
+      if (PAIR_FORMATS.has(format) !== pairs) continue;
+      const { text, question } = this.lines[i];
+      const lines = exampleLines(format, r, reasoning);
+      if (lines)
+        for (const line of lines) {
+          text.addJsonText(line);
+          question.push(r.question_id);
+        }
+      else
+        for (const ex of pairs
+          ? pairExamplesOf(format, r, reasoning)
+          : examplesOf(format, r as ProcessedRecord, reasoning)) {
+          if (EXPORT_FORMATS_SET.has(format)) text.addJsonPieces(examplePieces(ex));
+          else text.addJsonText(JSON.stringify(ex));
+          question.push(r.question_id);
+        }
+    }
   }
 
   /**
