@@ -434,7 +434,16 @@ describe('drag process / drag format write the same bytes as serialising whole r
   });
 
   it("writes DRAG's formats' lines, each string escaped once, as JSON.stringify writes the examples", () => {
-    const odd = ['plain', 'quote " and \\ back', 'lone \ud800', '\udc00 lone low', 'new\nline\u2028', '日本 ✓', ''];
+    const odd = [
+      'plain',
+      'quote " and \\ back',
+      'lone \ud800',
+      '\udc00 lone low',
+      'new\nline\u2028',
+      '日本 ✓ 😀',
+      'tab\t\u0001\u001f\u007f',
+      '',
+    ];
     for (const text of odd)
       for (const ranks of [[2, 1, null], [null, null], [1], []]) {
         const r = processTrajectory(traj('t', 'q', ranks, [text, null, '']), 3);

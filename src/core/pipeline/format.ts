@@ -261,12 +261,14 @@ export function examplesOf(format: FormatName, r: ProcessedRecord, reasoning: bo
   }
 }
 
+/** What JSON.stringify escapes in a string (surrogates: where unpaired), so that most text is its own JSON. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 /**
  * The JSON of a string without its quotes. Escaping is per character, so the JSON of a concatenation
  * is the concatenation of these, wherever no surrogate pair is split between two pieces: the lines
  * below always put ASCII between two values.
  */
-const jsonInner = (s: string) => JSON.stringify(s).slice(1, -1);
+const jsonInner = (s: string) => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).slice(1, -1) : s);
 
 /** A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them. */
 interface SearchJson {
