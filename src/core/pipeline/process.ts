@@ -189,13 +189,6 @@ export type MinableRecord = Pick<ProcessedRecord, 'id' | 'query_pairs'> & {
   searches: ReadonlyArray<Omit<ProcessedSearch, 'results'>>;
 };
 
-/** What the statistics need of a record. */
-export type StatsRecord = MinableRecord &
-  Pick<
-    ProcessedRecord,
-    'best_rank_score' | 'first_success_step' | 'gt_ever_found' | 'cumulative_effort_score' | 'total_searches'
-  > & { best_search: Pick<ProcessedSearch, 'gt_rank'> | null };
-
 /**
  * DPO query pairs for one question, across all its trajectories (samples and runs), not only
  * within one (DRAG mines within one). A pair needs a better search with a positive score and a
@@ -257,41 +250,55 @@ export interface ProcessStats {
   [key: string]: unknown;
 }
 
-/** DRAG's statistics keys, over processed records. */
-export function processStats(
-  records: readonly StatsRecord[],
-  includeFailed: boolean,
-  outputExamples: number,
-): ProcessStats {
-  const valid = records.filter((r) => r.gt_ever_found);
-  const kept = includeFailed ? records : valid;
-  const count = (map: Record<string, number>, key: string) => {
-    map[key] = (map[key] ?? 0) + 1;
-  };
-  const rankScores: Record<string, number> = {};
-  const firstSuccess: Record<string, number> = {};
-  const bestRanks: Record<string, number> = {};
-  const efforts: Record<string, number> = {};
-  for (const r of records) {
-    if (r.best_rank_score > 0) count(rankScores, pyFixed(r.best_rank_score, 2));
-    if (r.first_success_step !== null) count(firstSuccess, String(r.first_success_step));
-    if (r.best_search?.gt_rank != null) count(bestRanks, String(r.best_search.gt_rank));
-    count(efforts, r.gt_ever_found ? pyFixed(r.cumulative_effort_score, 1) : '0.0');
+/**
+ * DRAG's statistics keys, gathered one record at a time as the trajectories are read, so that
+ * nothing is kept for them: over every trajectory, failed or not. The pairs are counted once mined.
+ */
+export class ProcessStatsBuilder {
+  private total = 0;
+  private valid = 0;
+  private searches = 0;
+  private searchesAll = 0;
+  private successful = 0;
+  private readonly rankScores: Record<string, number> = {};
+  private readonly firstSuccess: Record<string, number> = {};
+  private readonly bestRanks: Record<string, number> = {};
+  private readonly efforts: Record<string, number> = {};
+
+  add(r: ProcessedRecord): void {
+    const count = (map: Record<string, number>, key: string) => {
+      map[key] = (map[key] ?? 0) + 1;
+    };
+    this.total++;
+    this.searchesAll += r.total_searches;
+    if (r.gt_ever_found) {
+      this.valid++;
+      this.searches += r.total_searches;
+      for (const s of r.searches) if (s.gt_found) this.successful++;
+    }
+    if (r.best_rank_score > 0) count(this.rankScores, pyFixed(r.best_rank_score, 2));
+    if (r.first_success_step !== null) count(this.firstSuccess, String(r.first_success_step));
+    if (r.best_search?.gt_rank != null) count(this.bestRanks, String(r.best_search.gt_rank));
+    count(this.efforts, r.gt_ever_found ? pyFixed(r.cumulative_effort_score, 1) : '0.0');
   }
-  return {
-    output_format: 'processed',
-    include_failed: includeFailed,
-    total_trajectories: records.length,
-    valid_trajectories: valid.length,
-    failed_trajectories: records.length - valid.length,
-    output_examples: outputExamples,
-    total_searches: valid.reduce((n, r) => n + r.total_searches, 0),
-    total_searches_all: records.reduce((n, r) => n + r.total_searches, 0),
-    successful_searches: valid.reduce((n, r) => n + r.searches.filter((s) => s.gt_found).length, 0),
-    total_query_pairs: kept.reduce((n, r) => n + r.query_pairs.length, 0),
-    rank_score_distribution: rankScores,
-    iterations_to_first_success: firstSuccess,
-    best_rank_distribution: bestRanks,
-    effort_score_distribution: efforts,
-  };
+
+  /** The statistics: `outputExamples` records written, with `queryPairs` pairs among them. */
+  stats(includeFailed: boolean, outputExamples: number, queryPairs: number): ProcessStats {
+    return {
+      output_format: 'processed',
+      include_failed: includeFailed,
+      total_trajectories: this.total,
+      valid_trajectories: this.valid,
+      failed_trajectories: this.total - this.valid,
+      output_examples: outputExamples,
+      total_searches: this.searches,
+      total_searches_all: this.searchesAll,
+      successful_searches: this.successful,
+      total_query_pairs: queryPairs,
+      rank_score_distribution: this.rankScores,
+      iterations_to_first_success: this.firstSuccess,
+      best_rank_distribution: this.bestRanks,
+      effort_score_distribution: this.efforts,
+    };
+  }
 }

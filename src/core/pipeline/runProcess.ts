@@ -12,10 +12,10 @@ import {
   processedLineMeta,
   processedLinePairs,
   processedLineStart,
-  processStats,
+  type MinableRecord,
+  ProcessStatsBuilder,
   processTrajectory,
   type ProcessedRecord,
-  type StatsRecord,
   withoutResults,
 } from './process';
 
@@ -41,7 +41,7 @@ export interface ProcessOutcome<R = ProcessedRecord> {
  * question across all of them. Returns the statistics over every trajectory and what was retained
  * of the records kept for output.
  */
-async function processInputs<R extends StatsRecord & { question_id: string }>(
+async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'question_id' | 'gt_ever_found'>>(
   inputs: readonly string[],
   options: ProcessOptions,
   retain: (r: ProcessedRecord, kept: boolean) => R,
@@ -51,6 +51,7 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
   const all: R[] = [];
   const errors: LineError[] = [];
   const read: ProcessOutcome['inputs'] = [];
+  const stats = new ProcessStatsBuilder();
   for (const input of inputs) {
     const indexInput = (hash?: ReadHash) =>
       indexJsonl(
@@ -59,6 +60,7 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
           const verdict = isTrajectory(value) ? null : explainTrajectory(value);
           if (verdict && !verdict.ok) return verdict;
           const r = processTrajectory(value as Trajectory, topK);
+          stats.add(r);
           all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
           return { ok: true, summary: null };
         },
@@ -81,8 +83,13 @@ async function processInputs<R extends StatsRecord & { question_id: string }>(
   }
   for (const group of byQuestion.values()) minePairs(group, options.minMargin ?? 0);
   const kept = options.includeFailed ? all : all.filter((r) => r.gt_ever_found);
-  const stats = processStats(all, options.includeFailed ?? false, kept.length);
-  return { records: kept, stats, errors, inputs: read };
+  const pairs = kept.reduce((n, r) => n + r.query_pairs.length, 0);
+  return {
+    records: kept,
+    stats: stats.stats(options.includeFailed ?? false, kept.length, pairs),
+    errors,
+    inputs: read,
+  };
 }
 
 /** `drag process` in memory: every input file's trajectories, pairs mined per question across them. */
@@ -99,15 +106,16 @@ export interface ProcessOutputs {
 }
 
 /** What `drag process` keeps of a trajectory until its question's pairs are mined. */
-type Retained = StatsRecord & PairRecord & { line: number };
+type Retained = MinableRecord & PairRecord & Pick<ProcessedRecord, 'gt_ever_found'> & { line: number };
 
 /**
  * `drag process` to files, in one pass over the trajectories. Everything that does not depend on
  * the pairs is serialised as each trajectory is read: processed.jsonl's line up to its pairs and
  * after them, and the dataset's examples of every format without pairs, into bytes off the heap.
- * Only what pair mining, the statistics and the pair formats need stays in memory (no search
- * results, ground truth or answers), so the parsed input dies young instead of filling the old
- * generation: the garbage collector was the largest cost after parsing. The outcome's records are
+ * Only what pair mining and the pair formats need stays in memory (no search results, ground truth,
+ * answers or statistics, which are counted as each trajectory is read), so the parsed input dies
+ * young instead of filling the old generation: the garbage collector was the largest cost after
+ * parsing. The outcome's records are
  * those slim records.
  */
 export async function runProcess(
@@ -125,19 +133,13 @@ export async function runProcess(
       metas.add(processedLineMeta(r));
     }
     if (kept) builder?.addRecord(r);
-    const best = r.best_search;
     return {
       id: r.id,
       question_id: r.question_id,
       question: r.question,
       searches: r.searches.map(withoutResults),
       query_pairs: r.query_pairs,
-      best_rank_score: r.best_rank_score,
-      first_success_step: r.first_success_step,
       gt_ever_found: r.gt_ever_found,
-      cumulative_effort_score: r.cumulative_effort_score,
-      total_searches: r.total_searches,
-      best_search: best && { gt_rank: best.gt_rank },
       line,
     };
   };
