@@ -270,10 +270,11 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
  */
 const jsonInner = (s: string) => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).slice(1, -1) : s);
 
-/** A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them. */
+/** A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them; its pair score's JSON. */
 interface SearchJson {
   text: string;
   query: string;
+  score: string;
 }
 
 /** The formats {@link exampleLines} writes directly: DRAG's three that `drag process` writes most. */
@@ -311,7 +312,7 @@ export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord
         reasoning && s.reasoning
           ? `<think>${jsonInner(s.reasoning)}</think>\\n<search>${query}</search>`
           : `<search>${query}</search>`;
-      cache.set(s, (j = { text, query }));
+      cache.set(s, (j = { text, query, score: JSON.stringify(s.rank_score ?? 0) }));
     }
     return j;
   };
@@ -326,8 +327,7 @@ export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord
       const worse = search(p.worse);
       return (
         `${prompt},"chosen":"${better.text}","rejected":"${worse.text}",` +
-        `"chosen_score":${JSON.stringify(p.better.rank_score ?? 0)},` +
-        `"rejected_score":${JSON.stringify(p.worse.rank_score ?? 0)},${ids},` +
+        `"chosen_score":${better.score},"rejected_score":${worse.score},${ids},` +
         `"better_query":"${better.query}","worse_query":"${worse.query}"}`
       );
     });
