@@ -128,6 +128,15 @@ export async function runResilienceE2E(installRoot) {
   const inspector = () => webviews().first().frameLocator('#active-frame');
   const search = () => webviews().last().frameLocator('#active-frame');
   const toast = (re) => page.locator('.notifications-toasts .notification-toast', { hasText: re }).first();
+  // VS Code shows three toasts at most and queues the rest: a step that awaits one toast after
+  // another clears the screen first, so that earlier notices cannot hide the one it waits for.
+  const clearToasts = async () => {
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await page
+      .locator('.notifications-toasts .notification-toast')
+      .first()
+      .waitFor({ state: 'hidden', timeout: 30_000 });
+  };
   const errorToasts = async () =>
     (await page.locator('.notifications-toasts .notification-toast').allInnerTexts()).filter((t) =>
       /search process|drag serve|exited|killed/i.test(t),
@@ -309,15 +318,18 @@ export async function runResilienceE2E(installRoot) {
         'faults: export to a read-only, then full datasets folder fails, keeps what was written; retry works',
         async () => {
           await page.keyboard.press('Escape');
-          await runCommand(page, 'DRAG: Export Curated Dataset');
-          await submitInput(page, 'before');
+          const exportAs = async (name) => {
+            await clearToasts();
+            await runCommand(page, 'DRAG: Export Curated Dataset');
+            await submitInput(page, name);
+          };
+          await exportAs('before');
           await toast(/exported before/).waitFor({ timeout: 90_000 });
           const kept = snapshot(datasetsDir);
           if (!Object.keys(kept).some((f) => f.endsWith('manifest.json'))) throw new Error('no manifest written');
           remount(datasetsDir, 'ro');
           try {
-            await runCommand(page, 'DRAG: Export Curated Dataset');
-            await submitInput(page, 'readonly');
+            await exportAs('readonly');
             await toast(/export failed/).waitFor({ timeout: 90_000 });
           } finally {
             remount(datasetsDir, 'rw');
@@ -327,8 +339,7 @@ export async function runResilienceE2E(installRoot) {
           if (!/EROFS|read-only/i.test(log())) throw new Error('the log does not say why the export failed');
           const filler = fill(datasetsDir);
           try {
-            await runCommand(page, 'DRAG: Export Curated Dataset');
-            await submitInput(page, 'full');
+            await exportAs('full');
             await toast(/export failed|exported full/).waitFor({ timeout: 90_000 });
           } finally {
             rmSync(filler);
@@ -336,8 +347,7 @@ export async function runResilienceE2E(installRoot) {
           const now = snapshot(datasetsDir);
           for (const [f, bytes] of Object.entries(kept))
             if (now[f] !== bytes) throw new Error(`${f} changed or was lost while the disk was full`);
-          await runCommand(page, 'DRAG: Export Curated Dataset');
-          await submitInput(page, 'retried');
+          await exportAs('retried');
           await toast(/exported retried/).waitFor({ timeout: 90_000 });
         },
       );
