@@ -270,7 +270,10 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
  */
 const jsonInner = (s: string) => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).slice(1, -1) : s);
 
-/** A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them; its pair score's JSON. */
+/**
+ * A search's assistant text ({@link searchText}) and query, as {@link jsonInner} writes them, and the
+ * JSON of its score in a pair.
+ */
 interface SearchJson {
   text: string;
   query: string;
