@@ -179,15 +179,26 @@ export async function runTrustE2E(installRoot) {
       // Focus the workbench without a click that makes a notice of its own (the job row would).
       await page.locator('.part.editor').first().click();
       // Each refusal on a clear screen: VS Code shows three toasts at most and queues the rest, so a
-      // notice from elsewhere (the Jobs view's, say) must not hide the one awaited.
+      // notice from elsewhere (the Jobs view's, say) must not hide the one awaited. On a loaded machine
+      // a press now and then never reaches the command (no notice, the status bar's bell without a dot,
+      // the marker unwritten; seen in CI and once in 30 loaded runs here): it is pressed again, twice
+      // at most, and the log says so.
       const refused = async (key, text) => {
-        await page.keyboard.press('Control+Shift+Alt+F10');
-        await page
-          .locator('.notifications-toasts .notification-toast')
-          .first()
-          .waitFor({ state: 'hidden', timeout: 30_000 });
-        await page.keyboard.press(key);
-        await toast(text).waitFor({ timeout: 30_000 });
+        for (let press = 1; ; press++) {
+          await page.keyboard.press('Control+Shift+Alt+F10');
+          await page
+            .locator('.notifications-toasts .notification-toast')
+            .first()
+            .waitFor({ state: 'hidden', timeout: 30_000 });
+          await page.keyboard.press(key);
+          try {
+            await toast(text).waitFor({ timeout: 30_000 });
+            return;
+          } catch (err) {
+            if (press === 3) throw err;
+            console.log(`    (no notice after ${key}, press ${press}: pressing it again)`);
+          }
+        }
       };
       await refused('Control+Shift+Alt+F8', 'trust it to evaluate the adapter');
       await refused('Control+Shift+Alt+F9', 'trust it to collect trajectories');
