@@ -8,6 +8,7 @@ import { hashFile } from '../../src/core/search/index';
 import {
   ALL_FORMATS,
   assignSplit,
+  DatasetBuilder,
   examplePieces,
   examplesOf,
   exampleLines,
@@ -548,4 +549,55 @@ describe('drag process / drag format write the same bytes as serialising whole r
       assert.equal(outcome.errors.length, 2, 'the bad lines are still reported');
     });
   }
+
+  it('writes the formats without pairs as soon as every record is read, the same files as at the end', async () => {
+    const options: FormatOptions = {
+      formats: ['sft_query', 'dpo', 'trl_sft'],
+      trainRatio: 0.5,
+      seed: 3,
+      splitBy: 'question',
+      reasoning: true,
+    };
+    const make = () =>
+      Array.from({ length: 24 }, (_, i) =>
+        processTrajectory(traj(`t${i}`, `q${i % 5}`, [i % 4 === 0 ? null : (i % 3) + 1, 1, null]), 3),
+      );
+    const early = new DatasetBuilder(options);
+    const records = make();
+    for (const r of records) early.addRecord(r);
+    const dir = path.join(tmp(), 'early');
+    early.writeUnpaired(dir);
+    assert.throws(() => early.addRecord(records[0]), /after the split/);
+    // Written before any pair is mined: wait for the files (no pair format among them yet).
+    const deadline = Date.now() + 120_000;
+    while (!['sft_query', 'trl_sft'].every((f) => existsSync(path.join(dir, `${f}_train.jsonl`)))) {
+      assert.ok(Date.now() < deadline, 'the formats without pairs were never written');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(!existsSync(path.join(dir, 'dpo_train.jsonl')), 'dpo waits for its pairs');
+    const groups = new Map<string, ProcessedRecord[]>();
+    for (const r of records) groups.set(r.question_id, [...(groups.get(r.question_id) ?? []), r]);
+    for (const g of groups.values()) minePairs(g);
+    for (const r of records) early.addPairs(r);
+    await assert.rejects(early.write(path.join(tmp(), 'elsewhere'), [], []), /started writing to/);
+    const report = await early.write(dir, [], []);
+    assert.deepEqual(Object.keys(report.formats), options.formats, 'reported in the order asked for');
+    // The same bytes as a builder given each record whole, at the end.
+    const late = new DatasetBuilder(options);
+    const whole = make();
+    const byQuestion = new Map<string, ProcessedRecord[]>();
+    for (const r of whole) byQuestion.set(r.question_id, [...(byQuestion.get(r.question_id) ?? []), r]);
+    for (const g of byQuestion.values()) minePairs(g);
+    for (const r of whole) late.add(r);
+    const lateDir = path.join(tmp(), 'late');
+    await late.write(lateDir, [], []);
+    const files = readdirSync(lateDir).filter((f) => f !== 'manifest.json');
+    assert.deepEqual(readdirSync(dir).sort(), readdirSync(lateDir).sort());
+    for (const f of files)
+      assert.equal(
+        readFileSync(path.join(dir, f), 'utf8'),
+        readFileSync(path.join(lateDir, f), 'utf8').replaceAll(lateDir, dir),
+        f,
+      );
+  });
 });

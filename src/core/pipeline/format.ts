@@ -434,17 +434,28 @@ export interface FormatReport {
   errors: LineError[];
 }
 
+/** A dataset's split, once made, and its files: where they go, those started, their writes. */
+interface Started {
+  outputDir: string;
+  split: Map<string, 'train' | 'val'>;
+  files: Map<FormatName, FormatReport['formats'][string]>;
+  writes: Array<Promise<unknown>>;
+}
+
 /**
  * A dataset built from processed records as they come: each record's examples are serialised at once
  * (to bytes off the heap) and the record can be dropped, so only the output lines and each record's
- * split key stay in memory. Lines keep record order per format; the split is decided in
- * {@link DatasetBuilder.write}, once every question has been seen. `drag format` feeds it the records
- * of processed.jsonl; `drag process --output-dir` feeds it the records it has just made, so the
- * dataset comes out of one pass over the trajectories with nothing parsed twice.
+ * split key stay in memory. Lines keep record order per format; the split is decided once every
+ * question has been seen ({@link DatasetBuilder.writeUnpaired} or {@link DatasetBuilder.write}).
+ * `drag format` feeds it the records of processed.jsonl; `drag process --output-dir` feeds it the
+ * records it has just made, so the dataset comes out of one pass over the trajectories with nothing
+ * parsed twice.
  */
 export class DatasetBuilder {
   private readonly keys: Array<readonly [string, string]> = [];
   private lines: Array<{ text: LineStore; question: string[] }>;
+  /** Once the split is made: where the files go, and those on their way. */
+  private started: Started | null = null;
 
   constructor(private readonly options: FormatOptions) {
     this.lines = options.formats.map(() => ({ text: new LineStore(), question: [] }));
@@ -461,6 +472,7 @@ export class DatasetBuilder {
    * may not be mined yet). Every record added so must later be given to {@link addPairs}, in order.
    */
   addRecord(r: ProcessedRecord): void {
+    if (this.started) throw new Error('DatasetBuilder: a record added after the split was made');
     this.keys.push([r.question_id, splitKey(r, this.options.splitBy)]);
     this.addExamples(r, false);
   }
@@ -493,9 +505,56 @@ export class DatasetBuilder {
   }
 
   /**
-   * Splits, shuffles and writes every format, then stats.json, manifest.json and, for the
-   * LLaMA-Factory exports, dataset_info.json. `inputs` are the files the records came from, with the
-   * hashes of the bytes that were read; `provenance` adds to the manifest what made the records.
+   * Once every record is added ({@link addRecord}), the split is known: starts writing the formats
+   * without pairs, so the disk works while the pairs are mined and serialised. {@link write} waits
+   * for them; it calls this itself if no one has.
+   */
+  writeUnpaired(outputDir: string): void {
+    this.start(outputDir);
+  }
+
+  private start(outputDir: string): Started {
+    if (this.started) return this.started;
+    const started: Started = { outputDir, split: splitGroups(this.keys, this.options), files: new Map(), writes: [] };
+    this.started = started;
+    for (const format of this.options.formats) if (!PAIR_FORMATS.has(format)) this.writeFormat(format, started);
+    return started;
+  }
+
+  /** Starts writing one format's train and val files, shuffled, and notes them for the report. */
+  private writeFormat(format: FormatName, started: Started): void {
+    const { options, lines } = this;
+    const i = options.formats.indexOf(format);
+    const train: number[] = [];
+    const val: number[] = [];
+    const { text, question } = lines[i];
+    for (let j = 0; j < text.length; j++) (started.split.get(question[j]) === 'val' ? val : train).push(j);
+    if (train.length + val.length === 0) return;
+    const trainPath = path.join(started.outputDir, `${format}_train.jsonl`);
+    const valPath = path.join(started.outputDir, `${format}_val.jsonl`);
+    // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
+    const shuffled = (side: number[], seed: number) => seededShuffle(side, seed).map((j) => text.bytes(j));
+    const start = (file: string, side: number[], seed: number) => {
+      const w = writeLinesAtomic(file, shuffled(side, seed));
+      w.catch(() => {}); // seen by write(), which waits for every file: not unhandled until then
+      started.writes.push(w);
+    };
+    start(trainPath, train, options.seed + 1000 * (i + 1));
+    if (val.length) start(valPath, val, options.seed + 1000 * (i + 1) + 1);
+    started.files.set(format, {
+      total: train.length + val.length,
+      train: train.length,
+      val: val.length,
+      train_path: trainPath,
+      val_path: val.length ? valPath : null,
+    });
+  }
+
+  /**
+   * Splits, shuffles and writes every format (those without pairs may be on their way already, see
+   * {@link writeUnpaired}), then stats.json, manifest.json and, for the LLaMA-Factory exports,
+   * dataset_info.json. `inputs` are the files the records came from, with the hashes of the bytes
+   * that were read; `provenance` adds to the manifest what made the records.
    */
   async write(
     outputDir: string,
@@ -503,8 +562,12 @@ export class DatasetBuilder {
     errors: LineError[],
     provenance: Record<string, unknown> = {},
   ): Promise<FormatReport> {
-    const { options, keys, lines } = this;
-    const split = splitGroups(keys, options);
+    const { options, keys } = this;
+    const started = this.start(outputDir);
+    if (path.resolve(started.outputDir) !== path.resolve(outputDir))
+      throw new Error(`DatasetBuilder: started writing to ${started.outputDir}, asked for ${outputDir}`);
+    for (const format of options.formats) if (PAIR_FORMATS.has(format)) this.writeFormat(format, started);
+    const { split, files, writes } = started;
     const report: FormatReport = {
       outputDir,
       formats: {},
@@ -512,27 +575,10 @@ export class DatasetBuilder {
       trainQuestions: [...split.values()].filter((s) => s === 'train').length,
       valQuestions: [...split.values()].filter((s) => s === 'val').length,
     };
-    // The files are written at the same time: their fsyncs wait on the disk together, not in turn.
-    const writes: Array<Promise<unknown>> = [];
-    for (const [i, format] of options.formats.entries()) {
-      const train: number[] = [];
-      const val: number[] = [];
-      const { text, question } = lines[i];
-      for (let j = 0; j < text.length; j++) (split.get(question[j]) === 'val' ? val : train).push(j);
-      if (train.length + val.length === 0) continue;
-      const trainPath = path.join(outputDir, `${format}_train.jsonl`);
-      const valPath = path.join(outputDir, `${format}_val.jsonl`);
-      // Each format shuffles with its own stream derived from the seed, so adding a format changes no other file.
-      const shuffled = (side: number[], seed: number) => seededShuffle(side, seed).map((j) => text.bytes(j));
-      writes.push(writeLinesAtomic(trainPath, shuffled(train, options.seed + 1000 * (i + 1))));
-      if (val.length) writes.push(writeLinesAtomic(valPath, shuffled(val, options.seed + 1000 * (i + 1) + 1)));
-      report.formats[format] = {
-        total: train.length + val.length,
-        train: train.length,
-        val: val.length,
-        train_path: trainPath,
-        val_path: val.length ? valPath : null,
-      };
+    // In the order of the formats asked for, whichever was written first.
+    for (const format of options.formats) {
+      const f = files.get(format);
+      if (f) report.formats[format] = f;
     }
     const lf: Record<string, unknown> = {};
     for (const [name, kind] of [

@@ -46,6 +46,7 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
   options: ProcessOptions,
   retain: (r: ProcessedRecord, kept: boolean) => R,
   hashInputs = false,
+  afterRead?: () => void,
 ): Promise<ProcessOutcome<R>> {
   const topK = options.topK ?? 3;
   const all: R[] = [];
@@ -75,6 +76,7 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
     } else index = await indexInput();
     errors.push(...indexProblems(index));
   }
+  afterRead?.();
   const byQuestion = new Map<string, R[]>();
   for (const r of all) {
     const list = byQuestion.get(r.question_id);
@@ -144,7 +146,10 @@ export async function runProcess(
     };
   };
   // The inputs are hashed only for a dataset's manifest.
-  const outcome = await processInputs(inputs, options, retain, Boolean(outputs.dataset));
+  // Every record is read before the pairs are mined: the formats without pairs can be written meanwhile.
+  const outcome = await processInputs(inputs, options, retain, Boolean(outputs.dataset), () =>
+    outputs.dataset ? builder?.writeUnpaired(outputs.dataset.outputDir) : undefined,
+  );
   // The files are written at the same time, so that their fsyncs wait on the disk together.
   const writes: Array<Promise<unknown>> = [];
   if (outputs.processed && starts && metas)
