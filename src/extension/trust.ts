@@ -124,14 +124,19 @@ export async function explainRestricted(toDo: string): Promise<void> {
 
 /**
  * The gate: a command that needs trust, called in Restricted Mode (from a keybinding, another
- * command, a webview, a test), starts nothing and says why. Trust is read at each call, so
- * granting it enables every command at once.
+ * command, a webview, a test), starts nothing and says why (and writes a line to `log`). Trust is
+ * read at each call, so granting it enables every command at once.
  */
-export function gate<H extends (...args: never[]) => unknown>(id: string, handler: H): H {
+export function gate<H extends (...args: never[]) => unknown>(
+  id: string,
+  handler: H,
+  log?: Pick<vscode.LogOutputChannel, 'info'>,
+): H {
   const rule = trustRule(id);
   if (rule.trust === 'none') return handler;
   return ((...args: never[]) => {
     if (!isTrusted()) {
+      log?.info(`${id}: refused, the folder is in Restricted Mode`);
       void explainRestricted(rule.toDo);
       return undefined;
     }

@@ -6,7 +6,7 @@
 // marker is never written, nothing connects to either port, and each time a notice says why.
 // Then it grants trust from that notice: the Jobs view polls the job's host and Start Training runs
 // the script, without a reload. Screenshot: test-results/restricted-mode.png (the docs use it).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import {
@@ -133,6 +133,15 @@ export async function runTrustE2E(installRoot) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
   const { step, tally } = stepRunner();
   const toast = (text) => page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+  /** Lines in the workbench's logs (DRAG Studio's among them) that say `command` was refused. */
+  const refusals = (command) => {
+    const logs = path.join(path.dirname(server.logPath), 'ud', 'logs');
+    let n = 0;
+    for (const f of existsSync(logs) ? readdirSync(logs, { recursive: true }) : [])
+      if (String(f).endsWith('.log'))
+        n += readFileSync(path.join(logs, String(f)), 'utf8').split(`${command}: refused`).length - 1;
+    return n;
+  };
   const jobRow = () => page.locator('.monaco-list-row', { hasText: 'sft-remote' }).first();
   const untouched = () => {
     const problems = [];
@@ -183,7 +192,7 @@ export async function runTrustE2E(installRoot) {
       // a press now and then never reaches the command (no notice, the status bar's bell without a dot,
       // the marker unwritten; seen in CI and once in 30 loaded runs here): it is pressed again, twice
       // at most, and the log says so.
-      const refused = async (key, text) => {
+      const refused = async (key, command, text) => {
         for (let press = 1; ; press++) {
           await page.keyboard.press('Control+Shift+Alt+F10');
           await page
@@ -195,15 +204,21 @@ export async function runTrustE2E(installRoot) {
             await toast(text).waitFor({ timeout: 30_000 });
             return;
           } catch (err) {
-            if (press === 3) throw err;
-            console.log(`    (no notice after ${key}, press ${press}: pressing it again)`);
+            // Whether the command ran at all: the gate writes a line to DRAG Studio's log when it refuses.
+            const ran = `${refusals(command)} refusal(s) of ${command} in DRAG Studio's log`;
+            if (press === 3) throw new Error(`${err.message}\n(${ran})`);
+            console.log(`    (no notice after ${key}, press ${press}; ${ran}: pressing it again)`);
           }
         }
       };
-      await refused('Control+Shift+Alt+F8', 'trust it to evaluate the adapter');
-      await refused('Control+Shift+Alt+F9', 'trust it to collect trajectories');
+      await refused('Control+Shift+Alt+F8', 'drag.evaluateAdapter', 'trust it to evaluate the adapter');
+      await refused('Control+Shift+Alt+F9', 'drag.collectTrajectories', 'trust it to collect trajectories');
       // Start Training last: its notice is the one the next step clicks.
-      await refused('Control+Shift+Alt+F7', 'This folder is in Restricted Mode: trust it to start training');
+      await refused(
+        'Control+Shift+Alt+F7',
+        'drag.startTraining',
+        'This folder is in Restricted Mode: trust it to start training',
+      );
       // The docs' screenshot: once the toasts have finished sliding in.
       const toasts = page.locator('.notifications-toasts').first();
       await toasts.evaluate((el) => Promise.all(el.getAnimations({ subtree: true }).map((a) => a.finished)));

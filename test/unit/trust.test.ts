@@ -166,15 +166,17 @@ describe('workspace trust: the table', () => {
 
 describe('workspace trust: the gate in the command registry', () => {
   const calls: string[] = [];
+  const logged: string[] = [];
   before(() => {
     const area = Object.fromEntries(
       Object.keys(trust.COMMAND_TRUST).map((id) => [id, (arg?: unknown) => (calls.push(id), `ran ${id} ${arg}`)]),
     );
-    const log = { error: () => undefined, show: () => undefined };
+    const log = { error: () => undefined, show: () => undefined, info: (line: string) => logged.push(line) };
     registerCommands([area], log as never);
   });
   beforeEach(() => {
     calls.length = 0;
+    logged.length = 0;
     fake.warnings.length = 0;
     fake.executed.length = 0;
     fake.answer = undefined;
@@ -206,6 +208,11 @@ describe('workspace trust: the gate in the command registry', () => {
       }),
     );
     assert.deepEqual(fake.executed, [], 'nothing opened unasked');
+    // And each refusal leaves a line in DRAG Studio's log (a keybinding's, say, when no notice was seen).
+    assert.deepEqual(
+      logged,
+      gated.map((id) => `${id}: refused, the folder is in Restricted Mode`),
+    );
   });
 
   it('"Manage Workspace Trust" on the notice opens VS Code\'s trust editor', async () => {
@@ -221,6 +228,7 @@ describe('workspace trust: the gate in the command registry', () => {
     for (const id of Object.keys(trust.COMMAND_TRUST).filter(needsTrust))
       assert.equal(await fake.registered.get(id)!('y'), `ran ${id} y`);
     assert.deepEqual(fake.warnings, []);
+    assert.deepEqual(logged, []);
   });
 });
 

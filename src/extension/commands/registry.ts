@@ -27,7 +27,7 @@ export function registerCommands(areas: Commands[], log: vscode.LogOutputChannel
   const disposables: vscode.Disposable[] = [];
   for (const area of areas)
     for (const [id, ungated] of Object.entries(area)) {
-      const handler = gate(id, ungated);
+      const handler = gate(id, ungated, log);
       disposables.push(
         vscode.commands.registerCommand(id, async (...args: never[]) => {
           try {
