@@ -24,7 +24,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /**
  * Loads the extension against a `vscode` that is a bottomless stub: every property is a function
  * that returns another stub (so createOutputChannel(...).info(...), registerCommand(...) and
- * `new EventEmitter()` all work), workspaceFolders is undefined, and thenables never resolve.
+ * `new EventEmitter()` all work), workspaceFolders is undefined, and thenables never resolve. The
+ * extension context is a plain object with file URIs (global storage in a temporary folder, where
+ * activation writes the terminal's `drag` launchers): activate() runs to its end, and an error
+ * there is printed, since a stub that lets it stop early would time only part of it.
  */
 const ACTIVATE = `
 const Module = require('node:module');
@@ -40,12 +43,16 @@ require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports
 const t0 = performance.now();
 const ext = require(process.argv[2]);
 const t1 = performance.now();
+const fileUri = (p) => ({ scheme: 'file', fsPath: p, path: p, toString: () => 'file://' + p });
+const storage = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'drag-bench-activate-'));
 const context = { subscriptions: [], extensionPath: ${JSON.stringify(ROOT)}, asAbsolutePath: (p) => require('node:path').join(${JSON.stringify(ROOT)}, p),
-  globalState: stub(), workspaceState: stub(), secrets: stub(), extensionUri: stub(), globalStorageUri: stub(), storageUri: undefined, logUri: stub() };
+  globalState: stub(), workspaceState: stub(), secrets: stub(), extensionUri: fileUri(${JSON.stringify(ROOT)}),
+  globalStorageUri: fileUri(storage), storageUri: undefined, logUri: fileUri(storage), environmentVariableCollection: stub() };
 let error = null;
 try { ext.activate(context); } catch (e) { error = String(e && e.message || e); }
 const t2 = performance.now();
 process.stdout.write(JSON.stringify({ require_ms: t1 - t0, activate_ms: t2 - t1, error }));
+require('node:fs').rmSync(storage, { recursive: true, force: true });
 process.exit(0);
 `;
 
