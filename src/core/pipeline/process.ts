@@ -251,6 +251,11 @@ export interface ProcessStats {
   [key: string]: unknown;
 }
 
+/** One more of `key` in a distribution. */
+function count(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
 /**
  * DRAG's statistics keys, gathered one record at a time as the trajectories are read, so that
  * nothing is kept for them: over every trajectory, failed or not. The pairs are counted once mined.
@@ -267,9 +272,6 @@ export class ProcessStatsBuilder {
   private readonly efforts: Record<string, number> = {};
 
   add(r: ProcessedRecord): void {
-    const count = (map: Record<string, number>, key: string) => {
-      map[key] = (map[key] ?? 0) + 1;
-    };
     this.total++;
     this.searchesAll += r.total_searches;
     if (r.gt_ever_found) {

@@ -117,8 +117,7 @@ type Retained = MinableRecord & PairRecord & Pick<ProcessedRecord, 'gt_ever_foun
  * Only what pair mining and the pair formats need stays in memory (no search results, ground truth,
  * answers or statistics, which are counted as each trajectory is read), so the parsed input dies
  * young instead of filling the old generation: the garbage collector was the largest cost after
- * parsing. The outcome's records are
- * those slim records.
+ * parsing. The outcome's records are those slim records.
  */
 export async function runProcess(
   inputs: readonly string[],
