@@ -9,6 +9,9 @@ export type SummaryResult<S> =
 
 export type Summarizer<S> = (value: Record<string, unknown>, line: number) => SummaryResult<S>;
 
+/** A good line kept without a summary: one object for every such line, not one each. */
+export const NO_SUMMARY: SummaryResult<null> = Object.freeze({ ok: true, summary: null });
+
 /**
  * Byte-offset index of a JSONL file plus one summary per good line. Records are read back on
  * demand with {@link readLine}; the file itself is never held in memory.

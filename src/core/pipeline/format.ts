@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { SYSTEM_PROMPT, TOOLS } from '../agent/prompts';
 import { formatFieldPath, type LineError } from '../io/errors';
 import { withReadHash } from '../io/hash';
-import { indexJsonl, indexProblems } from '../io/jsonl';
+import { indexJsonl, indexProblems, NO_SUMMARY } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import { answerLocations } from '../trajectories/groundTruth';
 import { mulberry32 } from '../util/random';
@@ -280,6 +280,13 @@ interface SearchJson {
   score: string;
 }
 
+/** {@link searchText} as {@link jsonInner} writes it, given the search's query so written. */
+function searchTextJson(s: LineSearch, query: string, reasoning: boolean): string {
+  return reasoning && s.reasoning
+    ? `<think>${jsonInner(s.reasoning)}</think>\\n<search>${query}</search>`
+    : `<search>${query}</search>`;
+}
+
 /** The formats {@link exampleLines} writes directly: DRAG's three that `drag process` writes most. */
 const LINE_FORMATS: ReadonlySet<FormatName> = new Set(['sft_query', 'sft_trajectory', 'dpo']);
 
@@ -306,24 +313,22 @@ export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord
   if (!LINE_FORMATS.has(format) || typeof r.id !== 'string' || typeof r.question_id !== 'string') return null;
   if (typeof r.question !== 'string') return null;
   const ids = `"trajectory_id":${JSON.stringify(r.id)},"question_id":${JSON.stringify(r.question_id)}`;
-  const cache = new Map<LineSearch, SearchJson>();
-  const search = (s: LineSearch): SearchJson => {
-    let j = cache.get(s);
-    if (!j) {
-      const query = jsonInner(s.query);
-      const text =
-        reasoning && s.reasoning
-          ? `<think>${jsonInner(s.reasoning)}</think>\\n<search>${query}</search>`
-          : `<search>${query}</search>`;
-      cache.set(s, (j = { text, query, score: JSON.stringify(s.rank_score ?? 0) }));
-    }
-    return j;
-  };
   const q = jsonInner(r.question);
   if (format === 'dpo') {
     const pairs = r.query_pairs;
     if (!Array.isArray(pairs)) return null;
     if (!pairs.every((p) => p && lineSafe(p.better) && lineSafe(p.worse))) return null;
+    // A search is a side of many pairs: its JSON is made once. (The other formats use each search once.)
+    const cache = new Map<LineSearch, SearchJson>();
+    const search = (s: LineSearch): SearchJson => {
+      let j = cache.get(s);
+      if (!j) {
+        const query = jsonInner(s.query);
+        const text = searchTextJson(s, query, reasoning);
+        cache.set(s, (j = { text, query, score: JSON.stringify(s.rank_score ?? 0) }));
+      }
+      return j;
+    };
     const prompt = `{"prompt":"<question>${q}</question>\\n\\nGenerate a search query to find the answer:"`;
     return pairs.map((p) => {
       const better = search(p.better);
@@ -339,10 +344,11 @@ export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord
   if (!Array.isArray(rec.searches) || !rec.searches.every(lineSafe)) return null;
   const best = rec.best_search;
   if (best !== null && !lineSafe(best)) return null;
+  const text = (s: LineSearch) => searchTextJson(s, jsonInner(s.query), reasoning);
   if (format === 'sft_query') {
     if (!best) return [];
     return [
-      `{"input":"<question>${q}</question>","output":"${search(best).text}",${ids},` +
+      `{"input":"<question>${q}</question>","output":"${text(best)}",${ids},` +
         `"rank_score":${JSON.stringify(best.rank_score)},"format":"query_generation"}`,
     ];
   }
@@ -355,7 +361,7 @@ export function exampleLines(format: FormatName, r: ProcessedRecord | PairRecord
   for (let i = 0; i <= stop; i++) {
     const s = rec.searches[i];
     lines.push(
-      search(s).text, // its <think> line, if any, and its <search> line
+      text(s), // its <think> line, if any, and its <search> line
       s.gt_found
         ? `<result>Found relevant document at rank ${s.gt_rank ?? '?'}</result>`
         : '<result>No relevant results</result>',
@@ -396,19 +402,21 @@ export function assignSplit(
   options: Pick<FormatOptions, 'trainRatio' | 'seed' | 'splitBy'>,
 ): Map<string, 'train' | 'val'> {
   return splitGroups(
-    records.map((r) => [r.question_id, splitKey(r, options.splitBy)]),
+    records.map((r) => r.question_id),
+    records.map((r) => splitKey(r, options.splitBy)),
     options,
   );
 }
 
-/** {@link assignSplit} over (question id, split key) pairs in record order. */
+/** {@link assignSplit} over the records' question ids and split keys, in record order. */
 function splitGroups(
-  keys: ReadonlyArray<readonly [string, string]>,
+  questions: readonly string[],
+  keys: readonly string[],
   options: Pick<FormatOptions, 'trainRatio' | 'seed'>,
 ): Map<string, 'train' | 'val'> {
   const groups: string[] = [];
   const seen = new Set<string>();
-  for (const [, k] of keys) {
+  for (const k of keys) {
     if (!seen.has(k)) {
       seen.add(k);
       groups.push(k);
@@ -419,7 +427,7 @@ function splitGroups(
   const side = new Map<string, 'train' | 'val'>();
   shuffled.forEach((g, i) => side.set(g, i < nTrain ? 'train' : 'val'));
   const byQuestion = new Map<string, 'train' | 'val'>();
-  for (const [question, k] of keys) byQuestion.set(question, side.get(k)!);
+  for (let i = 0; i < questions.length; i++) byQuestion.set(questions[i], side.get(keys[i])!);
   return byQuestion;
 }
 
@@ -452,7 +460,9 @@ interface Started {
  * parsed twice.
  */
 export class DatasetBuilder {
-  private readonly keys: Array<readonly [string, string]> = [];
+  /** Each record's question id and split key (two arrays: a pair per record would outlive the record). */
+  private readonly questions: string[] = [];
+  private readonly keys: string[] = [];
   private lines: Array<{ text: LineStore; question: string[] }>;
   /** Once the split is made: where the files go, and those on their way. */
   private started: Started | null = null;
@@ -473,7 +483,8 @@ export class DatasetBuilder {
    */
   addRecord(r: ProcessedRecord): void {
     if (this.started) throw new Error('DatasetBuilder: a record added after the split was made');
-    this.keys.push([r.question_id, splitKey(r, this.options.splitBy)]);
+    this.questions.push(r.question_id);
+    this.keys.push(splitKey(r, this.options.splitBy));
     this.addExamples(r, false);
   }
 
@@ -515,7 +526,12 @@ export class DatasetBuilder {
 
   private start(outputDir: string): Started {
     if (this.started) return this.started;
-    const started: Started = { outputDir, split: splitGroups(this.keys, this.options), files: new Map(), writes: [] };
+    const started: Started = {
+      outputDir,
+      split: splitGroups(this.questions, this.keys, this.options),
+      files: new Map(),
+      writes: [],
+    };
     this.started = started;
     for (const format of this.options.formats) if (!PAIR_FORMATS.has(format)) this.writeFormat(format, started);
     return started;
@@ -669,7 +685,7 @@ export async function formatProcessed(
           const r = v as unknown as ProcessedRecord;
           r.question_id = String(v.question_id ?? v.id);
           dataset.add(r);
-          return { ok: true, summary: null };
+          return NO_SUMMARY;
         },
         undefined,
         { hash },

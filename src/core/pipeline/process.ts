@@ -270,6 +270,8 @@ export class ProcessStatsBuilder {
   private readonly firstSuccess: Record<string, number> = {};
   private readonly bestRanks: Record<string, number> = {};
   private readonly efforts: Record<string, number> = {};
+  /** The keys already made of each score: the scores repeat (a rank score is one of top_k values). */
+  private readonly keys = [new Map<number, string>(), new Map<number, string>()];
 
   add(r: ProcessedRecord): void {
     this.total++;
@@ -279,10 +281,21 @@ export class ProcessStatsBuilder {
       this.searches += r.total_searches;
       for (const s of r.searches) if (s.gt_found) this.successful++;
     }
-    if (r.best_rank_score > 0) count(this.rankScores, pyFixed(r.best_rank_score, 2));
+    if (r.best_rank_score > 0) count(this.rankScores, this.key(r.best_rank_score, 2));
     if (r.first_success_step !== null) count(this.firstSuccess, String(r.first_success_step));
     if (r.best_search?.gt_rank != null) count(this.bestRanks, String(r.best_search.gt_rank));
-    count(this.efforts, r.gt_ever_found ? pyFixed(r.cumulative_effort_score, 1) : '0.0');
+    count(this.efforts, r.gt_ever_found ? this.key(r.cumulative_effort_score, 1) : '0.0');
+  }
+
+  /** {@link pyFixed} of a score with 1 or 2 digits, made once per distinct score (a few thousand at most kept). */
+  private key(x: number, digits: 1 | 2): string {
+    const made = this.keys[digits - 1];
+    let key = made.get(x);
+    if (key === undefined) {
+      key = pyFixed(x, digits);
+      if (made.size < 4096) made.set(x, key);
+    }
+    return key;
   }
 
   /** The statistics: `outputExamples` records written, with `queryPairs` pairs among them. */

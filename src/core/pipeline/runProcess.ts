@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { LineError } from '../io/errors';
 import { type ReadHash, withReadHash } from '../io/hash';
-import { indexJsonl, indexProblems } from '../io/jsonl';
+import { indexJsonl, indexProblems, NO_SUMMARY } from '../io/jsonl';
 import { LineStore, writeJsonAtomic, writeLinesAtomic } from '../io/write';
 import type { Trajectory } from '../schema/trajectory';
 import { isTrajectory } from '../schema/trajectoryCheck.generated';
@@ -63,7 +63,7 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
           const r = processTrajectory(value as Trajectory, topK);
           stats.add(r);
           all.push(retain(r, options.includeFailed === true || r.gt_ever_found));
-          return { ok: true, summary: null };
+          return NO_SUMMARY;
         },
         undefined,
         { signal: options.signal, hash },
@@ -137,7 +137,8 @@ export async function runProcess(
     return {
       id: r.id,
       question_id: r.question_id,
-      question: r.question,
+      // A record not kept is never written, nor owns a pair (none of its searches scores): its question can go.
+      question: kept ? r.question : '',
       searches: r.searches.map(withoutResults),
       query_pairs: r.query_pairs,
       gt_ever_found: r.gt_ever_found,
