@@ -273,10 +273,10 @@ describe('writing lines', () => {
     ] as const) {
       const hash = readHash(BACKGROUND_HASH_BYTES, cores);
       const buffer = Buffer.alloc(5000, 1);
-      const next = hash.take(buffer, 0, 5000, 4990);
+      const next = hash.take(buffer, 0, 5000);
       assert.equal(next !== buffer, threaded, `${cores} cores`);
       assert.equal(buffer.length, threaded ? 0 : 5000, `${cores} cores`);
-      assert.deepEqual([...next.subarray(0, 10)], Array(10).fill(1), 'the kept bytes lead the next buffer');
+      assert.equal(next.length, 5000, 'a buffer of the same size to read into again');
       assert.equal(await hash.digest(), createHash('sha256').update(Buffer.alloc(5000, 1)).digest('hex'));
     }
   });

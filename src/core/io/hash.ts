@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 
 /**
  * The SHA-256 of a file's bytes as a reader reads them (a dataset's manifest records its inputs'
@@ -9,11 +9,11 @@ import { Worker } from 'node:worker_threads';
  */
 export interface ReadHash {
   /**
-   * Hashes `buffer[from, to)`, the bytes just read, once the reader is done with them except for
-   * `buffer[keep, to)` (an unfinished line). Returns the buffer to read into next, of the same size,
-   * starting with those kept bytes: `buffer` itself, or a spare when `buffer` was taken away to hash.
+   * Hashes `buffer[from, to)`, the bytes just read, once the reader is done with the buffer. Returns a
+   * buffer of the same size for the reader to read into again: `buffer` itself, or a spare when
+   * `buffer` was taken away to hash.
    */
-  take(buffer: Buffer, from: number, to: number, keep: number): Buffer;
+  take(buffer: Buffer, from: number, to: number): Buffer;
   /** The hex digest of everything taken; the hash takes nothing more. */
   digest(): Promise<string>;
   /** Drops the hash (the read failed); no digest follows. */
@@ -39,12 +39,6 @@ parentPort.on('message', (m) => {
   parentPort.postMessage(m.buffer, [m.buffer]);
 });`;
 
-/** Moves `buffer[keep, to)` to the front of `into`; returns `into`. */
-function keepTail(buffer: Buffer, into: Buffer, keep: number, to: number): Buffer {
-  if (to > keep && (into !== buffer || keep > 0)) buffer.copy(into, 0, keep, to);
-  return into;
-}
-
 /**
  * A hash of an input of about `size` bytes. A big one, with cores to spare, is hashed on a worker
  * thread while this one parses (about 50 ms of a 50 MB file's 1.5 s in `drag process`): each buffer
@@ -54,14 +48,17 @@ export function readHash(size: number, cores = availableParallelism()): ReadHash
   if (size < BACKGROUND_HASH_BYTES || cores <= 2) {
     const hash = createHash('sha256');
     return {
-      take(buffer, from, to, keep) {
+      take(buffer, from, to) {
         hash.update(buffer.subarray(from, to));
-        return keepTail(buffer, buffer, keep, to);
+        return buffer;
       },
       digest: async () => hash.digest('hex'),
       abort() {},
     };
   }
+  // Loaded here, not at start-up: most commands, and every input under the threshold, never need it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Worker } = require('node:worker_threads') as typeof WorkerThreads;
   const worker = new Worker(WORKER, { eval: true });
   worker.unref(); // only a digest being awaited keeps the process alive for it
   const spares: ArrayBuffer[] = [];
@@ -74,16 +71,15 @@ export function readHash(size: number, cores = availableParallelism()): ReadHash
   done.catch(() => {}); // a failure is reported by digest(), not as an unhandled rejection meanwhile
   worker.on('message', (m: ArrayBuffer | string) => (typeof m === 'string' ? digest?.(m) : spares.push(m)));
   return {
-    take(buffer, from, to, keep) {
+    take(buffer, from, to) {
       if (buffer.byteOffset !== 0 || buffer.buffer.byteLength !== buffer.length) {
         // Its memory is shared (a small buffer from Node's pool): hash a copy, keep the buffer.
         const copy = Uint8Array.prototype.slice.call(buffer, from, to);
         worker.postMessage({ buffer: copy.buffer, from: 0, to: copy.length }, [copy.buffer]);
-        return keepTail(buffer, buffer, keep, to);
+        return buffer;
       }
       const i = spares.findIndex((s) => s.byteLength === buffer.length);
       const spare = i >= 0 ? Buffer.from(spares.splice(i, 1)[0]) : Buffer.allocUnsafeSlow(buffer.length);
-      keepTail(buffer, spare, keep, to);
       const whole = buffer.buffer as ArrayBuffer; // its own, whole (checked above), never shared
       worker.postMessage({ buffer: whole, from, to }, [whole]);
       return spare;

@@ -152,41 +152,56 @@ export async function indexJsonl<S>(
       return true;
     };
 
-    // Each read lands after the unfinished line that the last one ended with (moved to the front),
-    // so no read is copied again to join that line; the buffer grows only for a longer line.
+    // Each read lands after the unfinished line that the last one ended with (copied to the front of
+    // the buffer it lands in), and the next read starts as soon as that line is known, before the
+    // lines of this one are parsed: the disk works while this thread parses. A buffer grows only for
+    // a longer line; the two take turns.
     let buffer: Buffer = Buffer.allocUnsafe(chunkSize);
+    let spare: Buffer | null = null;
     let carry = 0; // bytes of an unfinished line at the start of `buffer`
     let carryOffset = position; // the file offset of buffer[0]
-    for (;;) {
-      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-      if (carry === buffer.length) {
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(bigger, 0, 0, carry);
-        buffer = bigger;
+    const read = (into: Buffer, at: number, from: number) => {
+      const p = handle.read(into, at, into.length - at, from);
+      p.catch(() => {}); // awaited below, or settled before the file is closed: never unhandled
+      return p;
+    };
+    let pending: ReturnType<typeof read> | null = read(buffer, carry, position);
+    try {
+      for (;;) {
+        const { bytesRead } = await pending;
+        pending = null;
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        const data = buffer.subarray(0, carry + bytesRead);
+        const dataOffset = carryOffset;
+        const last = data.lastIndexOf(NEWLINE);
+        const rest = last + 1; // where the unfinished line after the last newline starts
+        let next: Buffer = spare ?? Buffer.allocUnsafe(buffer.length);
+        if (data.length - rest >= next.length) next = Buffer.allocUnsafe(2 * (data.length - rest));
+        data.copy(next, 0, rest);
+        if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+        pending = read(next, data.length - rest, position);
+        // A newline is never inside a multi-byte character: complete lines are valid UTF-8 together
+        // exactly when each is, so one check covers them all (each line is checked only if it fails).
+        const checked = last > 0 && isUtf8(data.subarray(0, last));
+        let start = 0;
+        let nl: number;
+        while (start < rest && (nl = data.indexOf(NEWLINE, start)) !== -1) {
+          handleLine(data, start, nl, dataOffset + start, true, checked);
+          lineNo++;
+          start = nl + 1;
+        }
+        // The bytes just read go to the hash, which may keep the buffer (and `data` with it) and hand
+        // back another.
+        const end = data.length;
+        spare = options.hash ? options.hash.take(buffer, carry, end) : buffer;
+        buffer = next;
+        carry = end - rest;
+        carryOffset = dataOffset + rest;
       }
-      const { bytesRead } = await handle.read(buffer, carry, buffer.length - carry, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      const data = buffer.subarray(0, carry + bytesRead);
-      const dataOffset = carryOffset;
-      const last = data.lastIndexOf(NEWLINE);
-      // A newline is never inside a multi-byte character: complete lines are valid UTF-8 together
-      // exactly when each is, so one check covers them all (each line is checked only if it fails).
-      const checked = last > 0 && isUtf8(data.subarray(0, last));
-      let start = 0;
-      let nl: number;
-      while ((nl = data.indexOf(NEWLINE, start)) !== -1) {
-        handleLine(data, start, nl, dataOffset + start, true, checked);
-        lineNo++;
-        start = nl + 1;
-      }
-      // The unfinished line moves to the front (already there when start is 0); the hash, given the
-      // bytes just read, may hand back another buffer.
-      const end = data.length; // (data is gone once the hash takes the buffer)
-      if (options.hash) buffer = options.hash.take(buffer, carry, end, start);
-      else if (end > start && start > 0) buffer.copy(buffer, 0, start, end);
-      carry = end - start;
-      carryOffset = carry > 0 ? dataOffset + start : position;
+    } finally {
+      // A read still on its way when this one stopped (an error, an abort) lands before the file closes.
+      if (pending) await pending.catch(() => {});
     }
     let indexed = carry ? carryOffset : position;
     if (carry) {
