@@ -140,7 +140,8 @@ export function workbenchUrl(server, workspace, { testsPath } = {}) {
   const remote = (p) => `vscode-remote://127.0.0.1:${server.port}${p}`;
   const payload = [['extensionDevelopmentPath', remote(ROOT)]];
   if (testsPath) payload.push(['extensionTestsPath', remote(testsPath)]);
-  return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const query = `folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  return `${server.url}/?${query}`;
 }
 
 export async function launchBrowser() {
@@ -213,6 +214,16 @@ export async function runCommand(page, title, { timeout = 30_000 } = {}) {
 }
 
 /**
+ * Clears every notification toast and waits until none shows, so that a toast awaited next is a new
+ * one. `clear` does the clearing: the palette's command, or a key bound to it where the palette
+ * would take the keys that follow.
+ */
+export async function clearToasts(page, clear = () => runCommand(page, 'Notifications: Clear All Notifications')) {
+  await clear();
+  await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 30_000 });
+}
+
+/**
  * Types `text` into the quick input that a command opened and submits it there (Enter in that box,
  * not wherever focus is). Returns the box.
  */
@@ -253,9 +264,10 @@ export async function describeQuickInput(page) {
       return e ? `${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).split(' ')[0]}` : ''}` : 'none';
     })
     .catch(() => '?');
+  const rest = `focus ${focused}; toasts ${JSON.stringify(toasts)}`;
   return shown
-    ? `quick input "${placeholder ?? ''}" value "${value}" rows ${JSON.stringify(rows)}; focus ${focused}; toasts ${JSON.stringify(toasts)}`
-    : `no quick input shown; focus ${focused}; toasts ${JSON.stringify(toasts)}`;
+    ? `quick input "${placeholder ?? ''}" value "${value}" rows ${JSON.stringify(rows)}; ${rest}`
+    : `no quick input shown; ${rest}`;
 }
 
 /**
@@ -274,9 +286,8 @@ export async function choose(page, placeholder, filter, row = filter) {
     await box.press('Enter');
     await box.waitFor({ state: 'hidden', timeout: 10_000 });
   } catch (err) {
-    throw new Error(
-      `choosing "${filter}" in the "${placeholder}" pick: ${String(err.message).split('\n')[0]}\n${await describeQuickInput(page)}`,
-    );
+    const why = String(err.message).split('\n')[0];
+    throw new Error(`choosing "${filter}" in the "${placeholder}" pick: ${why}\n${await describeQuickInput(page)}`);
   }
 }
 

@@ -212,7 +212,7 @@ export async function runCurationE2E(installRoot) {
       // The tree re-renders as the filter applies: retry the expand until the row shows.
       for (let attempt = 0; attempt < 5 && !(await xss.isVisible()); attempt++) {
         if ((await group.getAttribute('aria-expanded')) !== 'true') await group.locator('.monaco-tl-twistie').click();
-        await page.waitForTimeout(500);
+        await xss.waitFor({ timeout: 2_000 }).catch(() => {}); // shown, or the tree re-rendered meanwhile
       }
       await xss.waitFor({ timeout: 20_000 });
       // A click that lands while the filtered tree re-renders opens nothing (VS Code drops the replaced

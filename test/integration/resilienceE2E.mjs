@@ -20,6 +20,7 @@ import {
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  clearToasts,
   installCodeServer,
   launchBrowser,
   makeWorkspace,
@@ -130,13 +131,6 @@ export async function runResilienceE2E(installRoot) {
   const toast = (re) => page.locator('.notifications-toasts .notification-toast', { hasText: re }).first();
   // VS Code shows three toasts at most and queues the rest: a step that awaits one toast after
   // another clears the screen first, so that earlier notices cannot hide the one it waits for.
-  const clearToasts = async () => {
-    await runCommand(page, 'Notifications: Clear All Notifications');
-    await page
-      .locator('.notifications-toasts .notification-toast')
-      .first()
-      .waitFor({ state: 'hidden', timeout: 30_000 });
-  };
   const errorToasts = async () =>
     (await page.locator('.notifications-toasts .notification-toast').allInnerTexts()).filter((t) =>
       /search process|drag serve|exited|killed/i.test(t),
@@ -319,7 +313,7 @@ export async function runResilienceE2E(installRoot) {
         async () => {
           await page.keyboard.press('Escape');
           const exportAs = async (name) => {
-            await clearToasts();
+            await clearToasts(page);
             await runCommand(page, 'DRAG: Export Curated Dataset');
             await submitInput(page, name);
           };

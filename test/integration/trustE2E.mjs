@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createServer } from 'node:net';
 import path from 'node:path';
 import {
+  clearToasts,
   launchBrowser,
   makeWorkspace,
   openPalette,
@@ -195,11 +196,7 @@ export async function runTrustE2E(installRoot) {
       // and the test prints the log's count and whether the status bar's bell holds a new notice.
       const refused = async (key, command, text) => {
         for (let press = 1; ; press++) {
-          await page.keyboard.press('Control+Shift+Alt+F10');
-          await page
-            .locator('.notifications-toasts .notification-toast')
-            .first()
-            .waitFor({ state: 'hidden', timeout: 30_000 });
+          await clearToasts(page, () => page.keyboard.press('Control+Shift+Alt+F10'));
           await page.keyboard.press(key);
           try {
             await toast(text).waitFor({ timeout: 30_000 });
