@@ -29,8 +29,10 @@ pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.25
 release = sys.argv[4] if len(sys.argv) > 4 else None
 for step in range(1, total + 1):
     loss = 2.4 * math.exp(-step / 60) + 0.35 + 0.05 * math.sin(step)
-    rec = {"current_steps": step, "total_steps": total, "loss": round(loss, 4), "learning_rate": 2e-4 * 0.5 * (1 + math.cos(math.pi * step / total)),
-           "epoch": round(3 * step / total, 3), "percentage": round(100 * step / total, 2), "elapsed_time": "0:00:%02d" % (step // 4 % 60), "remaining_time": "0:01:%02d" % ((total - step) // 4 % 60)}
+    rec = {"current_steps": step, "total_steps": total, "loss": round(loss, 4),
+           "learning_rate": 2e-4 * 0.5 * (1 + math.cos(math.pi * step / total)),
+           "epoch": round(3 * step / total, 3), "percentage": round(100 * step / total, 2),
+           "elapsed_time": "0:00:%02d" % (step // 4 % 60), "remaining_time": "0:01:%02d" % ((total - step) // 4 % 60)}
     if step % 10 == 0:
         rec["eval_loss"] = round(loss + 0.15, 4)
     with open("out/trainer_log.jsonl", "a") as f:
@@ -65,7 +67,8 @@ export async function runMonitorE2E(installRoot) {
   const q = (p) => `'${p.replace(/'/g, `'\\''`)}'`;
   writeFileSync(
     path.join(bin, 'python'),
-    `#!/bin/sh\ncase " $* " in *" env "*) echo '{"ok": true, "problems": []}' ;; *) exec python3 ${q(path.join(ws, 'fake_trainer.py'))} train-e2e 30 0.1 ;; esac\n`,
+    `#!/bin/sh\ncase " $* " in *" env "*) echo '{"ok": true, "problems": []}' ;; ` +
+      `*) exec python3 ${q(path.join(ws, 'fake_trainer.py'))} train-e2e 30 0.1 ;; esac\n`,
     { mode: 0o755 },
   );
   writeFileSync(
@@ -257,7 +260,8 @@ export async function runMonitorE2E(installRoot) {
       await panel.locator('vscode-button', { hasText: 'Fetch Adapter Again' }).waitFor({ timeout: 10_000 });
     });
     await step(
-      'Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, the comparison opens',
+      'Evaluate this Adapter: vLLM with the adapter on the host, drag eval through the forwarded port, ' +
+        'the comparison opens',
       async () => {
         const panel = page.frameLocator('iframe.webview').last().frameLocator('#active-frame');
         await panel.locator('vscode-button', { hasText: 'Evaluate this Adapter' }).click();
@@ -298,7 +302,8 @@ export async function runMonitorE2E(installRoot) {
         const at = record.command.indexOf('--sft-adapter');
         if (at < 0 || record.command[at + 1] !== `${sftRecord.remoteDir}/out/final`)
           throw new Error(
-            `--sft-adapter missing or wrong in ${record.command.join(' ')} (the SFT job ${sft} is in ${sftRecord.remoteDir})`,
+            `--sft-adapter missing or wrong in ${record.command.join(' ')} ` +
+              `(the SFT job ${sft} is in ${sftRecord.remoteDir})`,
           );
         if (record.meta?.fromJob !== sft)
           throw new Error(`job.json meta.fromJob is ${record.meta?.fromJob}, not ${sft}`);

@@ -49,8 +49,9 @@ try {
         .map((l) => `      ${l}`)
         .join('\n')}`,
     );
+  const { passes, failures } = outcome;
   console.log(
-    `VS Code ${outcome.version ?? version} extension host: ${outcome.passes.length} passing, ${outcome.failures.length} failing`,
+    `VS Code ${outcome.version ?? version} extension host: ${passes.length} passing, ${failures.length} failing`,
   );
   exitCode = outcome.failures.length === 0 && outcome.passes.length > 0 ? 0 : 1;
 } catch (err) {

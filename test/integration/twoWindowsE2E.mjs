@@ -272,8 +272,9 @@ export async function runTwoWindowsE2E(installRoot) {
       // How close "the same moment" was: the gap between each round's two decisions (printed, not asserted).
       const at = new Map(decisions.map((d) => [d.trajectory_id, Date.parse(d.time)]));
       const gaps = runs.a.map((t, i) => Math.abs(at.get(t.id) - at.get(runs.b[i].id))).sort((x, y) => x - y);
+      const median = gaps[gaps.length >> 1];
       console.log(
-        `    (gap between the two windows' decisions of a round: median ${gaps[gaps.length >> 1]} ms, max ${gaps.at(-1)} ms)`,
+        `    (gap between the two windows' decisions of a round: median ${median} ms, max ${gaps.at(-1)} ms)`,
       );
     });
 

@@ -221,7 +221,8 @@ export async function runUiTests(installRoot) {
       await page.screenshot({ path: path.join(RESULTS, 'search-restored.png') });
     });
     await step(
-      "every panel control has a name; Tab reaches the inspector's Accept; with single-letter shortcuts off, `a` does not accept",
+      "every panel control has a name; Tab reaches the inspector's Accept; " +
+        'with single-letter shortcuts off, `a` does not accept',
       async () => {
         const search = await webviewWith(page, 'vscode-textfield input');
         const unnamedSearch = await unnamedControls(search);
@@ -293,7 +294,8 @@ export async function runUiTests(installRoot) {
       },
     );
     await step(
-      'DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; a question opens both trajectories',
+      'DRAG: Compare Evaluations from the palette: Enter alone compares the two newest; ' +
+        'a question opens both trajectories',
       async () => {
         await runCommand(page, 'DRAG: Compare Evaluations');
         await page
@@ -338,9 +340,9 @@ export async function runUiTests(installRoot) {
   const monitor = await runMonitorE2E(installRoot);
   const { runVsixE2E } = await import('./vsixE2E.mjs');
   const vsix = await runVsixE2E(installRoot);
-  console.log(
-    `UI (Playwright, code-server): ${tally.passed + curation.passed + monitor.passed + vsix.passed} passing, ${tally.failed + curation.failed + monitor.failed + vsix.failed} failing`,
-  );
+  const passed = tally.passed + curation.passed + monitor.passed + vsix.passed;
+  const failed = tally.failed + curation.failed + monitor.failed + vsix.failed;
+  console.log(`UI (Playwright, code-server): ${passed} passing, ${failed} failing`);
   return tally.failed === 0 && tally.passed === 10 && curation.failed === 0 && monitor.failed === 0 && vsix.failed === 0
     ? 0
     : 1;

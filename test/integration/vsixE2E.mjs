@@ -64,7 +64,8 @@ export async function runVsixE2E(installRoot) {
   let page;
   try {
     await step(
-      'the packaged .vsix installs into code-server and its Search Corpus command works (pdf.js and canvas from the package)',
+      'the packaged .vsix installs into code-server and its Search Corpus command works ' +
+        '(pdf.js and canvas from the package)',
       async () => {
         page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
         // Not the page's load event: on a busy machine it can take longer than goto's 30 s; the wait below bounds it.

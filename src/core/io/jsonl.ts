@@ -132,12 +132,8 @@ export async function indexJsonl<S>(
         return true;
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        addError({
-          file,
-          line: lineNo,
-          fieldPath: '',
-          message: `expected a JSON object, found ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
-        });
+        const found = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value;
+        addError({ file, line: lineNo, fieldPath: '', message: `expected a JSON object, found ${found}` });
         return true;
       }
       const result = summarize(value as Record<string, unknown>, lineNo);

@@ -71,7 +71,8 @@ export async function validateFile(
               {
                 fieldPath: '',
                 message:
-                  'cannot tell the file kind from this record (expected an OCR page, question, trajectory or evaluation record); pass --kind',
+                  'cannot tell the file kind from this record ' +
+                  '(expected an OCR page, question, trajectory or evaluation record); pass --kind',
               },
             ],
           };

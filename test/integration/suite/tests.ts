@@ -419,7 +419,9 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.equal(edit.verified_rank, null, '3M_2018_10K.pdf is not in the fixture corpus: the live check says so');
     });
 
-    it('edits DPO pairs for a question: every query sorted by rank score, proposals, live try, guarded save', async () => {
+    const pairsTitle =
+      'edits DPO pairs for a question: every query sorted by rank score, proposals, live try, guarded save';
+    it(pairsTitle, async () => {
       await vscode.commands.executeCommand('drag.editPairs', 'financebench_id_04672');
       const editor = await waitFor('the pair editor', () => api.pairEditor());
       const q = editor.shown!;
@@ -518,7 +520,10 @@ describe('DRAG Studio in a real VS Code', function () {
       assert.equal(c.paired, 5);
     });
 
-    it('the view flow (two selected items) opens the same comparison, and a question opens both trajectories side by side', async () => {
+    const viewFlowTitle =
+      'the view flow (two selected items) opens the same comparison, ' +
+      'and a question opens both trajectories side by side';
+    it(viewFlowTitle, async () => {
       await vscode.commands.executeCommand('drag.compareEvaluations', entries[0], [entries[0], entries[1]]);
       const panel = await waitFor('the compare panel', () => api.compare());
       const c = panel.comparison!;
