@@ -23,7 +23,9 @@ export function makeTrajectory(i: number): string {
     if (rank !== null && (best === null || rank < best)) best = rank;
     iterations.push({
       step,
-      reasoning: `Step ${step}: the ${['cash flow', 'balance sheet', 'segment note'][step - 1]} should list the figure for question ${i}.`,
+      reasoning:
+        `Step ${step}: the ${['cash flow', 'balance sheet', 'segment note'][step - 1]} ` +
+        `should list the figure for question ${i}.`,
       action: 'search',
       query: `company ${i % 977} fiscal 2022 revenue segment ${step}`,
       results,
@@ -51,7 +53,9 @@ export function makeTrajectory(i: number): string {
   return JSON.stringify({
     id: `traj_q${i}`,
     question_id: `q${i}`,
-    question: `What was the total revenue reported for fiscal year 2022 by company ${i % 977}, in USD millions, according to its annual report?`,
+    question:
+      `What was the total revenue reported for fiscal year 2022 by company ${i % 977}, ` +
+      'in USD millions, according to its annual report?',
     ground_truth: {
       answers: [[`$${(i * 1.37).toFixed(2)} million`]],
       answer_locations: [{ document: gtFile, page: gtPage }],

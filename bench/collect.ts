@@ -89,7 +89,8 @@ async function main(): Promise<void> {
       const ideal = c / (L / 1000);
       results.push({ c, requests, seconds, perSecond, ideal, ratio: perSecond / ideal });
       console.log(
-        `C=${String(c).padStart(2)}: ${requests} requests in ${seconds.toFixed(2)} s = ${perSecond.toFixed(1)}/s, ideal ${ideal.toFixed(1)}/s, ratio ${(perSecond / ideal).toFixed(3)}`,
+        `C=${String(c).padStart(2)}: ${requests} requests in ${seconds.toFixed(2)} s = ${perSecond.toFixed(1)}/s, ` +
+          `ideal ${ideal.toFixed(1)}/s, ratio ${(perSecond / ideal).toFixed(3)}`,
       );
     }
     const at32 = results.find((r) => r.c === 32)!;

@@ -130,16 +130,19 @@ async function main(): Promise<void> {
   const pdfjs = row('pdfjs');
   const poppler = row('poppler');
   console.log(
-    `${pdfs.length} PDFs (${(bytes / 1e6).toFixed(1)} MB, ${pages} pages), ${WORKERS} at a time, median of ${ROUNDS} alternating rounds:`,
+    `${pdfs.length} PDFs (${(bytes / 1e6).toFixed(1)} MB, ${pages} pages), ${WORKERS} at a time, ` +
+      `median of ${ROUNDS} alternating rounds:`,
   );
   console.log(
-    `  pdftotext ${WORKERS} at a time:         ${Math.round(base)} ms, peak RSS ${Math.round(runs.pdftotext.peak)} MB per process`,
+    `  pdftotext ${WORKERS} at a time:         ${Math.round(base)} ms, ` +
+      `peak RSS ${Math.round(runs.pdftotext.peak)} MB per process`,
   );
   console.log(
     `  drag corpus build (pdf.js):       ${pdfjs.ms} ms = ${pdfjs.ratio} x pdftotext, peak RSS ${pdfjs.peak_rss_mb} MB`,
   );
   console.log(
-    `  drag corpus build --extractor poppler: ${poppler.ms} ms = ${poppler.ratio} x pdftotext, peak RSS ${poppler.peak_rss_mb} MB`,
+    `  drag corpus build --extractor poppler: ${poppler.ms} ms = ${poppler.ratio} x pdftotext, ` +
+      `peak RSS ${poppler.peak_rss_mb} MB`,
   );
   console.log(
     JSON.stringify({

@@ -48,7 +48,8 @@ async function main(): Promise<void> {
   const g0 = performance.now();
   const bytes = statSync(file).size;
   console.log(
-    `file: ${file} (${N} trajectories, ${(bytes / 1e6).toFixed(1)} MB; ready in ${((performance.now() - g0) / 1000).toFixed(1)} s)`,
+    `file: ${file} (${N} trajectories, ${(bytes / 1e6).toFixed(1)} MB; ` +
+      `ready in ${((performance.now() - g0) / 1000).toFixed(1)} s)`,
   );
   readFileSync(file); // warm the page cache so neither side pays for the disk
   const base: number[] = [];
@@ -62,7 +63,8 @@ async function main(): Promise<void> {
     base.push(b.ms);
     mine.push(o2.ms);
     console.log(
-      `round ${r + 1}: readline+JSON.parse ${b.ms.toFixed(0)} ms, indexJsonl (offsets + validated summaries) ${o2.ms.toFixed(0)} ms`,
+      `round ${r + 1}: readline+JSON.parse ${b.ms.toFixed(0)} ms, ` +
+        `indexJsonl (offsets + validated summaries) ${o2.ms.toFixed(0)} ms`,
     );
   }
   (globalThis as { gc?: () => void }).gc?.();
@@ -75,10 +77,12 @@ async function main(): Promise<void> {
   const ratio = bestOurs / bestBase;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(
-    `best of ${ROUNDS}: baseline ${bestBase.toFixed(0)} ms (${(bytes / 1e6 / (bestBase / 1000)).toFixed(0)} MB/s), ours ${bestOurs.toFixed(0)} ms; ratio ${ratio.toFixed(3)} (target <= 1.25)`,
+    `best of ${ROUNDS}: baseline ${bestBase.toFixed(0)} ms (${(bytes / 1e6 / (bestBase / 1000)).toFixed(0)} MB/s), ` +
+      `ours ${bestOurs.toFixed(0)} ms; ratio ${ratio.toFixed(3)} (target <= 1.25)`,
   );
   console.log(
-    `index held in memory: ${indexMb.toFixed(1)} MB for ${kept.summaries.length} trajectories; peak RSS ${peakRssMb.toFixed(0)} MB`,
+    `index held in memory: ${indexMb.toFixed(1)} MB for ${kept.summaries.length} trajectories; ` +
+      `peak RSS ${peakRssMb.toFixed(0)} MB`,
   );
   console.log(
     JSON.stringify({

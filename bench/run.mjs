@@ -64,7 +64,8 @@ function table(results) {
       pipeline.floor_ratio,
       '<= 2.0',
       pipeline.floor_ratio <= 2,
-      `${pipeline.floor.ours_ms} vs ${pipeline.floor.floor_ms} ms; with the output writes (${pipeline.floor.write_ms} ms) ` +
+      `${pipeline.floor.ours_ms} vs ${pipeline.floor.floor_ms} ms; ` +
+        `with the output writes (${pipeline.floor.write_ms} ms) ` +
         `in the floor: ${fmt(pipeline.floor.ratio_with_writes)}`,
     );
   if (corpus?.poppler)
@@ -94,10 +95,10 @@ function table(results) {
   const lines = [
     '| measurement | ratio | target | met | detail |',
     '|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.what} | ${r.ratio == null ? '' : fmt(r.ratio)} | ${r.target} | ${r.ratio == null && !r.target ? '' : r.ok ? 'yes' : '**no**'} | ${r.note} |`,
-    ),
+    ...rows.map((r) => {
+      const met = r.ratio == null && !r.target ? '' : r.ok ? 'yes' : '**no**';
+      return `| ${r.what} | ${r.ratio == null ? '' : fmt(r.ratio)} | ${r.target} | ${met} | ${r.note} |`;
+    }),
   ];
   return lines.join('\n');
 }
@@ -119,8 +120,9 @@ if (name === 'all') {
     results[bench] = runBench(bench, args, true);
   }
   const cpu = os.cpus();
+  const minutes = Math.round((Date.now() - started.getTime()) / 60000);
   console.log(
-    `\n## All benchmarks, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${Math.round((Date.now() - started.getTime()) / 60000)} min\n` +
+    `\n## All benchmarks, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min\n` +
       `Machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
       `Node ${process.version}, load average at the end ${os
         .loadavg()

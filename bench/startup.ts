@@ -29,25 +29,31 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * activation writes the terminal's `drag` launchers): activate() runs to its end, and an error
  * there is printed, since a stub that lets it stop early would time only part of it.
  */
-const ACTIVATE = `
+const ACTIVATE =
+  `
 const Module = require('node:module');
 const stub = () => new Proxy(function () {}, {
-  get: (t, k) => (k === 'then' || k === 'workspaceFolders' || k === Symbol.toPrimitive ? undefined : k === Symbol.iterator ? [][Symbol.iterator] : stub()),
+  get: (t, k) => (k === 'then' || k === 'workspaceFolders' || k === Symbol.toPrimitive ? undefined : ` +
+  `k === Symbol.iterator ? [][Symbol.iterator] : stub()),
   apply: () => stub(),
   construct: () => stub(),
 });
 const vscode = stub();
 const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) { return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest); };
+Module._resolveFilename = function (request, ...rest) { ` +
+  `return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest); };
 require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: Object.create(vscode) };
 const t0 = performance.now();
 const ext = require(process.argv[2]);
 const t1 = performance.now();
 const fileUri = (p) => ({ scheme: 'file', fsPath: p, path: p, toString: () => 'file://' + p });
-const storage = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'drag-bench-activate-'));
-const context = { subscriptions: [], extensionPath: ${JSON.stringify(ROOT)}, asAbsolutePath: (p) => require('node:path').join(${JSON.stringify(ROOT)}, p),
+const storage = require('node:fs').mkdtempSync(` +
+  `require('node:path').join(require('node:os').tmpdir(), 'drag-bench-activate-'));
+const context = { subscriptions: [], extensionPath: ${JSON.stringify(ROOT)}, ` +
+  `asAbsolutePath: (p) => require('node:path').join(${JSON.stringify(ROOT)}, p),
   globalState: stub(), workspaceState: stub(), secrets: stub(), extensionUri: fileUri(${JSON.stringify(ROOT)}),
-  globalStorageUri: fileUri(storage), storageUri: undefined, logUri: fileUri(storage), environmentVariableCollection: stub() };
+  globalStorageUri: fileUri(storage), storageUri: undefined, logUri: fileUri(storage), ` +
+  `environmentVariableCollection: stub() };
 let error = null;
 try { ext.activate(context); } catch (e) { error = String(e && e.message || e); }
 const t2 = performance.now();

@@ -70,7 +70,13 @@ def main():
     n = args.steps * args.batch_size
     # Lengths like real SFT samples: a system prompt and a question (~300-600 tokens), few long ones.
     lengths = [min(args.max_length, int(rng.lognormvariate(6.0, 0.35))) for _ in range(n)]
-    samples = [{"input_ids": [rng.randrange(20, 100) for _ in range(L)], "labels": [IGNORE_INDEX] * (L - 12) + [rng.randrange(20, 100) for _ in range(12)]} for L in lengths]
+    samples = [
+        {
+            "input_ids": [rng.randrange(20, 100) for _ in range(L)],
+            "labels": [IGNORE_INDEX] * (L - 12) + [rng.randrange(20, 100) for _ in range(12)],
+        }
+        for L in lengths
+    ]
     pad_id = 0
     ours_batches = length_grouped_order(lengths, args.batch_size, seed=1)
     base_batches = [list(range(i, i + args.batch_size)) for i in range(0, n, args.batch_size)]
@@ -81,13 +87,22 @@ def main():
         base_runs.append(run(model, samples, base_batches, pad_id, args.max_length, device))
         ours_runs.append(run(model, samples, ours_batches, pad_id, None, device))
     baseline, ours = sum(base_runs) / len(base_runs), sum(ours_runs) / len(ours_runs)
-    padded = sum(len(pad_batch([samples[i] for i in b], pad_id, multiple_of=8)["input_ids"][0]) * len(b) for b in ours_batches)
+    padded = sum(
+        len(pad_batch([samples[i] for i in b], pad_id, multiple_of=8)["input_ids"][0]) * len(b) for b in ours_batches
+    )
     params = sum(p.numel() for p in model.parameters())
-    print(f"tokens/s: ours {ours:,.0f}, pad-to-{args.max_length} baseline {baseline:,.0f} on {torch.cuda.get_device_name(0)}", file=sys.stderr)
-    print(json.dumps({"bench": "trainer_sft", "ours_tokens_per_s": round(ours), "baseline_tokens_per_s": round(baseline), "runs_ours": [round(x) for x in ours_runs], "runs_baseline": [round(x) for x in base_runs],
-                      "mean_length": sum(lengths) / n, "max_length": args.max_length, "padding_ours": round(1 - sum(lengths) / padded, 3),
-                      "padding_baseline": round(1 - sum(lengths) / (n * args.max_length), 3), "params": params, "device": torch.cuda.get_device_name(0),
-                      "ratio": round(ours / baseline, 3)}))
+    print(
+        f"tokens/s: ours {ours:,.0f}, pad-to-{args.max_length} baseline {baseline:,.0f} "
+        f"on {torch.cuda.get_device_name(0)}",
+        file=sys.stderr,
+    )
+    print(json.dumps({"bench": "trainer_sft", "ours_tokens_per_s": round(ours),
+                      "baseline_tokens_per_s": round(baseline),
+                      "runs_ours": [round(x) for x in ours_runs], "runs_baseline": [round(x) for x in base_runs],
+                      "mean_length": sum(lengths) / n, "max_length": args.max_length,
+                      "padding_ours": round(1 - sum(lengths) / padded, 3),
+                      "padding_baseline": round(1 - sum(lengths) / (n * args.max_length), 3), "params": params,
+                      "device": torch.cuda.get_device_name(0), "ratio": round(ours / baseline, 3)}))
 
 
 if __name__ == "__main__":

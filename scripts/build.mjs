@@ -201,7 +201,6 @@ if (watch) {
 } else {
   const started = Date.now();
   await Promise.all([...configs.map((c) => build(c)), buildCli(), writeConfigSchema()]);
-  console.log(
-    `[build] ${configs.length + 2 + cliOwnCommands.length + cliLazyModules.length} bundles + config schema in ${Date.now() - started} ms`,
-  );
+  const bundles = configs.length + 2 + cliOwnCommands.length + cliLazyModules.length;
+  console.log(`[build] ${bundles} bundles + config schema in ${Date.now() - started} ms`);
 }

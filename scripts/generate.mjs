@@ -160,10 +160,10 @@ function settingsRows() {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const sections = [pkg.contributes?.configuration ?? []].flat();
   return sections.flatMap((s) =>
-    Object.entries(s.properties ?? {}).map(
-      ([key, p]) =>
-        `| \`${key}\` | \`${JSON.stringify(p.default)}\` | ${String(p.markdownDescription ?? p.description ?? '').replace(/\|/g, '\\|')} |`,
-    ),
+    Object.entries(s.properties ?? {}).map(([key, p]) => {
+      const description = String(p.markdownDescription ?? p.description ?? '').replace(/\|/g, '\\|');
+      return `| \`${key}\` | \`${JSON.stringify(p.default)}\` | ${description} |`;
+    }),
   );
 }
 

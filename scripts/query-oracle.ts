@@ -73,7 +73,8 @@ async function main(): Promise<void> {
     }
     console.log(rows.join('\n'));
     console.log(
-      `${reachable}/${questions.length} questions reachable in the top ${topK} by some AND (1-3 words) or OR (2-3 words) query of their own words (${queries} queries)`,
+      `${reachable}/${questions.length} questions reachable in the top ${topK} ` +
+        `by some AND (1-3 words) or OR (2-3 words) query of their own words (${queries} queries)`,
     );
     console.log(
       JSON.stringify({ oracle: 'question-words', top_k: topK, reachable, questions: questions.length, queries }),

@@ -15,8 +15,12 @@ export class EvaluationsProvider extends WatchedTreeProvider<EvaluationEntry> {
   getTreeItem(e: EvaluationEntry): vscode.TreeItem {
     const t = new vscode.TreeItem(e.label, vscode.TreeItemCollapsibleState.None);
     const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
-    t.description = `${e.model ?? 'model?'} · ${e.date.slice(0, 16).replace('T', ' ')} · Hit@1 ${pct(e.hit1)} · MRR ${e.mrr === null ? '–' : e.mrr.toFixed(3)} · success ${pct(e.success)}`;
-    t.tooltip = `${e.target}\n${e.questions ?? '?'} questions${e.perQuestion ? '' : '\n(summary only: no per-question statistics)'}`;
+    t.description =
+      `${e.model ?? 'model?'} · ${e.date.slice(0, 16).replace('T', ' ')} · Hit@1 ${pct(e.hit1)} · ` +
+      `MRR ${e.mrr === null ? '–' : e.mrr.toFixed(3)} · success ${pct(e.success)}`;
+    t.tooltip =
+      `${e.target}\n${e.questions ?? '?'} questions` +
+      `${e.perQuestion ? '' : '\n(summary only: no per-question statistics)'}`;
     t.iconPath = new vscode.ThemeIcon(e.perQuestion ? 'graph' : 'file');
     t.contextValue = 'drag.evaluation';
     t.id = `eval:${e.target}`;

@@ -78,7 +78,8 @@ export const COMMAND_TRUST: Readonly<Record<string, TrustRule>> = {
   'drag.compareWithPrevious': own('as Compare Evaluations'),
   'drag.renameEvaluation': own("writes a label into the evaluation's own folder"),
   'drag.buildCorpus': own(
-    "the bundled CLI reads the folder's PDFs with the bundled PDF reader and writes the OCR file: no program, host or URL from the folder",
+    "the bundled CLI reads the folder's PDFs with the bundled PDF reader and writes the OCR file: " +
+      'no program, host or URL from the folder',
   ),
   'drag.buildTrainingData': own('the bundled CLI (drag process --output-dir) turns runs into datasets/<name>/'),
   'drag.createDemoWorkspace': own('the bundled CLI writes an offline demo into an empty folder'),

@@ -72,7 +72,10 @@ export const PANEL_NAMES: Record<RestorableViewType, string> = {
   'drag.trainingMonitor': 'Training Monitor',
 };
 
-/** The key of the webview state (`vscode.setState`) that holds the restore state; panels keep their own keys beside it. */
+/**
+ * The key of the webview state (`vscode.setState`) that holds the restore state; panels keep their own
+ * keys beside it.
+ */
 export const RESTORE_KEY = 'restore';
 
 /**
@@ -92,7 +95,9 @@ export function parseRestoreState<V extends RestorableViewType>(
   if (raw === undefined || raw === null)
     return {
       ok: false,
-      message: `Cannot restore the ${name} panel: it saved nothing to restore from (it had not finished loading). Open it again.`,
+      message:
+        `Cannot restore the ${name} panel: ` +
+        'it saved nothing to restore from (it had not finished loading). Open it again.',
     };
   const parsed = PANEL_RESTORE_STATES[viewType].safeParse(raw);
   if (!parsed.success) {
@@ -100,7 +105,9 @@ export function parseRestoreState<V extends RestorableViewType>(
     const where = issue.path.length ? `${RESTORE_KEY}.${issue.path.join('.')}` : RESTORE_KEY;
     return {
       ok: false,
-      message: `Cannot restore the ${name} panel: its saved state is not valid (${where}: ${issue.message}). Open it again.`,
+      message:
+        `Cannot restore the ${name} panel: ` +
+        `its saved state is not valid (${where}: ${issue.message}). Open it again.`,
     };
   }
   return { ok: true, state: parsed.data as PanelRestoreState<V> };

@@ -177,11 +177,16 @@ export class FakeOpenAI {
     const max = this.maxModelLen;
     if (prompt >= max)
       return {
-        message: `This model's maximum context length is ${max} tokens. However, your request has ${prompt} input tokens. Please reduce the length of the input messages. None`,
+        message:
+          `This model's maximum context length is ${max} tokens. ` +
+          `However, your request has ${prompt} input tokens. Please reduce the length of the input messages. None`,
       };
     if (typeof body.max_tokens === 'number' && prompt + body.max_tokens > max)
       return {
-        message: `'max_tokens' or 'max_completion_tokens' is too large: ${body.max_tokens}. This model's maximum context length is ${max} tokens and your request has ${prompt} input tokens (${body.max_tokens} > ${max} - ${prompt}). None`,
+        message:
+          `'max_tokens' or 'max_completion_tokens' is too large: ${body.max_tokens}. ` +
+          `This model's maximum context length is ${max} tokens and your request has ${prompt} input tokens ` +
+          `(${body.max_tokens} > ${max} - ${prompt}). None`,
       };
     // Without max_tokens, vLLM generates up to the rest of the context.
     return { prompt, maxTokens: typeof body.max_tokens === 'number' ? body.max_tokens : max - prompt };

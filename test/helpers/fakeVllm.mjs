@@ -44,7 +44,8 @@ const ALLOWED_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512];
 const maxLoraRank = Number(opt('--max-lora-rank', '16'));
 if (!ALLOWED_RANKS.includes(maxLoraRank))
   fail(
-    `pydantic_core.ValidationError: max_lora_rank: Input should be ${ALLOWED_RANKS.join(', ')} [input_value=${maxLoraRank}]`,
+    `pydantic_core.ValidationError: max_lora_rank: Input should be ${ALLOWED_RANKS.join(', ')} ` +
+      `[input_value=${maxLoraRank}]`,
   );
 for (const spec of loras) {
   const [name, dir] = spec.split('=');

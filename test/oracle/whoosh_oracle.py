@@ -67,10 +67,21 @@ def main():
             with ix.searcher() as searcher:
                 parsed = parser.parse(q)
                 hits = searcher.search(parsed, limit=args.top_k)
-                results = [{"file": h["file"], "page_number": h["page_number"], "total_pages": h["total_pages"], "score": h.score} for h in hits]
+                results = [
+                    {
+                        "file": h["file"],
+                        "page_number": h["page_number"],
+                        "total_pages": h["total_pages"],
+                        "score": h.score,
+                    }
+                    for h in hits
+                ]
             ms = (time.perf_counter() - t) * 1000
             times.append(ms)
-            out.write(json.dumps({"query": q, "parsed": repr(parsed), "results": results, "ms": ms}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps({"query": q, "parsed": repr(parsed), "results": results, "ms": ms}, ensure_ascii=False)
+                + "\n"
+            )
     times.sort()
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
     print(json.dumps({"build_s": build_s, "load_s": load_s, "queries": len(times),

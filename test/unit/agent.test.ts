@@ -101,7 +101,9 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     assert.equal((search as { usage?: unknown }).usage !== undefined, true);
   });
 
-  it('sends malformed tool-call arguments back as valid JSON, tells the model, and the next request passes', async () => {
+  const malformedArgsTitle =
+    'sends malformed tool-call arguments back as valid JSON, tells the model, and the next request passes';
+  it(malformedArgsTitle, async () => {
     server = new FakeOpenAI((_b, n) =>
       n === 0
         ? { reply: { tool_calls: [{ name: 'search_documents', arguments: '{"query": "prop' }] } }
@@ -326,7 +328,9 @@ describe('agent core against a scripted OpenAI-compatible server', function () {
     assert.ok(retried.max_tokens! < 4096);
   });
 
-  it("ends with vLLM's context-length reason when even the smaller request does not fit; --resume retries it", async () => {
+  const contextLengthTitle =
+    "ends with vLLM's context-length reason when even the smaller request does not fit; --resume retries it";
+  it(contextLengthTitle, async () => {
     server = new FakeOpenAI(() => answerCall(['x']), { maxModelLen: 300, errorShape: 'top-level' });
     const record = await runAgent(client([await server.start()]), env, QUESTION, options);
     assert.equal(server.requests.length, 2, 'one retry, not more');

@@ -32,7 +32,9 @@ describe('drag command table (commands load only when they run)', () => {
     }
   });
 
-  it('the built dist/cli.js prints the same help as the source, and runs a command from dist/cli-commands.js', async function () {
+  const builtHelpTitle =
+    'the built dist/cli.js prints the same help as the source, and runs a command from dist/cli-commands.js';
+  it(builtHelpTitle, async function () {
     // Twenty-odd CLI starts: on a busy machine each can take a second or more.
     this.timeout(300_000);
     const cli = path.join(ROOT, 'dist', 'cli.js');

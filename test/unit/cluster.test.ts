@@ -33,9 +33,9 @@ const services = loadTestServices();
 
 function need(ctx: Mocha.Context, what: 'ssh' | 'slurm') {
   if (!services?.[what]) {
-    console.log(
-      `      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh as root; ${services ? `${SERVICES_FILE} exists but the service does not answer` : `${SERVICES_FILE} is missing`})`,
-    );
+    const service = what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM';
+    const why = services ? `${SERVICES_FILE} exists but the service does not answer` : `${SERVICES_FILE} is missing`;
+    console.log(`      skipped: no ${service} (run scripts/start-test-services.sh as root; ${why})`);
     ctx.skip();
   }
   process.env.DRAG_SSH_CONFIG = services!.sshConfig;
@@ -177,7 +177,9 @@ describe('hostile values are refused before anything runs, trusted or not', func
     assert.throws(() => new SshTransport('-oProxyCommand=touch x'), /must not start with "-"/);
   });
 
-  it('a job.json whose id does not match its folder, or whose host is hostile, is refused by name; nothing runs', async () => {
+  const hostileJobTitle =
+    'a job.json whose id does not match its folder, or whose host is hostile, is refused by name; nothing runs';
+  it(hostileJobTitle, async () => {
     const good = await submitJob({
       workspace: ws,
       hostName: 'here',
@@ -390,7 +392,8 @@ describe('host setup lines and the environment check inside the job', function (
     // A "python3" that only the setup line puts on the PATH; its env check says the host is ready.
     writeFileSync(
       path.join(bin, 'python3'),
-      `#!/bin/sh\necho "$*" >> ${path.join(tmp(), 'python-calls')}\necho '{"ok": true, "packages": {}, "problems": []}'\n`,
+      `#!/bin/sh\necho "$*" >> ${path.join(tmp(), 'python-calls')}\n` +
+        `echo '{"ok": true, "packages": {}, "problems": []}'\n`,
       { mode: 0o755 },
     );
     writeConfig(ws, {
@@ -485,7 +488,9 @@ describe('SLURM: the check runs on the allocated node, not the login node', func
     dataset(ws);
   });
 
-  it('drag train submits from a login node without torch, and the job fails fast saying torch is missing', async function () {
+  const loginNodeTitle =
+    'drag train submits from a login node without torch, and the job fails fast saying torch is missing';
+  it(loginNodeTitle, async function () {
     if (torchHere) {
       console.log('      skipped: this machine has torch, so the environment check would pass');
       this.skip();
@@ -781,7 +786,9 @@ describe('eval-adapter: rank, context length, merged adapters, vLLM options', fu
     });
   });
 
-  it('an adapter with modules_to_save is merged on the host first, and the merged model is served and evaluated', async () => {
+  const mergedAdapterTitle =
+    'an adapter with modules_to_save is merged on the host first, and the merged model is served and evaluated';
+  it(mergedAdapterTitle, async () => {
     const ws = path.join(tmp(), 'ws');
     cpSync(path.join(ROOT, 'test', 'fixtures', 'workspace'), ws, { recursive: true });
     const host: HostConfig = { launcher: 'local', workdir: path.join(tmp(), 'remote') };
@@ -793,7 +800,10 @@ describe('eval-adapter: rank, context length, merged adapters, vLLM options', fu
       'mkdir -p out/final trainer/drag_trainer',
       `echo '{"r": 64, "modules_to_save": ["visual.merger"]}' > out/final/adapter_config.json`,
       ': > trainer/drag_trainer/__init__.py',
-      `printf '%s\\n' 'import sys, os, json' 'a = sys.argv' 'assert a[1] == "merge", a' 'out = a[a.index("--output-path") + 1]' 'os.makedirs(out, exist_ok=True)' 'json.dump({"argv": a[1:]}, open(os.path.join(out, "config.json"), "w"))' > trainer/drag_trainer/__main__.py`,
+      `printf '%s\\n' 'import sys, os, json' 'a = sys.argv' 'assert a[1] == "merge", a' ` +
+        `'out = a[a.index("--output-path") + 1]' 'os.makedirs(out, exist_ok=True)' ` +
+        `'json.dump({"argv": a[1:]}, open(os.path.join(out, "config.json"), "w"))' ` +
+        '> trainer/drag_trainer/__main__.py',
     ].join(' && ');
     const train = await submitJob({
       workspace: ws,

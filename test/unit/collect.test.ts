@@ -58,7 +58,9 @@ describe('drag collect', function () {
     server = undefined;
   });
 
-  it('collects with concurrency and samples, writes run.json, resumes without duplicates, retries errored ones', async () => {
+  const concurrencyTitle =
+    'collects with concurrency and samples, writes run.json, resumes without duplicates, retries errored ones';
+  it(concurrencyTitle, async () => {
     const questions = path.join(tmp(), 'q.jsonl');
     writeQuestions(questions, 12);
     let failing = true;
@@ -164,7 +166,10 @@ describe('drag collect', function () {
     assert.ok(summary.gtFound > 0, 'the keyword agent finds some ground-truth pages');
   });
 
-  it('soak: 1,000 questions, 20% injected faults, concurrency 16, SIGKILL mid-run, resume: exactly one final record each', async function () {
+  const soakTitle =
+    'soak: 1,000 questions, 20% injected faults, concurrency 16, SIGKILL mid-run, resume: ' +
+    'exactly one final record each';
+  it(soakTitle, async function () {
     const cli = path.join(ROOT, 'dist', 'cli.js');
     if (!existsSync(cli)) {
       console.log('      skipped: dist/cli.js is not built (npm run build)');

@@ -25,7 +25,8 @@ export function minimalPdf(content: string): Buffer {
     out += `${i + 1} 0 obj\n${o}\nendobj\n`;
   });
   const xref = out.length;
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
+  const entries = offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('');
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${entries}`;
   out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(out, 'latin1');
 }
@@ -78,7 +79,9 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
     assert.equal(events.length, 2);
   });
 
-  it('drag corpus build also caches the search index where drag serve looks (--cache-dir), unless --no-index', async () => {
+  const indexCacheTitle =
+    'drag corpus build also caches the search index where drag serve looks (--cache-dir), unless --no-index';
+  it(indexCacheTitle, async () => {
     const dir = setup();
     const out = path.join(tmp(), 'ocr_output.jsonl');
     const cacheDir = path.join(tmp(), 'cache');

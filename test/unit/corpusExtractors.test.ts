@@ -43,7 +43,8 @@ describe('corpus build: pdf.js and --extractor poppler (shared FinanceBench PDFs
       if (x.length === y.length && x.every((k) => y.includes(k))) same++;
     }
     console.log(
-      `      ${queries.length} queries: identical top-3 set ${same}/${queries.length} (${((100 * same) / queries.length).toFixed(1)}%), ${withHits} with hits`,
+      `      ${queries.length} queries: identical top-3 set ${same}/${queries.length} ` +
+        `(${((100 * same) / queries.length).toFixed(1)}%), ${withHits} with hits`,
     );
     assert.ok(withHits >= 300, `only ${withHits} queries find anything`);
     assert.ok(same / queries.length >= 0.95, `top-3 sets agree on ${same}/${queries.length}`);

@@ -48,9 +48,11 @@ describe('curation log', function () {
 
   it('keeps every line when two processes append at once (two windows on one workspace)', async () => {
     const file = decisionsPath(tmp());
-    const script = `
+    const script =
+      `
       const { appendDecision } = require(${JSON.stringify(path.join(ROOT, 'src/core/curation/decisions.ts'))});
-      (async () => { for (let i = 0; i < 100; i++) await appendDecision(process.argv[1], { trajectory_id: 't' + i, question_id: 'q', decision: 'accept', user: process.argv[2] }); })();`;
+      (async () => { for (let i = 0; i < 100; i++) await appendDecision(process.argv[1], ` +
+      `{ trajectory_id: 't' + i, question_id: 'q', decision: 'accept', user: process.argv[2] }); })();`;
     const run = (who: string) =>
       new Promise<void>((resolve, reject) => {
         const p = spawn(process.execPath, ['--import', 'tsx', '-e', script, file, who], { stdio: 'inherit' });

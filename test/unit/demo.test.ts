@@ -7,7 +7,10 @@ import { useTempDir } from './helpers';
 describe('drag demo', function () {
   this.timeout(180_000);
   const tmp = useTempDir();
-  it('builds a workspace and runs the whole loop offline; the trained writer beats the keyword agent on reports it never saw', async () => {
+  const wholeLoopTitle =
+    'builds a workspace and runs the whole loop offline; ' +
+    'the trained writer beats the keyword agent on reports it never saw';
+  it(wholeLoopTitle, async () => {
     const dir = path.join(tmp(), 'demo');
     let out = '';
     const code = await runCli(

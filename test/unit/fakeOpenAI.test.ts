@@ -66,7 +66,9 @@ describe('the fake OpenAI-compatible server is as strict as vLLM', function () {
     assert.equal(over.status, 400);
     assert.equal(
       over.body.error.message,
-      "'max_tokens' or 'max_completion_tokens' is too large: 1000. This model's maximum context length is 2000 tokens and your request has 1030 input tokens (1000 > 2000 - 1030). None",
+      "'max_tokens' or 'max_completion_tokens' is too large: 1000. " +
+        "This model's maximum context length is 2000 tokens and your request has 1030 input tokens " +
+        '(1000 > 2000 - 1030). None',
     );
     const two = await post({ messages: [{ role: 'user', content: [image(896, 896), image(896, 896)] }] });
     assert.equal(two.status, 400);

@@ -31,9 +31,9 @@ const CLI = path.join(ROOT, 'dist', 'cli.js');
 
 function need(ctx: Mocha.Context, what: 'ssh' | 'slurm') {
   if (!services?.[what]) {
-    console.log(
-      `      skipped: no ${what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM'} (run scripts/start-test-services.sh as root; ${services ? `${SERVICES_FILE} exists but the service does not answer` : `${SERVICES_FILE} is missing`})`,
-    );
+    const service = what === 'ssh' ? 'sshd on 127.0.0.1' : 'single-node SLURM';
+    const why = services ? `${SERVICES_FILE} exists but the service does not answer` : `${SERVICES_FILE} is missing`;
+    console.log(`      skipped: no ${service} (run scripts/start-test-services.sh as root; ${why})`);
     ctx.skip();
   }
   process.env.DRAG_SSH_CONFIG = services!.sshConfig;
@@ -225,7 +225,10 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     writeFileSync(path.join(ws, NASTY[0]!), 'uploaded content\n');
     // The job blocks until the test creates "go" in its folder: it is certainly seen running first.
     const script =
-      'cat "$1"; printf "%s|" "$@"; echo; for i in 1 2 3; do echo "{\\"current_steps\\": $i, \\"total_steps\\": 3, \\"loss\\": 0.$i}" >> trainer_log.jsonl; done; while [ ! -e go ]; do sleep 0.1; done; exit 3';
+      'cat "$1"; printf "%s|" "$@"; echo; ' +
+      'for i in 1 2 3; do ' +
+      'echo "{\\"current_steps\\": $i, \\"total_steps\\": 3, \\"loss\\": 0.$i}" >> trainer_log.jsonl; done; ' +
+      'while [ ! -e go ]; do sleep 0.1; done; exit 3';
     const job = await submitJob({
       workspace: ws,
       hostName: 'box',
@@ -383,14 +386,13 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     const t1 = performance.now();
     for (let i = 0; i < 5; i++) assert.equal((await t.run(`echo ${i}\n`)).stdout, `${i}\n`);
     console.log(
-      `      first call ${first.toFixed(0)} ms (opens the master), then ${((performance.now() - t1) / 5).toFixed(0)} ms per call`,
+      `      first call ${first.toFixed(0)} ms (opens the master), ` +
+        `then ${((performance.now() - t1) / 5).toFixed(0)} ms per call`,
     );
     // a config that sets its own ControlPath is left alone
     const own = path.join(tmp(), 'own_config');
-    writeFileSync(
-      own,
-      `${readFileSync(services!.sshConfig, 'utf8').replace('ControlMaster no', `ControlMaster auto\n  ControlPath ${tmp()}/cm-%C`)}`,
-    );
+    const config = readFileSync(services!.sshConfig, 'utf8');
+    writeFileSync(own, config.replace('ControlMaster no', `ControlMaster auto\n  ControlPath ${tmp()}/cm-%C`));
     process.env.DRAG_SSH_CONFIG = own;
     try {
       assert.deepEqual(await new SshTransport(services!.sshHost).muxOptions(), []);
@@ -414,7 +416,9 @@ describe('jobs over SSH (real sshd on 127.0.0.1)', function () {
     assert.match(r.err, /no host "nope" .* \(configured: box, cluster\)/);
   });
 
-  it('drag train uploads the dataset and the trainer, checks the host, and records a failed check without starting', async function () {
+  const uploadTitle =
+    'drag train uploads the dataset and the trainer, checks the host, and records a failed check without starting';
+  it(uploadTitle, async function () {
     const ds = path.join(ws, 'datasets', 'curated');
     mkdirSync(ds, { recursive: true });
     writeFileSync(
@@ -571,7 +575,8 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
     mkdirSync(path.dirname(vllm), { recursive: true });
     writeFileSync(
       vllm,
-      `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`,
+      `#!/bin/sh\nexec ${shQuote(process.execPath)} ` +
+        `${shQuote(path.join(ROOT, 'test', 'helpers', 'fakeVllm.mjs'))} "$@"\n`,
       { mode: 0o755 },
     );
   });
@@ -594,7 +599,9 @@ describe('evaluating an adapter: vLLM as a job, port forwarded over SSH, drag ev
     return job;
   }
 
-  it('serves the adapter, evaluates through the forwarded port, stops the server and writes the comparison', async () => {
+  const serveTitle =
+    'serves the adapter, evaluates through the forwarded port, stops the server and writes the comparison';
+  it(serveTitle, async () => {
     const questions = path.join(ws, 'questions.jsonl');
     const ocr = path.join(ws, 'corpus', 'ocr_output.jsonl');
     const base = await cli([
@@ -795,7 +802,9 @@ describe('jobs on SLURM (real single-node cluster)', function () {
     assert.equal(spawnSync('squeue', ['-h', '-j', job.slurmJobId!], { encoding: 'utf8' }).stdout.trim(), '');
   });
 
-  it("samples GPU use on the job's compute node (srun --overlap inside the allocation), not the login node", async () => {
+  const gpuSamplingTitle =
+    "samples GPU use on the job's compute node (srun --overlap inside the allocation), not the login node";
+  it(gpuSamplingTitle, async () => {
     const bin = path.join(tmp(), 'bin');
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'nvidia-smi'), '#!/bin/sh\necho "0, Node GPU $SLURM_JOB_ID, 88, 2048, 8192"\n', {
@@ -829,7 +838,9 @@ describe('jobs on SLURM (real single-node cluster)', function () {
 describe('jobs: what the Training Monitor reads', () => {
   it('loss points from trainer_log.jsonl, skipping half-written and foreign lines', () => {
     const text =
-      '{"current_steps": 10, "loss": 1.5, "learning_rate": 0.0002, "epoch": 0.1}\nnot json\n{"current_steps": 20, "loss": 1.2, "eval_loss": 1.4, "learning_rate": 0.00019, "epoch": 0.2}\n{"other": 1}\n{"current_steps": 30, "lo';
+      '{"current_steps": 10, "loss": 1.5, "learning_rate": 0.0002, "epoch": 0.1}\nnot json\n' +
+      '{"current_steps": 20, "loss": 1.2, "eval_loss": 1.4, "learning_rate": 0.00019, "epoch": 0.2}\n' +
+      '{"other": 1}\n{"current_steps": 30, "lo';
     assert.deepEqual(parseTrainerLog(text), [
       { step: 10, loss: 1.5, evalLoss: null, lr: 0.0002, epoch: 0.1 },
       { step: 20, loss: 1.2, evalLoss: 1.4, lr: 0.00019, epoch: 0.2 },
@@ -844,7 +855,9 @@ describe('jobs: what the Training Monitor reads', () => {
       ],
     );
   });
-  it('a snapshot gathers status, curve, GPUs and the log tail in one round trip (nvidia-smi on the PATH)', async function () {
+  const snapshotTitle =
+    'a snapshot gathers status, curve, GPUs and the log tail in one round trip (nvidia-smi on the PATH)';
+  it(snapshotTitle, async function () {
     const ws = mkdtempSync(path.join(tmpdir(), 'drag-mon-'));
     const bin = path.join(ws, 'bin');
     mkdirSync(bin);

@@ -245,7 +245,9 @@ describe('JSONL writers', () => {
 describe('writing lines', () => {
   const tmp = useTempDir();
 
-  it('hashes the bytes it indexes, here or on a thread of its own, so a caller need not read the file twice', async () => {
+  const hashTitle =
+    'hashes the bytes it indexes, here or on a thread of its own, so a caller need not read the file twice';
+  it(hashTitle, async () => {
     const file = path.join(tmp(), 'h.jsonl');
     // Lines longer than the small chunks, so that unfinished lines move between the buffers handed around.
     writeFileSync(

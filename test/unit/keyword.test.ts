@@ -27,7 +27,9 @@ describe('embedded keyword agent', function () {
       file: `OTHER_${i % 9}.pdf`,
       page_number: 1 + Math.floor(i / 9),
       total_pages: 6,
-      text: `Other Report ${i}\nThe company held ${i} granted patents. Revenue grew in the year. Headquarters and employees.`,
+      text:
+        `Other Report ${i}\nThe company held ${i} granted patents. ` +
+        'Revenue grew in the year. Headquarters and employees.',
     })),
   ];
   async function agent(seed = 0): Promise<KeywordAgentClient> {

@@ -102,7 +102,9 @@ describe('single-letter shortcuts setting (WCAG 2.1.4)', () => {
     for (const key of ['ArrowDown', 'Escape', 'Enter']) assert.equal(shortcutAllowed({ key }, off), true, key);
   });
 
-  it('the inspector: `a` accepts with shortcuts on and runs nothing with them off; arrows and Escape still work', () => {
+  const inspectorKeysTitle =
+    'the inspector: `a` accepts with shortcuts on and runs nothing with them off; arrows and Escape still work';
+  it(inspectorKeysTitle, () => {
     assert.equal(inspectorActionFor({ key: 'a' }, on)?.id, 'accept');
     assert.equal(inspectorActionFor({ key: 'a' }, off), undefined);
     assert.equal(inspectorActionFor({ key: 'r' }, off), undefined);

@@ -175,7 +175,8 @@ describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
       ctx.map((c) => c.input),
       [
         '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found',
-        '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found\nPrevious query: q query 2\n  Result: Found at rank 2',
+        '<question>Question q?</question>\n\nPrevious query: q query 1\n  Result: Not found\n' +
+          'Previous query: q query 2\n  Result: Found at rank 2',
       ],
     );
     assert.equal(ctx[0].output, '<think>check the notes</think>\n<search>q query 2</search>');
@@ -278,7 +279,10 @@ describe("drag format (DRAG's formats + TRL + LLaMA-Factory)", () => {
     );
   });
 
-  it('writes files the trainer accepts: python -m drag_trainer check-data on every SFT/DPO file, and a broken line is named', async function () {
+  const trainerAcceptsTitle =
+    'writes files the trainer accepts: python -m drag_trainer check-data on every SFT/DPO file, ' +
+    'and a broken line is named';
+  it(trainerAcceptsTitle, async function () {
     // One python start per file: on a busy machine each takes seconds.
     this.timeout(300_000);
     const input = path.join(tmp(), 'traj.jsonl');
@@ -383,7 +387,8 @@ describe('drag process / drag format write the same bytes as serialising whole r
   });
 
   for (const includeFailed of [false, true]) {
-    it(`process${includeFailed ? ' --include-failed' : ''}: the file is the in-memory records, serialised`, async () => {
+    const flag = includeFailed ? ' --include-failed' : '';
+    it(`process${flag}: the file is the in-memory records, serialised`, async () => {
       const input = path.join(tmp(), 'traj.jsonl');
       writeFileSync(input, variedInput());
       const options = { includeFailed, minMargin: 0.1 };
@@ -505,7 +510,8 @@ describe('drag process / drag format write the same bytes as serialising whole r
   });
 
   for (const includeFailed of [false, true]) {
-    it(`process --output-dir${includeFailed ? ' --include-failed' : ''}: the dataset of process + format, in one pass`, async () => {
+    const flag = includeFailed ? ' --include-failed' : '';
+    it(`process --output-dir${flag}: the dataset of process + format, in one pass`, async () => {
       const input = path.join(tmp(), 'traj.jsonl');
       writeFileSync(input, variedInput());
       const options: FormatOptions = {

@@ -227,7 +227,8 @@ describe('search: engine', () => {
     const file = path.join(tmp(), 'ocr.jsonl');
     writeFileSync(
       file,
-      `${JSON.stringify(pages[0])}\n{"file":"x.pdf","page_number":"two","total_pages":2}\nnot json\n${JSON.stringify(pages[2])}\n`,
+      `${JSON.stringify(pages[0])}\n{"file":"x.pdf","page_number":"two","total_pages":2}\nnot json\n` +
+        `${JSON.stringify(pages[2])}\n`,
     );
     const { index, errors } = await buildIndex(file);
     assert.equal(index.docCount, 2);

@@ -52,13 +52,17 @@ describe('search parity with Whoosh itself (shared FinanceBench corpus)', functi
       if (first) sameFirst++;
       if (!set || !first) {
         console.log(
-          `      mismatch: ${JSON.stringify(ref.query)}\n        whoosh ${ref.parsed} -> ${theirs.join(', ') || '(none)'}\n        ours   ${formatQuery(parseQuery(ref.query))} -> ${ours.join(', ') || '(none)'}`,
+          `      mismatch: ${JSON.stringify(ref.query)}\n` +
+            `        whoosh ${ref.parsed} -> ${theirs.join(', ') || '(none)'}\n` +
+            `        ours   ${formatQuery(parseQuery(ref.query))} -> ${ours.join(', ') || '(none)'}`,
         );
       }
     }
     const n = results.length;
     console.log(
-      `      ${n} queries: identical top-3 set ${sameSet}/${n} (${((100 * sameSet) / n).toFixed(1)}%), identical rank 1 ${sameFirst}/${n} (${((100 * sameFirst) / n).toFixed(1)}%); on the ${withHits} queries where Whoosh finds something: ${sameSetWithHits}/${withHits} identical top-3`,
+      `      ${n} queries: identical top-3 set ${sameSet}/${n} (${((100 * sameSet) / n).toFixed(1)}%), ` +
+        `identical rank 1 ${sameFirst}/${n} (${((100 * sameFirst) / n).toFixed(1)}%); ` +
+        `on the ${withHits} queries where Whoosh finds something: ${sameSetWithHits}/${withHits} identical top-3`,
     );
     // Empty results agree trivially: most queries must find something, and those must agree too.
     assert.ok(withHits >= 300, `only ${withHits} queries have hits`);

@@ -212,7 +212,10 @@ describe('SearchService over a real drag serve', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('without a corpus: 200 requests start drag serve once, fail fast with the reason, and the OCR file appearing starts it', async () => {
+  const noCorpusTitle =
+    'without a corpus: 200 requests start drag serve once, fail fast with the reason, ' +
+    'and the OCR file appearing starts it';
+  it(noCorpusTitle, async () => {
     const corpus = path.join(dir, 'corpus');
     const paths = {
       ocrFile: path.join(corpus, 'ocr_output.jsonl'),

@@ -26,7 +26,10 @@ describe('the drag launchers for VS Code terminals', function () {
   this.timeout(60_000);
   const tmp = useTempDir();
 
-  it('the sh launcher, found on PATH, runs the runtime with the CLI and the arguments unchanged and forwards the exit code', async function () {
+  const shLauncherTitle =
+    'the sh launcher, found on PATH, runs the runtime with the CLI and the arguments unchanged and forwards the exit ' +
+    'code';
+  it(shLauncherTitle, async function () {
     if (process.platform === 'win32') this.skip(); // sh launchers are tested where sh runs them
     const root = path.join(tmp(), AWKWARD);
     mkdirSync(root);

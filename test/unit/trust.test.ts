@@ -272,7 +272,9 @@ describe('workspace trust: the Jobs view', () => {
     );
   };
 
-  it('shows the recorded state as not refreshed and polls nothing untrusted; granting trust starts polling', async () => {
+  const restrictedTitle =
+    'shows the recorded state as not refreshed and polls nothing untrusted; granting trust starts polling';
+  it(restrictedTitle, async () => {
     fake.trusted = false;
     fake.grantListeners.clear();
     const ws = tmp();
@@ -302,7 +304,9 @@ describe('workspace trust: the Jobs view', () => {
     }
   });
 
-  it('polls a host that does not answer less and less often, says so once, and shows an unreadable job.json', async () => {
+  const backoffTitle =
+    'polls a host that does not answer less and less often, says so once, and shows an unreadable job.json';
+  it(backoffTitle, async () => {
     fake.trusted = true;
     const ws = tmp();
     const { port } = server.address() as { port: number };
@@ -374,7 +378,9 @@ describe('workspace trust: package.json', () => {
     }
   });
 
-  it('keybindings: each scoped to DRAG views or panels, none on Cmd+Alt+S or Cmd+Alt+C, none for a gated command', () => {
+  const keybindingsTitle =
+    'keybindings: each scoped to DRAG views or panels, none on Cmd+Alt+S or Cmd+Alt+C, none for a gated command';
+  it(keybindingsTitle, () => {
     const views = new Set(Object.values(pkg.contributes.views).flatMap((v) => v.map((x) => x.id)));
     const panelsDir = path.join(ROOT, 'src', 'extension', 'panels');
     const panels = new Set(

@@ -12,7 +12,8 @@ describe('local query writer', function () {
   const idf = () => 3;
   const fillers = ['report', 'filing', 'annual', 'discussion', 'statement', 'overview', 'summary', 'section'];
   const makeQuestion = (i: number) =>
-    `Please review the ${fillers[i % 8]} and ${fillers[(i + 3) % 8]}: what did Company${i % 7} report for revenue in ${2010 + (i % 9)}?`;
+    `Please review the ${fillers[i % 8]} and ${fillers[(i + 3) % 8]}: ` +
+    `what did Company${i % 7} report for revenue in ${2010 + (i % 9)}?`;
 
   it('learns which words of a question make good queries', () => {
     const examples = Array.from({ length: 60 }, (_, i) => ({
@@ -57,8 +58,9 @@ describe('local query writer', function () {
     const q = (i: number) => {
       const ceo = `${cap(word(i, 1))} ${cap(word(i, 2))}`;
       const co = cap(word(i, 3));
+      const who = i % 2 ? `${ceo} and ${co}` : `${co} and ${ceo}`;
       return {
-        question: `${i % 2 ? `${ceo} and ${co}` : `${co} and ${ceo}`}: what ${topics[i % 4]} did ${co} report for ${2010 + (i % 9)}?`,
+        question: `${who}: what ${topics[i % 4]} did ${co} report for ${2010 + (i % 9)}?`,
         query: `${word(i, 3)} ${topics[i % 4]} ${2010 + (i % 9)}`,
       };
     };

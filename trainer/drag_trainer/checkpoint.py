@@ -112,7 +112,8 @@ def resolve_resume(resume: str | None, output_dir: str) -> str | None:
     if found:
         return found[-1][1]
     raise SystemExit(
-        f"drag_trainer: --resume {resume}: not a complete checkpoint (no {STATE_FILE} marked complete, or a missing {', '.join(FILES)}) "
+        f"drag_trainer: --resume {resume}: not a complete checkpoint "
+        f"(no {STATE_FILE} marked complete, or a missing {', '.join(FILES)}) "
         "and no complete checkpoint-N folder inside it"
     )
 

@@ -66,8 +66,8 @@ def _common(p: argparse.ArgumentParser, output_dir: str) -> None:
         "--resume",
         default=None,
         metavar="auto|PATH",
-        help="continue from a checkpoint: auto = the newest complete one in --output-dir (none there: start at step 0), or a "
-        "checkpoint folder. "
+        help="continue from a checkpoint: auto = the newest complete one in --output-dir "
+        "(none there: start at step 0), or a checkpoint folder. "
         f"SIGUSR1 (e.g. SLURM --signal=USR1@120) writes a checkpoint and exits {PREEMPTED_EXIT}",
     )
     t.add_argument(
@@ -118,8 +118,8 @@ def _common(p: argparse.ArgumentParser, output_dir: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m drag_trainer",
-        description="LoRA SFT, DPO and merge for Qwen-VL on DRAG Studio's data. Multi-GPU: torchrun --nproc_per_node N -m "
-        "drag_trainer sft ... (or accelerate launch); only rank 0 writes.",
+        description="LoRA SFT, DPO and merge for Qwen-VL on DRAG Studio's data. "
+        "Multi-GPU: torchrun --nproc_per_node N -m drag_trainer sft ... (or accelerate launch); only rank 0 writes.",
     )
     parser.add_argument("--version", action="version", version=f"drag_trainer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,33 +135,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--mask-strategy",
         choices=STRATEGIES,
         default=DEFAULT_STRATEGY,
-        help=f"which tokens are learned (default {DEFAULT_STRATEGY}: the assistant turns; none = every token as DRAG, system prompt "
-        "and tools included; padding never)",
+        help=f"which tokens are learned (default {DEFAULT_STRATEGY}: the assistant turns; "
+        "none = every token as DRAG, system prompt and tools included; padding never)",
     )
     s.add_argument(
         "--weight-scheme",
         choices=SCHEMES,
         default="none",
-        help="sample weights (default none), divided by their mean: a sample's tokens count w times as much as an average sample's",
+        help="sample weights (default none), divided by their mean: "
+        "a sample's tokens count w times as much as an average sample's",
     )
     s.add_argument("--min-weight", type=float, default=0.0, help="floor for every weight (0.1 reproduces DRAG's)")
 
     dpo = sub.add_parser(
         "dpo",
         help="direct preference optimisation with LoRA",
-        description="DPO (sigmoid loss); the reference model is the same model with the adapter disabled, so no second copy is loaded.",
+        description="DPO (sigmoid loss); the reference model is the same model with the adapter disabled, "
+        "so no second copy is loaded.",
     )
     _common(dpo, "./checkpoints/dpo")
     dpo.add_argument(
         "--beta",
         type=float,
         default=0.1,
-        help="DPO beta (default 0.1); dropout is off in DPO, as in TRL, so that policy and reference see the same network",
+        help="DPO beta (default 0.1); dropout is off in DPO, as in TRL, "
+        "so that policy and reference see the same network",
     )
     dpo.add_argument(
         "--sft-adapter",
-        help="start from an SFT adapter: its weights are trained further and a frozen copy of it is the reference (else the reference "
-        "is the base model)",
+        help="start from an SFT adapter: its weights are trained further and a frozen copy of it is the reference "
+        "(else the reference is the base model)",
     )
 
     merge = sub.add_parser("merge", help="merge a LoRA adapter into its base model")
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             for e in errors:
                 print(e, file=sys.stderr)
             print(
-                f"{args.file}: {ok} usable {args.task} records, {len(errors)} problems{' (first 50 shown)' if len(errors) >= 50 else ''}"
+                f"{args.file}: {ok} usable {args.task} records, "
+                f"{len(errors)} problems{' (first 50 shown)' if len(errors) >= 50 else ''}"
             )
         return 0 if ok > 0 and not errors else 1
     # The training commands need torch, transformers and peft: imported only now.

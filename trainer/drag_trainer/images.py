@@ -65,8 +65,8 @@ def pixel_problem(requested: tuple[int, int], effective: tuple[int | None, int |
     if (have_min, have_max) == (want_min, want_max):
         return None
     return (
-        f"the image processor uses min_pixels={have_min}, max_pixels={have_max}, not the requested --min-pixels {want_min} "
-        f"--max-pixels {want_max}: images are sized by the processor's values"
+        f"the image processor uses min_pixels={have_min}, max_pixels={have_max}, "
+        f"not the requested --min-pixels {want_min} --max-pixels {want_max}: images are sized by the processor's values"
     )
 
 

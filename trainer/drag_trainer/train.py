@@ -72,7 +72,8 @@ def _imports():
         )
     if transformers is not None and not version_at_least(transformers.__version__, "4.57"):
         raise SystemExit(
-            f"drag_trainer: transformers {transformers.__version__} is too old for Qwen3-VL: pip install -U 'transformers>=4.57'"
+            f"drag_trainer: transformers {transformers.__version__} is too old for Qwen3-VL: "
+            "pip install -U 'transformers>=4.57'"
         )
 
 
@@ -137,7 +138,8 @@ def load_model(args, device, world: int, for_training: bool = True, is_main: boo
             import bitsandbytes  # noqa: F401
         except ImportError as err:
             raise SystemExit(
-                "drag_trainer: --4bit needs bitsandbytes on this host: pip install 'bitsandbytes>=0.45' (or drop --4bit)"
+                "drag_trainer: --4bit needs bitsandbytes on this host: "
+                "pip install 'bitsandbytes>=0.45' (or drop --4bit)"
             ) from err
         from transformers import BitsAndBytesConfig
 
@@ -190,7 +192,8 @@ def wrap_lora(model, args):
         unmatched = lora.unmatched_targets((n for n, _ in model.named_modules()), args.lora_targets)
         if unmatched:
             raise SystemExit(
-                f"drag_trainer: --lora-targets {', '.join(unmatched)} match no module of the language model in {args.model}"
+                f"drag_trainer: --lora-targets {', '.join(unmatched)} "
+                f"match no module of the language model in {args.model}"
             )
     save = lora.modules_to_save(args.tune_vision, args.tune_mlp)
     config = LoraConfig(
@@ -217,8 +220,8 @@ def continue_adapter(model, args, is_main: bool):
     if is_main:
         cfg = model.peft_config["default"]
         print(
-            f"continuing the SFT adapter {args.sft_adapter} (LoRA r {cfg.r}, alpha {cfg.lora_alpha}: its own settings; --lora-* "
-            "options do not apply)",
+            f"continuing the SFT adapter {args.sft_adapter} "
+            f"(LoRA r {cfg.r}, alpha {cfg.lora_alpha}: its own settings; --lora-* options do not apply)",
             file=sys.stderr,
             flush=True,
         )
@@ -317,8 +320,8 @@ class Encoder:
         slots = text.count("<|image_pad|>")
         if slots != len(ex.images):
             raise SystemExit(
-                f'line {ex.line}: {len(ex.images)} images but {slots} image slots in the rendered text: put {{"type": "image"}} parts '
-                "in the messages"
+                f"line {ex.line}: {len(ex.images)} images but {slots} image slots in the rendered text: "
+                f'put {{"type": "image"}} parts in the messages'
             )
         patch, merge, lo, hi = self.geometry
         counts = []
@@ -539,8 +542,8 @@ def setup(args) -> Run:
         print(f"skipped: {e}", file=sys.stderr)
     if not examples:
         raise SystemExit(
-            f"drag_trainer: no usable {task} records in {args.train_data} ({len(errors)} problems; python -m drag_trainer check-data "
-            f"--task {task} {args.train_data})"
+            f"drag_trainer: no usable {task} records in {args.train_data} "
+            f"({len(errors)} problems; python -m drag_trainer check-data --task {task} {args.train_data})"
         )
     val_examples = load_examples(task, args.val_data)[0] if args.val_data else []
 
@@ -557,15 +560,15 @@ def setup(args) -> Run:
         )
     if task == "sft" and sum(weights) <= 0:
         raise SystemExit(
-            f"drag_trainer: every sample has weight 0 under --weight-scheme {args.weight_scheme}: nothing to learn (use --min-weight "
-            "or another scheme)"
+            f"drag_trainer: every sample has weight 0 under --weight-scheme {args.weight_scheme}: "
+            "nothing to learn (use --min-weight or another scheme)"
         )
     lengths = [d["length"] if task == "sft" else max(r["length"] for r in d) for d in data]
     n_batches = math.ceil(len(data) / args.batch_size)
     if n_batches < world:
         raise SystemExit(
-            f"drag_trainer: {len(data)} samples make {n_batches} batches of {args.batch_size}, fewer than the {world} processes: lower "
-            "--batch-size or use fewer GPUs"
+            f"drag_trainer: {len(data)} samples make {n_batches} batches of {args.batch_size}, "
+            f"fewer than the {world} processes: lower --batch-size or use fewer GPUs"
         )
     run = Run(
         args=args,
@@ -596,12 +599,15 @@ def setup(args) -> Run:
     if is_main:
         dropped = n_batches % world
         print(
-            f"{len(data)} {task} samples ({len(errors)} bad lines skipped, {enc.truncated} truncated to {args.max_length}, "
+            f"{len(data)} {task} samples ({len(errors)} bad lines skipped, "
+            f"{enc.truncated} truncated to {args.max_length}, "
             f"{enc.too_long} pairs over --max-length skipped, "
-            f"{enc.skipped} with nothing to learn, {enc.fallbacks} mask fallbacks, {missing} without the weight's field); {run.total} "
+            f"{enc.skipped} with nothing to learn, {enc.fallbacks} mask fallbacks, "
+            f"{missing} without the weight's field); {run.total} "
             f"steps of {run.per_epoch} per epoch"
             + (
-                f"; {dropped} of {n_batches} batches left out each epoch so that the {world} processes get the same number"
+                f"; {dropped} of {n_batches} batches left out each epoch "
+                f"so that the {world} processes get the same number"
                 if dropped
                 else ""
             )

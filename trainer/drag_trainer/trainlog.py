@@ -43,8 +43,8 @@ def resolve_report_to(value: str | None, tensorboard_importable: bool) -> str:
         return "tensorboard" if tensorboard_importable else "none"
     if value == "tensorboard" and not tensorboard_importable:
         raise SystemExit(
-            "drag_trainer: --report-to tensorboard, but the tensorboard package is not installed here: pip install tensorboard (or "
-            "--report-to none)"
+            "drag_trainer: --report-to tensorboard, but the tensorboard package is not installed here: "
+            "pip install tensorboard (or --report-to none)"
         )
     return value
 

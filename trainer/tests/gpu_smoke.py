@@ -24,8 +24,8 @@ Phases, each run even when an earlier one failed (so one GPU session shows every
             (status preempted, a checkpoint written by rank 0), then --resume auto to the end: one
             log line per step, written once.
 Prints one JSON line at the end; exit 1 if any phase failed. --only=a,b runs those phases (torchrun
-runs only when named). --arch=qwen3_vl builds a tiny Qwen3-VL
-(DRAG's default model family: interleaved M-RoPE, deep-stack vision merger) instead of Qwen2-VL. Also runs on CPU (slowly) with
+runs only when named). --arch=qwen3_vl builds a tiny Qwen3-VL (DRAG's default model family:
+interleaved M-RoPE, deep-stack vision merger) instead of Qwen2-VL. Also runs on CPU (slowly) with
 --cpu, which tests/test_torch.py uses.
 """
 

@@ -12,7 +12,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const trainer = join(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(process.env.RUFF_WASM_PREFIX ? join(process.env.RUFF_WASM_PREFIX, 'x.js') : import.meta.url);
+const prefix = process.env.RUFF_WASM_PREFIX;
+const require = createRequire(prefix ? join(prefix, 'x.js') : import.meta.url);
 let ruff;
 try {
   ruff = require('@astral-sh/ruff-wasm-nodejs');
@@ -44,7 +45,9 @@ function ruffSettings(file) {
       try {
         target[entry[1]] = JSON.parse(entry[2]);
       } catch {
-        throw new Error(`${file}:${i + 1}: ${entry[1]}: the value must be a string, number, boolean or list on one line`);
+        throw new Error(
+          `${file}:${i + 1}: ${entry[1]}: the value must be a string, number, boolean or list on one line`,
+        );
       }
     });
   return settings;

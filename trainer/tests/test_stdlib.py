@@ -617,9 +617,10 @@ class CliTests(unittest.TestCase):
 
         code = (
             "import sys, drag_trainer, drag_trainer.cli, drag_trainer.data, drag_trainer.masks, drag_trainer.weights, "
-            "drag_trainer.collate, drag_trainer.trainlog, drag_trainer.envcheck, drag_trainer.schedule, drag_trainer.images, "
-            "drag_trainer.checkpoint, drag_trainer.lora, drag_trainer.train; "
-            "sys.argv = ['x', '--help']\ntry:\n    drag_trainer.cli.main(['sft', '--help'])\nexcept SystemExit:\n    pass\n"
+            "drag_trainer.collate, drag_trainer.trainlog, drag_trainer.envcheck, drag_trainer.schedule, "
+            "drag_trainer.images, drag_trainer.checkpoint, drag_trainer.lora, drag_trainer.train; "
+            "sys.argv = ['x', '--help']\n"
+            "try:\n    drag_trainer.cli.main(['sft', '--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted({'torch', 'transformers', 'peft', 'numpy'} & set(sys.modules)))"
         )
         out = subprocess.run(

@@ -1,4 +1,5 @@
-"""Tests that need torch, transformers, peft and tokenizers: skipped, with the reason printed, where they are missing."""
+"""Tests that need torch, transformers, peft and tokenizers: skipped, with the reason printed, where they
+are missing."""
 
 import importlib.util
 import os

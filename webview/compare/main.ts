@@ -28,8 +28,11 @@ function bars(title: string, labels: string[], a: number[], b: number[], percent
         const ha = (130 * a[i]) / max;
         const hb = (130 * b[i]) / max;
         const t = (v: number) => (percent ? `${(100 * v).toFixed(0)}%` : String(v));
-        return svg`<g><rect class="a" x=${x} y=${140 - ha} width=${w} height=${ha}></rect><rect class="b" x=${x + w + 2} y=${140 - hb} width=${w} height=${hb}></rect>
-        <text x=${x + w} y="158" text-anchor="middle">${l}</text><text class="v" x=${x + w / 2} y=${136 - ha} text-anchor="middle">${t(a[i])}</text><text class="v" x=${x + w * 1.5 + 2} y=${136 - hb} text-anchor="middle">${t(b[i])}</text></g>`;
+        return svg`<g><rect class="a" x=${x} y=${140 - ha} width=${w} height=${ha}></rect><rect class="b"
+          x=${x + w + 2} y=${140 - hb} width=${w} height=${hb}></rect>
+        <text x=${x + w} y="158" text-anchor="middle">${l}</text><text class="v" x=${x + w / 2} y=${136 - ha}
+          text-anchor="middle">${t(a[i])}</text><text class="v" x=${x + w * 1.5 + 2} y=${136 - hb}
+          text-anchor="middle">${t(b[i])}</text></g>`;
       })}
     </svg>
   </figure>`;
@@ -52,7 +55,8 @@ function scatter(
       <line class="diag" x1="20" y1="200" x2="200" y2="20"></line>
       ${[...counts].map(([k, n]) => {
         const [a, b] = k.split('|').map((x) => (x === 'null' ? null : Number(x)));
-        return svg`<circle class="pt" cx=${pos(a)} cy=${220 - pos(b)} r=${3 + Math.sqrt(n) * 2}><title>${n} question(s): ${a ?? 'never'} → ${b ?? 'never'}</title></circle>`;
+        return svg`<circle class="pt" cx=${pos(a)} cy=${220 - pos(b)} r=${3 + Math.sqrt(n) * 2}><title
+          >${n} question(s): ${a ?? 'never'} → ${b ?? 'never'}</title></circle>`;
       })}
     </svg>
   </figure>`;
@@ -198,6 +202,9 @@ class DragCompareApp extends HostElement {
     const d = this.data;
     if (!d) return html`<p>Loading…</p>`;
     const [a, b] = d.runs;
+    const wins = this.list(`Wins for ${b}`, d.questions.wins);
+    const losses = this.list(`Losses for ${b}`, d.questions.losses);
+    const ties = this.list('Ties', d.questions.ties);
     return html`
       <h1>${b} vs ${a}</h1>
       <div class="meta">
@@ -250,17 +257,27 @@ class DragCompareApp extends HostElement {
                 d.charts.hitAtK.map((h) => h.b),
                 true,
               )}
-              ${bars('First-search ground-truth rank (questions)', d.charts.rankDistribution.labels, d.charts.rankDistribution.a, d.charts.rankDistribution.b, false)}
-              ${bars('Iterations to success (questions)', d.charts.iterations.labels, d.charts.iterations.a, d.charts.iterations.b, false)}
+              ${bars(
+                'First-search ground-truth rank (questions)',
+                d.charts.rankDistribution.labels,
+                d.charts.rankDistribution.a,
+                d.charts.rankDistribution.b,
+                false,
+              )}
+              ${bars(
+                'Iterations to success (questions)',
+                d.charts.iterations.labels,
+                d.charts.iterations.a,
+                d.charts.iterations.b,
+                false,
+              )}
               ${scatter(d.charts.scatter, d.runs)}
             </div>`
           : html`<p class="meta">
               No per-question data (a DRAG summary file): no charts, intervals or question lists.
             </p>`
       }
-      <div class="lists">
-        ${this.list(`Wins for ${b}`, d.questions.wins)}${this.list(`Losses for ${b}`, d.questions.losses)}${this.list('Ties', d.questions.ties)}
-      </div>
+      <div class="lists">${wins}${losses}${ties}</div>
       ${this.notice ? html`<p class="meta" role="status">${this.notice}</p>` : nothing}
     `;
   }

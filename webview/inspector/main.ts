@@ -419,7 +419,8 @@ class DragInspectorApp extends HostElement {
           html`<p>
             ${INSPECTOR_ACTIONS.filter((a) => a.group === g).map((a, i) => {
               const key = actionKeys(a, this.settings)[0];
-              return html`${i > 0 ? ' · ' : nothing}${key ? html`<kbd>${key}</kbd>` : html`<kbd>button</kbd>`} ${a.help}`;
+              const kbd = key ? html`<kbd>${key}</kbd>` : html`<kbd>button</kbd>`;
+              return html`${i > 0 ? ' · ' : nothing}${kbd} ${a.help}`;
             })}
           </p>`,
       )}
@@ -428,6 +429,9 @@ class DragInspectorApp extends HostElement {
 
   private renderStep(s: InspectorStep, i: number): TemplateResult {
     const marks = this.curation?.marks;
+    const rankClass = s.gtRank === 1 ? 'rank1' : s.gtRank ? 'lower' : 'never';
+    const rankText = s.gtRank ? `GT rank ${s.gtRank} · score ${(s.rankScore ?? 0).toFixed(2)}` : 'GT not in results';
+    const chosenText = marks?.chosenQuery ? `chosen: edited "${marks.chosenQuery}"` : 'chosen';
     return html`<section
       class="step"
       role="listitem"
@@ -441,8 +445,8 @@ class DragInspectorApp extends HostElement {
       <h2>
         <span>${s.step}. ${s.action}</span>
         ${s.query !== null ? html`<span class="query" title="query">${highlightQuery(s.query)}</span>` : nothing}
-        ${s.action === 'search' ? html`<span class="badge ${s.gtRank === 1 ? 'rank1' : s.gtRank ? 'lower' : 'never'}">${s.gtRank ? `GT rank ${s.gtRank} · score ${(s.rankScore ?? 0).toFixed(2)}` : 'GT not in results'}</span>` : nothing}
-        ${marks?.chosen === s.step ? html`<span class="mark chosen">${marks.chosenQuery ? `chosen: edited "${marks.chosenQuery}"` : 'chosen'}</span>` : nothing}
+        ${s.action === 'search' ? html`<span class="badge ${rankClass}">${rankText}</span>` : nothing}
+        ${marks?.chosen === s.step ? html`<span class="mark chosen">${chosenText}</span>` : nothing}
         ${marks?.rejected === s.step ? html`<span class="mark rejected">rejected</span>` : nothing}
       </h2>
       ${s.error ? html`<div class="error">⚠ ${s.error}</div>` : nothing}
@@ -474,7 +478,13 @@ class DragInspectorApp extends HostElement {
                       if (e.key === 'Enter' || e.key === ' ') open(e);
                     }}
                   >
-                    ${this.thumbs[key] ? html`<img src=${this.thumbs[key]} alt="${r.file} page ${r.page}" />` : r.hasPdf ? '…' : 'no PDF'}
+                    ${
+                      this.thumbs[key]
+                        ? html`<img src=${this.thumbs[key]} alt="${r.file} page ${r.page}" />`
+                        : r.hasPdf
+                          ? '…'
+                          : 'no PDF'
+                    }
                   </div>
                   <figcaption>#${r.rank} ${r.file} p.${r.page}${r.isGt ? ' ✓ GT' : ''}</figcaption>
                 </figure>`;
@@ -489,28 +499,34 @@ class DragInspectorApp extends HostElement {
     const t = this.t;
     if (!t) return html`<p>Select a trajectory in the DRAG view.</p>`;
     const c = this.curation;
+    const answers = t.answers.map((a) => a.join(' | ')).join(' / ');
+    const pairs = c?.pairs.map(
+      ({ chosen, rejected }) =>
+        html`<span>pair: <span class="query">${chosen}</span> ≻ <span class="query">${rejected}</span></span>`,
+    );
+    const edits = c?.edits.map(
+      ({ query, rank }) =>
+        html`<span>edited: <span class="query">${query}</span> (${rank ? `rank ${rank}` : 'not found'})</span>`,
+    );
     return html`
       <h1>${t.question}</h1>
       <div class="meta">
         <span class="badge ${t.outcome}">${OUTCOME[t.outcome]}</span>
-        ${c?.status ? html`<span class="badge ${c.status}">${c.status}${c.reason ? `: ${c.reason}` : ''}</span>` : html`<span class="badge">not curated</span>`}
+        ${
+          c?.status
+            ? html`<span class="badge ${c.status}">${c.status}${c.reason ? `: ${c.reason}` : ''}</span>`
+            : html`<span class="badge">not curated</span>`
+        }
         ${c?.labelProblem ? html`<span class="badge never">label: ${c.labelProblem}</span>` : nothing}
         <span>${t.id}</span>${t.model ? html`<span>${t.model}</span>` : nothing}
         ${t.error ? html`<span class="badge errored">${t.error}</span>` : nothing}
       </div>
       <div class="gt">
         Ground truth: ${t.locations.map((l) => html`<span>${l.file} p.${l.page ?? '?'}</span>`)}
-        ${t.answers.length ? html`<span>· answers: ${t.answers.map((a) => a.join(' | ')).join(' / ')}</span>` : nothing}
+        ${t.answers.length ? html`<span>· answers: ${answers}</span>` : nothing}
       </div>
       ${this.renderToolbar()}
-      ${
-        c && (c.pairs.length || c.edits.length)
-          ? html`<div class="meta">
-              ${c.pairs.map((p) => html`<span>pair: <span class="query">${p.chosen}</span> ≻ <span class="query">${p.rejected}</span></span>`)}
-              ${c.edits.map((e) => html`<span>edited: <span class="query">${e.query}</span> (${e.rank ? `rank ${e.rank}` : 'not found'})</span>`)}
-            </div>`
-          : nothing
-      }
+      ${c && (c.pairs.length || c.edits.length) ? html`<div class="meta">${pairs} ${edits}</div>` : nothing}
       <div role="list" aria-label="Steps">${t.steps.map((s, i) => this.renderStep(s, i))}</div>
       <div class="answer">
         <strong>Final answer</strong>
@@ -560,7 +576,11 @@ class DragInspectorApp extends HostElement {
             </div>`
           : nothing
       }
-      ${this.notice ? html`<div class="notice ${this.notice.level}" role="status">${this.notice.message}</div>` : nothing}
+      ${
+        this.notice
+          ? html`<div class="notice ${this.notice.level}" role="status">${this.notice.message}</div>`
+          : nothing
+      }
     `;
   }
 }

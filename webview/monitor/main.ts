@@ -44,8 +44,16 @@ function lineChart(
       <text x=${W - 8} y=${H - 6} text-anchor="end">step ${maxStep}</text>
       ${series.map((s) => {
         const pts = points.filter((p) => p[s.key] !== null);
-        return svg`<polyline class=${s.cls} points=${pts.map((p) => `${x(p.step).toFixed(1)},${y(p[s.key]!).toFixed(1)}`).join(' ')}></polyline>
-          ${pts.length < 40 ? pts.map((p) => svg`<circle class=${s.cls} cx=${x(p.step)} cy=${y(p[s.key]!)} r="2.5"><title>step ${p.step}: ${p[s.key]}</title></circle>`) : nothing}`;
+        const coords = pts.map((p) => `${x(p.step).toFixed(1)},${y(p[s.key]!).toFixed(1)}`).join(' ');
+        const dots =
+          pts.length < 40
+            ? pts.map(
+                (p) => svg`<circle class=${s.cls} cx=${x(p.step)} cy=${y(p[s.key]!)} r="2.5"><title
+                  >step ${p.step}: ${p[s.key]}</title></circle>`,
+              )
+            : nothing;
+        return svg`<polyline class=${s.cls} points=${coords}></polyline>
+          ${dots}`;
       })}
     </svg>
   </figure>`;
@@ -186,6 +194,10 @@ class DragMonitorApp extends HostElement {
       d.progress.percentage ??
       (d.progress.step !== null && d.progress.total ? (100 * d.progress.step) / d.progress.total : null);
     if (pct === null) return html`<p class="meta">No progress yet (trainer_log.jsonl has no line).</p>`;
+    const p = d.progress;
+    const epoch = p.epoch !== null ? ` · epoch ${p.epoch.toFixed(2)}` : '';
+    const elapsed = p.elapsed ? ` · elapsed ${p.elapsed}` : '';
+    const eta = p.remaining && d.job.state === 'running' ? ` · ETA ${p.remaining}` : '';
     return html`<div class="progress">
       <svg
         width="420"
@@ -199,10 +211,16 @@ class DragMonitorApp extends HostElement {
         <rect class="bar" x="0" y="0" width=${(4.2 * Math.min(100, pct)).toFixed(1)} height="12" rx="3"></rect>
       </svg>
       <div class="meta">
-        step ${d.progress.step ?? '?'} / ${d.progress.total ?? '?'}
-        (${pct.toFixed(1)}%)${d.progress.epoch !== null ? ` · epoch ${d.progress.epoch.toFixed(2)}` : ''}${d.progress.elapsed ? ` · elapsed ${d.progress.elapsed}` : ''}${d.progress.remaining && d.job.state === 'running' ? ` · ETA ${d.progress.remaining}` : ''}
+        step ${d.progress.step ?? '?'} / ${d.progress.total ?? '?'} (${pct.toFixed(1)}%)${epoch}${elapsed}${eta}
       </div>
     </div>`;
+  }
+
+  /** The last logged point's loss, eval loss and learning rate. */
+  private lossLine(last: Point): TemplateResult {
+    const evalLoss = last.evalLoss !== null ? ` · eval loss ${last.evalLoss}` : '';
+    const lr = last.lr !== null ? ` · lr ${last.lr.toExponential(2)}` : '';
+    return html`<p class="meta">loss ${last.loss ?? '–'}${evalLoss}${lr}</p>`;
   }
 
   override render(): TemplateResult {
@@ -213,17 +231,21 @@ class DragMonitorApp extends HostElement {
     const j = d.job;
     const last = d.points.at(-1);
     const live = j.state === 'running' || j.state === 'queued';
+    const slurm = j.slurmJobId ? ` (SLURM ${j.slurmJobId})` : '';
+    const task = j.task ? ` · ${j.task.toUpperCase()}` : '';
+    const dataset = j.dataset ? ` on ${j.dataset}` : '';
+    const model = j.model ? ` · ${j.model}` : '';
+    const finished = j.finishedAt ? ` · finished ${j.finishedAt.replace('T', ' ').replace('Z', '')}` : '';
     return html`
       <h1>${j.name}</h1>
       <div class="meta">
         <span class="state ${j.state}">${j.state}</span
         >${j.reason && j.state !== 'running' ? html` · ${j.reason}` : nothing} · ${j.launcher}
-        ${j.host}${j.slurmJobId ? ` (SLURM ${j.slurmJobId})` : ''}${j.task ? ` · ${j.task.toUpperCase()}` : ''}${j.dataset ? ` on ${j.dataset}` : ''}${j.model ? ` · ${j.model}` : ''}
+        ${j.host}${slurm}${task}${dataset}${model}
       </div>
       <div class="meta">
-        ${j.id} · submitted
-        ${j.submittedAt.slice(0, 19).replace('T', ' ')}${j.finishedAt ? ` · finished ${j.finishedAt.replace('T', ' ').replace('Z', '')}` : ''}
-        · checked ${d.checkedAt.slice(11, 19)}
+        ${j.id} · submitted ${j.submittedAt.slice(0, 19).replace('T', ' ')}${finished} · checked
+        ${d.checkedAt.slice(11, 19)}
       </div>
       <div class="toolbar">
         <vscode-button ?disabled=${!live} @click=${() => send({ type: 'cancel' })}>Cancel Job</vscode-button>
@@ -239,8 +261,7 @@ class DragMonitorApp extends HostElement {
         >
         <vscode-button secondary @click=${() => send({ type: 'refresh' })}>Refresh</vscode-button>
       </div>
-      ${this.progressBar(d)}
-      ${last ? html`<p class="meta">loss ${last.loss ?? '–'}${last.evalLoss !== null ? ` · eval loss ${last.evalLoss}` : ''}${last.lr !== null ? ` · lr ${last.lr.toExponential(2)}` : ''}</p>` : nothing}
+      ${this.progressBar(d)} ${last ? this.lossLine(last) : nothing}
       <div class="charts">
         ${lineChart('Loss', d.points, [
           { key: 'loss', cls: 'loss', label: 'train' },
@@ -273,7 +294,11 @@ class DragMonitorApp extends HostElement {
       }
       <p class="meta">Log (tail of job.log)</p>
       <pre aria-label="log tail">${d.logTail || '(empty)'}</pre>
-      ${this.notice ? html`<p class=${this.notice.level === 'error' ? 'error' : 'meta'} role="status">${this.notice.message}</p>` : nothing}
+      ${
+        this.notice
+          ? html`<p class=${this.notice.level === 'error' ? 'error' : 'meta'} role="status">${this.notice.message}</p>`
+          : nothing
+      }
     `;
   }
 }

@@ -202,6 +202,10 @@ class DragPairsApp extends HostElement {
   override render(): TemplateResult {
     const q = this.q;
     if (!q) return html`<p>Open a question's pairs from a trajectory ("Edit DPO Pairs").</p>`;
+    const chosen = this.chosen ? html`<span class="q">${this.chosen.query}</span> (${this.rank(this.chosen)})` : '—';
+    const rejected = this.rejected
+      ? html`<span class="q">${this.rejected.query}</span> (${this.rank(this.rejected)})`
+      : '—';
     return html`
       <h1>${q.question}</h1>
       <div class="meta">
@@ -222,11 +226,7 @@ class DragPairsApp extends HostElement {
           >Save pair (Enter)</vscode-button
         >
       </div>
-      <div class="row">
-        Chosen: ${this.chosen ? html`<span class="q">${this.chosen.query}</span> (${this.rank(this.chosen)})` : '—'} ·
-        Rejected:
-        ${this.rejected ? html`<span class="q">${this.rejected.query}</span> (${this.rank(this.rejected)})` : '—'}
-      </div>
+      <div class="row">Chosen: ${chosen} · Rejected: ${rejected}</div>
       <div class="row">
         <vscode-button secondary @click=${() => this.mark('chosen')}>Mark Chosen (c)</vscode-button>
         <vscode-button secondary @click=${() => this.mark('rejected')}>Mark Rejected (x)</vscode-button>
@@ -241,26 +241,25 @@ class DragPairsApp extends HostElement {
           </tr>
         </thead>
         <tbody>
-          ${this.rows.map(
-            (c, i) =>
-              html`<tr
-                aria-selected=${i === this.selected ? 'true' : 'false'}
-                tabindex="0"
-                @click=${() => {
-                  this.selected = i;
-                }}
-                @focus=${() => {
-                  this.selected = i;
-                }}
-              >
-                <td>
-                  ${this.chosen === c ? html`<span class="mark chosen">chosen</span>` : nothing}${this.rejected === c ? html`<span class="mark rejected">rejected</span>` : nothing}
-                </td>
-                <td class="q">${c.query}</td>
-                <td>${this.rank(c)}</td>
-                <td>${c.source}${c.step !== null ? ` · step ${c.step}` : ''}</td>
-              </tr>`,
-          )}
+          ${this.rows.map((c, i) => {
+            const chosenMark = this.chosen === c ? html`<span class="mark chosen">chosen</span>` : nothing;
+            const rejectedMark = this.rejected === c ? html`<span class="mark rejected">rejected</span>` : nothing;
+            return html`<tr
+              aria-selected=${i === this.selected ? 'true' : 'false'}
+              tabindex="0"
+              @click=${() => {
+                this.selected = i;
+              }}
+              @focus=${() => {
+                this.selected = i;
+              }}
+            >
+              <td>${chosenMark}${rejectedMark}</td>
+              <td class="q">${c.query}</td>
+              <td>${this.rank(c)}</td>
+              <td>${c.source}${c.step !== null ? ` · step ${c.step}` : ''}</td>
+            </tr>`;
+          })}
         </tbody>
       </table>
       ${
@@ -290,7 +289,10 @@ class DragPairsApp extends HostElement {
           ? html`<section>
               <strong>Saved pairs</strong>
               <ul>
-                ${q.pairs.map((p) => html`<li><span class="q">${p.chosen}</span> ≻ <span class="q">${p.rejected}</span> · ${p.user}</li>`)}
+                ${q.pairs.map(
+                  ({ chosen, rejected, user }) =>
+                    html`<li><span class="q">${chosen}</span> ≻ <span class="q">${rejected}</span> · ${user}</li>`,
+                )}
               </ul>
             </section>`
           : nothing

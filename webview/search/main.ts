@@ -37,6 +37,12 @@ function marked(text: string, spans: ReadonlyArray<readonly [number, number]>): 
   return out;
 }
 
+/** The query syntax and the keys, shown while there are no results. */
+const SEARCH_HELP = html`<p class="help">
+  Words are ANDed. Upper-case AND, OR, NOT, ANDNOT, ANDMAYBE; parentheses; "exact phrases" (and "phrase"~3); wildcards *
+  and ?, prefix*; file:NAME.pdf and page_number:N. ↑/↓ or j/k move, Enter opens the page, Esc closes it.
+</p>`;
+
 class DragSearchApp extends HostElement {
   static override properties = {
     query: { state: true },
@@ -322,14 +328,20 @@ class DragSearchApp extends HostElement {
             this.search();
           }}
         >
-          ${[3, 5, 10, 20].map((k) => html`<vscode-option value=${String(k)} ?selected=${k === this.topK}>top ${k}</vscode-option>`)}
+          ${[3, 5, 10, 20].map(
+            (k) => html`<vscode-option value=${String(k)} ?selected=${k === this.topK}>top ${k}</vscode-option>`,
+          )}
         </vscode-single-select>
       </header>
       <div class="meta">
         ${this.busy ? html`<vscode-progress-ring></vscode-progress-ring>` : nothing}
         <span class="status">${this.status}</span>
         ${this.corpus ? html`<span>${this.corpus}${this.pages ? ` · ${this.pages} pages` : ''}</span>` : nothing}
-        ${this.parsed ? html`<span>Parsed: <span class="parsed">${this.parsed}</span> · ${this.ms.toFixed(2)} ms</span>` : nothing}
+        ${
+          this.parsed
+            ? html`<span>Parsed: <span class="parsed">${this.parsed}</span> · ${this.ms.toFixed(2)} ms</span>`
+            : nothing
+        }
       </div>
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       <div class="layout">
@@ -351,7 +363,13 @@ class DragSearchApp extends HostElement {
               }}
             >
               <div class="thumb">
-                ${this.thumbs[key] ? html`<img src=${this.thumbs[key]} alt="Page ${h.page_number} of ${h.file}" />` : h.hasPdf ? 'rendering…' : 'no PDF'}
+                ${
+                  this.thumbs[key]
+                    ? html`<img src=${this.thumbs[key]} alt="Page ${h.page_number} of ${h.file}" />`
+                    : h.hasPdf
+                      ? 'rendering…'
+                      : 'no PDF'
+                }
               </div>
               <div class="body">
                 <div class="title">
@@ -382,15 +400,7 @@ class DragSearchApp extends HostElement {
             : nothing
         }
       </div>
-      ${
-        this.hits.length === 0 && !this.busy
-          ? html`<p class="help">
-              Words are ANDed. Upper-case AND, OR, NOT, ANDNOT, ANDMAYBE; parentheses; "exact phrases" (and "phrase"~3);
-              wildcards * and ?, prefix*; file:NAME.pdf and page_number:N. ↑/↓ or j/k move, Enter opens the page, Esc
-              closes it.
-            </p>`
-          : nothing
-      }
+      ${this.hits.length === 0 && !this.busy ? SEARCH_HELP : nothing}
     `;
   }
 }

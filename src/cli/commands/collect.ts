@@ -166,15 +166,19 @@ async function agentOptions(
       if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
       if (e.type === 'start')
         io.stderr(
-          `run ${e.runId}: ${e.total} trajectories to collect (${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) with ${e.agent} (${e.model}) -> ${e.file}\n`,
+          `run ${e.runId}: ${e.total} trajectories to collect ` +
+            `(${e.questions} questions × ${e.samples} samples${e.skipped ? `, ${e.skipped} already done` : ''}) ` +
+            `with ${e.agent} (${e.model}) -> ${e.file}\n`,
         );
       else if (e.type === 'progress' && (e.done % 10 === 0 || e.done === e.total)) {
         io.stderr(
-          `[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`,
+          `[${e.done}/${e.total}] GT found ${e.gtFound}, errors ${e.errors}, ${e.perMinute}/min` +
+            `${e.etaSeconds !== null ? `, ETA ${Math.round(e.etaSeconds)} s` : ''}\n`,
         );
       } else if (e.type === 'done')
         io.stderr(
-          `${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, GT found ${e.gtFound}, errors ${e.errors}\n`,
+          `${e.cancelled ? 'cancelled' : 'done'}: ${e.done}/${e.total} in ${e.seconds.toFixed(1)} s, ` +
+            `GT found ${e.gtFound}, errors ${e.errors}\n`,
         );
     },
   };
@@ -234,7 +238,9 @@ ${workspaceHelp('agent')}`,
     const s = result.summary;
     const pct = (k: string) => (typeof s[k] === 'number' ? `${(100 * (s[k] as number)).toFixed(1)}%` : '–');
     io.stderr(
-      `${s.total_questions} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, MRR ${Number(s.mrr).toFixed(3)}, ANLS* ${Number(s.avg_anls).toFixed(3)}, page F1 ${Number(s.avg_page_f1).toFixed(3)}\n`,
+      `${s.total_questions} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, ` +
+        `MRR ${Number(s.mrr).toFixed(3)}, ANLS* ${Number(s.avg_anls).toFixed(3)}, ` +
+        `page F1 ${Number(s.avg_page_f1).toFixed(3)}\n`,
     );
     if (values.json) io.stdout(`${JSON.stringify({ type: 'summary', ...s })}\n`);
     return result.cancelled ? 130 : 0;

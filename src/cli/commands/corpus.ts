@@ -9,13 +9,15 @@ import { openSearchEngine, userCacheDir } from '../../core/search/open';
 import { openCliWorkspace, workspaceDefaults } from '../../core/workspace/cli';
 import { type CliCommand, UsageError } from '../args';
 
-const BUILD_USAGE = `drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]
+const BUILD_USAGE =
+  `drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]
                   [--force] [--json] [--workspace DIR] [--cache-dir DIR] [--no-index]
 
 Extracts every page's text with pdf.js into DRAG's OCR format, on worker threads, re-reading only
 PDFs whose content changed. --extractor poppler uses poppler's pdftotext instead (several times
 faster; Debian: poppler-utils), N processes at a time; the default stays pdf.js, so an index never
-changes because a tool happens to be installed. Changing the extractor re-extracts every PDF. Password-protected, damaged and image-only PDFs are reported per
+changes because a tool happens to be installed. Changing the extractor re-extracts every PDF. ` +
+  `Password-protected, damaged and image-only PDFs are reported per
 file and the rest continue. An ocr_output.jsonl made by another OCR tool is left as it is
 (pass --force to replace it). --json prints one JSON event per line. In a workspace (the nearest
 drag.config.json, or --workspace DIR) the PDF folder and --out default to its corpus.pdfDir and
@@ -23,7 +25,9 @@ corpus.ocrFile. Then it builds the search index and caches it where drag serve a
 look for it (the workspace's corpus.cacheDir, or --cache-dir), so the first search does not wait
 for it; --no-index skips that.`;
 
-const RENDER_USAGE = `drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] [--quality Q] [--cache-dir D]
+const RENDER_USAGE =
+  'drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] ' +
+  `[--quality Q] [--cache-dir D]
 
 Renders one page (1-based) with pdf.js on a worker thread. With --max-pixels the page is scaled
 to fit that many pixels (Qwen-VL's default budget is 1003520); otherwise --dpi (default 200).
@@ -70,16 +74,21 @@ export const corpusCommand: CliCommand = {
           signal,
           onEvent: (e) => {
             if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
-            else if (e.type === 'file')
+            else if (e.type === 'file') {
+              const pages = e.pages ? `, ${e.pages} pages` : '';
+              const took = e.ms ? ` (done after ${(e.ms / 1000).toFixed(1)} s)` : '';
               io.stderr(
-                `[${e.done}/${e.total}] ${e.file}: ${e.status}${e.pages ? `, ${e.pages} pages` : ''}${e.ms ? ` (done after ${(e.ms / 1000).toFixed(1)} s)` : ''}${e.message ? ` (${e.message})` : ''}\n`,
+                `[${e.done}/${e.total}] ${e.file}: ${e.status}${pages}${took}${e.message ? ` (${e.message})` : ''}\n`,
               );
+            }
           },
         });
         if (values.json) io.stdout(`${JSON.stringify({ type: 'done', ...report })}\n`);
         else
           io.stderr(
-            `${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`,
+            `${report.out}: ${report.pages} pages from ${report.files - report.failed.length} of ${report.files} ` +
+              `PDFs (${report.extracted.length} extracted, ${report.reused.length} unchanged)` +
+              `${report.failed.length ? `; failed: ${report.failed.map((f) => f.file).join(', ')}` : ''}\n`,
           );
         if (report.pages > 0 && !values['no-index']) {
           // The search index too, where drag serve and drag search look for it: the first search
@@ -90,10 +99,10 @@ export const corpusCommand: CliCommand = {
           const opened = await openSearchEngine(out, { cacheDir, signal });
           const index = { source: opened.source, ms: Math.round(opened.ms), cacheFile: opened.cacheFile };
           if (values.json) io.stdout(`${JSON.stringify({ type: 'index', ...index })}\n`);
-          else
-            io.stderr(
-              `search index: ${opened.source === 'cache' ? 'unchanged' : `built in ${(opened.ms / 1000).toFixed(1)} s`}, ${opened.cacheFile}\n`,
-            );
+          else {
+            const how = opened.source === 'cache' ? 'unchanged' : `built in ${(opened.ms / 1000).toFixed(1)} s`;
+            io.stderr(`search index: ${how}, ${opened.cacheFile}\n`);
+          }
         }
         return report.failed.length ? 1 : 0;
       } catch (err) {

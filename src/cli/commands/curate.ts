@@ -17,7 +17,9 @@ function workspaceRuns(workspace: string): string[] {
 export const exportCuratedCommand: CliCommand = {
   name: 'export-curated',
   summary: 'build SFT/DPO datasets from the curation log (accepted trajectories, pairs, edited queries)',
-  usage: `drag export-curated --workspace <dir> --name <dataset> [--runs <trajectories.jsonl> ...] [--train-ratio 0.9] [--seed 42] [--json]
+  usage:
+    'drag export-curated --workspace <dir> --name <dataset> [--runs <trajectories.jsonl> ...] ' +
+    `[--train-ratio 0.9] [--seed 42] [--json]
 
 Reads <workspace>/curation/decisions.jsonl and the runs' trajectories (default: every
 runs/*/trajectories.jsonl), and writes <workspace>/datasets/<name>/ in every format with a
@@ -53,7 +55,8 @@ manifest naming the decisions used. Deterministic for a given log and seed.`,
     };
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
     io.stderr(
-      `${summary.dataset}: ${out.accepted} accepted trajectories, ${out.pairs} pairs, ${out.edits} edited queries from ${out.decisionsUsed.length} decisions\n`,
+      `${summary.dataset}: ${out.accepted} accepted trajectories, ${out.pairs} pairs, ` +
+        `${out.edits} edited queries from ${out.decisionsUsed.length} decisions\n`,
     );
     return 0;
   },

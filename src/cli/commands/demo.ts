@@ -17,7 +17,8 @@ import { type CliCommand, UsageError } from '../args';
 export const demoCommand: CliCommand = {
   name: 'demo',
   summary:
-    'build a demo workspace and run the whole loop offline: collect, curate data, train the local writer, evaluate, compare',
+    'build a demo workspace and run the whole loop offline: ' +
+    'collect, curate data, train the local writer, evaluate, compare',
   usage: `drag demo [dir] [--docs 40] [--pages 10] [--samples 4] [--seed 7] [--force]
 
 Generates ~40 technical-report PDFs (400 pages, tables and specific facts) and ~200 questions with
@@ -44,7 +45,8 @@ that holds any other DRAG workspace is never touched.`,
       if (!isDemoWorkspace(dir)) throw new UsageError(`${dir} already holds a DRAG workspace: choose an empty folder`);
       if (!values.force)
         throw new UsageError(
-          `${dir} already holds a demo workspace: choose an empty folder, or rebuild this one with --force (npm run demo -- --force)`,
+          `${dir} already holds a demo workspace: choose an empty folder, ` +
+            'or rebuild this one with --force (npm run demo -- --force)',
         );
       for (const f of DEMO_OUTPUTS) await fsp.rm(path.join(dir, f), { recursive: true, force: true });
       io.stderr(`removed the earlier demo's ${DEMO_OUTPUTS.join(', ')} from ${dir}\n`);
@@ -73,7 +75,9 @@ that holds any other DRAG workspace is never touched.`,
       agent: { maxIterations: 5 },
     });
     say(
-      `      ${corpus.documents.length} PDFs, ${corpus.pages} pages, ${corpus.questions.length} questions (${train.length} on ${trainDocs.size} reports to learn from, ${heldout.length} on the other ${docs.length - trainDocs.size} held out)`,
+      `      ${corpus.documents.length} PDFs, ${corpus.pages} pages, ${corpus.questions.length} questions ` +
+        `(${train.length} on ${trainDocs.size} reports to learn from, ` +
+        `${heldout.length} on the other ${docs.length - trainDocs.size} held out)`,
     );
     say('[2/7] extracting page text (pdf.js, worker threads) and building the search index');
     const ocr = path.join(dir, 'corpus', 'ocr_output.jsonl');
@@ -115,7 +119,8 @@ that holds any other DRAG workspace is never touched.`,
     const modelFile = path.join(dir, 'models', 'writer.json');
     await writeJsonAtomic(modelFile, model);
     say(
-      `      learned from ${model.trained.examples} successful queries (word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%)`,
+      `      learned from ${model.trained.examples} successful queries ` +
+        `(word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%)`,
     );
     say('[6/7] evaluating the keyword agent and the writer on the held-out questions');
     const heldoutFile = path.join(dir, 'questions_heldout.jsonl');
@@ -148,7 +153,9 @@ that holds any other DRAG workspace is never touched.`,
     await writeJsonAtomic(path.join(dir, 'evals', 'comparison.json'), comparisonJson(c));
     io.stdout(`\n${md}\n`);
     io.stdout(
-      `Done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Open the workspace in VS Code: code "${dir}"\nThen: the DRAG view shows the run, its failed searches and the dataset; "DRAG: Compare Evaluations" compares the two evaluations.\n`,
+      `Done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Open the workspace in VS Code: code "${dir}"\n` +
+        'Then: the DRAG view shows the run, its failed searches and the dataset; ' +
+        '"DRAG: Compare Evaluations" compares the two evaluations.\n',
     );
     return 0;
   },

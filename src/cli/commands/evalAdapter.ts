@@ -43,7 +43,8 @@ export function takeVllmArgs(argv: readonly string[]): { vllmArgs: string[]; res
 export const evalAdapterCommand: CliCommand = {
   name: 'eval-adapter',
   summary: "serve a training job's LoRA adapter with vLLM on its host, evaluate it, compare with the base",
-  usage: `drag eval-adapter <train job id> [--base-model M] [--lora-name N] [--port 8001] [--vllm CMD]
+  usage:
+    `drag eval-adapter <train job id> [--base-model M] [--lora-name N] [--port 8001] [--vllm CMD]
                   [--vllm-arg --flag [value] ...] [--ready-timeout 900] [--compare-with <eval dir>] [--workspace DIR]
                   -- <drag eval options>
 
@@ -54,7 +55,8 @@ vLLM accepts: 1, 8, 16, 32, 64, 128, 256, 320, 512). An adapter with modules_to_
 --tune-vision), which vLLM cannot load as LoRA, is first merged into its base model on the host
 (out/merged, a job of its own) and the merged model is served under the same name. --vllm-arg passes
 one vLLM option: "--vllm-arg --max-model-len 16384" or "--vllm-arg=--max-model-len=16384" (a flag
-without a value just before the job id: write it as --vllm-arg=--flag). Then it forwards its port over SSH (to the compute node on SLURM), waits until
+without a value just before the job id: write it as --vllm-arg=--flag). ` +
+    `Then it forwards its port over SSH (to the compute node on SLURM), waits until
 /v1/models lists the adapter, runs drag eval against it with the options after "--" (--questions,
 --ocr, --out are required there; --base-url and --model are set), stops the server, and with
 --compare-with writes <out>/comparison.md and comparison.json against that evaluation.

@@ -7,7 +7,9 @@ import { type CliCommand, UsageError } from '../args';
 export const scoreCommand: CliCommand = {
   name: 'score',
   summary: 'metrics of collected trajectories: summary.json + per_question.jsonl',
-  usage: `drag score --trajectories <trajectories.jsonl> [--questions <questions.jsonl>] --out <dir> [--top-k K] [--json]
+  usage:
+    'drag score --trajectories <trajectories.jsonl> [--questions <questions.jsonl>] --out <dir> ' +
+    `[--top-k K] [--json]
 
 Ground truth comes from each trajectory, or from the questions file when given (matched by
 question id). Writes <dir>/summary.json (DRAG's keys plus "mrr") and <dir>/per_question.jsonl
@@ -33,7 +35,10 @@ question id). Writes <dir>/summary.json (DRAG's keys plus "mrr") and <dir>/per_q
       const s = result.summary;
       const pct = (k: string) => (typeof s[k] === 'number' ? `${(100 * (s[k] as number)).toFixed(1)}%` : '–');
       io.stdout(
-        `${result.records.length} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, MRR ${(s.mrr as number).toFixed(3)}, first-search MRR ${(s.first_search_mrr as number).toFixed(3)}, ANLS* ${(s.avg_anls as number).toFixed(3)}, page F1 ${(s.avg_page_f1 as number).toFixed(3)}\nwrote ${values.out}/summary.json and per_question.jsonl\n`,
+        `${result.records.length} questions: success ${pct('success_rate')}, Hit@1 ${pct('hit_at_1')}, ` +
+          `MRR ${(s.mrr as number).toFixed(3)}, first-search MRR ${(s.first_search_mrr as number).toFixed(3)}, ` +
+          `ANLS* ${(s.avg_anls as number).toFixed(3)}, page F1 ${(s.avg_page_f1 as number).toFixed(3)}\n` +
+          `wrote ${values.out}/summary.json and per_question.jsonl\n`,
       );
     }
     return result.errors.length ? 1 : 0;
@@ -43,11 +48,14 @@ question id). Writes <dir>/summary.json (DRAG's keys plus "mrr") and <dir>/per_q
 export const compareCommand: CliCommand = {
   name: 'compare',
   summary: 'compare evaluations: deltas, bootstrap CIs, McNemar, per-question wins/losses',
-  usage: `drag compare <eval dir|summary.json> <eval dir|summary.json> [...] [--json] [--markdown] [--seed S] [--resamples N]
+  usage:
+    'drag compare <eval dir|summary.json> <eval dir|summary.json> [...] [--json] [--markdown] ' +
+    `[--seed S] [--resamples N]
 
 The first run is the baseline; each other run is compared against it. An evaluation folder holds
 summary.json and per_question.jsonl; DRAG's X_summary.json works too (with X.jsonl beside it for
-the paired statistics). --json prints {"runs","metrics":{name:{a,b,delta,relative,ci95,p}},"questions":{wins,losses,ties}}.`,
+the paired statistics). --json prints ` +
+    '{"runs","metrics":{name:{a,b,delta,relative,ci95,p}},"questions":{wins,losses,ties}}.',
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -64,9 +72,11 @@ the paired statistics). --json prints {"runs","metrics":{name:{a,b,delta,relativ
     const options = { seed: Number(values.seed), resamples: Number(values.resamples) };
     const comparisons = runs.slice(1).map((r) => compareRuns(runs[0], r, options));
     if (values.json) {
-      io.stdout(
-        `${JSON.stringify(comparisons.length === 1 ? comparisonJson(comparisons[0]) : { runs: runs.map((r) => r.label), baseline: runs[0].label, comparisons: comparisons.map(comparisonJson) })}\n`,
-      );
+      const json =
+        comparisons.length === 1
+          ? comparisonJson(comparisons[0])
+          : { runs: runs.map((r) => r.label), baseline: runs[0].label, comparisons: comparisons.map(comparisonJson) };
+      io.stdout(`${JSON.stringify(json)}\n`);
     } else {
       for (const c of comparisons)
         io.stdout(`${values.markdown ? '' : `${c.runs[1]} vs ${c.runs[0]}\n\n`}${comparisonMarkdown(c)}\n`);

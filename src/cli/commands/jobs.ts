@@ -59,9 +59,13 @@ function describe(s: JobStatus): string {
   const p = s.progress;
   const progress =
     p && typeof p.current_steps === 'number'
-      ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}`
+      ? ` step ${p.current_steps}/${String(p.total_steps ?? '?')}` +
+        `${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(4)}` : ''}` +
+        `${typeof p.remaining_time === 'string' ? ` eta ${p.remaining_time}` : ''}`
       : '';
-  return `${s.id}  ${s.state}${s.exitCode !== null ? ` (exit ${s.exitCode})` : ''}${s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : ''}${progress}  [${s.launcher} ${s.host}]`;
+  const exit = s.exitCode !== null ? ` (exit ${s.exitCode})` : '';
+  const reason = s.reason && s.state !== 'succeeded' ? ` - ${s.reason}` : '';
+  return `${s.id}  ${s.state}${exit}${reason}${progress}  [${s.launcher} ${s.host}]`;
 }
 
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
@@ -159,11 +163,13 @@ export const jobsCommand: CliCommand = {
             if (!values.json) io.stderr(`${m}\n`);
           },
         });
-        io.stdout(
-          values.json
-            ? `${JSON.stringify({ id: record.id, host: record.host, remoteDir: record.remoteDir, slurmJobId: record.slurmJobId ?? null })}\n`
-            : `${record.id}\n`,
-        );
+        const submitted = {
+          id: record.id,
+          host: record.host,
+          remoteDir: record.remoteDir,
+          slurmJobId: record.slurmJobId ?? null,
+        };
+        io.stdout(values.json ? `${JSON.stringify(submitted)}\n` : `${record.id}\n`);
         return 0;
       }
       case 'status': {

@@ -19,7 +19,9 @@ const DATASET_OPTIONS = {
   'no-reasoning': { type: 'boolean', default: false },
 } as const;
 
-const DATASET_USAGE = `[--formats ${ALL_FORMATS.join(',')}|all] [--train-ratio 0.9] [--seed 42] [--split-by question|document] [--no-reasoning]`;
+const DATASET_USAGE =
+  `[--formats ${ALL_FORMATS.join(',')}|all] [--train-ratio 0.9] [--seed 42] ` +
+  '[--split-by question|document] [--no-reasoning]';
 
 function datasetOptions(values: {
   formats?: string[];
@@ -50,14 +52,18 @@ function reportDataset(io: CliIO, report: FormatReport, options: FormatOptions, 
   for (const e of report.errors) io.stderr(`${formatLineError(e)}\n`);
   for (const [name, f] of Object.entries(report.formats)) io.stderr(`${name}: ${f.train} train, ${f.val} val\n`);
   io.stderr(
-    `split by ${options.splitBy}: ${report.trainQuestions} questions in train, ${report.valQuestions} in val; wrote ${outputDir}\n`,
+    `split by ${options.splitBy}: ${report.trainQuestions} questions in train, ${report.valQuestions} in val; ` +
+      `wrote ${outputDir}\n`,
   );
 }
 
 export const processCommand: CliCommand = {
   name: 'process',
   summary: 'trajectories -> processed records (rank scores, best search, effort, DPO pairs), stats, a dataset',
-  usage: `drag process --input <trajectories.jsonl> [--input <more.jsonl> ...] [--output <processed.jsonl>] [--stats <stats.json>] [--top-k 3] [--include-failed] [--min-margin 0] [--output-dir <dir> ${DATASET_USAGE}]
+  usage:
+    'drag process --input <trajectories.jsonl> [--input <more.jsonl> ...] [--output <processed.jsonl>] ' +
+    '[--stats <stats.json>] [--top-k 3] [--include-failed] [--min-margin 0] ' +
+    `[--output-dir <dir> ${DATASET_USAGE}]
 
 DRAG's processing (see docs/drag-compatibility.md): each search's rank score, the best search, DRAG's cumulative
 effort score and the corrected effort_score_until_first_hit, and DPO query pairs mined across all
@@ -104,7 +110,9 @@ dataset, as DRAG's process_trajectories.py --format does. At least one of --outp
     for (const e of outcome.errors) io.stderr(`${formatLineError(e)}\n`);
     const s = outcome.stats;
     io.stderr(
-      `${s.total_trajectories} trajectories: ${s.valid_trajectories} found the ground truth, ${s.failed_trajectories} did not; ${s.output_examples} processed records with ${s.total_query_pairs} DPO pairs${values.output ? ` written to ${values.output}` : ''}\n`,
+      `${s.total_trajectories} trajectories: ${s.valid_trajectories} found the ground truth, ` +
+        `${s.failed_trajectories} did not; ${s.output_examples} processed records ` +
+        `with ${s.total_query_pairs} DPO pairs${values.output ? ` written to ${values.output}` : ''}\n`,
     );
     if (outcome.dataset && dataset)
       reportDataset(io, { ...outcome.dataset, errors: [] }, dataset.options, dataset.outputDir);

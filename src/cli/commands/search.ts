@@ -73,7 +73,8 @@ ${workspaceHelp('search')}`,
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
     else
       io.stderr(
-        `\r${opened.source === 'cache' ? 'loaded' : 'built'} index of ${summary.pages} pages, ${summary.terms} terms in ${summary.ms} ms: ${summary.cacheFile}\n`,
+        `\r${opened.source === 'cache' ? 'loaded' : 'built'} index of ${summary.pages} pages, ` +
+          `${summary.terms} terms in ${summary.ms} ms: ${summary.cacheFile}\n`,
       );
     return opened.errors.length ? 1 : 0;
   },

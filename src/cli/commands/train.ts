@@ -47,7 +47,8 @@ export function pickTrainFiles(
       return { train, ...(existsSync(path.join(datasetDir, val)) ? { val } : {}) };
   }
   throw new UsageError(
-    `${datasetDir} has no ${TRAIN_FILES[task].map((f) => f[0]).join(' or ')}: run "drag format --formats all" into it first`,
+    `${datasetDir} has no ${TRAIN_FILES[task].map((f) => f[0]).join(' or ')}: ` +
+      'run "drag format --formats all" into it first',
   );
 }
 
@@ -67,8 +68,12 @@ export async function checkTrainingHost(
   python: string,
   setup: readonly string[] = [],
 ): Promise<Record<string, unknown>> {
+  const setupScript = setupLines(
+    setup,
+    (i, line) => `{ echo ${shQuote(`setup line ${i + 1} failed: ${line}`)} >&2; exit 96; }`,
+  );
   const res = await transport.run(
-    `cd ${shQuote(remoteDir)} || exit 97\n${setupLines(setup, (i, line) => `{ echo ${shQuote(`setup line ${i + 1} failed: ${line}`)} >&2; exit 96; }`)}${shJoin(envCheckCommand(python))}\n`,
+    `cd ${shQuote(remoteDir)} || exit 97\n${setupScript}${shJoin(envCheckCommand(python))}\n`,
   );
   if (res.code === 96)
     throw new HostError(
@@ -84,7 +89,8 @@ export async function checkTrainingHost(
   if (!report) {
     if (res.code === 127 || /command not found|No such file/.test(res.stderr))
       throw new HostError(
-        `${transport.label}: "${python}" is not installed there: set "python" or "setup" for the host in drag.config.json`,
+        `${transport.label}: "${python}" is not installed there: ` +
+          'set "python" or "setup" for the host in drag.config.json',
       );
     throw new HostError(
       `${transport.label}: the trainer's environment check failed: ${envCheckReason(last, res.stderr)}`,
@@ -97,7 +103,10 @@ export async function checkTrainingHost(
   return report as Record<string, unknown>;
 }
 
-/** The port torchrun's rendezvous listens on, on the first node (varied by job so that two jobs on a node do not collide). */
+/**
+ * The port torchrun's rendezvous listens on, on the first node (varied by job so that two jobs on a
+ * node do not collide).
+ */
 const RDZV_PORT = '$((29500 + SLURM_JOB_ID % 1000))';
 
 /**
@@ -181,7 +190,10 @@ function checks(
   };
 }
 
-/** `drag train --resume <job-id>`: a failed or cancelled training job again, in its folder, from its last checkpoint. */
+/**
+ * `drag train --resume <job-id>`: a failed or cancelled training job again, in its folder, from its
+ * last checkpoint.
+ */
 async function resumeTraining(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -245,11 +257,14 @@ const PASS_THROUGH = [
 export const trainCommand: CliCommand = {
   name: 'train',
   summary: 'upload a dataset and the trainer to a GPU host and start LoRA SFT or DPO as a job',
-  usage: `drag train sft|dpo --host H --dataset datasets/<name> [--name N] [--nproc N] [--data-file F] [--no-check] [--json]
+  usage:
+    'drag train sft|dpo --host H --dataset datasets/<name> [--name N] [--nproc N] [--data-file F] ' +
+    `[--no-check] [--json]
                 [--from-job ID] (dpo: continue that finished SFT job's adapter; its frozen copy is the reference)
                 [--model M] [--epochs E] [--max-steps S] [--batch-size B] [--grad-accum A] [--lr LR]
                 [--lora-r R] [--lora-alpha A] [--lora-dropout D] [--lora-targets T] [--max-length L]
-                [--mask-strategy none|assistant|search-only|search-think] [--weight-scheme none|rank-score|rank-sq|inv-effort|binary]
+                [--mask-strategy none|assistant|search-only|search-think] ` +
+    `[--weight-scheme none|rank-score|rank-sq|inv-effort|binary]
                 [--beta B] [--seed S] [--save-steps N] [--logging-steps N] [--report-to R] [-- <more trainer options>]
        drag train --resume <job id> [--no-check] [--json] [--workspace DIR]
 
@@ -354,7 +369,8 @@ host (--host defaults to it, --model to its base model).`,
         });
         if (!found.stdout.includes('found'))
           throw new HostError(
-            `--from-job ${values['from-job']}: no adapter at ${transport.label}:${from.adapter} (deleted with "drag jobs clean"?)`,
+            `--from-job ${values['from-job']}: no adapter at ${transport.label}:${from.adapter} ` +
+              '(deleted with "drag jobs clean"?)',
           );
       }),
     });

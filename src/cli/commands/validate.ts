@@ -33,7 +33,8 @@ Bad lines are skipped and the rest of the file is still checked.`,
           ? 'no problems'
           : `${report.errors.length} problem${report.errors.length === 1 ? '' : 's'}`;
       io.stderr(
-        `${file}: ${report.kind ?? 'unknown kind'}, ${report.records} valid record${report.records === 1 ? '' : 's'}, ${lines}\n`,
+        `${file}: ${report.kind ?? 'unknown kind'}, ` +
+          `${report.records} valid record${report.records === 1 ? '' : 's'}, ${lines}\n`,
       );
     }
     return report.errors.length > 0 ? 1 : 0;

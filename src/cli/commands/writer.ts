@@ -8,7 +8,9 @@ import { type CliCommand, UsageError } from '../args';
 export const writerCommand: CliCommand = {
   name: 'writer',
   summary: 'train the local query writer (CPU, seconds) from sft_query data',
-  usage: `drag writer train --data <sft_query_train.jsonl> [--data ...] --ocr <ocr_output.jsonl> --out <model.json> [--epochs 30] [--seed 1]
+  usage:
+    'drag writer train --data <sft_query_train.jsonl> [--data ...] --ocr <ocr_output.jsonl> --out <model.json> ' +
+    `[--epochs 30] [--seed 1]
 
 Learns which words of a question make queries that rank the ground-truth page first (logistic
 regression over corpus IDF, position, capitalisation, numbers and the word itself, weighted by
@@ -35,7 +37,8 @@ rank score). Use it with: drag collect|eval --agent writer --writer-model <model
     const examples = examplesFromSftQuery(lines);
     if (examples.length === 0)
       throw new UsageError(
-        'no usable sft_query examples (need <question>…</question> inputs and <search>…</search> outputs with a positive rank_score)',
+        'no usable sft_query examples ' +
+          '(need <question>…</question> inputs and <search>…</search> outputs with a positive rank_score)',
       );
     const { engine } = await openSearchEngine(values.ocr, { signal });
     const started = performance.now();
@@ -44,8 +47,12 @@ rank score). Use it with: drag collect|eval --agent writer --writer-model <model
       seed: Number(values.seed),
     });
     await writeJsonAtomic(values.out, model);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
     io.stderr(
-      `trained on ${model.trained.examples} queries (${model.trained.words} candidate words, ${model.trained.positives} used) in ${((performance.now() - started) / 1000).toFixed(1)} s: word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%, first queries of ${model.queryLength} words -> ${values.out}\n`,
+      `trained on ${model.trained.examples} queries ` +
+        `(${model.trained.words} candidate words, ${model.trained.positives} used) in ${seconds} s: ` +
+        `word accuracy ${(100 * model.trained.accuracy).toFixed(1)}%, ` +
+        `first queries of ${model.queryLength} words -> ${values.out}\n`,
     );
     return 0;
   },

@@ -55,7 +55,10 @@ export interface AgentOptions {
    * dropped, `max_tokens` sized). Null or absent: unknown, `max_tokens` is sent as configured.
    */
   maxModelLen?: number | null;
-  /** Page images kept in the conversation, the newest; older ones become a text note. Default {@link DEFAULT_KEEP_IMAGES}. */
+  /**
+   * Page images kept in the conversation, the newest; older ones become a text note. Default
+   * {@link DEFAULT_KEEP_IMAGES}.
+   */
   keepImages?: number;
 }
 
@@ -326,7 +329,9 @@ const turnMeta = (turn: number, reply: ChatReply): TurnMeta => ({
 
 /** Ends the run on a reply cut by `max_tokens`: a failed step, and an error `--resume` retries. */
 function truncated(run: AgentRun, reply: ChatReply, reasoning: string | null, meta: TurnMeta): void {
-  const error = `${TRUNCATED_ERROR} after ${reply.usage?.completion_tokens ?? '?'} tokens; raise --max-tokens (and the server's --max-model-len) and --resume`;
+  const error =
+    `${TRUNCATED_ERROR} after ${reply.usage?.completion_tokens ?? '?'} tokens; ` +
+    "raise --max-tokens (and the server's --max-model-len) and --resume";
   run.iterations.push({
     step: run.iterations.length + 1,
     reasoning,
@@ -426,7 +431,8 @@ async function toolLoop(run: AgentRun): Promise<void> {
           ...(notJson ? { raw_arguments: call.function.arguments } : {}),
         });
         const content = notJson
-          ? `Error: your ${call.function.name} arguments were not valid JSON (${args.ok ? '' : args.error}), so the call was not run. ${told}`
+          ? `Error: your ${call.function.name} arguments were not valid JSON (${args.ok ? '' : args.error}), ` +
+            `so the call was not run. ${told}`
           : `Error: ${told}`;
         history.push({ role: 'tool', tool_call_id: call.id, content });
       };

@@ -36,7 +36,10 @@ export function imageSize(bytes: Buffer): { width: number; height: number } | nu
   return null;
 }
 
-/** Qwen-VL's token count for an image: one token per 28×28 pixels (14-pixel patches merged 2×2), plus its two markers. */
+/**
+ * Qwen-VL's token count for an image: one token per 28×28 pixels (14-pixel patches merged 2×2), plus
+ * its two markers.
+ */
 export function imageTokens(url: string): number {
   const comma = url.indexOf(',');
   if (!url.startsWith('data:') || comma < 0) return UNKNOWN_IMAGE_TOKENS;

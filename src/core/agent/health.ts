@@ -20,12 +20,10 @@ export async function checkEndpoint(
   let models: string[] = [];
   try {
     const res = await fetch(`${url}/models`, { headers, signal: AbortSignal.timeout(timeoutMs) });
-    if (res.status === 401 || res.status === 403)
-      return {
-        ok: false,
-        models,
-        problems: [`${url} refused the API key (HTTP ${res.status}); set it with "DRAG: Set API Key…" or DRAG_API_KEY`],
-      };
+    if (res.status === 401 || res.status === 403) {
+      const fix = 'set it with "DRAG: Set API Key…" or DRAG_API_KEY';
+      return { ok: false, models, problems: [`${url} refused the API key (HTTP ${res.status}); ${fix}`] };
+    }
     if (!res.ok) return { ok: false, models, problems: [`${url}/models answered HTTP ${res.status}`] };
     const body = (await res.json()) as { data?: Array<{ id: string }> };
     models = (body.data ?? []).map((m) => m.id);

@@ -183,7 +183,8 @@ export function writerScorer(model: WriterModel): TermScorer {
   if (model.format !== 'drag-query-writer') throw new Error('not a DRAG query writer model (format drag-query-writer)');
   if (model.version !== 2)
     throw new Error(
-      `a query writer model of version ${String(model.version)}, this DRAG Studio reads version 2 (more question features): train it again with drag writer train`,
+      `a query writer model of version ${String(model.version)}, ` +
+        'this DRAG Studio reads version 2 (more question features): train it again with drag writer train',
     );
   return (question, tokens, idf) => {
     const byWord = new Map(candidates(question, idf, model.buckets).map((c) => [c.word, c]));
@@ -197,9 +198,8 @@ export async function loadWriterModel(file: string): Promise<{ model: WriterMode
   try {
     model = JSON.parse(await fsp.readFile(file, 'utf8')) as WriterModel;
   } catch (err) {
-    throw new Error(
-      `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`,
-    );
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(`${file}: ${missing ? 'no such file' : `not JSON (${(err as Error).message})`}`);
   }
   try {
     return { model, scorer: writerScorer(model) };

@@ -116,7 +116,8 @@ export async function buildCorpus(
   const manifest = await readManifest(outFile);
   if (existsSync(outFile) && !manifest && !options.force) {
     throw new ForeignOcrFileError(
-      `${outFile} was not made by drag corpus build (no ${path.basename(manifestPath(outFile))}): it is used as-is. Pass --force to rebuild it from the PDFs.`,
+      `${outFile} was not made by drag corpus build (no ${path.basename(manifestPath(outFile))}): it is used as-is. ` +
+        'Pass --force to rebuild it from the PDFs.',
     );
   }
   const names = (await fsp.readdir(pdfDir)).filter((n) => n.toLowerCase().endsWith('.pdf')).sort();

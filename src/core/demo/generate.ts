@@ -60,8 +60,10 @@ const CITIES = [
 ];
 const SEGMENTS = ['Industrial', 'Medical', 'Defense', 'Consumer', 'Automotive', 'Marine'];
 const FILLER = [
-  'The company continued to invest in research and development across all business units during the period under review.',
-  'Management believes that the current liquidity position is sufficient to fund operations for the foreseeable future.',
+  'The company continued to invest in research and development across all business units ' +
+    'during the period under review.',
+  'Management believes that the current liquidity position is sufficient to fund operations ' +
+    'for the foreseeable future.',
   'Demand conditions varied by region, with stronger orders in northern markets and softer activity elsewhere.',
   'The board reviewed the capital allocation framework and reaffirmed its priorities for the coming years.',
   'Supply chain constraints eased in the second half, allowing inventories to return to normal levels.',
@@ -198,7 +200,8 @@ export async function generateDemoCorpus(
     const best = power.indexOf(Math.max(...power));
     q(
       'rev',
-      `As an analyst reviewing the ${year} annual report, what consolidated revenue did ${full} record for fiscal ${year - 1}, in EUR millions?`,
+      `As an analyst reviewing the ${year} annual report, ` +
+        `what consolidated revenue did ${full} record for fiscal ${year - 1}, in EUR millions?`,
       revenue[1].toFixed(1),
       2,
       'metrics',

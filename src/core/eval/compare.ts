@@ -259,6 +259,16 @@ export function compareRuns(a: EvalRun, b: EvalRun, options: { seed?: number; re
 
 const fmt = (v: number | null, digits = 3) => (v === null ? '–' : v.toFixed(digits));
 
+/** A metric's Δ, Δ%, 95% CI of Δ and p as the Markdown and HTML tables show them ('–' when unknown). */
+function deltaCells(v: MetricComparison): { delta: string; relative: string; ci: string; p: string } {
+  return {
+    delta: v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`,
+    relative: v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`,
+    ci: v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–',
+    p: v.p === null ? '–' : v.p.toFixed(4),
+  };
+}
+
 /** The comparison as a Markdown table (what `drag compare --markdown` prints and the panel exports). */
 export function comparisonMarkdown(c: Comparison): string {
   const lines = [
@@ -267,13 +277,13 @@ export function comparisonMarkdown(c: Comparison): string {
   ];
   for (const m of METRICS) {
     const v = c.metrics[m.key];
-    lines.push(
-      `| ${m.label} | ${fmt(v.a)} | ${fmt(v.b)} | ${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`} | ${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`} | ${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'} | ${v.p === null ? '–' : v.p.toFixed(4)} |`,
-    );
+    const d = deltaCells(v);
+    lines.push(`| ${m.label} | ${fmt(v.a)} | ${fmt(v.b)} | ${d.delta} | ${d.relative} | ${d.ci} | ${d.p} |`);
   }
   lines.push(
     '',
-    `Per question (${c.paired} paired): ${c.questions.wins.length} wins, ${c.questions.losses.length} losses, ${c.questions.ties.length} ties for ${c.runs[1]} against ${c.runs[0]}.`,
+    `Per question (${c.paired} paired): ${c.questions.wins.length} wins, ${c.questions.losses.length} losses, ` +
+      `${c.questions.ties.length} ties for ${c.runs[1]} against ${c.runs[0]}.`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -321,6 +331,13 @@ export function comparisonCharts(a: EvalRun, b: EvalRun, topK = 3): ComparisonCh
   };
 }
 
+const HTML_CSP = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`;
+const HTML_STYLE =
+  'body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}' +
+  'td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}' +
+  'td:first-child,th:first-child{text-align:left}' +
+  '.up{color:#1a7f37}.down{color:#cf222e}';
+
 const esc = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -330,30 +347,54 @@ export function comparisonHtml(c: Comparison, charts: ComparisonCharts | null): 
     const v = c.metrics[m.key];
     const f = (x: number | null) => (x === null ? '–' : x.toFixed(3));
     const good = v.delta !== null && v.delta !== 0 && v.delta > 0 === m.higherIsBetter;
-    return `<tr><td>${esc(m.label)}</td><td>${f(v.a)}</td><td>${f(v.b)}</td><td class="${v.delta === null || v.delta === 0 ? '' : good ? 'up' : 'down'}">${v.delta === null ? '–' : `${v.delta >= 0 ? '+' : ''}${v.delta.toFixed(3)}`}</td><td>${v.relative === null ? '–' : `${v.relative >= 0 ? '+' : ''}${(100 * v.relative).toFixed(1)}%`}</td><td>${v.ci95 ? `[${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]` : '–'}</td><td>${v.p === null ? '–' : v.p.toFixed(4)}</td></tr>`;
+    const cls = v.delta === null || v.delta === 0 ? '' : good ? 'up' : 'down';
+    const d = deltaCells(v);
+    return (
+      `<tr><td>${esc(m.label)}</td><td>${f(v.a)}</td><td>${f(v.b)}</td><td class="${cls}">${d.delta}</td>` +
+      `<td>${d.relative}</td><td>${d.ci}</td><td>${d.p}</td></tr>`
+    );
   }).join('\n');
   const bars = charts
     ? charts.hitAtK
         .map((h, i) => {
           const x = 40 + i * 120;
-          return `<g><rect x="${x}" y="${160 - 150 * h.a}" width="40" height="${150 * h.a}" fill="#888"/><rect x="${x + 44}" y="${160 - 150 * h.b}" width="40" height="${150 * h.b}" fill="#3c8dde"/><text x="${x + 42}" y="178" text-anchor="middle">Hit@${h.k}</text><text x="${x + 20}" y="${155 - 150 * h.a}" text-anchor="middle" font-size="11">${(100 * h.a).toFixed(0)}%</text><text x="${x + 64}" y="${155 - 150 * h.b}" text-anchor="middle" font-size="11">${(100 * h.b).toFixed(0)}%</text></g>`;
+          return (
+            `<g><rect x="${x}" y="${160 - 150 * h.a}" width="40" height="${150 * h.a}" fill="#888"/>` +
+            `<rect x="${x + 44}" y="${160 - 150 * h.b}" width="40" height="${150 * h.b}" fill="#3c8dde"/>` +
+            `<text x="${x + 42}" y="178" text-anchor="middle">Hit@${h.k}</text>` +
+            `<text x="${x + 20}" y="${155 - 150 * h.a}" text-anchor="middle" font-size="11">` +
+            `${(100 * h.a).toFixed(0)}%</text>` +
+            `<text x="${x + 64}" y="${155 - 150 * h.b}" text-anchor="middle" font-size="11">` +
+            `${(100 * h.b).toFixed(0)}%</text></g>`
+          );
         })
         .join('')
     : '';
   const list = (ids: string[]) =>
     ids.length ? `<ul>${ids.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : '<p>none</p>';
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>${esc(c.runs[1])} vs ${esc(c.runs[0])}</title>
-<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}.up{color:#1a7f37}.down{color:#cf222e}</style></head>
-<body><h1>${esc(c.runs[1])} vs ${esc(c.runs[0])}</h1>
-<p>${c.paired} questions in both runs. Δ = ${esc(c.runs[1])} − ${esc(c.runs[0])}; 95% CI from a paired bootstrap over questions; p from an exact McNemar test.</p>
-<table><thead><tr><th>metric</th><th>${esc(c.runs[0])}</th><th>${esc(c.runs[1])}</th><th>Δ</th><th>Δ%</th><th>95% CI of Δ</th><th>p</th></tr></thead><tbody>
-${rows}
-</tbody></table>
-${charts ? `<h2>Hit@K</h2><svg width="${60 + charts.hitAtK.length * 120}" height="190" role="img" aria-label="Hit at K, grey ${esc(c.runs[0])}, blue ${esc(c.runs[1])}"><line x1="34" y1="160.5" x2="${54 + charts.hitAtK.length * 120}" y2="160.5" stroke="#888"/>${bars}</svg>` : ''}
-<h2>Wins (${c.questions.wins.length})</h2>${list(c.questions.wins)}
-<h2>Losses (${c.questions.losses.length})</h2>${list(c.questions.losses)}
-<h2>Ties (${c.questions.ties.length})</h2>${list(c.questions.ties)}
-</body></html>
-`;
+  const a = esc(c.runs[0]);
+  const b = esc(c.runs[1]);
+  const chart = charts
+    ? `<h2>Hit@K</h2><svg width="${60 + charts.hitAtK.length * 120}" height="190" role="img" ` +
+      `aria-label="Hit at K, grey ${a}, blue ${b}">` +
+      `<line x1="34" y1="160.5" x2="${54 + charts.hitAtK.length * 120}" y2="160.5" stroke="#888"/>${bars}</svg>`
+    : '';
+  return [
+    '<!DOCTYPE html>',
+    `<html lang="en"><head><meta charset="utf-8">${HTML_CSP}<title>${b} vs ${a}</title>`,
+    `<style>${HTML_STYLE}</style></head>`,
+    `<body><h1>${b} vs ${a}</h1>`,
+    `<p>${c.paired} questions in both runs. Δ = ${b} − ${a}; ` +
+      '95% CI from a paired bootstrap over questions; p from an exact McNemar test.</p>',
+    `<table><thead><tr><th>metric</th><th>${a}</th><th>${b}</th>` +
+      '<th>Δ</th><th>Δ%</th><th>95% CI of Δ</th><th>p</th></tr></thead><tbody>',
+    rows,
+    '</tbody></table>',
+    chart,
+    `<h2>Wins (${c.questions.wins.length})</h2>${list(c.questions.wins)}`,
+    `<h2>Losses (${c.questions.losses.length})</h2>${list(c.questions.losses)}`,
+    `<h2>Ties (${c.questions.ties.length})</h2>${list(c.questions.ties)}`,
+    '</body></html>',
+    '',
+  ].join('\n');
 }

@@ -29,7 +29,8 @@ function prf(truth: Set<string>, predicted: Set<string>): PrecisionRecall {
 /**
  * Citation precision/recall/F1 at page level ((file, page) pairs) and document level (files),
  * as DRAG computes them, over every ground-truth location in any shape DRAG accepts (string locations
- * no longer crash, "12" equals 12; docs/drag-compatibility.md#input-data). A citation names its file in `file` or `document`.
+ * no longer crash, "12" equals 12; docs/drag-compatibility.md#input-data). A citation names its file in
+ * `file` or `document`.
  */
 export function citationScores(
   answerLocationsValue: unknown,
@@ -112,7 +113,10 @@ export function retrievalMetrics(
   };
 }
 
-/** One line of our per_question.jsonl: DRAG's keys plus the searches (docs/drag-compatibility.md#evaluation-and-metrics). */
+/**
+ * One line of our per_question.jsonl: DRAG's keys plus the searches
+ * (docs/drag-compatibility.md#evaluation-and-metrics).
+ */
 export interface PerQuestion {
   id: string;
   question: string;

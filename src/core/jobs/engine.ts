@@ -157,6 +157,10 @@ fi
 finish "$code"
 `
     : `${run}\nfinish $?\n`;
+  const setupScript = setupLines(
+    options.setup ?? [],
+    (i, line) => `fail_check ${shQuote(`setup line ${i + 1} failed: ${line}`)}`,
+  );
   return `#!/usr/bin/env bash
 # DRAG Studio job wrapper: runs the command below in this folder, detached from any terminal.
 cd ${shQuote(remoteDir)} || exit 97
@@ -169,7 +173,7 @@ exec >> ${JOB_LOG} 2>&1 < /dev/null
 node=$(hostname -s 2>/dev/null || hostname)
 finish() { echo "$1" > exit_code.tmp && mv -f exit_code.tmp exit_code; ${STAMP} > finished_at; exit "$1"; }
 fail_check() { printf '%s\\n%s\\n' "$node" "$1" > check_failed; finish ${CHECK_FAILED_EXIT}; }
-${shExports(options.env ?? {})}${setupLines(options.setup ?? [], (i, line) => `fail_check ${shQuote(`setup line ${i + 1} failed: ${line}`)}`)}${check}${body}`;
+${shExports(options.env ?? {})}${setupScript}${check}${body}`;
 }
 
 /** sbatch options from the host's `slurm` settings. */
@@ -281,10 +285,8 @@ export async function submitJob(options: SubmitOptions): Promise<JobRecord> {
     });
 
   say(`preparing ${transport.label}:${host.workdir}/${id}`);
-  const prep = await transport.run(
-    `set -e\nmkdir -p ${shRemotePath(host.workdir)}/${shQuote(id)}\ncd ${shRemotePath(host.workdir)}/${shQuote(id)}\npwd -P\n`,
-    { signal },
-  );
+  const jobDir = `${shRemotePath(host.workdir)}/${shQuote(id)}`;
+  const prep = await transport.run(`set -e\nmkdir -p ${jobDir}\ncd ${jobDir}\npwd -P\n`, { signal });
   if (prep.code !== 0)
     throw new HostError(`${transport.label}: cannot create the job folder in ${host.workdir}: ${prep.stderr.trim()}`);
   const remoteDir = prep.stdout.trim().split('\n').pop() ?? '';
@@ -416,7 +418,10 @@ export async function rerunJob(
 }
 
 /** Shell function: is process group $1 alive? Zombies (this host's init may not reap them) are not. */
-const ALIVE_FN = `alive() { if command -v ps >/dev/null 2>&1; then ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {f=1} END {exit !f}'; else kill -0 -- -"$1" 2>/dev/null; fi; }`;
+const ALIVE_FN =
+  'alive() { if command -v ps >/dev/null 2>&1; then ' +
+  `ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {f=1} END {exit !f}'; ` +
+  'else kill -0 -- -"$1" 2>/dev/null; fi; }';
 
 /** The job's trainer_log.jsonl as a shell word (in the job folder): the recorded one, else the first found. */
 export function progressFileWord(record: Pick<JobRecord, 'progressFile'>): string {
@@ -433,7 +438,9 @@ export function progressFileWord(record: Pick<JobRecord, 'progressFile'>): strin
  */
 export function statusScript(record: JobRecord): string {
   const slurm = record.slurmJobId
-    ? `s=$(squeue -h -j ${record.slurmJobId} -o %T 2>/dev/null || true)\necho "slurm_state=$s"\nif [ -z "$s" ]; then echo "slurm_final=$(scontrol show job ${record.slurmJobId} -o 2>/dev/null | sed -n 's/.*JobState=\\([A-Z_]*\\).*/\\1/p')"; fi\n`
+    ? `s=$(squeue -h -j ${record.slurmJobId} -o %T 2>/dev/null || true)\necho "slurm_state=$s"\n` +
+      `if [ -z "$s" ]; then echo "slurm_final=$(scontrol show job ${record.slurmJobId} -o 2>/dev/null | ` +
+      `sed -n 's/.*JobState=\\([A-Z_]*\\).*/\\1/p')"; fi\n`
     : '';
   return `cd ${shQuote(record.remoteDir)} 2>/dev/null || { echo missing=1; exit 0; }
 ${ALIVE_FN}

@@ -139,9 +139,13 @@ export function hostCheckScript(host: HostConfig): string {
   const python = host.python ?? 'python3';
   const vllm = host.vllm ?? 'vllm';
   const wd = shRemotePath(host.workdir);
+  const setup = setupLines(
+    host.setup ?? [],
+    (i, line) => `{ echo ${shQuote(`${MARK}setup=${i + 1}: ${line}`)} >&3; exit 0; }`,
+  );
   return `echo "${MARK}node=$(hostname -s 2>/dev/null || hostname)"
 exec 3>&1
-${setupLines(host.setup ?? [], (i, line) => `{ echo ${shQuote(`${MARK}setup=${i + 1}: ${line}`)} >&3; exit 0; }`)}echo "${MARK}python=$(command -v ${shQuote(python)} 2>/dev/null)"
+${setup}echo "${MARK}python=$(command -v ${shQuote(python)} 2>/dev/null)"
 if command -v ${shQuote(python)} >/dev/null 2>&1; then
   echo "${MARK}probe=$(${shQuote(python)} - 2>&1 <<'DRAG_PY' | tail -n 1
 ${PROBE_PY}DRAG_PY
@@ -283,9 +287,12 @@ export async function checkHost(
   if (!output.includes(`${MARK}node=`)) {
     if (slurm) {
       const why = res.stderr.trim().split('\n').slice(-2).join(' | ');
+      const partition = host.slurm?.partition ? ` "${host.slurm.partition}"` : '';
       throw new HostError(
         /Immediate|Unable to allocate|Terminated|timed out/i.test(why) || res.code === 124
-          ? `${transport.label}: SLURM did not start the check within ${timeoutS} s (the partition${host.slurm?.partition ? ` "${host.slurm.partition}"` : ''} is busy or the request cannot be met)${why ? `: ${why}` : ''}; try again later or with --timeout`
+          ? `${transport.label}: SLURM did not start the check within ${timeoutS} s ` +
+              `(the partition${partition} is busy or the request cannot be met)${why ? `: ${why}` : ''}; ` +
+              'try again later or with --timeout'
           : `${transport.label}: srun could not run the check: ${why || `exit code ${res.code}`}`,
       );
     }
@@ -299,11 +306,13 @@ export function formatHostCheck(r: HostCheckReport): string {
   const lines = [
     `host        ${r.host} (${r.launcher})${r.node ? `, checked on node ${r.node}` : ''}`,
     `python      ${r.python.version ?? 'not found'}${r.python.path ? ` (${r.python.path})` : ''}`,
-    `torch       ${r.torch.version ?? 'not importable'}${r.torch.cuda ? `, CUDA ${r.torch.cuda}` : ''}${r.torch.version ? `, GPU ${r.torch.cudaAvailable ? 'visible' : 'not visible'}` : ''}`,
+    `torch       ${r.torch.version ?? 'not importable'}${r.torch.cuda ? `, CUDA ${r.torch.cuda}` : ''}` +
+      `${r.torch.version ? `, GPU ${r.torch.cudaAvailable ? 'visible' : 'not visible'}` : ''}`,
     ...r.gpus.map((g, i) => `gpu ${i}       ${g.name}, ${g.memoryGiB} GiB`),
     ...(['transformers', 'peft'] as const).map(
       (n) =>
-        `${n.padEnd(11)} ${r.packages[n].version ?? 'not importable'} (${r.packages[n].verdict}; tested ${TESTED_VERSIONS[n].tested}.x)`,
+        `${n.padEnd(11)} ${r.packages[n].version ?? 'not importable'} ` +
+        `(${r.packages[n].verdict}; tested ${TESTED_VERSIONS[n].tested}.x)`,
     ),
     `vllm        ${r.vllm ?? 'not found'}`,
     `disk        ${r.freeDiskGiB === null ? '?' : `${r.freeDiskGiB} GiB free`} in ${r.workdir}`,

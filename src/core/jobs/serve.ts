@@ -290,7 +290,8 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
 
   say(
     served.kind === 'lora'
-      ? `starting vLLM on ${train.host}: ${baseModel} + ${loraName} (LoRA rank ${facts.rank}, --max-lora-rank ${served.maxLoraRank})`
+      ? `starting vLLM on ${train.host}: ${baseModel} + ${loraName} ` +
+          `(LoRA rank ${facts.rank}, --max-lora-rank ${served.maxLoraRank})`
       : `starting vLLM on ${train.host}: the merged model as ${loraName}`,
   );
   const job = await submitJob({
@@ -373,7 +374,8 @@ export async function startAdapterServer(options: AdapterServerOptions): Promise
       }
       if (Date.now() > deadline)
         throw new HostError(
-          `vLLM on ${train.host} was not ready within ${Math.round((options.readyTimeoutMs ?? 900_000) / 1000)} s (drag jobs logs ${job.id})`,
+          `vLLM on ${train.host} was not ready within ${Math.round((options.readyTimeoutMs ?? 900_000) / 1000)} s ` +
+            `(drag jobs logs ${job.id})`,
         );
       await sleep(1000, signal);
     }

@@ -94,10 +94,17 @@ export class LocalTransport implements Transport {
 function sshProblem(host: string, stderr: string): string | null {
   const tail = stderr.trim().split('\n').slice(-3).join(' | ');
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(stderr)) {
-    return `ssh ${host}: the host key is not known or has changed, so the connection was refused (host keys are never accepted silently). Run "ssh ${host}" in a terminal once, check the fingerprint, and accept it. (${tail})`;
+    return (
+      `ssh ${host}: the host key is not known or has changed, so the connection was refused ` +
+      `(host keys are never accepted silently). Run "ssh ${host}" in a terminal once, ` +
+      `check the fingerprint, and accept it. (${tail})`
+    );
   }
   if (/Permission denied/i.test(stderr))
-    return `ssh ${host}: permission denied: add your key to the host or to your ssh-agent (DRAG Studio never asks for passwords). (${tail})`;
+    return (
+      `ssh ${host}: permission denied: add your key to the host or to your ssh-agent ` +
+      `(DRAG Studio never asks for passwords). (${tail})`
+    );
   if (/Could not resolve hostname/i.test(stderr))
     return `ssh ${host}: unknown host name: add it to ~/.ssh/config. (${tail})`;
   if (/Connection refused|timed out|No route to host/i.test(stderr))
@@ -217,7 +224,8 @@ export class SshTransport implements Transport {
 export function transportFor(host: HostConfig): Transport {
   if (!host.ssh && (host.launcher ?? 'ssh') === 'ssh')
     throw new HostError(
-      'launcher "ssh" needs "ssh": an alias from ~/.ssh/config or user@host (or set "launcher": "local" for this machine)',
+      'launcher "ssh" needs "ssh": an alias from ~/.ssh/config or user@host ' +
+        '(or set "launcher": "local" for this machine)',
     );
   return host.ssh ? new SshTransport(host.ssh, host.port) : new LocalTransport();
 }

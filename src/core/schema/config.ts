@@ -59,7 +59,8 @@ export const SlurmSettings = z.strictObject({
     .array(SafeText)
     .optional()
     .describe(
-      'More sbatch options, each one word, e.g. "--qos=high" or "--constraint=a100"; also given to srun by drag hosts check',
+      'More sbatch options, each one word, e.g. "--qos=high" or "--constraint=a100"; ' +
+        'also given to srun by drag hosts check',
     ),
 });
 
@@ -78,7 +79,9 @@ export const Host = z.strictObject({
     .array(SafeText.refine((v) => v.trim() !== '', { message: 'is empty' }))
     .optional()
     .describe(
-      'Shell lines run in the job\'s shell before every job command and every host check, in order, e.g. ["module load cuda/12.4", "source ~/venvs/drag/bin/activate"]; a failing line ends the job with its text as the reason',
+      "Shell lines run in the job's shell before every job command and every host check, in order, " +
+        'e.g. ["module load cuda/12.4", "source ~/venvs/drag/bin/activate"]; ' +
+        'a failing line ends the job with its text as the reason',
     ),
   launcher: z
     .enum(['ssh', 'slurm', 'local'])

@@ -33,7 +33,10 @@ export const EvalQuestionRecord = z.looseObject({
 });
 export type EvalQuestionRecord = z.infer<typeof EvalQuestionRecord>;
 
-/** The 22 aggregate keys of DRAG's `_summary.json`, in DRAG's order (docs/drag-compatibility.md#evaluation-and-metrics). */
+/**
+ * The 22 aggregate keys of DRAG's `_summary.json`, in DRAG's order
+ * (docs/drag-compatibility.md#evaluation-and-metrics).
+ */
 export const SUMMARY_KEYS = [
   'total_questions',
   'success_count',

@@ -8,7 +8,10 @@ export const AnswerLocationObject = z.looseObject({
   page: PageRef.nullable().optional(),
 });
 
-/** Every shape DRAG accepts (docs/drag-compatibility.md#input-data): an object, a `"file:page"` string, or a list of either. */
+/**
+ * Every shape DRAG accepts (docs/drag-compatibility.md#input-data): an object, a `"file:page"` string,
+ * or a list of either.
+ */
 export const AnswerLocation = z.union([AnswerLocationObject, z.string()]);
 export const AnswerLocations = z
   .union([AnswerLocation, z.array(AnswerLocation)])

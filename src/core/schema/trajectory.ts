@@ -20,7 +20,10 @@ export const Citation = z.looseObject({
 
 export const IterationAction = z.enum(['search', 'answer', 'text_response', 'unknown']);
 
-/** One agent step (docs/drag-compatibility.md#collection). Every field but `step` may be absent or null in real files. */
+/**
+ * One agent step (docs/drag-compatibility.md#collection). Every field but `step` may be absent or null
+ * in real files.
+ */
 export const Iteration = z.looseObject({
   step: z.number().int().min(1),
   reasoning: z.string().nullable().optional(),
@@ -43,7 +46,10 @@ export const SamplingConfig = z.looseObject({
   max_tokens: z.number().int().nullable().optional(),
 });
 
-/** One trajectory, one line of `trajectories.jsonl` (docs/drag-compatibility.md#collection). Unknown extra fields are kept. */
+/**
+ * One trajectory, one line of `trajectories.jsonl` (docs/drag-compatibility.md#collection). Unknown
+ * extra fields are kept.
+ */
 export const Trajectory = z.looseObject({
   id: z.string(),
   question_id: QuestionId.nullable().optional(),

@@ -1,6 +1,6 @@
 /**
- * Whoosh 2.7's StandardAnalyzer exactly as DRAG used it (docs/drag-compatibility.md#search-engine), for index and query:
- * tokens are matches of `\w+(\.?\w+)*` with Python's Unicode `\w` (letters, numbers, underscore),
+ * Whoosh 2.7's StandardAnalyzer exactly as DRAG used it (docs/drag-compatibility.md#search-engine), for index and
+ * query: tokens are matches of `\w+(\.?\w+)*` with Python's Unicode `\w` (letters, numbers, underscore),
  * lower-cased, then tokens shorter than 2 characters and stop words are dropped and positions
  * renumbered. No stemming.
  */

@@ -2,8 +2,8 @@ import { analyze } from './analyzer';
 
 /**
  * Whoosh 2.7's default QueryParser as DRAG used it (`QueryParser("text", schema)`, AND by
- * default; docs/drag-compatibility.md#search-engine), re-implemented stage by stage: the same taggers in the same order,
- * then the same filters (groups, boosts, wildcards, field names, operators), then normalisation.
+ * default; docs/drag-compatibility.md#search-engine), re-implemented stage by stage: the same taggers in the same
+ * order, then the same filters (groups, boosts, wildcards, field names, operators), then normalisation.
  * Parsing never fails: odd input just yields fewer hits, as in Whoosh.
  */
 export type TextField = 'text';

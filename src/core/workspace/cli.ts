@@ -31,7 +31,10 @@ function wrap(text: string, width = 96): string {
   return [...lines, line].join('\n');
 }
 
-/** The help paragraph of the commands that read the workspace: the agent's (collect, eval) or search's (search, index). */
+/**
+ * The help paragraph of the commands that read the workspace: the agent's (collect, eval) or search's
+ * (search, index).
+ */
 export function workspaceHelp(kind: 'agent' | 'search'): string {
   const flags =
     kind === 'agent'
@@ -164,13 +167,16 @@ export function resolveEndpoint(
   if (flags.endpoint !== undefined) {
     if (!ws)
       throw new Error(
-        `--endpoint ${flags.endpoint}: no ${CONVENTIONS.configFile} in this folder or its parents (give --workspace DIR)`,
+        `--endpoint ${flags.endpoint}: no ${CONVENTIONS.configFile} in this folder or its parents ` +
+          '(give --workspace DIR)',
       );
     const known = Object.keys(ws.config.endpoints ?? {});
     endpoint = ws.config.endpoints?.[flags.endpoint];
     if (!endpoint)
       throw new Error(
-        `${ws.file}: endpoints.${flags.endpoint}: no such endpoint (known: ${known.length ? known.join(', ') : 'none'}${ws.errors.length ? `; the file has errors, see above` : ''})`,
+        `${ws.file}: endpoints.${flags.endpoint}: no such endpoint ` +
+          `(known: ${known.length ? known.join(', ') : 'none'}` +
+          `${ws.errors.length ? `; the file has errors, see above` : ''})`,
       );
   }
   const envUrl = envValue(env, 'VLLM_BASE_URL') ?? envValue(env, 'OPENAI_BASE_URL');
@@ -180,7 +186,8 @@ export function resolveEndpoint(
     apiKey = envValue(env, endpoint.apiKeyEnv);
     if (apiKey === undefined)
       notes.push(
-        `${ws!.file}: endpoints.${flags.endpoint}.apiKeyEnv: ${endpoint.apiKeyEnv} is not set; trying DRAG_API_KEY, VLLM_API_KEY, OPENAI_API_KEY`,
+        `${ws!.file}: endpoints.${flags.endpoint}.apiKeyEnv: ${endpoint.apiKeyEnv} is not set; ` +
+          'trying DRAG_API_KEY, VLLM_API_KEY, OPENAI_API_KEY',
       );
   }
   apiKey ??= envValue(env, 'DRAG_API_KEY') ?? envValue(env, 'VLLM_API_KEY') ?? envValue(env, 'OPENAI_API_KEY');

@@ -174,9 +174,13 @@ export async function collectTrajectories(
   }
   if (!questions || !existsSync(questions)) throw new Error('no question set: set "questions" in drag.config.json');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const runName =
-    args.runName ??
-    `${stamp}-${(agent === 'keyword' ? 'keyword' : agent === 'writer' ? path.basename(args.writerModel ?? 'writer', '.json') : (model ?? 'model')).replace(/[^\w.-]+/g, '_')}`;
+  const agentName =
+    agent === 'keyword'
+      ? 'keyword'
+      : agent === 'writer'
+        ? path.basename(args.writerModel ?? 'writer', '.json')
+        : (model ?? 'model');
+  const runName = args.runName ?? `${stamp}-${agentName.replace(/[^\w.-]+/g, '_')}`;
   const runDir = path.join(root, mode === 'eval' ? 'evals' : 'runs', runName);
   const cliArgs = [
     mode,
@@ -213,7 +217,9 @@ export async function collectTrajectories(
         const total = Number(e.total) || 1;
         progress.report({
           increment: 100 / total,
-          message: `${e.done}/${e.total} · GT found ${e.gtFound} · errors ${e.errors}${e.etaSeconds != null ? ` · ETA ${Math.round(Number(e.etaSeconds))} s` : ''}`,
+          message:
+            `${e.done}/${e.total} · GT found ${e.gtFound} · errors ${e.errors}` +
+            `${e.etaSeconds != null ? ` · ETA ${Math.round(Number(e.etaSeconds))} s` : ''}`,
         });
       }
     },

@@ -13,7 +13,8 @@ export function corpusCommands({ api, context, log }: CommandDeps): Commands {
     const service = await api.searchService();
     if (!existsSync(service.paths.ocrFile)) {
       const choice = await vscode.window.showErrorMessage(
-        `DRAG: no corpus at ${vscode.workspace.asRelativePath(service.paths.ocrFile)}. Build it from PDFs with "drag corpus build", or set corpus.ocrFile in drag.config.json.`,
+        `DRAG: no corpus at ${vscode.workspace.asRelativePath(service.paths.ocrFile)}. ` +
+          'Build it from PDFs with "drag corpus build", or set corpus.ocrFile in drag.config.json.',
         'Open drag.config.json',
       );
       if (choice)

@@ -30,7 +30,8 @@ export async function createDemoWorkspace(
   if (!dir) return undefined;
   if (existsSync(path.join(dir, 'drag.config.json'))) {
     throw new Error(
-      `${dir} already holds a DRAG workspace: choose an empty folder${isDemoWorkspace(dir) ? ' (to rebuild this demo: drag demo <folder> --force)' : ''}`,
+      `${dir} already holds a DRAG workspace: choose an empty folder` +
+        `${isDemoWorkspace(dir) ? ' (to rebuild this demo: drag demo <folder> --force)' : ''}`,
     );
   }
   const result = await runCliJob(context.asAbsolutePath('dist/cli.js'), ['demo', dir], {

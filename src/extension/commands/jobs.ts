@@ -39,7 +39,8 @@ async function checkGpuHost(
   if (!host) {
     if (hosts.length === 0)
       throw new Error(
-        'no GPU host in drag.config.json: add one under "hosts", e.g. {"gpu": {"ssh": "my-gpu-box", "workdir": "~/drag-jobs"}}',
+        'no GPU host in drag.config.json: add one under "hosts", ' +
+          'e.g. {"gpu": {"ssh": "my-gpu-box", "workdir": "~/drag-jobs"}}',
       );
     host = (
       await vscode.window.showQuickPick(
@@ -152,7 +153,8 @@ export function jobCommands({ api, context, log }: CommandDeps): Commands {
     'drag.cleanJob': async (job?: JobRecord) => {
       if (!job?.id) throw new Error('choose a finished job in the Jobs view');
       const ok = await vscode.window.showWarningMessage(
-        `Delete the files of ${job.name} on ${job.host} (${job.remoteDir})? Checkpoints and an adapter not fetched yet are lost; the job stays listed.`,
+        `Delete the files of ${job.name} on ${job.host} (${job.remoteDir})? ` +
+          'Checkpoints and an adapter not fetched yet are lost; the job stays listed.',
         { modal: true },
         'Delete Remote Files',
       );

@@ -26,7 +26,8 @@ export async function buildCorpusCommand(
   const paths = corpusPaths(root, (await loadConfig(root)).config);
   if (!existsSync(paths.pdfDir))
     throw new Error(
-      `no PDF folder at ${vscode.workspace.asRelativePath(paths.pdfDir)}: put the corpus PDFs there, or set corpus.pdfDir in drag.config.json`,
+      `no PDF folder at ${vscode.workspace.asRelativePath(paths.pdfDir)}: ` +
+        'put the corpus PDFs there, or set corpus.pdfDir in drag.config.json',
     );
   const args = [
     ...['corpus', 'build', paths.pdfDir, '--out', paths.ocrFile, '--cache-dir', paths.cacheDir, '--json'],
@@ -49,7 +50,8 @@ export async function buildCorpusCommand(
   if (result.code === 0 && done) void vscode.window.showInformationMessage(`DRAG: corpus built: ${done.pages} pages.`);
   else if (done?.failed?.length)
     void vscode.window.showWarningMessage(
-      `DRAG: corpus built; ${done.failed.length} PDF(s) failed: ${done.failed.map((f) => `${f.file} (${f.message})`).join('; ')}`,
+      `DRAG: corpus built; ${done.failed.length} PDF(s) failed: ` +
+        done.failed.map((f) => `${f.file} (${f.message})`).join('; '),
     );
   else if (!result.cancelled) {
     const choice = await vscode.window.showErrorMessage(

@@ -72,7 +72,8 @@ export async function startTraining(
   const hosts = Object.entries(config.hosts ?? {});
   if (hosts.length === 0) {
     const choice = await vscode.window.showErrorMessage(
-      'DRAG: no GPU host in drag.config.json. Add one under "hosts", e.g. {"gpu": {"ssh": "my-gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}.',
+      'DRAG: no GPU host in drag.config.json. Add one under "hosts", ' +
+        'e.g. {"gpu": {"ssh": "my-gpu-box", "workdir": "~/drag-jobs", "launcher": "ssh"}}.',
       'Open drag.config.json',
     );
     if (choice)

@@ -95,7 +95,10 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedNod
     this.showMessage();
   }
 
-  /** Why ranks are missing, in the view's message, unless there is nothing to rank (then the view's welcome says so). */
+  /**
+   * Why ranks are missing, in the view's message, unless there is nothing to rank (then the view's
+   * welcome says so).
+   */
   private showMessage(): void {
     const nothingToRank = this.candidates?.length === 0;
     if (this.view)
@@ -315,7 +318,9 @@ export class FailedSearchesProvider implements vscode.TreeDataProvider<FailedNod
       return t;
     }
     t.description = 'Build Corpus…';
-    t.tooltip = `${node.question}\n\nHow close each failed search came shows once the search index can be opened. Click to build the corpus.`;
+    t.tooltip =
+      `${node.question}\n\nHow close each failed search came shows once the search index can be opened. ` +
+      'Click to build the corpus.';
     t.iconPath = new vscode.ThemeIcon('warning');
     t.command = { command: 'drag.buildCorpus', title: 'Build Corpus' };
     t.contextValue = 'drag.searchUnavailable';

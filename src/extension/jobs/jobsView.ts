@@ -126,7 +126,8 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRow>, vscode.Dis
     const p = j.last?.progress;
     const progress =
       p && typeof p.current_steps === 'number'
-        ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}`
+        ? ` · step ${p.current_steps}/${String(p.total_steps ?? '?')}` +
+          `${typeof p.loss === 'number' ? ` · loss ${p.loss.toFixed(3)}` : ''}`
         : '';
     const started = j.last?.startedAt ? Date.parse(j.last.startedAt) : NaN;
     // A cancelled job never wrote finished_at: the first check that saw it final is close enough.
@@ -140,10 +141,12 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRow>, vscode.Dis
     // unless the reason is only its exit code, which the state already shows.
     const reason =
       j.last?.reason && state === 'failed' && !/^exit code /.test(j.last.reason) ? `: ${j.last.reason}` : '';
-    t.description = `${state}${reason}${j.last?.exitCode != null && state !== 'succeeded' ? ` (${j.last.exitCode})` : ''}${elapsed} · ${j.host}${progress}`;
+    const exit = j.last?.exitCode != null && state !== 'succeeded' ? ` (${j.last.exitCode})` : '';
+    t.description = `${state}${reason}${exit}${elapsed} · ${j.host}${progress}`;
     t.tooltip = new vscode.MarkdownString(undefined, false);
     t.tooltip.appendText(
-      `${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n${j.command.join(' ')}\n${j.last?.reason ?? ''}`,
+      `${j.id}\n${j.hostConfig.launcher ?? 'ssh'} ${j.host}: ${j.remoteDir}\n` +
+        `${j.command.join(' ')}\n${j.last?.reason ?? ''}`,
     );
     const [icon, color] = ICONS[state] ?? ['circle-outline'];
     t.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
@@ -162,7 +165,8 @@ export class JobsProvider implements vscode.TreeDataProvider<JobRow>, vscode.Dis
     }
     // drag.job.final.train.sft: a succeeded SFT job whose adapter is still on the host ("Continue with DPO…")
     const sft = j.meta?.kind === 'train' && j.meta?.task === 'sft' && state === 'succeeded' && !cleaned ? '.sft' : '';
-    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${j.meta?.kind === 'train' && !cleaned ? '.train' : ''}${sft}${cleaned ? '.cleaned' : ''}`;
+    const train = j.meta?.kind === 'train' && !cleaned ? '.train' : '';
+    t.contextValue = `drag.job.${FINAL_STATES.has(state) ? 'final' : 'live'}${train}${sft}${cleaned ? '.cleaned' : ''}`;
     t.id = `job:${j.id}`;
     t.command = { command: 'drag.openTrainingMonitor', title: 'Open Training Monitor', arguments: [j] };
     return t;

@@ -86,7 +86,8 @@ export class InspectorPanel extends WebviewPanelHost<InspectorToHost, HostToInsp
   ): InspectorPanel {
     let panel = InspectorPanel.current;
     if (!panel || toSide) {
-      // Keep the focus where the person is (the tree, usually): selecting is a preview; a click in the panel focuses it.
+      // Keep the focus where the person is (the tree, usually): selecting is a preview; a click in the panel
+      // focuses it.
       const column = { viewColumn: toSide ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus: true };
       const webviewPanel = createPanel(SPEC, column);
       panel = new InspectorPanel(webviewPanel, context, deps);

@@ -217,7 +217,8 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         const n = tracked?.index?.summaries.length ?? 0;
         const problems = tracked?.index ? tracked.index.errors.length + (tracked.index.tailError ? 1 : 0) : 0;
         const shown = tracked && this.filterText ? this.positions(tracked).length : n;
-        item.description = `${this.filterText ? `${shown} of ` : ''}${n} trajectories${problems ? ` · ${problems} bad line${problems === 1 ? '' : 's'}` : ''}`;
+        const bad = problems ? ` · ${problems} bad line${problems === 1 ? '' : 's'}` : '';
+        item.description = `${this.filterText ? `${shown} of ` : ''}${n} trajectories${bad}`;
         item.iconPath = problems
           ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
           : new vscode.ThemeIcon('file');
@@ -247,13 +248,15 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
                 ? `best rank ${s.bestRank}`
                 : 'not found';
           const curated = this.curationOf(s.id);
-          item.description = `${curated === 'accepted' ? '✓ accepted · ' : curated === 'rejected' ? '✗ rejected · ' : ''}${score} · ${s.steps} step${s.steps === 1 ? '' : 's'}`;
+          const mark = curated === 'accepted' ? '✓ accepted · ' : curated === 'rejected' ? '✗ rejected · ' : '';
+          item.description = `${mark}${score} · ${s.steps} step${s.steps === 1 ? '' : 's'}`;
           const tip = new vscode.MarkdownString();
           tip.appendText(s.question);
           tip.appendMarkdown('\n\n---\n\n');
           const gt = s.groundTruth.map((l) => `${l.file} p.${l.page ?? '?'}`).join(', ') || 'none';
           tip.appendText(
-            `Ground truth: ${gt}\nBest rank: ${s.bestRank ?? 'never found'} · ${s.searches} searches\nId: ${s.id}${s.model ? `\nModel: ${s.model}` : ''}${s.error ? `\nError: ${s.error}` : ''}`,
+            `Ground truth: ${gt}\nBest rank: ${s.bestRank ?? 'never found'} · ${s.searches} searches\n` +
+              `Id: ${s.id}${s.model ? `\nModel: ${s.model}` : ''}${s.error ? `\nError: ${s.error}` : ''}`,
           );
           item.tooltip = tip;
           item.iconPath =
@@ -267,7 +270,9 @@ export class TrajectoriesTreeProvider implements vscode.TreeDataProvider<Traject
         item.contextValue = 'drag.trajectory';
         if (s)
           item.accessibilityInformation = {
-            label: `${s.question}, ${OUTCOME_LABELS[s.outcome]}${this.curationOf(s.id) ? `, ${this.curationOf(s.id)}` : ''}`,
+            label:
+              `${s.question}, ${OUTCOME_LABELS[s.outcome]}` +
+              `${this.curationOf(s.id) ? `, ${this.curationOf(s.id)}` : ''}`,
           };
         item.id = nodeKey(node);
         return item;
