@@ -39,6 +39,10 @@ function bars(title: string, labels: string[], a: number[], b: number[], percent
 }
 
 /** Per-question best rank, A on x and B on y ("never" at the far end); below the diagonal = B better. */
+/** {@link bars} of a distribution: how many questions fall in each bucket, in each run. */
+const counts = (title: string, d: { labels: string[]; a: number[]; b: number[] }) =>
+  bars(title, d.labels, d.a, d.b, false);
+
 function scatter(
   points: Array<{ id: string; a: number | null; b: number | null }>,
   runs: [string, string],
@@ -257,21 +261,8 @@ class DragCompareApp extends HostElement {
                 d.charts.hitAtK.map((h) => h.b),
                 true,
               )}
-              ${bars(
-                'First-search ground-truth rank (questions)',
-                d.charts.rankDistribution.labels,
-                d.charts.rankDistribution.a,
-                d.charts.rankDistribution.b,
-                false,
-              )}
-              ${bars(
-                'Iterations to success (questions)',
-                d.charts.iterations.labels,
-                d.charts.iterations.a,
-                d.charts.iterations.b,
-                false,
-              )}
-              ${scatter(d.charts.scatter, d.runs)}
+              ${counts('First-search ground-truth rank (questions)', d.charts.rankDistribution)}
+              ${counts('Iterations to success (questions)', d.charts.iterations)} ${scatter(d.charts.scatter, d.runs)}
             </div>`
           : html`<p class="meta">
               No per-question data (a DRAG summary file): no charts, intervals or question lists.
