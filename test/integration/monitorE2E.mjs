@@ -130,10 +130,13 @@ export async function runMonitorE2E(installRoot) {
         { env: { ...process.env, ...env }, encoding: 'utf8' },
       ),
     );
+  // A job's folder is made before its job.json is written (whole, by a rename): until then it is no job yet.
   const jobRecords = (test) =>
     readdirSync(path.join(ws, 'jobs'))
       .filter(test)
-      .map((d) => JSON.parse(readFileSync(path.join(ws, 'jobs', d, 'job.json'), 'utf8')));
+      .map((d) => path.join(ws, 'jobs', d, 'job.json'))
+      .filter((file) => existsSync(file))
+      .map((file) => JSON.parse(readFileSync(file, 'utf8')));
   const marker = `monitor-e2e-${process.pid}`;
   // The monitored job holds at step HOLD_AT until this file exists (created once the UI has seen it, or at the end).
   const release = path.join(ws, 'release');
