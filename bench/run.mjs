@@ -18,6 +18,39 @@ const [name, ...rest] = process.argv.slice(2);
 if (name === 'ui-scale')
   process.exit(spawnSync(process.execPath, [path.join(dir, 'uiScale.mjs'), ...rest], { stdio: 'inherit' }).status ?? 1);
 
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Wall time of `node -e 0` in the given environment, median of 5. */
+function bareStartMs(env) {
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { env });
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/**
+ * NODE_EXTRA_CA_CERTS makes every Node process read and parse a certificate bundle as it starts
+ * (Node 20 does it eagerly, TLS or not): a setting of the machine (sandboxes and company proxies
+ * set it), not a cost of the code measured. It would be added to every Node command timed here
+ * (drag, the bare parse, node -e 0) and to none of the Python baselines, so it is cleared for the
+ * benchmarks, saying so and what it costs. DRAG_BENCH_KEEP_EXTRA_CA=1 keeps it.
+ */
+function clearExtraCa() {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file === undefined || process.env.DRAG_BENCH_KEEP_EXTRA_CA === '1') return;
+  const withIt = bareStartMs(process.env);
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  const without = bareStartMs(process.env);
+  console.log(
+    `NODE_EXTRA_CA_CERTS=${file} is cleared for the timed processes (nothing timed uses TLS): ` +
+      `node -e 0 takes ${Math.round(withIt)} ms with it, ${Math.round(without)} ms without ` +
+      '(DRAG_BENCH_KEEP_EXTRA_CA=1 keeps it)',
+  );
+}
+
 /** Runs one benchmark (output shown as it comes, or captured too); returns its last JSON line. */
 function runBench(bench, args, capture) {
   const argv = ['--expose-gc', '--import', 'tsx', path.join(dir, `${bench}.ts`), ...args];
@@ -103,6 +136,7 @@ function table(results) {
   return lines.join('\n');
 }
 
+if (name === 'all' || (name && existsSync(path.join(dir, `${name}.ts`)))) clearExtraCa();
 if (name === 'all') {
   const rounds = rest[0] === '--rounds' && rest[1] ? rest[1] : '3';
   const plan = {
