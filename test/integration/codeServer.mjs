@@ -213,6 +213,14 @@ export async function runCommand(page, title, { timeout = 30_000 } = {}) {
   }
 }
 
+/** The workbench's notification toasts, on screen now. */
+export const TOASTS = '.notifications-toasts .notification-toast';
+
+/** The first toast on screen that shows `text` (a string or a RegExp). */
+export function toast(page, text) {
+  return page.locator(TOASTS, { hasText: text }).first();
+}
+
 /**
  * Clears every notification toast and waits until none shows, so that a toast awaited next is a new
  * one. `clear` does the clearing: the palette's command, or a key bound to it where the palette
@@ -220,7 +228,7 @@ export async function runCommand(page, title, { timeout = 30_000 } = {}) {
  */
 export async function clearToasts(page, clear = () => runCommand(page, 'Notifications: Clear All Notifications')) {
   await clear();
-  await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 30_000 });
+  await page.locator(TOASTS).first().waitFor({ state: 'hidden', timeout: 30_000 });
 }
 
 /**
@@ -254,7 +262,7 @@ export async function describeQuickInput(page) {
     : [];
   const toasts = (
     await page
-      .locator('.notifications-toasts .notification-toast')
+      .locator(TOASTS)
       .allInnerTexts()
       .catch(() => [])
   ).map((t) => t.replace(/\s+/g, ' ').trim());

@@ -14,6 +14,7 @@ import {
   runCommand,
   startCodeServer,
   stepRunner,
+  toast,
   workbenchUrl,
 } from './codeServer.mjs';
 
@@ -220,11 +221,9 @@ export async function runMonitorE2E(installRoot) {
       async () => {
         await command('View: Close All Editors');
         await startTraining('cpu-box');
-        const toast = page
-          .locator('.notifications-toasts .notification-toast', { hasText: 'is not ready for training' })
-          .first();
-        await toast.waitFor({ timeout: 60_000 });
-        const text = await toast.innerText();
+        const notReady = toast(page, 'is not ready for training');
+        await notReady.waitFor({ timeout: 60_000 });
+        const text = await notReady.innerText();
         if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
         // The check ran before submission (an SSH host): the person may start anyway, or read the log.
         for (const label of ['Start Anyway', 'Show Log'])

@@ -29,6 +29,8 @@ import {
   startCodeServer,
   stepRunner,
   submitInput,
+  toast,
+  TOASTS,
   workbenchUrl,
 } from './codeServer.mjs';
 
@@ -128,13 +130,10 @@ export async function runResilienceE2E(installRoot) {
   const webviews = () => page.frameLocator('iframe.webview');
   const inspector = () => webviews().first().frameLocator('#active-frame');
   const search = () => webviews().last().frameLocator('#active-frame');
-  const toast = (re) => page.locator('.notifications-toasts .notification-toast', { hasText: re }).first();
   // VS Code shows three toasts at most and queues the rest: a step that awaits one toast after
   // another clears the screen first, so that earlier notices cannot hide the one it waits for.
   const errorToasts = async () =>
-    (await page.locator('.notifications-toasts .notification-toast').allInnerTexts()).filter((t) =>
-      /search process|drag serve|exited|killed/i.test(t),
-    );
+    (await page.locator(TOASTS).allInnerTexts()).filter((t) => /search process|drag serve|exited|killed/i.test(t));
   const failedRow = (re) =>
     page.locator('.pane', { hasText: 'Failed Searches' }).locator('.monaco-list-row', { hasText: re }).first();
   const servePid = () => {
@@ -196,7 +195,7 @@ export async function runResilienceE2E(installRoot) {
       // The OCR file "changes" (as after Build Corpus): the service restarts and meets the bad cache.
       const now = new Date();
       utimesSync(ocr, now, now);
-      await toast(/could not be read; rebuilt it/).waitFor({ timeout: 60_000 });
+      await toast(page, /could not be read; rebuilt it/).waitFor({ timeout: 60_000 });
       if (readFileSync(path.join(dir, index)).equals(garbage)) throw new Error('the cache was not rewritten');
       await search().locator('vscode-textfield input').fill('purchases of property');
       await search().locator('.parsed', { hasText: 'purchases' }).waitFor({ timeout: 60_000 });
@@ -318,13 +317,13 @@ export async function runResilienceE2E(installRoot) {
             await submitInput(page, name);
           };
           await exportAs('before');
-          await toast(/exported before/).waitFor({ timeout: 90_000 });
+          await toast(page, /exported before/).waitFor({ timeout: 90_000 });
           const kept = snapshot(datasetsDir);
           if (!Object.keys(kept).some((f) => f.endsWith('manifest.json'))) throw new Error('no manifest written');
           remount(datasetsDir, 'ro');
           try {
             await exportAs('readonly');
-            await toast(/export failed/).waitFor({ timeout: 90_000 });
+            await toast(page, /export failed/).waitFor({ timeout: 90_000 });
           } finally {
             remount(datasetsDir, 'rw');
           }
@@ -334,7 +333,7 @@ export async function runResilienceE2E(installRoot) {
           const filler = fill(datasetsDir);
           try {
             await exportAs('full');
-            await toast(/export failed|exported full/).waitFor({ timeout: 90_000 });
+            await toast(page, /export failed|exported full/).waitFor({ timeout: 90_000 });
           } finally {
             rmSync(filler);
           }
@@ -342,7 +341,7 @@ export async function runResilienceE2E(installRoot) {
           for (const [f, bytes] of Object.entries(kept))
             if (now[f] !== bytes) throw new Error(`${f} changed or was lost while the disk was full`);
           await exportAs('retried');
-          await toast(/exported retried/).waitFor({ timeout: 90_000 });
+          await toast(page, /exported retried/).waitFor({ timeout: 90_000 });
         },
       );
   } catch {

@@ -17,6 +17,7 @@ import {
   ROOT,
   startCodeServer,
   stepRunner,
+  toast,
   workbenchUrl,
 } from './codeServer.mjs';
 
@@ -133,7 +134,6 @@ export async function runTrustE2E(installRoot) {
   const browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
   const { step, tally } = stepRunner();
-  const toast = (text) => page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
   /** Lines in the workbench's logs (DRAG Studio's among them) that say `command` was refused. */
   const refusals = (command) => {
     const logs = path.join(path.dirname(server.logPath), 'ud', 'logs');
@@ -168,7 +168,7 @@ export async function runTrustE2E(installRoot) {
         .waitFor({ timeout: 60_000 });
       // The monitor would connect to the job's host: a click says why it does not open.
       await jobRow().click();
-      await toast('trust it to follow the job live').waitFor({ timeout: 30_000 });
+      await toast(page, 'trust it to follow the job live').waitFor({ timeout: 30_000 });
       untouched();
     });
     // The palette lists its matches at once: once an allowed command that matches is shown, so would a gated one be.
@@ -199,7 +199,7 @@ export async function runTrustE2E(installRoot) {
           await clearToasts(page, () => page.keyboard.press('Control+Shift+Alt+F10'));
           await page.keyboard.press(key);
           try {
-            await toast(text).waitFor({ timeout: 30_000 });
+            await toast(page, text).waitFor({ timeout: 30_000 });
             return;
           } catch (err) {
             // Whether the command ran at all: the gate writes a line to DRAG Studio's log when it refuses.
@@ -230,7 +230,7 @@ export async function runTrustE2E(installRoot) {
     });
     await step('trusting the folder from the notice enables everything at once, without a reload', async () => {
       untouched();
-      await toast('trust it to start training')
+      await toast(page, 'trust it to start training')
         .locator('.monaco-button', { hasText: 'Manage Workspace Trust' })
         .click({ timeout: 20_000 });
       await page
