@@ -40,15 +40,15 @@ function bareStartMs(env) {
  */
 function clearExtraCa() {
   const file = process.env.NODE_EXTRA_CA_CERTS;
-  if (file === undefined || process.env.DRAG_BENCH_KEEP_EXTRA_CA === '1') return;
+  if (file === undefined || process.env.DRAG_BENCH_KEEP_EXTRA_CA === '1') return '';
   const withIt = bareStartMs(process.env);
   delete process.env.NODE_EXTRA_CA_CERTS;
   const without = bareStartMs(process.env);
-  console.log(
+  const said =
     `NODE_EXTRA_CA_CERTS=${file} is cleared for the timed processes (nothing timed uses TLS): ` +
-      `node -e 0 takes ${Math.round(withIt)} ms with it, ${Math.round(without)} ms without ` +
-      '(DRAG_BENCH_KEEP_EXTRA_CA=1 keeps it)',
-  );
+    `node -e 0 takes ${Math.round(withIt)} ms with it, ${Math.round(without)} ms without`;
+  console.log(`${said} (DRAG_BENCH_KEEP_EXTRA_CA=1 keeps it)`);
+  return said;
 }
 
 /** Runs one benchmark (output shown as it comes, or captured too); returns its last JSON line. */
@@ -136,7 +136,7 @@ function table(results) {
   return lines.join('\n');
 }
 
-if (name === 'all' || (name && existsSync(path.join(dir, `${name}.ts`)))) clearExtraCa();
+const extraCa = name === 'all' || (name && existsSync(path.join(dir, `${name}.ts`))) ? clearExtraCa() : '';
 if (name === 'all') {
   const rounds = rest[0] === '--rounds' && rest[1] ? rest[1] : '3';
   const plan = {
@@ -161,7 +161,7 @@ if (name === 'all') {
       `Node ${process.version}, load average at the end ${os
         .loadavg()
         .map((x) => x.toFixed(1))
-        .join(' ')}\n`,
+        .join(' ')}${extraCa ? `\n${extraCa}` : ''}\n`,
   );
   console.log(table(results));
   console.log(JSON.stringify({ bench: 'all', results }));
