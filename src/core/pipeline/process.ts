@@ -170,10 +170,12 @@ export function processedLineEnd(r: ProcessedRecord): string {
 }
 
 /**
- * A search without its result list, which no format needs: what pair mining keeps. Made as a literal,
- * not a rest copy ({ results: _, ...s }), which V8 makes in its runtime, slowly.
+ * A search as a side of a DPO pair: without its result list, which no format needs, and with the id
+ * of its trajectory. What `drag process` keeps of each search until the pairs are mined, so that a
+ * pair points at it instead of at a copy. Made as a literal, not a rest copy ({ results: _, ...s }),
+ * which V8 makes in its runtime, slowly.
  */
-export function withoutResults(s: Omit<ProcessedSearch, 'results'>): Omit<ProcessedSearch, 'results'> {
+export function pairSide(s: Omit<ProcessedSearch, 'results'>, trajectoryId: string): PairSide {
   return {
     step: s.step,
     query: s.query,
@@ -181,6 +183,7 @@ export function withoutResults(s: Omit<ProcessedSearch, 'results'>): Omit<Proces
     gt_found: s.gt_found,
     gt_rank: s.gt_rank,
     rank_score: s.rank_score,
+    trajectory_id: trajectoryId,
   };
 }
 
@@ -189,29 +192,48 @@ export type MinableRecord = Pick<ProcessedRecord, 'id' | 'query_pairs'> & {
   searches: ReadonlyArray<Omit<ProcessedSearch, 'results'>>;
 };
 
+/** A record whose searches are already pair sides of its own trajectory ({@link pairSide}). */
+export type SideRecord = Pick<ProcessedRecord, 'id' | 'query_pairs'> & { searches: readonly PairSide[] };
+
+// Pair mining's working arrays, reused from one question to the next (a run mines one per question,
+// most with a handful of searches: new arrays each time were most of the work). Emptied after each.
+const mineSearches: Array<Omit<ProcessedSearch, 'results'>> = [];
+const mineOwners: MinableRecord[] = [];
+const mineScores: number[] = [];
+const mineQueries: string[] = [];
+const mineSides: Array<PairSide | undefined> = [];
+
 /**
  * DPO query pairs for one question, across all its trajectories (samples and runs), not only
  * within one (DRAG mines within one). A pair needs a better search with a positive score and a
  * score difference of more than 0 and at least `minMargin`; searches without a score count as -1,
  * as in DRAG. Identical query texts are never paired. Each pair is attached to the trajectory of
- * its better search, so no pair is written twice.
+ * its better search, so no pair is written twice. A pair's sides are new objects, one per search
+ * shared by all its pairs, or with `'own'` the records' searches themselves (already sides).
  */
-export function minePairs(records: readonly MinableRecord[], minMargin = 0): void {
-  const searches: Array<MinableRecord['searches'][number]> = [];
-  const owners: MinableRecord[] = [];
+export function minePairs(records: readonly SideRecord[], minMargin: number, sides: 'own'): void;
+export function minePairs(records: readonly MinableRecord[], minMargin?: number): void;
+export function minePairs(records: readonly MinableRecord[], minMargin = 0, sides?: 'own'): void {
+  const searches = mineSearches;
+  const owners = mineOwners;
+  const scores = mineScores;
+  const queries = mineQueries;
+  const made = mineSides;
+  let n = 0;
   for (const r of records)
     for (const s of r.searches) {
-      searches.push(s);
-      owners.push(r);
+      searches[n] = s;
+      owners[n] = r;
+      scores[n] = s.rank_score ?? -1;
+      queries[n] = s.query.trim();
+      n++;
     }
-  const scores = searches.map((s) => s.rank_score ?? -1);
-  const queries = searches.map((s) => s.query.trim());
   // One side per search, shared by all its pairs (a search is in many): made once, as a literal (a spread
-  // of withoutResults adds the id in a property store of its own: 10 MB more at 20,000 trajectories).
-  const sides: Array<PairSide | undefined> = [];
+  // of the search adds the id in a property store of its own: 10 MB more at 20,000 trajectories).
   const side = (i: number): PairSide => {
+    if (sides === 'own') return searches[i] as PairSide;
     const s = searches[i];
-    return (sides[i] ??= {
+    return (made[i] ??= {
       step: s.step,
       query: s.query,
       reasoning: s.reasoning,
@@ -221,18 +243,22 @@ export function minePairs(records: readonly MinableRecord[], minMargin = 0): voi
       trajectory_id: owners[i].id,
     });
   };
-  for (let i = 0; i < searches.length; i++) {
-    for (let j = i + 1; j < searches.length; j++) {
-      const sa = scores[i];
-      const sb = scores[j];
-      if (sa === sb) continue;
-      const better = sa > sb ? i : j;
-      const worse = sa > sb ? j : i;
-      const margin = Math.abs(sa - sb);
-      if ((searches[better].rank_score ?? 0) <= 0 || margin < minMargin) continue;
-      if (queries[i] === queries[j]) continue;
-      owners[better].query_pairs.push({ better: side(better), worse: side(worse), margin });
+  try {
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const sa = scores[i];
+        const sb = scores[j];
+        if (sa === sb) continue;
+        const better = sa > sb ? i : j;
+        const worse = sa > sb ? j : i;
+        const margin = Math.abs(sa - sb);
+        if ((searches[better].rank_score ?? 0) <= 0 || margin < minMargin) continue;
+        if (queries[i] === queries[j]) continue;
+        owners[better].query_pairs.push({ better: side(better), worse: side(worse), margin });
+      }
     }
+  } finally {
+    searches.length = owners.length = scores.length = queries.length = made.length = 0;
   }
 }
 

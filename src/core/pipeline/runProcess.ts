@@ -16,7 +16,8 @@ import {
   ProcessStatsBuilder,
   processTrajectory,
   type ProcessedRecord,
-  withoutResults,
+  pairSide,
+  type SideRecord,
 } from './process';
 
 export interface ProcessOptions {
@@ -35,18 +36,27 @@ export interface ProcessOutcome<R = ProcessedRecord> {
   inputs: Array<{ path: string; sha256: string }>;
 }
 
+/** How {@link processInputs} keeps the records it reads and mines their pairs. */
+interface Keeping<R> {
+  /** What stays in memory of a processed record (the record itself, or less). */
+  retain: (r: ProcessedRecord, kept: boolean) => R;
+  /** Mines the pairs of one question's retained records ({@link minePairs}). */
+  mine: (group: R[], minMargin: number) => void;
+  /** Hash every input for a dataset's manifest. */
+  hashInputs?: boolean;
+  /** Called once every trajectory is read, before the pairs are mined. */
+  afterRead?: () => void;
+}
+
 /**
- * Reads every input's trajectories, in order, and hands each processed record to `retain`, which
- * returns what stays in memory of it (the record itself, or less); then mines the DPO pairs per
- * question across all of them. Returns the statistics over every trajectory and what was retained
- * of the records kept for output.
+ * Reads every input's trajectories, in order, and hands each processed record to `retain`; then
+ * mines the DPO pairs per question across all of them. Returns the statistics over every
+ * trajectory and what was retained of the records kept for output.
  */
 async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'question_id' | 'gt_ever_found'>>(
   inputs: readonly string[],
   options: ProcessOptions,
-  retain: (r: ProcessedRecord, kept: boolean) => R,
-  hashInputs = false,
-  afterRead?: () => void,
+  { retain, mine, hashInputs = false, afterRead }: Keeping<R>,
 ): Promise<ProcessOutcome<R>> {
   const topK = options.topK ?? 3;
   const all: R[] = [];
@@ -83,7 +93,7 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
     if (list) list.push(r);
     else byQuestion.set(r.question_id, [r]);
   }
-  for (const group of byQuestion.values()) minePairs(group, options.minMargin ?? 0);
+  for (const group of byQuestion.values()) mine(group, options.minMargin ?? 0);
   const kept = options.includeFailed ? all : all.filter((r) => r.gt_ever_found);
   const pairs = kept.reduce((n, r) => n + r.query_pairs.length, 0);
   return {
@@ -96,7 +106,7 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
 
 /** `drag process` in memory: every input file's trajectories, pairs mined per question across them. */
 export async function processFiles(inputs: readonly string[], options: ProcessOptions = {}): Promise<ProcessOutcome> {
-  return processInputs(inputs, options, (r) => r);
+  return processInputs(inputs, options, { retain: (r) => r, mine: (group, margin) => minePairs(group, margin) });
 }
 
 /** Where `drag process` writes: processed.jsonl, the statistics, a training dataset; any of them. */
@@ -107,8 +117,8 @@ export interface ProcessOutputs {
   dataset?: { outputDir: string; options: FormatOptions };
 }
 
-/** What `drag process` keeps of a trajectory until its question's pairs are mined. */
-type Retained = MinableRecord & PairRecord & Pick<ProcessedRecord, 'gt_ever_found'> & { line: number };
+/** What `drag process` keeps of a trajectory until its question's pairs are mined: its searches as pair sides. */
+type Retained = SideRecord & PairRecord & Pick<ProcessedRecord, 'gt_ever_found'> & { line: number };
 
 /**
  * `drag process` to files, in one pass over the trajectories. Everything that does not depend on
@@ -139,7 +149,7 @@ export async function runProcess(
       question_id: r.question_id,
       // A record not kept is never written, nor owns a pair (none of its searches scores): its question can go.
       question: kept ? r.question : '',
-      searches: r.searches.map(withoutResults),
+      searches: r.searches.map((s) => pairSide(s, r.id)),
       query_pairs: r.query_pairs,
       gt_ever_found: r.gt_ever_found,
       line,
@@ -147,9 +157,12 @@ export async function runProcess(
   };
   // The inputs are hashed only for a dataset's manifest.
   // Every record is read before the pairs are mined: the formats without pairs can be written meanwhile.
-  const outcome = await processInputs(inputs, options, retain, Boolean(outputs.dataset), () =>
-    outputs.dataset ? builder?.writeUnpaired(outputs.dataset.outputDir) : undefined,
-  );
+  const outcome = await processInputs(inputs, options, {
+    retain,
+    mine: (group, margin) => minePairs(group, margin, 'own'),
+    hashInputs: Boolean(outputs.dataset),
+    afterRead: () => (outputs.dataset ? builder?.writeUnpaired(outputs.dataset.outputDir) : undefined),
+  });
   // The files are written at the same time, so that their fsyncs wait on the disk together.
   const writes: Array<Promise<unknown>> = [];
   if (outputs.processed && starts && metas)
