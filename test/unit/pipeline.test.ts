@@ -606,4 +606,43 @@ describe('drag process / drag format write the same bytes as serialising whole r
         f,
       );
   });
+
+  it('lets the files without pairs take their steps while it serialises the pairs', async () => {
+    // 1,500 questions with a pair each: the pair lines are made in three stretches, not one.
+    const input = path.join(tmp(), 'many.jsonl');
+    const lines = Array.from({ length: 1500 }, (_, i) => JSON.stringify(traj(`t${i}`, `q${i}`, [2, null])));
+    writeFileSync(input, `${lines.join('\n')}\n`);
+    // The event loop's turns, counted as they happen; and the turn each pair record was serialised in.
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const seen: number[] = [];
+    const addPairs = DatasetBuilder.prototype.addPairs;
+    DatasetBuilder.prototype.addPairs = function (this: DatasetBuilder, ...args) {
+      seen.push(turns);
+      return addPairs.apply(this, args);
+    };
+    try {
+      const options: FormatOptions = {
+        formats: ['sft_query', 'dpo'],
+        trainRatio: 0.8,
+        seed: 1,
+        splitBy: 'question',
+        reasoning: true,
+      };
+      const outcome = await runProcess([input], { dataset: { outputDir: path.join(tmp(), 'ds'), options } });
+      assert.equal(outcome.dataset?.formats.dpo?.total, 1500);
+    } finally {
+      DatasetBuilder.prototype.addPairs = addPairs;
+      counting = false;
+    }
+    assert.equal(seen.length, 1500);
+    // In one synchronous loop every record would be serialised in the same turn, and a file already
+    // on its way (sft_query) could not open, write or rename until the last one.
+    assert.ok(new Set(seen).size >= 3, `the event loop turned ${new Set(seen).size - 1} times during the loop`);
+  });
 });

@@ -36,6 +36,20 @@ export interface ProcessOutcome<R = ProcessedRecord> {
   inputs: Array<{ path: string; sha256: string }>;
 }
 
+/**
+ * Lets the event loop run for a moment during the long synchronous work after the read (pair mining
+ * and the pair formats' lines). Without it the files that {@link DatasetBuilder.writeUnpaired}
+ * started would take no step (open, write, fsync, rename) until that work is done: each step needs
+ * the main thread's event loop. (Cancelling is still only heard while reading: once the formats
+ * without pairs are being written, the run finishes, so that no dataset is left half written.)
+ */
+function pause(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** Questions or records between two {@link pause}s: a few milliseconds of work. */
+const PAUSE_EVERY = 500;
+
 /** How {@link processInputs} keeps the records it reads and mines their pairs. */
 interface Keeping<R> {
   /** What stays in memory of a processed record (the record itself, or less). */
@@ -93,7 +107,11 @@ async function processInputs<R extends MinableRecord & Pick<ProcessedRecord, 'qu
     if (list) list.push(r);
     else byQuestion.set(r.question_id, [r]);
   }
-  for (const group of byQuestion.values()) mine(group, options.minMargin ?? 0);
+  let mined = 0;
+  for (const group of byQuestion.values()) {
+    mine(group, options.minMargin ?? 0);
+    if (++mined % PAUSE_EVERY === 0) await pause();
+  }
   const kept = options.includeFailed ? all : all.filter((r) => r.gt_ever_found);
   const pairs = kept.reduce((n, r) => n + r.query_pairs.length, 0);
   return {
@@ -187,7 +205,11 @@ export async function runProcess(
   let dataset: FormatReport | null = null;
   try {
     if (outputs.dataset && builder) {
-      for (const r of outcome.records) builder.addPairs(r);
+      let added = 0;
+      for (const r of outcome.records) {
+        builder.addPairs(r);
+        if (++added % PAUSE_EVERY === 0) await pause();
+      }
       dataset = await builder.write(outputs.dataset.outputDir, outcome.inputs, outcome.errors, {
         processed: {
           top_k: options.topK ?? 3,
