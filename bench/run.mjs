@@ -145,7 +145,7 @@ if (name === 'all') {
     collect: [],
     pipeline: ['--rounds', rounds],
     corpus: ['--rounds', rounds, '--workers', '2'],
-    startup: ['--rounds', '10'],
+    startup: ['--rounds', '20'],
   };
   const results = {};
   const started = new Date();
