@@ -227,7 +227,7 @@ export async function runMonitorE2E(installRoot) {
         if (!/torch|CUDA/.test(text)) throw new Error(`the message does not say what is missing: ${text}`);
         // The check ran before submission (an SSH host): the person may start anyway, or read the log.
         for (const label of ['Start Anyway', 'Show Log'])
-          await toast.locator('.monaco-button', { hasText: label }).first().waitFor({ timeout: 10_000 });
+          await notReady.locator('.monaco-button', { hasText: label }).first().waitFor({ timeout: 10_000 });
         if (/--no-check/.test(text)) throw new Error(`the CLI's flag hint reached the UI: ${text}`);
         await page.screenshot({ path: path.join(RESULTS, 'training-host-not-ready.png') });
         await page.keyboard.press('Escape');
