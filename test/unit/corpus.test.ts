@@ -8,7 +8,7 @@ import { renderScale } from '../../src/core/corpus/pdf';
 import { PdfWorkerPool } from '../../src/core/corpus/pool';
 import { runCli } from '../../src/cli/main';
 import { loadOrBuildIndex } from '../../src/core/search/index';
-import { SHARED_DATA, useTempDir } from './helpers';
+import { ROOT, SHARED_DATA, useTempDir } from './helpers';
 
 /** A minimal valid PDF with one page and the given content stream (no text: an "image-only" page). */
 export function minimalPdf(content: string): Buffer {
@@ -181,6 +181,29 @@ describe('corpus: PDFs to DRAG OCR pages', function () {
 describe('corpus: page images', function () {
   this.timeout(60_000);
   const tmp = useTempDir();
+
+  it("leaves the thread's own Array.prototype.push and JSON functions once pdf.js is loaded", () => {
+    // pdf.js's legacy build brings core-js, which swaps them for slower JavaScript versions thread-wide.
+    // A process of its own, so that no earlier test has loaded pdf.js already.
+    const file = path.join(tmp(), 'blank.pdf');
+    writeFileSync(file, minimalPdf('0 0 m 100 100 l S'));
+    const script = [
+      'const own = { push: Array.prototype.push, stringify: JSON.stringify, parse: JSON.parse };',
+      'const { extractPdfText } = require(process.argv[1]);',
+      'extractPdfText(process.argv[2]).then((pages) => {',
+      '  const now = { push: Array.prototype.push, stringify: JSON.stringify, parse: JSON.parse };',
+      '  const replaced = Object.keys(own).filter((k) => now[k] !== own[k]);',
+      '  process.stdout.write(JSON.stringify({ pages: pages.length, replaced }));',
+      '});',
+    ].join('\n');
+    const pdfModule = path.join(ROOT, 'src', 'core', 'corpus', 'pdf.ts');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script, pdfModule, file], {
+      encoding: 'utf8',
+      cwd: ROOT,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { pages: 1, replaced: [] });
+  });
 
   it('fits a pixel budget and otherwise uses the dpi', () => {
     assert.equal(renderScale(612, 792, { dpi: 144 }), 2);
