@@ -10,20 +10,19 @@ import { openCliWorkspace, workspaceDefaults } from '../../core/workspace/cli';
 import { type CliCommand, UsageError } from '../args';
 
 const BUILD_USAGE =
-  `drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]
-                  [--force] [--json] [--workspace DIR] [--cache-dir DIR] [--no-index]
+  'drag corpus build [<pdf dir>] [--out <ocr_output.jsonl>] [--workers N] [--extractor pdfjs|poppler]\n' +
+  `                  [--force] [--json] [--workspace DIR] [--cache-dir DIR] [--no-index]
 
 Extracts every page's text with pdf.js into DRAG's OCR format, on worker threads, re-reading only
 PDFs whose content changed. --extractor poppler uses poppler's pdftotext instead (several times
 faster; Debian: poppler-utils), N processes at a time; the default stays pdf.js, so an index never
-changes because a tool happens to be installed. Changing the extractor re-extracts every PDF. ` +
-  `Password-protected, damaged and image-only PDFs are reported per
-file and the rest continue. An ocr_output.jsonl made by another OCR tool is left as it is
-(pass --force to replace it). --json prints one JSON event per line. In a workspace (the nearest
-drag.config.json, or --workspace DIR) the PDF folder and --out default to its corpus.pdfDir and
-corpus.ocrFile. Then it builds the search index and caches it where drag serve and drag search
-look for it (the workspace's corpus.cacheDir, or --cache-dir), so the first search does not wait
-for it; --no-index skips that.`;
+changes because a tool happens to be installed. Changing the extractor re-extracts every PDF.
+Password-protected, damaged and image-only PDFs are reported per file and the rest continue. An
+ocr_output.jsonl made by another OCR tool is left as it is (pass --force to replace it). --json
+prints one JSON event per line. In a workspace (the nearest drag.config.json, or --workspace DIR)
+the PDF folder and --out default to its corpus.pdfDir and corpus.ocrFile. Then it builds the search
+index and caches it where drag serve and drag search look for it (the workspace's corpus.cacheDir,
+or --cache-dir), so the first search does not wait for it; --no-index skips that.`;
 
 const RENDER_USAGE =
   'drag corpus render <pdf> <page> --out <file> [--max-pixels N | --dpi D] [--format png|jpeg] ' +
